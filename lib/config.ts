@@ -1,0 +1,238 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { MODES, type Mode } from '../types/mode';
+import { SYMBOL_PATTERN } from '../types/symbol';
+import { integerString, numericString } from '../types/wire-number';
+import type { BudgetParams } from './budget';
+
+/** One host:port of a Redis Sentinel or Cluster seed list. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** The worker's validated configuration. Units are in the names. */
+export interface WorkerConfig {
+  mode: Mode;
+  baseRiskPct: number;
+  alphaHeat: number;
+  betaCluster: number;
+  gammaVol: number;
+  minBudgetUsd: number;
+  maxBudgetUsd: number;
+  staleSec: number;
+  maxLkgAgeSec: number;
+  budgetHashTtlSec: number;
+  computeIntervalSec: number;
+  redisUrl: string;
+  redisSentinels: HostPort[];
+  redisSentinelName: string | undefined;
+  redisClusterNodes: HostPort[];
+  keyPrefix: string;
+  port: number;
+  host: string;
+  heatGateMetricsUrl: string;
+  heatFetchTimeoutMs: number;
+  logLevel: LogLevel;
+  leaseTtlMs: number;
+  enforceSymbols: string[];
+  violationStreamMaxLen: number;
+  instanceId: string;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const hostPortList = z.string().transform((raw, ctx) => {
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const out: HostPort[] = [];
+  for (const item of items) {
+    const match = /^([^\s:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(item);
+    const port = match ? Number(match[2]) : NaN;
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `expected a comma-separated list of host:port, got ${JSON.stringify(raw)}` });
+      return z.NEVER;
+    }
+    out.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  return out;
+});
+
+function urlWithScheme(schemes: string[]) {
+  return z.string().transform((raw, ctx) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(raw);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !schemes.includes(url.protocol)) {
+      const shown = JSON.stringify(redactUrl(raw));
+      ctx.addIssue({ code: 'custom', message: `expected a ${schemes.map((s) => `${s}//`).join(' or ')} URL, got ${shown}` });
+      return z.NEVER;
+    }
+    return raw;
+  });
+}
+
+/** Replaces the password (and a user name that stands alone) of a URL with `***`, for logs and errors. */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    else if (url.username) url.username = '***';
+    else return raw;
+    return url.toString();
+  } catch {
+    // Not a URL we can parse: hide anything between "//" and "@", which is where credentials live.
+    return raw.replace(/\/\/[^/@]*@/, '//***@');
+  }
+}
+
+const choice = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.string().transform((raw, ctx) => {
+    const v = raw.trim().toLowerCase();
+    if (!(values as readonly string[]).includes(v)) {
+      ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}` });
+      return z.NEVER;
+    }
+    return v as T[number];
+  });
+
+const symbolList = z.string().transform((raw, ctx) => {
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const bad = items.filter((s) => !SYMBOL_PATTERN.test(s));
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `expected comma-separated upper-case symbols, got ${JSON.stringify(bad.join(','))}` });
+    return z.NEVER;
+  }
+  return items;
+});
+
+const text = (pattern: RegExp, expected: string) =>
+  z.string().transform((raw, ctx) => {
+    if (!pattern.test(raw)) {
+      ctx.addIssue({ code: 'custom', message: `expected ${expected}, got ${JSON.stringify(raw)}` });
+      return z.NEVER;
+    }
+    return raw;
+  });
+
+interface VariableSpec {
+  /** The environment variable. */
+  env: string;
+  /** Its default as it would be written in an env file; undefined = unset. */
+  default: string | undefined;
+  description: string;
+  key: keyof WorkerConfig;
+  schema: z.ZodType<unknown, string>;
+}
+
+const spec = (
+  env: string,
+  key: keyof WorkerConfig,
+  defaultValue: string | undefined,
+  schema: z.ZodType<unknown, string>,
+  description: string,
+): VariableSpec => ({ env, key, default: defaultValue, schema, description });
+
+/**
+ * Every environment variable the worker reads, in the order the README and the example env file
+ * list them. An empty value counts as unset, so `VAR=` in an env file means "use the default".
+ */
+export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
+  spec('P28_MODE', 'mode', 'shadow', choice(MODES), 'shadow or enforce: the mode written into budget hashes at start (switchable at run time)'),
+  spec('BASE_RISK_PCT', 'baseRiskPct', '0.02', numericString({ min: 0, max: 1, exclusiveMin: true }), 'share of equity per position'),
+  spec('ALPHA_HEAT', 'alphaHeat', '0.4', numericString({ min: 0, max: 1 }), 'stress weight of portfolio heat'),
+  spec('BETA_CLUSTER', 'betaCluster', '0.4', numericString({ min: 0, max: 1 }), 'stress weight of cluster stress'),
+  spec('GAMMA_VOL', 'gammaVol', '0.2', numericString({ min: 0, max: 1 }), 'stress weight of the volatility regime'),
+  spec('MIN_BUDGET_K', 'minBudgetUsd', '500', numericString({ min: 0 }), 'lowest budget in USD (the K is historical)'),
+  spec('MAX_BUDGET_K', 'maxBudgetUsd', '10000', numericString({ min: 0 }), 'highest budget in USD; must be >= MIN_BUDGET_K'),
+  spec('STALE_SEC', 'staleSec', '30', numericString({ min: 0, exclusiveMin: true }), 'portfolio state older than this (seconds) is stale'),
+  spec('MAX_LKG_AGE_SEC', 'maxLkgAgeSec', '900', numericString({ min: 0 }), 'how long (seconds) a last-known-good portfolio state or heat may stand in; 0 = never'),
+  spec('BUDGET_HASH_TTL_SEC', 'budgetHashTtlSec', '60', integerString({ min: 1 }), 'TTL (seconds) of each budget hash; must exceed the compute interval'),
+  spec('BUDGET_COMPUTE_INTERVAL_SEC', 'computeIntervalSec', '5', numericString({ min: 0.05 }), 'worker cycle period in seconds'),
+  spec('REDIS_URL', 'redisUrl', 'redis://127.0.0.1:6379', urlWithScheme(['redis:', 'rediss:']), 'redis:// or rediss:// URL, with user, password and db as usual'),
+  spec('REDIS_SENTINELS', 'redisSentinels', undefined, hostPortList, 'host:port,... of Redis Sentinels; when set, REDIS_SENTINEL_NAME names the master and REDIS_URL gives credentials, TLS and db'),
+  spec('REDIS_SENTINEL_NAME', 'redisSentinelName', 'mymaster', text(/^\S+$/, 'a master name'), 'the Sentinel master name'),
+  spec('REDIS_CLUSTER_NODES', 'redisClusterNodes', undefined, hostPortList, 'host:port,... seed nodes of a Redis Cluster; when set, REDIS_URL gives credentials and TLS'),
+  spec('P28_KEY_PREFIX', 'keyPrefix', 'quantum', text(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-"'), 'first segment of every Redis key read or written'),
+  spec('PORT', 'port', '8049', integerString({ min: 0, max: 65535 }), 'port of /health and /metrics (0 picks a free one)'),
+  spec('HOST', 'host', '127.0.0.1', text(/^\S+$/, 'a host name or address'), 'address /health and /metrics listen on'),
+  spec('HEAT_GATE_METRICS_URL', 'heatGateMetricsUrl', 'http://127.0.0.1:8056/metrics', urlWithScheme(['http:', 'https:']), 'P2.6 Heat Gate exposition text with the gauge p26_heat_value'),
+  spec('HEAT_FETCH_TIMEOUT_MS', 'heatFetchTimeoutMs', '1000', integerString({ min: 1, max: 60000 }), 'time limit for one heat fetch'),
+  spec('LOG_LEVEL', 'logLevel', 'info', choice(LOG_LEVELS), 'fatal, error, warn, info, debug, trace or silent (JSON logs on stdout)'),
+  spec('LEASE_TTL_MS', 'leaseTtlMs', '15000', integerString({ min: 1000 }), 'leader lease; a stand-by replica takes over within about this long after the leader dies'),
+  spec('P28_ENFORCE_SYMBOLS', 'enforceSymbols', undefined, symbolList, 'canary: when set and the mode is enforce, only these symbols get mode=enforce, the rest shadow'),
+  spec('VIOLATION_STREAM_MAXLEN', 'violationStreamMaxLen', '100000', integerString({ min: 100 }), 'approximate length cap of the violation stream'),
+  spec('P28_INSTANCE_ID', 'instanceId', undefined, text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and logs (default host-pid)'),
+]);
+
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+/** Bad configuration: every invalid variable, each with what was wrong. */
+export class ConfigError extends Error {
+  readonly code = 'P28_CONFIG';
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const UNSET_DEFAULTS: Partial<WorkerConfig> = {
+  redisSentinels: [],
+  redisClusterNodes: [],
+  enforceSymbols: [],
+};
+
+/**
+ * Reads and validates the worker's configuration from `env` (normally `process.env`).
+ * Throws one `ConfigError` that names every bad variable, so one run shows all of them.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
+  const issues: ConfigIssue[] = [];
+  const out: Record<string, unknown> = { ...UNSET_DEFAULTS };
+  for (const v of CONFIG_VARIABLES) {
+    const given = env[v.env];
+    const raw = given === undefined || given.trim() === '' ? v.default : given;
+    if (raw === undefined) continue;
+    const parsed = v.schema.safeParse(raw);
+    if (parsed.success) out[v.key] = parsed.data;
+    else issues.push({ variable: v.env, message: parsed.error.issues.map((i) => i.message).join('; ') });
+  }
+  const config = out as unknown as WorkerConfig;
+  const bad = new Set(issues.map((i) => i.variable));
+  if (!bad.has('MIN_BUDGET_K') && !bad.has('MAX_BUDGET_K') && config.minBudgetUsd > config.maxBudgetUsd) {
+    issues.push({
+      variable: 'MIN_BUDGET_K',
+      message: `must be <= MAX_BUDGET_K (${config.maxBudgetUsd}), got ${config.minBudgetUsd}`,
+    });
+  }
+  if (!bad.has('BUDGET_HASH_TTL_SEC') && !bad.has('BUDGET_COMPUTE_INTERVAL_SEC') && config.budgetHashTtlSec <= config.computeIntervalSec) {
+    issues.push({
+      variable: 'BUDGET_HASH_TTL_SEC',
+      message: `must exceed BUDGET_COMPUTE_INTERVAL_SEC (${config.computeIntervalSec}) or budgets expire between cycles, got ${config.budgetHashTtlSec}`,
+    });
+  }
+  if (config.redisSentinels?.length > 0 && config.redisClusterNodes?.length > 0) {
+    issues.push({ variable: 'REDIS_CLUSTER_NODES', message: 'cannot be combined with REDIS_SENTINELS' });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  config.instanceId ??= `${hostname()}-${process.pid}`;
+  return Object.freeze(config);
+}
+
+/** The budget engine's parameters taken from a worker configuration. */
+export function budgetParamsOf(config: WorkerConfig): BudgetParams {
+  return {
+    baseRiskPct: config.baseRiskPct,
+    alphaHeat: config.alphaHeat,
+    betaCluster: config.betaCluster,
+    gammaVol: config.gammaVol,
+    minBudgetUsd: config.minBudgetUsd,
+    maxBudgetUsd: config.maxBudgetUsd,
+  };
+}

@@ -1,0 +1,147 @@
+import { expect } from 'chai';
+import { hostname } from 'node:os';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, redactUrl } from '../lib/config';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig', () => {
+  it('applies the contract defaults to an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).to.deep.include({
+      mode: 'shadow',
+      baseRiskPct: 0.02,
+      alphaHeat: 0.4,
+      betaCluster: 0.4,
+      gammaVol: 0.2,
+      minBudgetUsd: 500,
+      maxBudgetUsd: 10000,
+      staleSec: 30,
+      maxLkgAgeSec: 900,
+      budgetHashTtlSec: 60,
+      computeIntervalSec: 5,
+      redisUrl: 'redis://127.0.0.1:6379',
+      port: 8049,
+      host: '127.0.0.1',
+      heatGateMetricsUrl: 'http://127.0.0.1:8056/metrics',
+      logLevel: 'info',
+      keyPrefix: 'quantum',
+      heatFetchTimeoutMs: 1000,
+      leaseTtlMs: 15000,
+      violationStreamMaxLen: 100000,
+      redisSentinelName: 'mymaster',
+    });
+    expect(config.redisSentinels).to.deep.equal([]);
+    expect(config.redisClusterNodes).to.deep.equal([]);
+    expect(config.enforceSymbols).to.deep.equal([]);
+    expect(config.instanceId).to.equal(`${hostname()}-${process.pid}`);
+  });
+
+  it('returns a frozen object', () => {
+    expect(Object.isFrozen(loadConfig({}))).to.equal(true);
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ ALPHA_HEAT: '', P28_MODE: ' ' }).alphaHeat).to.equal(0.4);
+  });
+
+  // One accepted value and one rejected value for every variable the worker reads.
+  const cases: Record<string, { good: [string, string, unknown]; bad: string; says: string }> = {
+    P28_MODE: { good: ['ENFORCE', 'mode', 'enforce'], bad: 'block', says: 'expected one of shadow, enforce, got "block"' },
+    BASE_RISK_PCT: { good: ['0.05', 'baseRiskPct', 0.05], bad: '0', says: 'expected a number in (0,1], got "0"' },
+    ALPHA_HEAT: { good: ['0.5', 'alphaHeat', 0.5], bad: 'abc', says: 'expected a number in [0,1], got "abc"' },
+    BETA_CLUSTER: { good: ['1', 'betaCluster', 1], bad: '1.5', says: 'expected a number in [0,1], got "1.5"' },
+    GAMMA_VOL: { good: ['0', 'gammaVol', 0], bad: 'NaN', says: 'expected a number in [0,1], got "NaN"' },
+    MIN_BUDGET_K: { good: ['100', 'minBudgetUsd', 100], bad: '-5', says: 'expected a number >= 0, got "-5"' },
+    MAX_BUDGET_K: { good: ['20000', 'maxBudgetUsd', 20000], bad: 'Infinity', says: 'expected a number >= 0, got "Infinity"' },
+    STALE_SEC: { good: ['10', 'staleSec', 10], bad: '0', says: 'expected a number > 0, got "0"' },
+    MAX_LKG_AGE_SEC: { good: ['0', 'maxLkgAgeSec', 0], bad: '15m', says: 'expected a number >= 0, got "15m"' },
+    BUDGET_HASH_TTL_SEC: { good: ['120', 'budgetHashTtlSec', 120], bad: '60.5', says: 'expected a whole number >= 1, got "60.5"' },
+    BUDGET_COMPUTE_INTERVAL_SEC: { good: ['2.5', 'computeIntervalSec', 2.5], bad: '0', says: 'expected a number >= 0.05, got "0"' },
+    REDIS_URL: { good: ['rediss://user:pw@redis.internal:6380/2', 'redisUrl', 'rediss://user:pw@redis.internal:6380/2'], bad: 'http://user:secret@x', says: 'expected a redis:// or rediss:// URL, got "http://user:***@x/"' },
+    REDIS_SENTINELS: { good: ['s1:26379, s2:26379', 'redisSentinels', [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }]], bad: 's1', says: 'expected a comma-separated list of host:port, got "s1"' },
+    REDIS_SENTINEL_NAME: { good: ['primary', 'redisSentinelName', 'primary'], bad: 'my master', says: 'expected a master name, got "my master"' },
+    REDIS_CLUSTER_NODES: { good: ['10.0.0.1:7000,[::1]:7001', 'redisClusterNodes', [{ host: '10.0.0.1', port: 7000 }, { host: '::1', port: 7001 }]], bad: 'n1:99999', says: 'expected a comma-separated list of host:port, got "n1:99999"' },
+    P28_KEY_PREFIX: { good: ['staging', 'keyPrefix', 'staging'], bad: 'a:b', says: 'expected letters, digits, "_", "." or "-", got "a:b"' },
+    PORT: { good: ['0', 'port', 0], bad: '70000', says: 'expected a whole number in [0,65535], got "70000"' },
+    HOST: { good: ['0.0.0.0', 'host', '0.0.0.0'], bad: 'two words', says: 'expected a host name or address, got "two words"' },
+    HEAT_GATE_METRICS_URL: { good: ['https://heat:8443/metrics', 'heatGateMetricsUrl', 'https://heat:8443/metrics'], bad: 'ftp://x', says: 'expected a http:// or https:// URL, got "ftp://x"' },
+    HEAT_FETCH_TIMEOUT_MS: { good: ['250', 'heatFetchTimeoutMs', 250], bad: '0', says: 'expected a whole number in [1,60000], got "0"' },
+    LOG_LEVEL: { good: ['debug', 'logLevel', 'debug'], bad: 'verbose', says: 'expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"' },
+    LEASE_TTL_MS: { good: ['30000', 'leaseTtlMs', 30000], bad: '10', says: 'expected a whole number >= 1000, got "10"' },
+    P28_ENFORCE_SYMBOLS: { good: ['BTCUSDT,ETHUSDT', 'enforceSymbols', ['BTCUSDT', 'ETHUSDT']], bad: 'BTCUSDT,eth*', says: 'expected comma-separated upper-case symbols, got "eth*"' },
+    VIOLATION_STREAM_MAXLEN: { good: ['5000', 'violationStreamMaxLen', 5000], bad: '10', says: 'expected a whole number >= 100, got "10"' },
+    P28_INSTANCE_ID: { good: ['worker-a', 'instanceId', 'worker-a'], bad: 'a b', says: 'expected an id without spaces, got "a b"' },
+  };
+
+  it('has an accepted and a rejected case for every variable it knows', () => {
+    expect(Object.keys(cases).sort()).to.deep.equal(CONFIG_VARIABLES.map((v) => v.env).sort());
+  });
+
+  for (const [variable, c] of Object.entries(cases)) {
+    const [value, key, expected] = c.good;
+    it(`reads ${variable}=${value}`, () => {
+      expect(loadConfig({ [variable]: value })[key as keyof ReturnType<typeof loadConfig>]).to.deep.equal(expected);
+    });
+    it(`rejects ${variable}=${c.bad} with a message naming the variable`, () => {
+      const error = configError({ [variable]: c.bad });
+      expect(error.issues).to.deep.equal([{ variable, message: c.says }]);
+      expect(error.message).to.contain(`${variable}: ${c.says}`);
+      expect(error.code).to.equal('P28_CONFIG');
+      expect(error.name).to.equal('ConfigError');
+    });
+  }
+
+  it('names every bad variable in one error', () => {
+    const error = configError({ ALPHA_HEAT: 'abc', PORT: '-1', P28_MODE: 'yolo' });
+    expect(error.issues.map((i) => i.variable)).to.deep.equal(['P28_MODE', 'ALPHA_HEAT', 'PORT']);
+    expect(error.message).to.contain('ALPHA_HEAT: expected a number in [0,1], got "abc"');
+  });
+
+  it('rejects MIN_BUDGET_K above MAX_BUDGET_K', () => {
+    const error = configError({ MIN_BUDGET_K: '2000', MAX_BUDGET_K: '1000' });
+    expect(error.issues).to.deep.equal([{ variable: 'MIN_BUDGET_K', message: 'must be <= MAX_BUDGET_K (1000), got 2000' }]);
+  });
+
+  it('accepts MIN_BUDGET_K equal to MAX_BUDGET_K', () => {
+    expect(loadConfig({ MIN_BUDGET_K: '1000', MAX_BUDGET_K: '1000' }).minBudgetUsd).to.equal(1000);
+  });
+
+  it('rejects a hash TTL that does not outlive the compute interval', () => {
+    const error = configError({ BUDGET_HASH_TTL_SEC: '5', BUDGET_COMPUTE_INTERVAL_SEC: '5' });
+    expect(error.issues[0]?.variable).to.equal('BUDGET_HASH_TTL_SEC');
+  });
+
+  it('rejects Sentinel and Cluster together', () => {
+    const error = configError({ REDIS_SENTINELS: 'a:1', REDIS_CLUSTER_NODES: 'b:2' });
+    expect(error.issues[0]?.variable).to.equal('REDIS_CLUSTER_NODES');
+  });
+
+  it('never shows a Redis password in an error', () => {
+    const error = configError({ REDIS_URL: 'http://admin:hunter2@redis:6379' });
+    expect(error.message).not.to.contain('hunter2');
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides the password of a URL', () => {
+    expect(redactUrl('redis://default:s3cret@redis:6379/0')).to.equal('redis://default:***@redis:6379/0');
+  });
+  it('hides a lone credential (redis://:password@ or redis://token@)', () => {
+    expect(redactUrl('redis://:s3cret@redis:6379')).to.equal('redis://:***@redis:6379');
+    expect(redactUrl('redis://token@redis:6379')).to.equal('redis://***@redis:6379');
+  });
+  it('hides credentials of a string that is not a URL', () => {
+    expect(redactUrl('redis//user:pw@host::')).not.to.contain('pw');
+  });
+  it('leaves a URL without credentials as it is', () => {
+    expect(redactUrl('redis://127.0.0.1:6379')).to.equal('redis://127.0.0.1:6379');
+  });
+});
