@@ -1,0 +1,123 @@
+import { BudgetHash, encodeBudgetHash } from '../types/budget-hash';
+import { encodeViolationEvent, type ViolationEvent } from '../types/violation-event';
+import { formatIssues } from '../types/wire-number';
+import { command, execBatch, transaction, type BatchItem, type RedisCommand } from './command-batch';
+import type { RedisKeys } from './keys';
+import type { RedisClient } from './redis';
+
+/** One symbol's output of a cycle: its budget hash and, when over budget, the violation to publish. */
+export interface BudgetWrite {
+  record: BudgetHash;
+  violation?: ViolationEvent;
+}
+
+export interface WriteFailure {
+  /** The symbol, or the stream, whose write failed. */
+  target: string;
+  error: string;
+}
+
+export interface WriteResult {
+  /** Symbols whose budget hash was written with its TTL. */
+  written: string[];
+  /** Violations appended to the stream, by symbol. */
+  published: string[];
+  /** Writes Redis refused or records that failed validation; the next cycle writes everything again. */
+  failures: WriteFailure[];
+}
+
+export interface BudgetWriterOptions {
+  client: RedisClient;
+  keys: RedisKeys;
+  /** BUDGET_HASH_TTL_SEC. */
+  ttlSec: number;
+  /** VIOLATION_STREAM_MAXLEN: approximate cap (XADD MAXLEN ~). */
+  violationStreamMaxLen: number;
+}
+
+/**
+ * `last_violation_ts` survives cycles without a violation, so the gate can see a recent one in the
+ * same single read; every other optional field is removed when it no longer applies.
+ */
+const PERSISTENT_FIELDS = new Set(['last_violation_ts']);
+const CLEARED_OPTIONAL_FIELDS = Object.entries(BudgetHash.shape)
+  .filter(([name, schema]) => !PERSISTENT_FIELDS.has(name) && schema.safeParse(undefined).success)
+  .map(([name]) => name);
+
+/**
+ * Writes a cycle's budgets in one batch (`execBatch`: one pipeline on standalone Redis). Each hash is
+ * its own MULTI: HSET of every field, HDEL of optional fields that no longer apply, EXPIRE, so a
+ * reader never sees a hash without its TTL or half of an update. Violations are appended to the
+ * stream in the same batch. Every record is encoded and checked against `BudgetHash` (the schema the
+ * gate reads with) first; one that fails is not written but reported, which cannot happen unless the
+ * computation is broken.
+ */
+export class BudgetWriter {
+  constructor(private readonly options: BudgetWriterOptions) {}
+
+  /**
+   * Writes `writes` and the `extra` commands (the mode audit entry) together.
+   * Rejects only when the batch could not be sent at all.
+   */
+  async write(writes: readonly BudgetWrite[], extra: readonly RedisCommand[] = []): Promise<WriteResult> {
+    const result: WriteResult = { written: [], published: [], failures: [] };
+    const items: BatchItem[] = [];
+    const targets: { kind: 'hash' | 'violation' | 'extra'; target: string }[] = [];
+
+    for (const write of writes) {
+      const fields = this.validFields(write.record, result);
+      if (!fields) continue;
+      items.push(transaction(this.hashCommands(write.record.symbol, fields)));
+      targets.push({ kind: 'hash', target: write.record.symbol });
+      if (write.violation) {
+        let entry: string[];
+        try {
+          entry = encodeViolationEvent(write.violation);
+        } catch (error) {
+          result.failures.push({ target: write.record.symbol, error: `violation event rejected: ${(error as Error).message}` });
+          continue;
+        }
+        items.push(command('xadd', this.options.keys.violationStream, 'MAXLEN', '~', this.options.violationStreamMaxLen, '*', ...entry));
+        targets.push({ kind: 'violation', target: write.record.symbol });
+      }
+    }
+    for (const cmd of extra) {
+      items.push(command(...cmd));
+      targets.push({ kind: 'extra', target: String(cmd[1]) });
+    }
+
+    const outcomes = await execBatch(this.options.client, items);
+    outcomes.forEach((outcome, i) => {
+      const { kind, target } = targets[i]!;
+      if (outcome.error) result.failures.push({ target: kind === 'violation' ? `${this.options.keys.violationStream} (${target})` : target, error: outcome.error.message });
+      else if (kind === 'hash') result.written.push(target);
+      else if (kind === 'violation') result.published.push(target);
+    });
+    return result;
+  }
+
+  private validFields(record: BudgetHash, result: WriteResult): Record<string, string> | undefined {
+    let fields: Record<string, string>;
+    try {
+      fields = encodeBudgetHash(record);
+    } catch (error) {
+      result.failures.push({ target: record.symbol, error: `budget hash rejected: ${(error as Error).message}` });
+      return undefined;
+    }
+    const check = BudgetHash.safeParse(fields);
+    if (!check.success) {
+      result.failures.push({ target: record.symbol, error: `budget hash rejected: ${formatIssues(check.error).join('; ')}` });
+      return undefined;
+    }
+    return fields;
+  }
+
+  private hashCommands(symbol: string, fields: Record<string, string>): RedisCommand[] {
+    const key = this.options.keys.budget(symbol);
+    const commands: RedisCommand[] = [['hset', key, ...Object.entries(fields).flat()]];
+    const stale = CLEARED_OPTIONAL_FIELDS.filter((name) => !(name in fields));
+    if (stale.length > 0) commands.push(['hdel', key, ...stale]);
+    commands.push(['expire', key, this.options.ttlSec]);
+    return commands;
+  }
+}

@@ -1,0 +1,177 @@
+import { BudgetHash } from '../types/budget-hash';
+import { Mode } from '../types/mode';
+import {
+  CLOSE_ACTIONS,
+  type FailOpenReason,
+  type GateDecision,
+  type PermitRequest,
+  type ViolationDetail,
+} from '../types/permit';
+
+/** The settings a decision depends on besides the request, the hash and the clock. */
+export interface DecisionPolicy {
+  /** A hash older than this (ms) is stale. */
+  staleAfterMs: number;
+  /** A violation younger than this (ms) blocks increasing plans. */
+  violationWindowMs: number;
+  /** How far in the future (ms) a timestamp may be before it is not trusted. */
+  maxClockSkewMs: number;
+  /** Treat every hash as `mode=shadow`. */
+  forceShadow: boolean;
+}
+
+/** What a plan does to the symbol's exposure, as judged from the plan and the budget hash. */
+export interface PlanEffect {
+  /** True when the plan cannot grow the position (|position + delta| <= |position|). */
+  reducing: boolean;
+  /** Position notional in USD once the plan is filled. */
+  projectedNotionalUsd: number;
+}
+
+/**
+ * A fail-open allow: the gate could not judge, so the plan goes through unenforced. `mode` is
+ * null unless a budget hash was read.
+ */
+export function failOpenDecision(
+  reason: FailOpenReason,
+  detail?: string,
+  mode: Mode | null = null,
+  numbers: Pick<GateDecision, 'budgetUsd' | 'positionNotionalUsd' | 'projectedNotionalUsd'> = {},
+): GateDecision {
+  const decision: GateDecision = { allow: true, reason, enforced: false, failOpen: true, wouldBlock: false, mode };
+  if (detail !== undefined) decision.detail = detail;
+  return Object.assign(decision, numbers);
+}
+
+/** `gate_disabled`: the emergency switch is on; Redis is not read. */
+export function disabledDecision(): GateDecision {
+  return { allow: true, reason: 'gate_disabled', enforced: false, failOpen: false, wouldBlock: false, mode: null };
+}
+
+/**
+ * Whether the request alone says it only shrinks a position (`reduceOnly`, or a close action).
+ * Such a plan is allowed without reading Redis: a budget never stops a position from shrinking.
+ */
+export function isClosingRequest(req: PermitRequest): boolean {
+  return req.reduceOnly === true || CLOSE_ACTIONS.has(req.action);
+}
+
+/** `reduce_only` for a request that says it closes or reduces; Redis is not read. */
+export function closingDecision(): GateDecision {
+  return { allow: true, reason: 'reduce_only', enforced: false, failOpen: false, wouldBlock: false, mode: null };
+}
+
+/**
+ * Direction and projected size of a plan against the position in the budget hash.
+ *
+ * With `side` and `qty` the delta is +qty (BUY) or -qty (SELL) in base units; with `side` and
+ * only `notionalUsd` the same test runs on the signed position notional. A plan without a side or
+ * without a size counts as increasing, as does any plan from a flat position and a flip that ends
+ * larger than it started (long 1, SELL 3).
+ *
+ * The projected notional is |position + delta| * `position_price` (without a price: the
+ * notional path if `notionalUsd` is given, else the current notional); on the notional path
+ * |signed notional + signed delta|; without a side the current notional plus the plan's size;
+ * without a size the current notional.
+ */
+export function planEffect(req: PermitRequest, budget: BudgetHash): PlanEffect {
+  const amt = budget.position_amt;
+  const current = budget.position_notional_usd;
+  const signedNotional = amt < 0 ? -current : current;
+  const sign = req.side === 'BUY' ? 1 : -1;
+
+  if (req.side !== undefined && req.qty !== undefined) {
+    const after = amt + sign * req.qty;
+    const reducing = Math.abs(after) <= Math.abs(amt);
+    if (budget.position_price !== undefined) {
+      return { reducing, projectedNotionalUsd: Math.abs(after) * budget.position_price };
+    }
+    if (req.notionalUsd !== undefined) {
+      return { reducing, projectedNotionalUsd: Math.abs(signedNotional + sign * req.notionalUsd) };
+    }
+    return { reducing, projectedNotionalUsd: current };
+  }
+  if (req.side !== undefined && req.notionalUsd !== undefined) {
+    const after = signedNotional + sign * req.notionalUsd;
+    return { reducing: Math.abs(after) <= Math.abs(signedNotional), projectedNotionalUsd: Math.abs(after) };
+  }
+  if (req.notionalUsd !== undefined) return { reducing: false, projectedNotionalUsd: current + req.notionalUsd };
+  if (req.qty !== undefined && budget.position_price !== undefined) {
+    return { reducing: false, projectedNotionalUsd: current + req.qty * budget.position_price };
+  }
+  return { reducing: false, projectedNotionalUsd: current };
+}
+
+function effectiveMode(mode: Mode, policy: DecisionPolicy): Mode {
+  return policy.forceShadow ? 'shadow' : mode;
+}
+
+/**
+ * The decision for a valid request and a parsed, fresh budget hash: reducing plans are allowed;
+ * an increasing plan would block on a violation younger than `violationWindowMs` or a projected
+ * notional above `budget_usd` (that detail wins when both hold). Under `enforce` it is blocked,
+ * under `shadow` allowed as `shadow_would_block`.
+ */
+export function decideBudget(req: PermitRequest, budget: BudgetHash, nowMs: number, policy: DecisionPolicy): GateDecision {
+  const mode = effectiveMode(budget.mode, policy);
+  const enforce = mode === 'enforce';
+  const effect = planEffect(req, budget);
+  const numbers = {
+    budgetUsd: budget.budget_usd,
+    positionNotionalUsd: budget.position_notional_usd,
+    projectedNotionalUsd: effect.projectedNotionalUsd,
+  };
+  if (effect.reducing) {
+    return { allow: true, reason: 'reduce_only', enforced: enforce, failOpen: false, wouldBlock: false, mode, ...numbers };
+  }
+  let detail: ViolationDetail | undefined;
+  if (effect.projectedNotionalUsd > budget.budget_usd) {
+    detail = 'projected_over_budget';
+  } else if (budget.last_violation_ts !== undefined && nowMs - budget.last_violation_ts * 1000 < policy.violationWindowMs) {
+    detail = 'recent_violation';
+  }
+  if (detail === undefined) {
+    return { allow: true, reason: 'within_budget', enforced: enforce, failOpen: false, wouldBlock: false, mode, ...numbers };
+  }
+  if (enforce) {
+    return { allow: false, reason: 'p28_budget_violation', enforced: true, failOpen: false, wouldBlock: true, mode, detail, ...numbers };
+  }
+  return { allow: true, reason: 'shadow_would_block', enforced: false, failOpen: false, wouldBlock: true, mode, detail, ...numbers };
+}
+
+/** The fields a failed parse names, without repeats, for a decision's `detail` (`whole` for the value itself). */
+export function failedFields(error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey> }> }, whole: string): string {
+  const names = new Set(error.issues.map((issue) => (issue.path.length > 0 ? issue.path.map(String).join('.') : whole)));
+  return [...names].join(',');
+}
+
+/**
+ * The decision for a valid, increasing-or-unknown request from the raw HGETALL result. Every
+ * way the hash can fail to support a judgement fails open: empty (`no_budget_data`), unparsable
+ * or an unknown `mode` (`invalid_budget_data`, detail names the fields), or a `timestamp` older
+ * than `staleAfterMs` or more than `maxClockSkewMs` ahead (`stale_budget_data`).
+ */
+export function decideFromBudgetFields(
+  req: PermitRequest,
+  fields: Record<string, string>,
+  nowMs: number,
+  policy: DecisionPolicy,
+): GateDecision {
+  if (Object.keys(fields).length === 0) return failOpenDecision('no_budget_data');
+  const parsed = BudgetHash.safeParse(fields);
+  if (!parsed.success) {
+    const mode = Mode.safeParse(fields.mode);
+    return failOpenDecision('invalid_budget_data', failedFields(parsed.error, '(hash)'), mode.success ? effectiveMode(mode.data, policy) : null);
+  }
+  const budget = parsed.data;
+  const mode = effectiveMode(budget.mode, policy);
+  if (budget.symbol !== req.symbol) return failOpenDecision('invalid_budget_data', 'symbol', mode);
+  const numbers = { budgetUsd: budget.budget_usd, positionNotionalUsd: budget.position_notional_usd };
+  const ageMs = nowMs - budget.timestamp * 1000;
+  if (ageMs > policy.staleAfterMs) return failOpenDecision('stale_budget_data', 'stale', mode, numbers);
+  if (-ageMs > policy.maxClockSkewMs) return failOpenDecision('stale_budget_data', 'timestamp_in_future', mode, numbers);
+  if (budget.last_violation_ts !== undefined && budget.last_violation_ts * 1000 - nowMs > policy.maxClockSkewMs) {
+    return failOpenDecision('invalid_budget_data', 'last_violation_ts', mode, numbers);
+  }
+  return decideBudget(req, budget, nowMs, policy);
+}

@@ -1,0 +1,51 @@
+import type { Counter, Registry } from 'prom-client';
+import { isValidSymbol } from '../types/symbol';
+import { counterOn } from './registry-metrics';
+
+/** The label every malformed symbol is counted under, so a bad caller cannot grow the label set. */
+export const INVALID_SYMBOL_LABEL = 'invalid';
+
+/**
+ * The Governor's permit counters, as the guide names them: `quantum_govern_allow_total{symbol}`,
+ * `quantum_govern_block_total{symbol,reason}`, plus `quantum_govern_gate_error_total{gate}` for
+ * gates that threw instead of deciding.
+ */
+export class GovernorMetrics {
+  private readonly allows: Counter<'symbol'>;
+  private readonly blocks: Counter<'symbol' | 'reason'>;
+  private readonly gateErrors: Counter<'gate'>;
+
+  constructor(readonly registry: Registry) {
+    this.allows = counterOn(registry, {
+      name: 'quantum_govern_allow_total',
+      help: 'Permits issued by the Governor permit pipeline, by symbol.',
+      labelNames: ['symbol'],
+    });
+    this.blocks = counterOn(registry, {
+      name: 'quantum_govern_block_total',
+      help: 'Permits refused by the Governor permit pipeline, by symbol and the blocking reason.',
+      labelNames: ['symbol', 'reason'],
+    });
+    this.gateErrors = counterOn(registry, {
+      name: 'quantum_govern_gate_error_total',
+      help: 'Gate evaluations that threw and were treated as a fail-open allow, by gate.',
+      labelNames: ['gate'],
+    });
+  }
+
+  allowed(symbol: unknown): void {
+    this.allows.labels(symbolLabel(symbol)).inc();
+  }
+
+  blocked(symbol: unknown, reason: string): void {
+    this.blocks.labels(symbolLabel(symbol), reason).inc();
+  }
+
+  gateError(gate: string): void {
+    this.gateErrors.labels(gate).inc();
+  }
+}
+
+function symbolLabel(symbol: unknown): string {
+  return isValidSymbol(symbol) ? symbol : INVALID_SYMBOL_LABEL;
+}

@@ -1,0 +1,96 @@
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import type { BudgetHash } from '../types/budget-hash';
+import { BudgetWriter } from '../lib/budget-writer';
+import { RedisKeys } from '../lib/keys';
+import type { RedisClient } from '../lib/redis';
+import { connectedClient, eventually, useRedisServer } from './support/redis';
+
+const record = (overrides: Partial<BudgetHash> = {}): BudgetHash => ({
+  symbol: 'BTCUSDT',
+  budget_usd: 1348,
+  stress_factor: 0.326,
+  equity_usd: 100000,
+  portfolio_heat: 0.65,
+  cluster_stress: 0,
+  vol_regime: 0.33,
+  mode: 'shadow',
+  timestamp: 1769553243,
+  base_risk_pct: 0.02,
+  position_amt: 0.5,
+  position_notional_usd: 50000,
+  over_budget_usd: 48652,
+  last_violation_ts: 1769553243,
+  position_price: 100000,
+  ...overrides,
+});
+
+describe('BudgetWriter', () => {
+  const redis = useRedisServer();
+  let client: RedisClient;
+  let writer: BudgetWriter;
+
+  before(async () => {
+    client = await connectedClient(redis.server);
+    writer = new BudgetWriter({ client, keys: new RedisKeys(), ttlSec: 60, violationStreamMaxLen: 1000 });
+  });
+  after(() => client.disconnect());
+  beforeEach(() => client.flushall());
+
+  it('writes each hash as MULTI: HSET, HDEL of stale optional fields, EXPIRE, EXEC', async () => {
+    const monitor = (await (client as Redis).monitor()) as unknown as NodeJS.EventEmitter & { disconnect(): void };
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(`${args[0]!.toLowerCase()} ${args[1] ?? ''}`.trim()));
+    try {
+      const result = await writer.write([{ record: record({ position_price: undefined, position_amt: 0, position_notional_usd: 0, over_budget_usd: 0, last_violation_ts: undefined }) }]);
+      expect(result).to.deep.equal({ written: ['BTCUSDT'], published: [], failures: [] });
+      await eventually(() => seen.includes('exec'));
+    } finally {
+      monitor.disconnect();
+    }
+    expect(seen).to.deep.equal([
+      'multi',
+      'hset quantum:portfolio:budget:BTCUSDT',
+      'hdel quantum:portfolio:budget:BTCUSDT',
+      'expire quantum:portfolio:budget:BTCUSDT',
+      'exec',
+    ]);
+  });
+
+  it('removes position_price when it no longer applies but never last_violation_ts', async () => {
+    await writer.write([{ record: record() }]);
+    await writer.write([{ record: record({ position_price: undefined, last_violation_ts: undefined, over_budget_usd: 0 }) }]);
+    const hash = await client.hgetall('quantum:portfolio:budget:BTCUSDT');
+    expect(hash).to.not.have.property('position_price');
+    expect(hash.last_violation_ts).to.equal('1769553243');
+    expect(await client.ttl('quantum:portfolio:budget:BTCUSDT')).to.be.within(1, 60);
+  });
+
+  it('appends a violation with its json field to the stream', async () => {
+    const result = await writer.write([
+      {
+        record: record(),
+        violation: { event_type: 'budget.violation', symbol: 'BTCUSDT', position_notional: 50000, budget_usd: 1348, over_budget: 48652, mode: 'shadow', timestamp: 1769553243 },
+      },
+    ]);
+    expect(result.published).to.deep.equal(['BTCUSDT']);
+    const entries = await client.xrange('quantum:stream:budget.violation', '-', '+');
+    expect(entries).to.have.length(1);
+    expect(entries[0]![1]).to.include.members(['over_budget', '48652', 'json']);
+  });
+
+  for (const [name, bad] of [
+    ['a NaN budget', { budget_usd: Number.NaN }],
+    ['a negative budget', { budget_usd: -1 }],
+    ['a stress factor above 1', { stress_factor: 1.5 }],
+    ['an infinite notional', { position_notional_usd: Number.POSITIVE_INFINITY }],
+  ] as const) {
+    it(`refuses to write a record with ${name}, and reports it`, async () => {
+      const result = await writer.write([{ record: record(bad) }, { record: record({ symbol: 'ETHUSDT' }) }]);
+      expect(result.written).to.deep.equal(['ETHUSDT']);
+      expect(result.failures).to.have.length(1);
+      expect(result.failures[0]!.target).to.equal('BTCUSDT');
+      expect(await client.exists('quantum:portfolio:budget:BTCUSDT')).to.equal(0);
+    });
+  }
+});

@@ -1,0 +1,97 @@
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import { command, execBatch, transaction, type BatchItem } from '../lib/command-batch';
+import { createRedisClient, waitForReady } from '../lib/redis';
+import type { RedisClient } from '../lib/redis';
+import { connectedClient, useRedisServer } from './support/redis';
+import { LocalRedisCluster } from './support/redis-cluster';
+
+describe('execBatch', () => {
+  const redis = useRedisServer();
+  let client: RedisClient;
+
+  before(async () => {
+    client = await connectedClient(redis.server);
+  });
+  after(() => client.disconnect());
+  beforeEach(async () => {
+    await client.flushall();
+    await client.set('a-string', 'x');
+    await client.hset('h', { f: '1' });
+  });
+
+  const items: BatchItem[] = [
+    command('hgetall', 'h'),
+    command('hgetall', 'missing'),
+    command('hgetall', 'a-string'),
+    transaction([['hset', 't', 'f', '2'], ['expire', 't', 30]]),
+    transaction([['hset', 'a-string', 'f', '2'], ['expire', 'a-string', 30]]),
+  ];
+
+  function expectOutcomes(outcomes: Awaited<ReturnType<typeof execBatch>>): void {
+    expect(outcomes).to.have.length(5);
+    expect(outcomes[0]).to.deep.equal({ error: null, value: { f: '1' } });
+    expect(outcomes[1]).to.deep.equal({ error: null, value: {} });
+    expect(outcomes[2]!.error?.message).to.match(/^WRONGTYPE/);
+    expect(outcomes[3]).to.deep.equal({ error: null, value: [1, 1] });
+    expect(outcomes[4]!.error?.message).to.match(/^WRONGTYPE/);
+  }
+
+  it('sends a batch of commands and transactions as one write on a standalone connection', async () => {
+    const stream = (client as Redis).stream;
+    const original = stream.write;
+    let writes = 0;
+    stream.write = function (this: typeof stream, ...args: Parameters<typeof original>) {
+      writes += 1;
+      return original.apply(this, args);
+    } as typeof original;
+    try {
+      expectOutcomes(await execBatch(client, items));
+    } finally {
+      stream.write = original;
+    }
+    expect(writes).to.equal(1);
+    expect(await client.ttl('t')).to.be.greaterThan(0);
+  });
+
+  it('rejects when the batch cannot be sent at all', async () => {
+    const gone = await connectedClient(redis.server);
+    gone.disconnect();
+    let failure: unknown;
+    try {
+      await execBatch(gone, [command('get', 'x')]);
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).to.be.instanceOf(Error);
+  });
+
+  describe('on a Redis Cluster', () => {
+    let cluster: LocalRedisCluster;
+    let clusterClient: RedisClient;
+
+    before(async function () {
+      this.timeout(20000);
+      cluster = await LocalRedisCluster.start(3);
+      clusterClient = createRedisClient({ url: 'redis://127.0.0.1', clusterNodes: cluster.nodes, profile: 'worker' });
+      clusterClient.on('error', () => undefined);
+      await waitForReady(clusterClient, 10000);
+    });
+    after(async () => {
+      clusterClient.disconnect();
+      await cluster.stop();
+    });
+
+    it('gives the same outcomes for keys spread over all nodes, without a cross-slot error', async () => {
+      await clusterClient.set('a-string', 'x');
+      await clusterClient.hset('h', { f: '1' });
+      const spread = Array.from({ length: 50 }, (_, i) => transaction([['hset', `k${i}`, 'f', '1'], ['expire', `k${i}`, 30]]));
+      const outcomes = await execBatch(clusterClient, [...items, ...spread]);
+      expectOutcomes(outcomes.slice(0, 5));
+      expect(outcomes.slice(5).every((o) => o.error === null)).to.equal(true);
+      const slots = new Set(await Promise.all(Array.from({ length: 50 }, (_, i) => clusterClient.call('cluster', 'keyslot', `k${i}`))));
+      expect(slots.size).to.be.greaterThan(40);
+      expect(await clusterClient.ttl('k49')).to.be.greaterThan(0);
+    });
+  });
+});

@@ -1,0 +1,48 @@
+import { encodeBudgetHash, type BudgetHash } from '../../types/budget-hash';
+import type { PermitRequest } from '../../types/permit';
+import type { DecisionPolicy } from '../../plugin/decide';
+
+/** The policy of the gate's defaults. */
+export const DEFAULT_POLICY: Readonly<DecisionPolicy> = Object.freeze({
+  staleAfterMs: 60000,
+  violationWindowMs: 30000,
+  maxClockSkewMs: 5000,
+  forceShadow: false,
+});
+
+/**
+ * A fresh budget record for ETHUSDT: budget 1348 USD (guide Test 1), long 1 ETH at 1000, so
+ * 1000 USD of notional and 348 USD of room (a BUY of 0.3 fits, 0.4 does not).
+ */
+export function budgetRecord(overrides: Partial<BudgetHash> = {}, nowMs = Date.now()): BudgetHash {
+  return {
+    symbol: 'ETHUSDT',
+    budget_usd: 1348,
+    stress_factor: 0.326,
+    equity_usd: 100000,
+    portfolio_heat: 0.65,
+    cluster_stress: 0,
+    vol_regime: 0.33,
+    mode: 'enforce',
+    timestamp: Math.floor(nowMs / 1000),
+    base_risk_pct: 0.02,
+    position_amt: 1,
+    position_notional_usd: 1000,
+    over_budget_usd: 0,
+    position_price: 1000,
+    ...overrides,
+  };
+}
+
+/** The same record as the string fields the worker writes. */
+export function budgetFields(overrides: Partial<BudgetHash> = {}, nowMs = Date.now()): Record<string, string> {
+  return encodeBudgetHash(budgetRecord(overrides, nowMs));
+}
+
+let planCounter = 0;
+
+/** An opening BUY of 0.1 ETHUSDT unless overridden. */
+export function plan(overrides: Partial<PermitRequest> = {}): PermitRequest {
+  planCounter += 1;
+  return { planId: `plan-${planCounter}`, symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', qty: 0.1, ...overrides };
+}

@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { freePort } from '../../lib/local-redis-server';
+
+/**
+ * A private Redis Cluster of `masters` redis-server processes on free loopback ports, slots split
+ * evenly, no replicas, nothing kept on disk but the cluster config files in a temp directory.
+ */
+export class LocalRedisCluster {
+  private constructor(
+    readonly ports: number[],
+    private readonly children: ChildProcess[],
+    private readonly dir: string,
+  ) {}
+
+  static async start(masters = 3): Promise<LocalRedisCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'p28-cluster-'));
+    const ports: number[] = [];
+    const children: ChildProcess[] = [];
+    const cluster = new LocalRedisCluster(ports, children, dir);
+    try {
+      for (let i = 0; i < masters; i++) {
+        const port = await freePort();
+        ports.push(port);
+        const child = spawn(
+          process.env.REDIS_SERVER_BIN ?? 'redis-server',
+          ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+          { stdio: 'ignore', cwd: dir },
+        );
+        children.push(child);
+        process.once('exit', () => child.kill('SIGKILL'));
+      }
+      const admins = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 }));
+      for (const a of admins) a.on('error', () => undefined);
+      try {
+        await Promise.all(admins.map((a) => waitFor(async () => (await a.ping().catch(() => '')) === 'PONG')));
+        const perNode = Math.ceil(16384 / masters);
+        await Promise.all(admins.map((a, i) => a.call('cluster', 'addslotsrange', i * perNode, Math.min(16383, (i + 1) * perNode - 1))));
+        for (const port of ports.slice(1)) await admins[0]!.call('cluster', 'meet', '127.0.0.1', port);
+        await Promise.all(admins.map((a) => waitFor(async () => String(await a.call('cluster', 'info')).includes('cluster_state:ok'))));
+      } finally {
+        for (const a of admins) a.disconnect();
+      }
+      return cluster;
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+  }
+
+  get nodes(): { host: string; port: number }[] {
+    return this.ports.map((port) => ({ host: '127.0.0.1', port }));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGKILL');
+          }),
+      ),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`cluster not ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
