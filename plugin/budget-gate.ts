@@ -6,7 +6,7 @@ import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis';
-import { PermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
+import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
   closingDecision,
   decideFromBudgetFields,
@@ -224,9 +224,12 @@ export class BudgetGate implements PermitGate {
   }
 
   private async judge(req: PermitRequest): Promise<GateDecision> {
-    const parsed = PermitRequest.safeParse(req);
-    if (!parsed.success) return failOpenDecision('invalid_request', failedFields(parsed.error, '(request)'));
-    const plan = parsed.data;
+    const plan = readPermitRequest(req);
+    if (plan === undefined) {
+      // The schema names what is wrong; only invalid requests pay for it.
+      const parsed = PermitRequest.safeParse(req);
+      return failOpenDecision('invalid_request', parsed.success ? '(request)' : failedFields(parsed.error, '(request)'));
+    }
     if (this.disabled) return disabledDecision();
     if (isClosingRequest(plan)) return closingDecision();
     if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
@@ -275,13 +278,15 @@ export class BudgetGate implements PermitGate {
       this.lastFailOpen = decision.reason as FailOpenReason;
       return;
     }
-    if (decision.mode !== null && this.lastFailOpen !== null && REDIS_CAUSES.has(this.lastFailOpen)) {
+    if (this.lastFailOpen !== null && decision.mode !== null && REDIS_CAUSES.has(this.lastFailOpen)) {
       this.logger.info({ ...planIdentity(req), previous: this.lastFailOpen }, 'budget gate reading budgets again');
       this.lastFailOpen = null;
     }
+    // Blocks are logged one by one; the level check keeps the hot path free of the log object's
+    // allocation when the host has turned these lines off.
     if (!decision.allow) {
-      this.logger.warn({ ...planIdentity(req), ...decision }, 'budget gate blocked a plan');
-    } else if (decision.wouldBlock) {
+      if (this.logger.isLevelEnabled('warn')) this.logger.warn({ ...planIdentity(req), ...decision }, 'budget gate blocked a plan');
+    } else if (decision.wouldBlock && this.logger.isLevelEnabled('info')) {
       this.logger.info({ ...planIdentity(req), ...decision }, 'budget gate would block a plan (shadow)');
     }
   }

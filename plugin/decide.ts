@@ -1,4 +1,4 @@
-import { BudgetHash } from '../types/budget-hash';
+import { BudgetHash, readBudgetHash } from '../types/budget-hash';
 import { Mode } from '../types/mode';
 import {
   CLOSE_ACTIONS,
@@ -157,13 +157,15 @@ export function decideFromBudgetFields(
   nowMs: number,
   policy: DecisionPolicy,
 ): GateDecision {
-  if (Object.keys(fields).length === 0) return failOpenDecision('no_budget_data');
-  const parsed = BudgetHash.safeParse(fields);
-  if (!parsed.success) {
+  const budget = readBudgetHash(fields);
+  if (budget === undefined) {
+    if (Object.keys(fields).length === 0) return failOpenDecision('no_budget_data');
+    // The schema names what is wrong; only invalid data pays for it.
+    const parsed = BudgetHash.safeParse(fields);
+    const detail = parsed.success ? '(hash)' : failedFields(parsed.error, '(hash)');
     const mode = Mode.safeParse(fields.mode);
-    return failOpenDecision('invalid_budget_data', failedFields(parsed.error, '(hash)'), mode.success ? effectiveMode(mode.data, policy) : null);
+    return failOpenDecision('invalid_budget_data', detail, mode.success ? effectiveMode(mode.data, policy) : null);
   }
-  const budget = parsed.data;
   const mode = effectiveMode(budget.mode, policy);
   if (budget.symbol !== req.symbol) return failOpenDecision('invalid_budget_data', 'symbol', mode);
   const numbers = { budgetUsd: budget.budget_usd, positionNotionalUsd: budget.position_notional_usd };

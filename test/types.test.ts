@@ -9,6 +9,8 @@ import {
   MarketStateHash,
   PermitRequest,
   PortfolioStateHash,
+  readBudgetHash,
+  readPermitRequest,
   PositionSnapshotHash,
   ViolationStreamEntry,
   formatIssues,
@@ -209,5 +211,57 @@ describe('PermitRequest and GateReason', () => {
         'breaker_open',
       ].sort(),
     );
+  });
+});
+
+describe('fast readers agree with the schemas', () => {
+  // zod keeps an optional key whose value is undefined; the readers leave it out. Same values.
+  const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const tricky = fc.constantFrom('', ' ', 'NaN', 'Infinity', '-1', '0', '1', '1.5', '0x10', '1e3', ' 7 ', 'abc', 'shadow', 'enforce', 'BTCUSDT', 'btc', '-0', '.5', '1e999');
+
+  it('readBudgetHash gives the same verdict and output as BudgetHash.safeParse (property)', () => {
+    const fieldNames = [...Object.keys(BudgetHash.shape), 'extra'];
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom(...fieldNames), fc.oneof(tricky, fc.string(), fc.constant(undefined as unknown as string))),
+        fc.boolean(),
+        (mutation, startValid) => {
+          const fields: Record<string, unknown> = { ...(startValid ? encodeBudgetHash(sampleBudget) : {}), ...mutation };
+          const slow = BudgetHash.safeParse(fields);
+          const fast = readBudgetHash(fields);
+          if (slow.success) expect(fast && defined(fast)).to.deep.equal(defined(slow.data));
+          else expect(fast).to.equal(undefined);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('readBudgetHash reads a valid hash exactly as the schema does', () => {
+    expect(readBudgetHash(encodeBudgetHash(sampleBudget))).to.deep.equal(sampleBudget);
+  });
+
+  it('readPermitRequest gives the same verdict and output as PermitRequest.safeParse (property)', () => {
+    const value = fc.oneof(
+      fc.constantFrom('BUY', 'SELL', 'buy', 'BTCUSDT', 'OPEN', '', 'x'.repeat(201), 'x'.repeat(64), 'x'.repeat(65), true, false, 0, -1, 0.5, Number.NaN, Infinity, null, undefined),
+      fc.string(),
+      fc.double(),
+    );
+    const keys = fc.constantFrom('planId', 'symbol', 'action', 'side', 'qty', 'notionalUsd', 'reduceOnly', 'other');
+    const base = { planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.1 };
+    fc.assert(
+      fc.property(fc.dictionary(keys, value), fc.boolean(), (mutation, startValid) => {
+        const req = { ...(startValid ? base : {}), ...mutation };
+        const slow = PermitRequest.safeParse(req);
+        const fast = readPermitRequest(req);
+        if (slow.success) expect(fast && defined(fast)).to.deep.equal(defined(slow.data));
+        else expect(fast).to.equal(undefined);
+      }),
+      { numRuns: 5000 },
+    );
+    for (const notAnObject of [null, undefined, 'BTCUSDT', 42, [base]]) {
+      expect(PermitRequest.safeParse(notAnObject).success).to.equal(false);
+      expect(readPermitRequest(notAnObject)).to.equal(undefined);
+    }
   });
 });

@@ -1,17 +1,54 @@
 import { z } from 'zod';
-import { SymbolName } from './symbol';
+import { SYMBOL_PATTERN, SymbolName } from './symbol';
 
 /** A trade plan asking for a permit. Sizes are unsigned; `side` gives the direction. */
+const PLAN_ID_MAX = 200;
+const ACTION_MAX = 64;
+
 export const PermitRequest = z.object({
-  planId: z.string().min(1).max(200),
+  planId: z.string().min(1).max(PLAN_ID_MAX),
   symbol: SymbolName,
-  action: z.string().min(1).max(64),
+  action: z.string().min(1).max(ACTION_MAX),
   side: z.enum(['BUY', 'SELL']).optional(),
   qty: z.number().positive().finite().optional(),
   notionalUsd: z.number().positive().finite().optional(),
   reduceOnly: z.boolean().optional(),
 });
 export type PermitRequest = z.infer<typeof PermitRequest>;
+
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
+const isSize = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+/**
+ * The gate's hot-path check of a request: the verdict and output of `PermitRequest.safeParse`
+ * for a valid request, without zod's machinery. Returns undefined when anything is off; run
+ * `PermitRequest.safeParse` then for the issues. A property test holds the two to the same
+ * verdict and output.
+ */
+export function readPermitRequest(req: unknown): PermitRequest | undefined {
+  if (typeof req !== 'object' || req === null || Array.isArray(req)) return undefined;
+  const { planId, symbol, action, side, qty, notionalUsd, reduceOnly } = req as Record<string, unknown>;
+  if (!isText(planId, PLAN_ID_MAX) || !isText(action, ACTION_MAX)) return undefined;
+  if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return undefined;
+  const out: PermitRequest = { planId, symbol, action };
+  if (side !== undefined) {
+    if (side !== 'BUY' && side !== 'SELL') return undefined;
+    out.side = side;
+  }
+  if (qty !== undefined) {
+    if (!isSize(qty)) return undefined;
+    out.qty = qty;
+  }
+  if (notionalUsd !== undefined) {
+    if (!isSize(notionalUsd)) return undefined;
+    out.notionalUsd = notionalUsd;
+  }
+  if (reduceOnly !== undefined) {
+    if (typeof reduceOnly !== 'boolean') return undefined;
+    out.reduceOnly = reduceOnly;
+  }
+  return out;
+}
 
 /** Actions that only ever close or shrink a position. */
 export const CLOSE_ACTIONS: ReadonlySet<string> = new Set([

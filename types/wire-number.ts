@@ -30,12 +30,17 @@ export function inBounds(n: number, bounds: NumberBounds = {}): boolean {
   return true;
 }
 
+/** The number a decimal string stands for (surrounding blanks allowed), or NaN if it is not one. */
+export function parseDecimal(raw: string): number {
+  const text = raw.trim();
+  return DECIMAL.test(text) ? Number(text) : Number.NaN;
+}
+
 /** A decimal string parsed into a finite number within `bounds`. */
 export function numericString(bounds: NumberBounds = {}) {
   const expected = `expected ${boundsText(bounds)}`;
   return z.string().transform((raw, ctx) => {
-    const text = raw.trim();
-    const n = DECIMAL.test(text) ? Number(text) : Number.NaN;
+    const n = parseDecimal(raw);
     if (!inBounds(n, bounds)) {
       ctx.addIssue({ code: 'custom', message: `${expected}, got ${JSON.stringify(raw)}` });
       return z.NEVER;
