@@ -1,7 +1,8 @@
-import { BudgetHash, encodeBudgetHash } from '../types/budget-hash';
+import { BudgetHash, encodeBudgetHash, readBudgetHash } from '../types/budget-hash';
 import { encodeViolationEvent, type ViolationEvent } from '../types/violation-event';
 import { formatIssues } from '../types/wire-number';
-import { command, execBatch, transaction, type BatchItem, type RedisCommand } from './command-batch';
+import { command, execBatch, type RedisCommand } from './command-batch';
+import { withScripts } from './lua-scripts';
 import type { RedisKeys } from './keys';
 import type { RedisClient } from './redis';
 
@@ -46,14 +47,16 @@ const CLEARED_OPTIONAL_FIELDS = Object.entries(BudgetHash.shape)
 
 /**
  * Writes a cycle's budgets in one batch (`execBatch`: one pipeline on standalone Redis). Each hash is
- * its own MULTI: HSET of every field, HDEL of optional fields that no longer apply, EXPIRE, so a
- * reader never sees a hash without its TTL or half of an update. Violations are appended to the
+ * one call of `lua/write-budget-1.lua`: HDEL of optional fields that no longer apply, HSET of every
+ * field and EXPIRE, atomically, so a reader never sees a hash without its TTL or half of an update. Violations are appended to the
  * stream in the same batch. Every record is encoded and checked against `BudgetHash` (the schema the
  * gate reads with) first; one that fails is not written but reported, which cannot happen unless the
  * computation is broken.
  */
 export class BudgetWriter {
-  constructor(private readonly options: BudgetWriterOptions) {}
+  constructor(private readonly options: BudgetWriterOptions) {
+    withScripts(options.client);
+  }
 
   /**
    * Writes `writes` and the `extra` commands (the mode audit entry) together.
@@ -61,13 +64,13 @@ export class BudgetWriter {
    */
   async write(writes: readonly BudgetWrite[], extra: readonly RedisCommand[] = []): Promise<WriteResult> {
     const result: WriteResult = { written: [], published: [], failures: [] };
-    const items: BatchItem[] = [];
+    const items: RedisCommand[] = [];
     const targets: { kind: 'hash' | 'violation' | 'extra'; target: string }[] = [];
 
     for (const write of writes) {
       const fields = this.validFields(write.record, result);
       if (!fields) continue;
-      items.push(transaction(this.hashCommands(write.record.symbol, fields)));
+      items.push(this.hashCommand(write.record.symbol, fields));
       targets.push({ kind: 'hash', target: write.record.symbol });
       if (write.violation) {
         let entry: string[];
@@ -82,7 +85,7 @@ export class BudgetWriter {
       }
     }
     for (const cmd of extra) {
-      items.push(command(...cmd));
+      items.push(cmd);
       targets.push({ kind: 'extra', target: String(cmd[1]) });
     }
 
@@ -104,20 +107,18 @@ export class BudgetWriter {
       result.failures.push({ target: record.symbol, error: `budget hash rejected: ${(error as Error).message}` });
       return undefined;
     }
+    if (readBudgetHash(fields) !== undefined) return fields;
+    // Only a record that fails pays for the schema's issue list.
     const check = BudgetHash.safeParse(fields);
-    if (!check.success) {
-      result.failures.push({ target: record.symbol, error: `budget hash rejected: ${formatIssues(check.error).join('; ')}` });
-      return undefined;
-    }
-    return fields;
+    const issues = check.success ? ['does not read back'] : formatIssues(check.error);
+    result.failures.push({ target: record.symbol, error: `budget hash rejected: ${issues.join('; ')}` });
+    return undefined;
   }
 
-  private hashCommands(symbol: string, fields: Record<string, string>): RedisCommand[] {
-    const key = this.options.keys.budget(symbol);
-    const commands: RedisCommand[] = [['hset', key, ...Object.entries(fields).flat()]];
+  private hashCommand(symbol: string, fields: Record<string, string>): RedisCommand {
     const stale = CLEARED_OPTIONAL_FIELDS.filter((name) => !(name in fields));
-    if (stale.length > 0) commands.push(['hdel', key, ...stale]);
-    commands.push(['expire', key, this.options.ttlSec]);
-    return commands;
+    const args: string[] = [];
+    for (const name in fields) args.push(name, fields[name]!);
+    return ['p28WriteBudget', this.options.keys.budget(symbol), this.options.ttlSec, stale.length, ...stale, ...args];
   }
 }

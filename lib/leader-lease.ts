@@ -1,46 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { withScripts, type ScriptCommands } from './lua-scripts';
 import { silentLogger, type Logger } from './logger';
 import type { RedisClient } from './redis';
-
-/** A Lua script from `lua/` next to this module: `lib/lua` in the sources, `dist/lib/lua` once built. */
-function loadScript(name: string): string {
-  const path = join(__dirname, 'lua', name);
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new Error(`Lua script ${path} is missing; the build copies lib/lua to dist/lib/lua`, { cause: error });
-  }
-}
-
-const SCRIPTS = {
-  p28RenewLease: { file: 'renew-lease-1.lua', numberOfKeys: 1 },
-  p28ReleaseLease: { file: 'release-lease-1.lua', numberOfKeys: 1 },
-} as const;
-
-interface LeaseCommands {
-  p28RenewLease(key: string, token: string, ttlMs: number): Promise<number>;
-  p28ReleaseLease(key: string, token: string): Promise<number>;
-}
-
-const defined = new WeakSet<RedisClient>();
-let scriptSources: Record<keyof typeof SCRIPTS, string> | undefined;
-
-function withLeaseCommands(client: RedisClient): RedisClient & LeaseCommands {
-  if (!defined.has(client)) {
-    scriptSources ??= {
-      p28RenewLease: loadScript(SCRIPTS.p28RenewLease.file),
-      p28ReleaseLease: loadScript(SCRIPTS.p28ReleaseLease.file),
-    };
-    for (const name of Object.keys(SCRIPTS) as (keyof typeof SCRIPTS)[]) {
-      client.defineCommand(name, { numberOfKeys: SCRIPTS[name].numberOfKeys, lua: scriptSources[name] });
-    }
-    defined.add(client);
-  }
-  return client as RedisClient & LeaseCommands;
-}
 
 export interface LeaderLeaseOptions {
   /** The lease key (`RedisKeys.workerLease`). */
@@ -65,7 +27,7 @@ export interface LeaderLeaseOptions {
 export class LeaderLease {
   /** The value stored in the lease key while this replica holds it. */
   readonly token: string;
-  private readonly client: RedisClient & LeaseCommands;
+  private readonly client: RedisClient & ScriptCommands;
   private readonly logger: Logger;
   private leader = false;
   /** performance.now() at which the lease was last confirmed. */
@@ -75,7 +37,7 @@ export class LeaderLease {
     client: RedisClient,
     private readonly options: LeaderLeaseOptions,
   ) {
-    this.client = withLeaseCommands(client);
+    this.client = withScripts(client);
     this.logger = options.logger ?? silentLogger;
     this.token = `${options.instanceId}/${randomBytes(6).toString('hex')}`;
   }

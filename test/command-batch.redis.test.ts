@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
-import { command, execBatch, transaction, type BatchItem } from '../lib/command-batch';
+import { command, execBatch, type RedisCommand } from '../lib/command-batch';
+import { withScripts } from '../lib/lua-scripts';
 import { createRedisClient, waitForReady } from '../lib/redis';
 import type { RedisClient } from '../lib/redis';
 import { connectedClient, useRedisServer } from './support/redis';
@@ -11,7 +12,7 @@ describe('execBatch', () => {
   let client: RedisClient;
 
   before(async () => {
-    client = await connectedClient(redis.server);
+    client = withScripts(await connectedClient(redis.server));
   });
   after(() => client.disconnect());
   beforeEach(async () => {
@@ -20,12 +21,12 @@ describe('execBatch', () => {
     await client.hset('h', { f: '1' });
   });
 
-  const items: BatchItem[] = [
+  const items: RedisCommand[] = [
     command('hgetall', 'h'),
     command('hgetall', 'missing'),
     command('hgetall', 'a-string'),
-    transaction([['hset', 't', 'f', '2'], ['expire', 't', 30]]),
-    transaction([['hset', 'a-string', 'f', '2'], ['expire', 'a-string', 30]]),
+    command('p28WriteBudget', 't', 30, 0, 'f', '2'),
+    command('p28WriteBudget', 'a-string', 30, 0, 'f', '2'),
   ];
 
   function expectOutcomes(outcomes: Awaited<ReturnType<typeof execBatch>>): void {
@@ -33,11 +34,11 @@ describe('execBatch', () => {
     expect(outcomes[0]).to.deep.equal({ error: null, value: { f: '1' } });
     expect(outcomes[1]).to.deep.equal({ error: null, value: {} });
     expect(outcomes[2]!.error?.message).to.match(/^WRONGTYPE/);
-    expect(outcomes[3]).to.deep.equal({ error: null, value: [1, 1] });
-    expect(outcomes[4]!.error?.message).to.match(/^WRONGTYPE/);
+    expect(outcomes[3]).to.deep.equal({ error: null, value: 1 });
+    expect(outcomes[4]!.error?.message).to.match(/WRONGTYPE/);
   }
 
-  it('sends a batch of commands and transactions as one write on a standalone connection', async () => {
+  it('sends a batch of commands and script calls as one write on a standalone connection', async () => {
     const stream = (client as Redis).stream;
     const original = stream.write;
     let writes = 0;
@@ -73,7 +74,7 @@ describe('execBatch', () => {
     before(async function () {
       this.timeout(20000);
       cluster = await LocalRedisCluster.start(3);
-      clusterClient = createRedisClient({ url: 'redis://127.0.0.1', clusterNodes: cluster.nodes, profile: 'worker' });
+      clusterClient = withScripts(createRedisClient({ url: 'redis://127.0.0.1', clusterNodes: cluster.nodes, profile: 'worker' }));
       clusterClient.on('error', () => undefined);
       await waitForReady(clusterClient, 10000);
     });
@@ -85,7 +86,7 @@ describe('execBatch', () => {
     it('gives the same outcomes for keys spread over all nodes, without a cross-slot error', async () => {
       await clusterClient.set('a-string', 'x');
       await clusterClient.hset('h', { f: '1' });
-      const spread = Array.from({ length: 50 }, (_, i) => transaction([['hset', `k${i}`, 'f', '1'], ['expire', `k${i}`, 30]]));
+      const spread = Array.from({ length: 50 }, (_, i) => command('p28WriteBudget', `k${i}`, 30, 0, 'f', '1'));
       const outcomes = await execBatch(clusterClient, [...items, ...spread]);
       expectOutcomes(outcomes.slice(0, 5));
       expect(outcomes.slice(5).every((o) => o.error === null)).to.equal(true);
