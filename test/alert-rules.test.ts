@@ -2,7 +2,11 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { parse } from 'yaml';
+import { WorkerMetrics } from '../lib/worker-metrics';
+import { GateMetrics } from '../plugin/gate-metrics';
+import { PermitPipeline } from '../plugin/permit-pipeline';
 
 const dir = join(__dirname, '..', 'deploy', 'prometheus');
 
@@ -56,5 +60,41 @@ describe('Prometheus alert rules', () => {
     };
     const firing = new Set(tests.tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
     expect([...firing].sort()).to.deep.equal(alertRules().map((r) => r.alert).sort());
+  });
+});
+
+describe('alert rules and exported metrics', () => {
+  /** Every metric name a rule's expression reads (identifiers followed by a selector, range or space). */
+  function metricsUsed(expr: string): string[] {
+    const functionsAndKeywords = new Set(['sum', 'max', 'rate', 'time', 'clamp_min', 'by', 'on', 'group_left', 'and', 'or', 'unless']);
+    // Label matchers ({result=~"ok"}) and durations ([5m]) are removed first; what is left that is
+    // not a function, a keyword or a number is a metric name.
+    const bare = expr.replace(/\{[^}]*\}/g, '').replace(/\[[^\]]*\]/g, '').replace(/\b(by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
+    const names = [...bare.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)].map((m) => m[1]!);
+    return [...new Set(names)].filter((name) => !functionsAndKeywords.has(name) && !/^\d/.test(name) && !/^e\d+$/.test(name));
+  }
+
+  it('reads only metrics that the worker, the gate or the pipeline export (or Prometheus up)', async () => {
+    const registry = new Registry();
+    new WorkerMetrics(registry);
+    new GateMetrics(registry);
+    new PermitPipeline([], { registry });
+    const exported = new Set<string>(['up']);
+    for (const metric of await registry.getMetricsAsJSON()) {
+      exported.add(metric.name);
+      if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(metric.name + suffix);
+    }
+    const used = alertRules().flatMap((r) => metricsUsed(r.expr).map((name) => ({ alert: r.alert, name })));
+    expect(used.length).to.be.greaterThan(8);
+    expect(used.filter((u) => !exported.has(u.name))).to.deep.equal([]);
+  });
+
+  it('finds the metric names in an expression and ignores functions and labels', () => {
+    expect(metricsUsed('sum by (input_type) (rate(p28_stale_input_total[5m])) / clamp_min(sum(rate(p28_cycles_total{result=~"ok"}[5m])), 1e-9) > 0.1')).to.deep.equal([
+      'p28_stale_input_total',
+      'p28_cycles_total',
+    ]);
+    expect(metricsUsed('time() - max(p28_last_success_timestamp_seconds) > 15')).to.deep.equal(['p28_last_success_timestamp_seconds']);
+    expect(metricsUsed('up{job="x"} == 0')).to.deep.equal(['up']);
   });
 });

@@ -1,0 +1,53 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+/** One line of the results table: a figure, its same-run baseline, and the target it is held to. */
+export interface Row {
+  scenario: string;
+  metric: string;
+  unit: string;
+  value: number;
+  baseline?: number;
+  /** value / baseline (or, for "lower is better" limits, value against the target). */
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+}
+
+const fmt = (x: number | undefined, digits = 1): string => {
+  if (x === undefined || Number.isNaN(x)) return '-';
+  if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString('en-US');
+  return x.toFixed(digits);
+};
+
+export function machine(): Record<string, string | number> {
+  const cpu = cpus();
+  return {
+    node: process.version,
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+/** Renders the rows as a Markdown table (pasteable into the README). */
+export function table(rows: readonly Row[]): string {
+  const header = '| scenario | metric | value | baseline | ratio | target | met |';
+  const rule = '|---|---|---:|---:|---:|---|---|';
+  const lines = rows.map(
+    (r) =>
+      `| ${r.scenario} | ${r.metric} (${r.unit}) | ${fmt(r.value, 2)} | ${fmt(r.baseline, 2)} | ${r.ratio === undefined ? '-' : r.ratio.toFixed(2)} | ${r.target ?? '-'} | ${r.met === undefined ? '-' : r.met ? 'yes' : 'NO'} |`,
+  );
+  return [header, rule, ...lines].join('\n');
+}
+
+/** Writes the figures as JSON under bench-results/ and returns the path. */
+export function writeJson(rows: readonly Row[], extra: Record<string, unknown>): string {
+  const dir = join(process.cwd(), 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(path, `${JSON.stringify({ machine: machine(), ...extra, rows }, null, 2)}\n`);
+  return path;
+}

@@ -1,0 +1,161 @@
+import type Redis from 'ioredis';
+import { BudgetWorker } from '../lib/budget-worker';
+import { loadConfig } from '../lib/config';
+import type { HeatReader } from '../lib/heat-source';
+import { RedisKeys } from '../lib/keys';
+import type { LocalRedisServer } from '../lib/local-redis-server';
+import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis';
+import { encodeBudgetHash, type BudgetHash } from '../types/budget-hash';
+import type { Row } from './report';
+import { elapsedUs, median, nowNs } from './stats';
+
+const keys = new RedisKeys();
+/** Heat from a fixed reader: the cycle is measured against Redis, not against an HTTP stub. */
+const fixedHeat: HeatReader = { read: async () => ({ value: 0.3, source: 'live', ageSec: 0 }) };
+
+export interface WorkerBenchOptions {
+  sizes: number[];
+  /** Measured cycles per size (each paired with a baseline run). */
+  cycles: (symbols: number) => number;
+  /** Cycles of the memory run; RSS is compared after 10 and after this many. */
+  rssCycles: number;
+  rssSymbols: number;
+}
+
+async function seed(client: RedisClient, symbols: number): Promise<void> {
+  await client.flushall();
+  await client.hset(keys.portfolioState, { equity_usd: '100000', timestamp: String(Math.floor(Date.now() / 1000)) });
+  for (let from = 0; from < symbols; from += 1000) {
+    const pipeline = client.pipeline();
+    for (let i = from; i < Math.min(symbols, from + 1000); i++) {
+      const symbol = `S${i}USDT`;
+      pipeline.hset(keys.positionSnapshot(symbol), { position_amt: String((i % 7) - 3 || 1), entry_price: '10', mark_price: String(10 + (i % 100)) });
+      pipeline.hset(keys.marketState(symbol), { vol_regime: ['LOW', 'NORMAL', 'HIGH', 'EXTREME'][i % 4]!, cluster_id: `c${i % 5}` });
+    }
+    await pipeline.exec();
+  }
+  for (let c = 0; c < 5; c++) await client.hset(keys.clusterStress(`c${c}`), { stress: String(c / 10) });
+}
+
+/** The baseline: the same hashes with their TTL through one raw pipeline (HSET + EXPIRE per key). */
+async function rawWrite(client: RedisClient, budgets: readonly BudgetHash[], ttlSec: number): Promise<void> {
+  const pipeline = client.pipeline();
+  for (const budget of budgets) {
+    const key = keys.budget(budget.symbol);
+    pipeline.hset(key, encodeBudgetHash(budget)).expire(key, ttlSec);
+  }
+  const results = await pipeline.exec();
+  if (results?.some(([error]) => error)) throw new Error('baseline pipeline failed');
+}
+
+/** Counts socket writes of one cycle: ioredis sends a whole pipeline (or batch) in one write. */
+async function socketWrites(client: RedisClient, run: () => Promise<unknown>): Promise<number> {
+  const stream = (client as Redis).stream;
+  const original = stream.write;
+  let writes = 0;
+  stream.write = function (this: typeof stream, ...args: Parameters<typeof original>) {
+    writes += 1;
+    return original.apply(this, args);
+  } as typeof original;
+  try {
+    await run();
+  } finally {
+    stream.write = original;
+  }
+  return writes;
+}
+
+function rssMiB(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+/** A worker cycle against a raw pipeline writing the same hashes, at each size. */
+export async function runWorkerBench(server: LocalRedisServer, o: WorkerBenchOptions, log: (s: string) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  const admin = createRedisClient({ url: server.url, profile: 'worker', commandTimeoutMs: 30000 });
+  // The worker's own client exactly as the service creates it (default command timeout).
+  const workerClient = createRedisClient({ url: server.url, profile: 'worker' });
+  await Promise.all([waitForReady(admin, 5000), waitForReady(workerClient, 5000)]);
+  const config = loadConfig({ REDIS_URL: server.url, LOG_LEVEL: 'silent', P28_INSTANCE_ID: 'bench' });
+  const writesBySize: number[] = [];
+
+  for (const symbols of o.sizes) {
+    log(`worker: ${symbols} symbols`);
+    await seed(admin, symbols);
+    const worker = new BudgetWorker({ config, redis: workerClient, heatSource: fixedHeat });
+    const first = await worker.runOnce(); // takes the lease and loads the scripts
+    if (first.result !== 'ok' || first.written.length !== symbols) throw new Error(`first cycle at ${symbols}: ${first.result} ${first.error ?? ''}`);
+    const workerMs: number[] = [];
+    const rawMs: number[] = [];
+    let scanPages = 0;
+    for (let i = 0; i < o.cycles(symbols); i++) {
+      let t = nowNs();
+      const report = await worker.runOnce();
+      workerMs.push(elapsedUs(t) / 1000);
+      if (report.result !== 'ok') throw new Error(`cycle at ${symbols}: ${report.result}`);
+      scanPages = report.scanPages;
+      t = nowNs();
+      await rawWrite(workerClient, report.budgets, config.budgetHashTtlSec);
+      rawMs.push(elapsedUs(t) / 1000);
+    }
+    const writes = await socketWrites(workerClient, () => worker.runOnce());
+    writesBySize.push(writes);
+    const value = median(workerMs);
+    const baseline = median(rawMs);
+    rows.push({
+      scenario: `worker cycle, ${symbols.toLocaleString('en-US')} symbols vs raw pipeline of the same hashes`,
+      metric: 'cycle time (median)',
+      unit: 'ms',
+      value,
+      baseline,
+      ratio: value / baseline,
+      target: '<= 2x raw',
+      met: value / baseline <= 2,
+    });
+    rows.push({
+      scenario: `worker cycle, ${symbols.toLocaleString('en-US')} symbols`,
+      metric: `Redis round trips per cycle (${scanPages} SCAN page${scanPages === 1 ? '' : 's'})`,
+      unit: 'count',
+      value: writes,
+      baseline: writes - scanPages + 1,
+      target: 'constant in symbols (baseline: with one SCAN page)',
+    });
+    await worker.stop();
+  }
+  const withoutScan = rows.filter((r) => r.unit === 'count').map((r) => r.baseline);
+  rows.push({
+    scenario: 'worker, round trips across sizes',
+    metric: 'round trips besides SCAN pages, same at every size',
+    unit: 'count',
+    value: withoutScan[0] ?? Number.NaN,
+    target: 'constant',
+    met: withoutScan.every((w) => w === withoutScan[0]),
+  });
+
+  log(`worker: ${o.rssCycles} cycles at ${o.rssSymbols} symbols for RSS`);
+  await seed(admin, o.rssSymbols);
+  const worker = new BudgetWorker({ config, redis: workerClient, heatSource: fixedHeat });
+  let rssAt10 = 0;
+  for (let i = 1; i <= o.rssCycles; i++) {
+    const report = await worker.runOnce();
+    if (report.result !== 'ok') throw new Error(`rss cycle ${i}: ${report.result}`);
+    if (i === 10) rssAt10 = rssMiB();
+  }
+  const rssEnd = rssMiB();
+  rows.push({
+    scenario: `worker RSS, ${o.rssSymbols} symbols, after ${o.rssCycles} cycles vs after 10`,
+    metric: 'resident memory',
+    unit: 'MiB',
+    value: rssEnd,
+    baseline: rssAt10,
+    ratio: rssEnd / rssAt10,
+    target: 'within 10%',
+    met: Math.abs(rssEnd / rssAt10 - 1) <= 0.1,
+  });
+  await worker.stop();
+  admin.disconnect();
+  workerClient.disconnect();
+  log(`worker: socket writes per cycle by size ${JSON.stringify(Object.fromEntries(o.sizes.map((s, i) => [s, writesBySize[i]])))}`);
+  return rows;
+}
