@@ -24,9 +24,16 @@ export class LocalRedisServer {
           'macOS: brew install redis) or set REDIS_SERVER_BIN to its path.',
       );
     }
-    const server = new LocalRedisServer(options.port ?? (await freePort()), binary);
-    await server.spawn();
-    return server;
+    // A free port can be taken by someone else before the server binds it: try a few.
+    for (let attempt = 1; ; attempt++) {
+      const server = new LocalRedisServer(options.port ?? (await freePort()), binary);
+      try {
+        await server.spawn();
+        return server;
+      } catch (error) {
+        if (options.port !== undefined || attempt >= 3) throw error;
+      }
+    }
   }
 
   /** Whether `binary` can be run. */
@@ -93,11 +100,12 @@ export class LocalRedisServer {
     process.once('exit', stopOnExit);
     child.once('exit', () => process.off('exit', stopOnExit));
     const deadline = Date.now() + 5000;
-    while (!(await answersPing(this.port))) {
+    // The server answering must be this child: another process could have taken the port first.
+    while ((await serverPid(this.port)) !== child.pid) {
       if (!this.child) throw new Error(`${this.binary} on port ${this.port} exited during start`);
       if (Date.now() > deadline) {
         await this.kill();
-        throw new Error(`${this.binary} on port ${this.port} did not answer PING within 5 s`);
+        throw new Error(`${this.binary} on port ${this.port} did not answer within 5 s`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -118,16 +126,23 @@ export function freePort(): Promise<number> {
   });
 }
 
-function answersPing(port: number): Promise<boolean> {
+/** The process id the server on `port` reports (INFO server), or undefined if none answers. */
+function serverPid(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const socket = new Socket();
-    const done = (ok: boolean) => {
+    let reply = '';
+    const done = (pid: number | undefined) => {
       socket.destroy();
-      resolve(ok);
+      resolve(pid);
     };
-    socket.setTimeout(200, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
-    socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    socket.setTimeout(200, () => done(undefined));
+    socket.once('error', () => done(undefined));
+    socket.on('data', (data) => {
+      reply += data.toString();
+      const match = /process_id:(\d+)/.exec(reply);
+      if (match) done(Number(match[1]));
+      else if (reply.startsWith('-')) done(undefined);
+    });
+    socket.connect(port, '127.0.0.1', () => socket.write('INFO server\r\n'));
   });
 }
