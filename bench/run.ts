@@ -1,6 +1,6 @@
 import { LocalRedisServer } from '../lib/local-redis-server';
 import { runGateBench } from './gate-bench';
-import { runWorkerBench } from './worker-bench';
+import { runWorkerBench, runWorkerRssBench } from './worker-bench';
 import { machine, table, writeJson, type Row } from './report';
 
 /**
@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   log(`redis-server on port ${server.port}`);
   const rows: Row[] = [];
   try {
+    rows.push(...(await runWorkerRssBench(server, quick ? { cycles: 50, symbols: 100 } : { cycles: 1000, symbols: 100 }, log)));
     rows.push(
       ...(await runGateBench(
         server,
@@ -29,8 +30,8 @@ async function main(): Promise<void> {
       ...(await runWorkerBench(
         server,
         quick
-          ? { sizes: [100, 1000], cycles: () => 3, rssCycles: 50, rssSymbols: 100 }
-          : { sizes: [100, 1000, 10000], cycles: (n) => (n >= 10000 ? 5 : 15), rssCycles: 1000, rssSymbols: 100 },
+          ? { sizes: [100, 1000], cycles: () => 3 }
+          : { sizes: [100, 1000, 10000], cycles: (n) => (n >= 10000 ? 5 : 15) },
         log,
       )),
     );
