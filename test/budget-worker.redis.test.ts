@@ -7,10 +7,10 @@ import { ViolationStreamEntry } from '../types/violation-event';
 import { BudgetWorker, type BudgetWorkerOptions } from '../lib/budget-worker';
 import type { HeatReader } from '../lib/heat-source';
 import { freePort } from '../lib/local-redis-server';
-import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis';
+import type { RedisClient } from '../lib/redis';
 import { HeatGateStub } from './support/heat-gate-stub';
-import { connectedClient, eventually, useRedisServer } from './support/redis';
-import { LocalRedisCluster } from './support/redis-cluster';
+import { connectedClient, eventually, socketWrites, useRedisServer } from './support/redis';
+import { useRedisCluster } from './support/redis-cluster';
 import { metricValue, seedGuideScenario, seedSymbols, workerConfig } from './support/seed';
 
 const NOW = Date.UTC(2026, 0, 27, 22, 34, 3);
@@ -442,23 +442,14 @@ describe('BudgetWorker', () => {
   });
 
   describe('Redis round trips', () => {
-    /** Counts writes on the client's socket: ioredis sends a whole pipeline in one write. */
     async function socketWritesOfOneCycle(worker: BudgetWorker): Promise<{ writes: number; commands: number; scanPages: number }> {
-      const stream = (workerClient as Redis).stream;
-      const original = stream.write;
-      let writes = 0;
-      stream.write = function (this: typeof stream, ...args: Parameters<typeof original>) {
-        writes += 1;
-        return original.apply(this, args);
-      } as typeof original;
       const before = await totalCalls();
-      try {
-        const report = await worker.runOnce();
-        expect(report.result).to.equal('ok');
-        return { writes, commands: (await totalCalls()) - before - 1, scanPages: report.scanPages };
-      } finally {
-        stream.write = original;
-      }
+      let report: Awaited<ReturnType<BudgetWorker['runOnce']>> | undefined;
+      const writes = await socketWrites(workerClient, async () => {
+        report = await worker.runOnce();
+      });
+      expect(report?.result).to.equal('ok');
+      return { writes, commands: (await totalCalls()) - before - 1, scanPages: report!.scanPages };
     }
     async function totalCalls(): Promise<number> {
       const info = await client.info('commandstats');
@@ -585,29 +576,16 @@ describe('BudgetWorker', () => {
   });
 
   describe('on a Redis Cluster', () => {
-    let cluster: LocalRedisCluster;
-    let clusterClient: RedisClient;
-
-    before(async function () {
-      this.timeout(20000);
-      cluster = await LocalRedisCluster.start(3);
-      clusterClient = createRedisClient({ url: 'redis://127.0.0.1', clusterNodes: cluster.nodes, profile: 'worker' });
-      clusterClient.on('error', () => undefined);
-      await waitForReady(clusterClient, 10000);
-    });
-    after(async () => {
-      clusterClient.disconnect();
-      await cluster.stop();
-    });
+    const redisCluster = useRedisCluster();
 
     it('discovers symbols on every node and writes budgets, violations and the lease without cross-slot errors', async () => {
-      await clusterClient.hset('quantum:state:portfolio', { equity_usd: '100000', timestamp: String(NOW_SEC) });
-      const symbols = await seedSymbols(clusterClient, 40);
-      await clusterClient.hset('quantum:position:snapshot:BTCUSDT', { position_amt: '0.5', entry_price: '100000' });
-      await clusterClient.hset('quantum:state:market:BTCUSDT', { vol_regime: 'NORMAL' });
+      await redisCluster.client.hset('quantum:state:portfolio', { equity_usd: '100000', timestamp: String(NOW_SEC) });
+      const symbols = await seedSymbols(redisCluster.client, 40);
+      await redisCluster.client.hset('quantum:position:snapshot:BTCUSDT', { position_amt: '0.5', entry_price: '100000' });
+      await redisCluster.client.hset('quantum:state:market:BTCUSDT', { vol_regime: 'NORMAL' });
       const worker = new BudgetWorker({
-        config: workerConfig(redis.server, { REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',') }),
-        redis: clusterClient,
+        config: workerConfig(redis.server, { REDIS_CLUSTER_NODES: redisCluster.cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',') }),
+        redis: redisCluster.client,
         heatSource: fixedHeat(0.65),
       });
       const report = await worker.runOnce();
@@ -615,11 +593,11 @@ describe('BudgetWorker', () => {
       expect(report.scanPages).to.equal(3);
       expect(report.written).to.have.length(41);
       expect(report.written).to.include.members(symbols);
-      expect(await clusterClient.hgetall(BUDGET('BTCUSDT'))).to.include({ budget_usd: '1348', stress_factor: '0.326', over_budget_usd: '48652' });
-      expect(await clusterClient.ttl(BUDGET('S39USDT'))).to.be.within(1, 60);
-      expect(await clusterClient.xlen(VIOLATIONS)).to.equal(1);
+      expect(await redisCluster.client.hgetall(BUDGET('BTCUSDT'))).to.include({ budget_usd: '1348', stress_factor: '0.326', over_budget_usd: '48652' });
+      expect(await redisCluster.client.ttl(BUDGET('S39USDT'))).to.be.within(1, 60);
+      expect(await redisCluster.client.xlen(VIOLATIONS)).to.equal(1);
       await worker.stop();
-      expect(await clusterClient.exists('quantum:p28:worker:lease')).to.equal(0);
+      expect(await redisCluster.client.exists('quantum:p28:worker:lease')).to.equal(0);
     });
   });
 });

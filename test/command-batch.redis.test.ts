@@ -1,11 +1,9 @@
 import { expect } from 'chai';
-import type { Redis } from 'ioredis';
 import { command, execBatch, type RedisCommand } from '../lib/command-batch';
 import { withScripts } from '../lib/lua-scripts';
-import { createRedisClient, waitForReady } from '../lib/redis';
 import type { RedisClient } from '../lib/redis';
-import { connectedClient, useRedisServer } from './support/redis';
-import { LocalRedisCluster } from './support/redis-cluster';
+import { connectedClient, socketWrites, useRedisServer } from './support/redis';
+import { useRedisCluster } from './support/redis-cluster';
 
 describe('execBatch', () => {
   const redis = useRedisServer();
@@ -39,18 +37,11 @@ describe('execBatch', () => {
   }
 
   it('sends a batch of commands and script calls as one write on a standalone connection', async () => {
-    const stream = (client as Redis).stream;
-    const original = stream.write;
-    let writes = 0;
-    stream.write = function (this: typeof stream, ...args: Parameters<typeof original>) {
-      writes += 1;
-      return original.apply(this, args);
-    } as typeof original;
-    try {
-      expectOutcomes(await execBatch(client, items));
-    } finally {
-      stream.write = original;
-    }
+    let outcomes: Awaited<ReturnType<typeof execBatch>> = [];
+    const writes = await socketWrites(client, async () => {
+      outcomes = await execBatch(client, items);
+    });
+    expectOutcomes(outcomes);
     expect(writes).to.equal(1);
     expect(await client.ttl('t')).to.be.greaterThan(0);
   });
@@ -68,31 +59,19 @@ describe('execBatch', () => {
   });
 
   describe('on a Redis Cluster', () => {
-    let cluster: LocalRedisCluster;
-    let clusterClient: RedisClient;
-
-    before(async function () {
-      this.timeout(20000);
-      cluster = await LocalRedisCluster.start(3);
-      clusterClient = withScripts(createRedisClient({ url: 'redis://127.0.0.1', clusterNodes: cluster.nodes, profile: 'worker' }));
-      clusterClient.on('error', () => undefined);
-      await waitForReady(clusterClient, 10000);
-    });
-    after(async () => {
-      clusterClient.disconnect();
-      await cluster.stop();
-    });
+    const redisCluster = useRedisCluster();
+    const clusterClient = () => withScripts(redisCluster.client);
 
     it('gives the same outcomes for keys spread over all nodes, without a cross-slot error', async () => {
-      await clusterClient.set('a-string', 'x');
-      await clusterClient.hset('h', { f: '1' });
+      await clusterClient().set('a-string', 'x');
+      await clusterClient().hset('h', { f: '1' });
       const spread = Array.from({ length: 50 }, (_, i) => command('p28WriteBudget', `k${i}`, 30, 0, 'f', '1'));
-      const outcomes = await execBatch(clusterClient, [...items, ...spread]);
+      const outcomes = await execBatch(clusterClient(), [...items, ...spread]);
       expectOutcomes(outcomes.slice(0, 5));
       expect(outcomes.slice(5).every((o) => o.error === null)).to.equal(true);
-      const slots = new Set(await Promise.all(Array.from({ length: 50 }, (_, i) => clusterClient.call('cluster', 'keyslot', `k${i}`))));
+      const slots = new Set(await Promise.all(Array.from({ length: 50 }, (_, i) => clusterClient().call('cluster', 'keyslot', `k${i}`))));
       expect(slots.size).to.be.greaterThan(40);
-      expect(await clusterClient.ttl('k49')).to.be.greaterThan(0);
+      expect(await clusterClient().ttl('k49')).to.be.greaterThan(0);
     });
   });
 });

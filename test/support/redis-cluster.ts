@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from '../../lib/local-redis-server';
+import { createRedisClient, waitForReady, type RedisClient } from '../../lib/redis';
 
 /**
  * A private Redis Cluster of `masters` redis-server processes on free loopback ports, slots split
@@ -76,4 +77,33 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 10000): Promis
     if (Date.now() > deadline) throw new Error(`cluster not ready within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Starts a private 3-master cluster and a connected `worker`-profile client for the calling
+ * `describe` block, and stops both afterwards.
+ */
+export function useRedisCluster(): { readonly cluster: LocalRedisCluster; readonly client: RedisClient } {
+  const holder: { cluster?: LocalRedisCluster; client?: RedisClient } = {};
+  before(async function () {
+    this.timeout(20000);
+    holder.cluster = await LocalRedisCluster.start(3);
+    holder.client = createRedisClient({ url: 'redis://127.0.0.1', clusterNodes: holder.cluster.nodes, profile: 'worker' });
+    holder.client.on('error', () => undefined);
+    await waitForReady(holder.client, 10000);
+  });
+  after(async () => {
+    holder.client?.disconnect();
+    await holder.cluster?.stop();
+  });
+  return {
+    get cluster(): LocalRedisCluster {
+      if (!holder.cluster) throw new Error('cluster not started yet');
+      return holder.cluster;
+    },
+    get client(): RedisClient {
+      if (!holder.client) throw new Error('cluster not started yet');
+      return holder.client;
+    },
+  };
 }
