@@ -32,6 +32,7 @@ describe('Prometheus alert rules', () => {
     expect(alertRules().map((r) => r.alert)).to.have.members([
       'P28BudgetEngineDown',
       'P28HighStaleInputRate',
+      'P28HighStaleSymbolInputRate',
       'P28RedisWriteFailures',
       'P28WorkerCycleNotSucceeding',
       'P28NoLeader',
