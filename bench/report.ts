@@ -43,9 +43,9 @@ export function table(rows: readonly Row[]): string {
   return [header, rule, ...lines].join('\n');
 }
 
-/** Writes the figures as JSON under bench-results/ and returns the path. */
+/** Writes the figures as JSON under bench-results/ (or BENCH_RESULTS_DIR) and returns the path. */
 export function writeJson(rows: readonly Row[], extra: Record<string, unknown>): string {
-  const dir = join(process.cwd(), 'bench-results');
+  const dir = process.env.BENCH_RESULTS_DIR ?? join(process.cwd(), 'bench-results');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(path, `${JSON.stringify({ machine: machine(), ...extra, rows }, null, 2)}\n`);

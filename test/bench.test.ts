@@ -1,0 +1,47 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+describe('npm run bench (quick mode)', () => {
+  it('runs every scenario against its own redis-server, prints the table and writes the same rows as JSON', function () {
+    this.timeout(120000);
+    const out = mkdtempSync(join(tmpdir(), 'p28-bench-'));
+    try {
+      const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(__dirname, '..', 'bench', 'run.ts'), '--quick'], {
+        cwd: join(__dirname, '..'),
+        encoding: 'utf8',
+        env: { ...process.env, BENCH_RESULTS_DIR: out },
+      });
+      expect(run.status, run.stderr).to.equal(0);
+      for (const scenario of [
+        'gate, serial evaluate() vs raw HGETALL',
+        'gate, 256 concurrent callers vs raw HGETALL',
+        'gate, reducing plan (no I/O)',
+        'gate, Redis paused (SIGSTOP)',
+        'gate, breaker open',
+        'worker cycle, 1,000 symbols vs raw pipeline of the same hashes',
+        'worker RSS, 100 symbols',
+      ]) {
+        expect(run.stdout).to.contain(`| ${scenario}`);
+      }
+      const files = readdirSync(out);
+      expect(files).to.have.length(1);
+      expect(run.stdout).to.contain(join(out, files[0]!));
+      const json = JSON.parse(readFileSync(join(out, files[0]!), 'utf8'));
+      expect(json.quick).to.equal(true);
+      expect(json.machine.cores).to.be.a('number');
+      const tableRows = run.stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| scenario'));
+      expect(json.rows).to.have.length(tableRows.length);
+      for (const row of json.rows) {
+        expect(row.value, row.scenario).to.be.a('number').and.satisfy(Number.isFinite);
+        if (row.baseline !== undefined) expect(row.ratio ?? row.value / row.baseline).to.be.greaterThan(0);
+      }
+      // The paused-Redis row must never report a block: the bench throws if any decision blocked.
+      expect(run.stdout).to.match(/\| gate, Redis paused \(SIGSTOP\) [^|]+\| max decision latency \(ms\) \| [\d.]+ \|/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
