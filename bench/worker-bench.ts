@@ -1,4 +1,3 @@
-import type Redis from 'ioredis';
 import { BudgetWorker } from '../lib/budget-worker';
 import { loadConfig } from '../lib/config';
 import type { HeatReader } from '../lib/heat-source';
@@ -7,6 +6,7 @@ import type { LocalRedisServer } from '../lib/local-redis-server';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis';
 import { encodeBudgetHash, type BudgetHash } from '../types/budget-hash';
 import type { Row } from './report';
+import { socketWrites } from './socket-writes';
 import { elapsedUs, median, nowNs } from './stats';
 
 const keys = new RedisKeys();
@@ -51,22 +51,6 @@ async function rawWrite(client: RedisClient, budgets: readonly BudgetHash[], ttl
   if (results?.some(([error]) => error)) throw new Error('baseline pipeline failed');
 }
 
-/** Counts socket writes of one cycle: ioredis sends a whole pipeline (or batch) in one write. */
-async function socketWrites(client: RedisClient, run: () => Promise<unknown>): Promise<number> {
-  const stream = (client as Redis).stream;
-  const original = stream.write;
-  let writes = 0;
-  stream.write = function (this: typeof stream, ...args: Parameters<typeof original>) {
-    writes += 1;
-    return original.apply(this, args);
-  } as typeof original;
-  try {
-    await run();
-  } finally {
-    stream.write = original;
-  }
-  return writes;
-}
 
 /** Resident set and live heap in MiB, after a full collection when the process runs with --expose-gc. */
 function memoryMiB(): { rss: number; heapUsed: number } {
