@@ -5,25 +5,10 @@ import { BudgetWriter } from '../lib/budget-writer';
 import { RedisKeys } from '../lib/keys';
 import type { RedisClient } from '../lib/redis';
 import { connectedClient, eventually, useRedisServer } from './support/redis';
+import { guideTest1Budget } from './support/seed';
 
-const record = (overrides: Partial<BudgetHash> = {}): BudgetHash => ({
-  symbol: 'BTCUSDT',
-  budget_usd: 1348,
-  stress_factor: 0.326,
-  equity_usd: 100000,
-  portfolio_heat: 0.65,
-  cluster_stress: 0,
-  vol_regime: 0.33,
-  mode: 'shadow',
-  timestamp: 1769553243,
-  base_risk_pct: 0.02,
-  position_amt: 0.5,
-  position_notional_usd: 50000,
-  over_budget_usd: 48652,
-  last_violation_ts: 1769553243,
-  position_price: 100000,
-  ...overrides,
-});
+const record = (overrides: Partial<BudgetHash> = {}): BudgetHash =>
+  guideTest1Budget({ timestamp: 1769553243, last_violation_ts: 1769553243, ...overrides });
 
 describe('BudgetWriter', () => {
   const redis = useRedisServer();

@@ -18,24 +18,9 @@ import {
   volRegimeOf,
   type BudgetHash as BudgetRecord,
 } from '../types';
+import { guideTest1Budget } from './support/seed';
 
-const sampleBudget: BudgetRecord = {
-  symbol: 'BTCUSDT',
-  budget_usd: 1348,
-  stress_factor: 0.326,
-  equity_usd: 100000,
-  portfolio_heat: 0.65,
-  cluster_stress: 0,
-  vol_regime: 0.33,
-  mode: 'shadow',
-  timestamp: 1764000000,
-  base_risk_pct: 0.02,
-  position_amt: 0.5,
-  position_notional_usd: 50000,
-  over_budget_usd: 48652,
-  last_violation_ts: 1764000000,
-  position_price: 100000,
-};
+const sampleBudget: BudgetRecord = guideTest1Budget();
 
 describe('wire numbers', () => {
   const n = numericString({ min: 0 });
