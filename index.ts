@@ -1,27 +1,18 @@
 /**
- * portfolio-risk-governor: the public API. The budget worker lives in `lib/`, the Governor gate in
- * `plugin/`, and the wire formats both share in `types/`.
+ * portfolio-risk-governor: the public API, and nothing else. The budget engine and the worker live
+ * in `lib/`, the Governor gate in `plugin/`, and the wire formats both share in `types/`.
  */
 export * from './types';
-export * from './lib/budget';
-export * from './lib/config';
-export * from './lib/keys';
-export { createRedisClient, waitForReady, REDIS_DEFAULTS } from './lib/redis';
-export type { RedisClient, RedisConnectOptions, RedisProfile } from './lib/redis';
-export { createLogger } from './lib/logger';
-export { LocalRedisServer } from './lib/local-redis-server';
+export { computeBudget, validateBudgetParams, BudgetInputError } from './lib/engine/compute-budget';
+export type { BudgetInputs, BudgetParams, BudgetResult } from './lib/engine/compute-budget';
+export { loadConfig, ConfigError, CONFIG_VARIABLES } from './lib/config';
+export type { ConfigIssue, WorkerConfig, LogLevel } from './lib/config';
+export { RedisKeys, DEFAULT_KEY_PREFIX } from './lib/redis/keys';
+export { createRedisClient, waitForReady, REDIS_DEFAULTS } from './lib/redis/client';
+export type { RedisClient, RedisConnectOptions, RedisProfile } from './lib/redis/client';
+export { BudgetWorker } from './lib/worker/budget-worker';
+export type { BudgetWorkerOptions } from './lib/worker/budget-worker';
+export type { CycleReport, WorkerRole, StaleInputType, CycleResult } from './lib/worker/cycle-report';
+export { startWorkerService } from './lib/worker/worker-service';
+export type { WorkerServiceOptions, WorkerServiceHandle } from './lib/worker/worker-service';
 export * from './plugin';
-export { BudgetWorker } from './lib/budget-worker';
-export type { BudgetWorkerOptions, CycleReport, WorkerRole } from './lib/budget-worker';
-export { WorkerMetrics, STALE_INPUT_TYPES, CYCLE_RESULTS } from './lib/worker-metrics';
-export type { StaleInputType, CycleResult, SymbolBudgetSample } from './lib/worker-metrics';
-export { HeatSource, heatFromExposition, HEAT_METRIC } from './lib/heat-source';
-export type { HeatReader, HeatReading, HeatFailure, HeatSourceOptions } from './lib/heat-source';
-export { LeaderLease } from './lib/leader-lease';
-export type { LeaderLeaseOptions } from './lib/leader-lease';
-export { ModeSwitch, parseModeOverride, MODE_SWITCH_DEFAULTS } from './lib/mode-switch';
-export type { ModeDecision, ModeAuditEntry, ModeSource } from './lib/mode-switch';
-export { startHttpServer, SERVICE_NAME, HTTP_SERVER_DEFAULTS } from './lib/http-server';
-export type { HealthBody, HttpServerOptions, HttpServerHandle } from './lib/http-server';
-export { startWorkerService, WORKER_SERVICE_DEFAULTS } from './lib/worker-service';
-export type { WorkerServiceOptions, WorkerServiceHandle } from './lib/worker-service';

@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { container as rootContainer } from 'tsyringe';
-import { RedisKeys } from '../lib/keys';
-import type { LocalRedisServer } from '../lib/local-redis-server';
-import { createRedisClient, waitForReady } from '../lib/redis';
+import { RedisKeys } from '../lib/redis/keys';
+import type { LocalRedisServer } from '../test/support/local-redis-server';
+import { createRedisClient, waitForReady } from '../lib/redis/client';
 import { BUDGET_GATE_DEFAULTS } from '../plugin/gate-options';
 import { registerBudgetGate } from '../plugin/register';
 import { encodeBudgetHash } from '../types/budget-hash';
 import type { GateDecision, PermitRequest } from '../types/permit';
+import { budgetFixture } from '../test/support/budget-fixture';
 import type { Row } from './report';
 import { elapsedUs, interleaved, max, median, nowNs, percentile, throughput } from './stats';
 
@@ -26,23 +27,8 @@ export interface GateBenchOptions {
 async function seedOverBudget(server: LocalRedisServer): Promise<void> {
   const client = createRedisClient({ url: server.url, profile: 'worker' });
   await waitForReady(client, 5000);
-  const fields = encodeBudgetHash({
-    symbol: SYMBOL,
-    budget_usd: 1348,
-    stress_factor: 0.326,
-    equity_usd: 100000,
-    portfolio_heat: 0.65,
-    cluster_stress: 0,
-    vol_regime: 0.33,
-    mode: 'enforce',
-    timestamp: Math.floor(Date.now() / 1000),
-    base_risk_pct: 0.02,
-    position_amt: 0.5,
-    position_notional_usd: 50000,
-    over_budget_usd: 48652,
-    last_violation_ts: Math.floor(Date.now() / 1000),
-    position_price: 100000,
-  });
+  const nowSec = Math.floor(Date.now() / 1000);
+  const fields = encodeBudgetHash(budgetFixture({ symbol: SYMBOL, mode: 'enforce', timestamp: nowSec, last_violation_ts: nowSec }));
   await client.multi().hset(keys.budget(SYMBOL), fields).expire(keys.budget(SYMBOL), 3600).exec();
   client.disconnect();
 }

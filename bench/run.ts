@@ -1,4 +1,4 @@
-import { LocalRedisServer } from '../lib/local-redis-server';
+import { LocalRedisServer } from '../test/support/local-redis-server';
 import { runGateBench } from './gate-bench';
 import { runWorkerBench, runWorkerRssBench } from './worker-bench';
 import { machine, table, writeJson, type Row } from './report';

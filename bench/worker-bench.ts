@@ -1,12 +1,12 @@
-import { BudgetWorker } from '../lib/budget-worker';
+import { BudgetWorker } from '../lib/worker/budget-worker';
 import { loadConfig } from '../lib/config';
-import type { HeatReader } from '../lib/heat-source';
-import { RedisKeys } from '../lib/keys';
-import type { LocalRedisServer } from '../lib/local-redis-server';
-import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis';
+import type { HeatReader } from '../lib/worker/heat-source';
+import { RedisKeys } from '../lib/redis/keys';
+import type { LocalRedisServer } from '../test/support/local-redis-server';
+import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { encodeBudgetHash, type BudgetHash } from '../types/budget-hash';
 import type { Row } from './report';
-import { socketWrites } from './socket-writes';
+import { socketWrites } from '../test/support/socket-writes';
 import { elapsedUs, median, nowNs } from './stats';
 
 const keys = new RedisKeys();

@@ -1,5 +1,5 @@
-import type { RedisKeys } from '../lib/keys';
-import type { RedisClient } from '../lib/redis';
+import type { RedisKeys } from '../lib/redis/keys';
+import type { RedisClient } from '../lib/redis/client';
 import type { PermitRequest } from '../types/permit';
 
 /**

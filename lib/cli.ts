@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { Argument, Command } from 'commander';
 import { MODES, type Mode } from '../types/mode';
-import { ConfigError, loadConfig, redactUrl, type WorkerConfig } from './config';
-import { RedisKeys } from './keys';
+import { ConfigError, loadConfig, type WorkerConfig } from './config';
+import { RedisKeys } from './redis/keys';
 import { createLogger } from './logger';
-import { parseModeOverride } from './mode-switch';
-import { createRedisClient, waitForReady, type RedisClient } from './redis';
-import { startWorkerService } from './worker-service';
+import { parseModeOverride } from './worker/mode-switch';
+import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from './redis/client';
+import { startWorkerService } from './worker/worker-service';
 
 /** Exit codes: 0 clean stop, 1 run-time failure, 2 bad configuration or usage. */
 export const EXIT = Object.freeze({ ok: 0, failure: 1, config: 2 });
@@ -51,14 +51,7 @@ async function runWorker(): Promise<void> {
 }
 
 async function connect(config: WorkerConfig): Promise<RedisClient> {
-  const client = createRedisClient({
-    url: config.redisUrl,
-    sentinels: config.redisSentinels,
-    sentinelName: config.redisSentinelName,
-    clusterNodes: config.redisClusterNodes,
-    profile: 'worker',
-    connectionName: 'p28-worker:cli',
-  });
+  const client = createRedisClient(redisOptionsFromConfig(config, 'p28-worker:cli'));
   client.on('error', () => undefined);
   try {
     await waitForReady(client, 5000);

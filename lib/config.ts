@@ -3,23 +3,16 @@ import { z } from 'zod';
 import { MODES, type Mode } from '../types/mode';
 import { SYMBOL_PATTERN } from '../types/symbol';
 import { integerString, numericString } from '../types/wire-number';
-import type { BudgetParams } from './budget';
-
-/** One host:port of a Redis Sentinel or Cluster seed list. */
-export interface HostPort {
-  host: string;
-  port: number;
-}
+import type { BudgetParams } from './engine/compute-budget';
+import { OptionsError, type OptionIssue } from './options-error';
+import { DEFAULT_KEY_PREFIX } from './redis/keys';
+import { redactUrl, type HostPort } from './redis/client';
 
 /** The worker's validated configuration. Units are in the names. */
 export interface WorkerConfig {
   mode: Mode;
-  baseRiskPct: number;
-  alphaHeat: number;
-  betaCluster: number;
-  gammaVol: number;
-  minBudgetUsd: number;
-  maxBudgetUsd: number;
+  /** The budget engine's parameters (BASE_RISK_PCT, the stress weights, MIN/MAX_BUDGET_K). */
+  budget: BudgetParams;
   staleSec: number;
   maxLkgAgeSec: number;
   budgetHashTtlSec: number;
@@ -75,20 +68,6 @@ function urlWithScheme(schemes: string[]) {
   });
 }
 
-/** Replaces the password (and a user name that stands alone) of a URL with `***`, for logs and errors. */
-export function redactUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password) url.password = '***';
-    else if (url.username) url.username = '***';
-    else return raw;
-    return url.toString();
-  } catch {
-    // Not a URL we can parse: hide anything between "//" and "@", which is where credentials live.
-    return raw.replace(/\/\/[^/@]*@/, '//***@');
-  }
-}
-
 const choice = <T extends readonly [string, ...string[]]>(values: T) =>
   z.string().transform((raw, ctx) => {
     const v = raw.trim().toLowerCase();
@@ -124,13 +103,16 @@ interface VariableSpec {
   /** Its default as it would be written in an env file; undefined = unset. */
   default: string | undefined;
   description: string;
-  key: keyof WorkerConfig;
+  /** Where the value goes: a field of `WorkerConfig`, or `budget.<field>` of its `BudgetParams`. */
+  key: ConfigKey;
   schema: z.ZodType<unknown, string>;
 }
 
+type ConfigKey = Exclude<keyof WorkerConfig, 'budget'> | `budget.${keyof BudgetParams}`;
+
 const spec = (
   env: string,
-  key: keyof WorkerConfig,
+  key: ConfigKey,
   defaultValue: string | undefined,
   schema: z.ZodType<unknown, string>,
   description: string,
@@ -142,12 +124,12 @@ const spec = (
  */
 export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('P28_MODE', 'mode', 'shadow', choice(MODES), 'shadow or enforce: the mode written into budget hashes at start (switchable at run time)'),
-  spec('BASE_RISK_PCT', 'baseRiskPct', '0.02', numericString({ min: 0, max: 1, exclusiveMin: true }), 'share of equity per position'),
-  spec('ALPHA_HEAT', 'alphaHeat', '0.4', numericString({ min: 0, max: 1 }), 'stress weight of portfolio heat'),
-  spec('BETA_CLUSTER', 'betaCluster', '0.4', numericString({ min: 0, max: 1 }), 'stress weight of cluster stress'),
-  spec('GAMMA_VOL', 'gammaVol', '0.2', numericString({ min: 0, max: 1 }), 'stress weight of the volatility regime'),
-  spec('MIN_BUDGET_K', 'minBudgetUsd', '500', numericString({ min: 0 }), 'lowest budget in USD (the K is historical)'),
-  spec('MAX_BUDGET_K', 'maxBudgetUsd', '10000', numericString({ min: 0 }), 'highest budget in USD; must be >= MIN_BUDGET_K'),
+  spec('BASE_RISK_PCT', 'budget.baseRiskPct', '0.02', numericString({ min: 0, max: 1, exclusiveMin: true }), 'share of equity per position'),
+  spec('ALPHA_HEAT', 'budget.alphaHeat', '0.4', numericString({ min: 0, max: 1 }), 'stress weight of portfolio heat'),
+  spec('BETA_CLUSTER', 'budget.betaCluster', '0.4', numericString({ min: 0, max: 1 }), 'stress weight of cluster stress'),
+  spec('GAMMA_VOL', 'budget.gammaVol', '0.2', numericString({ min: 0, max: 1 }), 'stress weight of the volatility regime'),
+  spec('MIN_BUDGET_K', 'budget.minBudgetUsd', '500', numericString({ min: 0 }), 'lowest budget in USD (the K is historical)'),
+  spec('MAX_BUDGET_K', 'budget.maxBudgetUsd', '10000', numericString({ min: 0 }), 'highest budget in USD; must be >= MIN_BUDGET_K'),
   spec('STALE_SEC', 'staleSec', '30', numericString({ min: 0, exclusiveMin: true }), 'portfolio state older than this (seconds) is stale'),
   spec('MAX_LKG_AGE_SEC', 'maxLkgAgeSec', '900', numericString({ min: 0 }), 'how long (seconds) a last-known-good portfolio state or heat may stand in; 0 = never'),
   spec('BUDGET_HASH_TTL_SEC', 'budgetHashTtlSec', '60', integerString({ min: 1 }), 'TTL (seconds) of each budget hash; must exceed the compute interval'),
@@ -156,7 +138,7 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('REDIS_SENTINELS', 'redisSentinels', undefined, hostPortList, 'host:port,... of Redis Sentinels; when set, REDIS_SENTINEL_NAME names the master and REDIS_URL gives credentials, TLS and db'),
   spec('REDIS_SENTINEL_NAME', 'redisSentinelName', 'mymaster', text(/^\S+$/, 'a master name'), 'the Sentinel master name'),
   spec('REDIS_CLUSTER_NODES', 'redisClusterNodes', undefined, hostPortList, 'host:port,... seed nodes of a Redis Cluster; when set, REDIS_URL gives credentials and TLS'),
-  spec('P28_KEY_PREFIX', 'keyPrefix', 'quantum', text(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-"'), 'first segment of every Redis key read or written'),
+  spec('P28_KEY_PREFIX', 'keyPrefix', DEFAULT_KEY_PREFIX, text(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-"'), 'first segment of every Redis key read or written'),
   spec('PORT', 'port', '8049', integerString({ min: 0, max: 65535 }), 'port of /health and /metrics (0 picks a free one)'),
   spec('HOST', 'host', '127.0.0.1', text(/^\S+$/, 'a host name or address'), 'address /health and /metrics listen on'),
   spec('HEAT_GATE_METRICS_URL', 'heatGateMetricsUrl', 'http://127.0.0.1:8056/metrics', urlWithScheme(['http:', 'https:']), 'P2.6 Heat Gate exposition text with the gauge p26_heat_value'),
@@ -168,16 +150,14 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('P28_INSTANCE_ID', 'instanceId', undefined, text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and logs (default host-pid)'),
 ]);
 
-export interface ConfigIssue {
-  variable: string;
-  message: string;
-}
+/** One invalid environment variable (`field`) and what was wrong with it. */
+export type ConfigIssue = OptionIssue;
 
 /** Bad configuration: every invalid variable, each with what was wrong. */
-export class ConfigError extends Error {
+export class ConfigError extends OptionsError {
   readonly code = 'P28_CONFIG';
-  constructor(readonly issues: readonly ConfigIssue[]) {
-    super(`invalid configuration:\n${issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n')}`);
+  constructor(issues: readonly ConfigIssue[]) {
+    super('invalid configuration', issues);
     this.name = 'ConfigError';
   }
 }
@@ -195,44 +175,37 @@ const UNSET_DEFAULTS: Partial<WorkerConfig> = {
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
   const issues: ConfigIssue[] = [];
   const out: Record<string, unknown> = { ...UNSET_DEFAULTS };
+  const budget: Record<string, unknown> = {};
   for (const v of CONFIG_VARIABLES) {
     const given = env[v.env];
     const raw = given === undefined || given.trim() === '' ? v.default : given;
     if (raw === undefined) continue;
     const parsed = v.schema.safeParse(raw);
-    if (parsed.success) out[v.key] = parsed.data;
-    else issues.push({ variable: v.env, message: parsed.error.issues.map((i) => i.message).join('; ') });
+    if (!parsed.success) issues.push({ field: v.env, message: parsed.error.issues.map((i) => i.message).join('; ') });
+    else if (v.key.startsWith('budget.')) budget[v.key.slice('budget.'.length)] = parsed.data;
+    else out[v.key] = parsed.data;
   }
+  out.budget = budget;
   const config = out as unknown as WorkerConfig;
-  const bad = new Set(issues.map((i) => i.variable));
-  if (!bad.has('MIN_BUDGET_K') && !bad.has('MAX_BUDGET_K') && config.minBudgetUsd > config.maxBudgetUsd) {
+  const bad = new Set(issues.map((i) => i.field));
+  if (!bad.has('MIN_BUDGET_K') && !bad.has('MAX_BUDGET_K') && config.budget.minBudgetUsd > config.budget.maxBudgetUsd) {
     issues.push({
-      variable: 'MIN_BUDGET_K',
-      message: `must be <= MAX_BUDGET_K (${config.maxBudgetUsd}), got ${config.minBudgetUsd}`,
+      field: 'MIN_BUDGET_K',
+      message: `must be <= MAX_BUDGET_K (${config.budget.maxBudgetUsd}), got ${config.budget.minBudgetUsd}`,
     });
   }
   if (!bad.has('BUDGET_HASH_TTL_SEC') && !bad.has('BUDGET_COMPUTE_INTERVAL_SEC') && config.budgetHashTtlSec <= config.computeIntervalSec) {
     issues.push({
-      variable: 'BUDGET_HASH_TTL_SEC',
+      field: 'BUDGET_HASH_TTL_SEC',
       message: `must exceed BUDGET_COMPUTE_INTERVAL_SEC (${config.computeIntervalSec}) or budgets expire between cycles, got ${config.budgetHashTtlSec}`,
     });
   }
   if (config.redisSentinels?.length > 0 && config.redisClusterNodes?.length > 0) {
-    issues.push({ variable: 'REDIS_CLUSTER_NODES', message: 'cannot be combined with REDIS_SENTINELS' });
+    issues.push({ field: 'REDIS_CLUSTER_NODES', message: 'cannot be combined with REDIS_SENTINELS' });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   config.instanceId ??= `${hostname()}-${process.pid}`;
+  Object.freeze(config.budget);
   return Object.freeze(config);
 }
 
-/** The budget engine's parameters taken from a worker configuration. */
-export function budgetParamsOf(config: WorkerConfig): BudgetParams {
-  return {
-    baseRiskPct: config.baseRiskPct,
-    alphaHeat: config.alphaHeat,
-    betaCluster: config.betaCluster,
-    gammaVol: config.gammaVol,
-    minBudgetUsd: config.minBudgetUsd,
-    maxBudgetUsd: config.maxBudgetUsd,
-  };
-}

@@ -3,9 +3,12 @@ import type { LogLevel } from './config';
 
 export type { Logger } from 'pino';
 
+/** The service's name in logs and in `/health`, as the upstream service called itself. */
+export const SERVICE_NAME = 'p2.8-portfolio-risk-governor';
+
 /** JSON logs on stdout (one object per line), tagged with the service name. */
 export function createLogger(level: LogLevel = 'info', destination?: pino.DestinationStream): Logger {
-  const options = { level, base: { service: 'p2.8-portfolio-risk-governor' } };
+  const options = { level, base: { service: SERVICE_NAME } };
   return destination ? pino(options, destination) : pino(options);
 }
 

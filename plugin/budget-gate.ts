@@ -3,9 +3,9 @@ import type { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
-import { RedisKeys } from '../lib/keys';
+import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
-import { createRedisClient, type RedisClient } from '../lib/redis';
+import { createRedisClient, type RedisClient } from '../lib/redis/client';
 import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
   closingDecision,

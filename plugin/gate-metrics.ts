@@ -1,6 +1,6 @@
 import type { Gauge, Histogram, Registry } from 'prom-client';
 import { ALLOW_REASONS, BLOCK_REASONS, FAIL_OPEN_REASONS, type GateDecision, type GateReason } from '../types/permit';
-import { counterOn, gaugeOn, histogramOn } from './registry-metrics';
+import { counterOn, gaugeOn, histogramOn } from '../lib/registry-metrics';
 
 /** Breaker states as the `p28_gate_breaker_state` gauge reports them. */
 export const BREAKER_STATE = Object.freeze({ closed: 0, halfOpen: 1, open: 2 });

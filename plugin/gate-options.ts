@@ -1,43 +1,81 @@
 import type { Registry } from 'prom-client';
-import { RedisKeys } from '../lib/keys';
+import { DEFAULT_KEY_PREFIX, RedisKeys } from '../lib/redis/keys';
+import { OptionsError, type OptionIssue } from '../lib/options-error';
 import type { Logger } from '../lib/logger';
-import type { RedisClient } from '../lib/redis';
+import type { RedisClient } from '../lib/redis/client';
+
+/** One numeric option of the gate: its default, its bounds and what it means. */
+export interface GateOptionSpec {
+  default: number;
+  min: number;
+  max: number;
+  integer?: boolean;
+  /** Unit of the value, as the docs tables show it. */
+  unit: 'ms' | '%' | 'reads' | 'buckets';
+  doc: string;
+}
 
 /**
- * Defaults of the budget gate. Every option of `BudgetGateOptions` not given here has no default
- * (`redis`/`redisUrl`, `registry`, `logger`, `now`; see their docs).
+ * Every numeric option of the gate, with its default, bounds and meaning: the one source from which
+ * `BUDGET_GATE_DEFAULTS`, the validation in `resolveGateOptions` and the docs' option table come.
+ */
+export const GATE_OPTION_SPECS = Object.freeze({
+  timeoutMs: {
+    default: 50, min: 1, max: 60000, unit: 'ms',
+    // A single-key read on a healthy Redis answers in well under 5 ms, so 50 ms is ten times that
+    // with room for a GC pause; past it the gate fails open with `timeout`, one unenforced permit.
+    doc: 'Longest wait for the budget hash; past it the decision fails open with `timeout`.',
+  },
+  errorThresholdPercentage: {
+    default: 50, min: 0, max: 100, unit: '%',
+    doc: 'Share of failed reads in the rolling window at which the breaker opens.',
+  },
+  resetTimeoutMs: {
+    default: 5000, min: 1, max: 3600000, unit: 'ms',
+    // Budgets are recomputed every few seconds, so enforcement resumes soon after Redis recovers.
+    doc: 'How long an open breaker answers `breaker_open` before one trial read (half-open).',
+  },
+  volumeThreshold: {
+    default: 5, min: 0, max: 1e6, integer: true, unit: 'reads',
+    doc: 'Reads in the rolling window before the breaker may open: one slow read never opens it.',
+  },
+  rollingCountTimeoutMs: {
+    default: 10000, min: 1, max: 3600000, unit: 'ms',
+    doc: "Length of the breaker's rolling statistics window.",
+  },
+  rollingCountBuckets: {
+    default: 10, min: 1, max: 1000, integer: true, unit: 'buckets',
+    doc: 'Buckets the rolling window is divided into.',
+  },
+  staleAfterMs: {
+    default: 60000, min: 0, max: 86400000, unit: 'ms',
+    doc: 'A budget hash whose `timestamp` is older than this is stale: fail open.',
+  },
+  violationWindowMs: {
+    default: 30000, min: 0, max: 86400000, unit: 'ms',
+    doc: 'A violation younger than this blocks every increasing plan for the symbol.',
+  },
+  maxClockSkewMs: {
+    default: 5000, min: 0, max: 86400000, unit: 'ms',
+    // Small clock differences between hosts are tolerated; a hash dated far ahead is not trusted.
+    doc: 'How far a `timestamp` may lie in the future before the hash is treated as stale.',
+  },
+} satisfies Record<string, GateOptionSpec>);
+
+type NumericOption = keyof typeof GATE_OPTION_SPECS;
+
+const numericDefaults = Object.fromEntries(
+  Object.entries(GATE_OPTION_SPECS).map(([name, spec]) => [name, spec.default]),
+) as Record<NumericOption, number>;
+
+/**
+ * Defaults of the budget gate, derived from `GATE_OPTION_SPECS` plus the key prefix and the two
+ * emergency switches. Options not here have no default (`redis`/`redisUrl`, `registry`, `logger`, `now`).
  */
 export const BUDGET_GATE_DEFAULTS = Object.freeze({
   /** Prefix of every key the gate reads (`quantum:portfolio:budget:<SYMBOL>`). */
-  keyPrefix: 'quantum',
-  /**
-   * Longest wait for the budget hash, in ms. A single-key HGETALL on a healthy Redis answers in
-   * well under 5 ms, so 50 ms is ten times that with room for a GC pause; past it the gate fails
-   * open with `timeout`, which costs one unenforced permit and nothing more.
-   */
-  timeoutMs: 50,
-  /** Share of failed reads (in %) in the rolling window at which the breaker opens. */
-  errorThresholdPercentage: 50,
-  /**
-   * How long an open breaker answers `breaker_open` before one trial read (half-open), in ms.
-   * Budgets are recomputed every few seconds, so enforcement resumes soon after Redis recovers.
-   */
-  resetTimeoutMs: 5000,
-  /** Reads in the rolling window before the breaker may open: one slow read never opens it. */
-  volumeThreshold: 5,
-  /** Length of the breaker's rolling statistics window, in ms. */
-  rollingCountTimeoutMs: 10000,
-  /** Buckets the rolling window is divided into. */
-  rollingCountBuckets: 10,
-  /** A budget hash whose `timestamp` is older than this (ms) is stale: fail open. */
-  staleAfterMs: 60000,
-  /** A violation younger than this (ms) blocks every increasing plan for the symbol. */
-  violationWindowMs: 30000,
-  /**
-   * How far (ms) a `timestamp` may lie in the future before it is treated as stale: small clock
-   * differences between hosts are tolerated, a hash dated far ahead is not trusted.
-   */
-  maxClockSkewMs: 5000,
+  keyPrefix: DEFAULT_KEY_PREFIX,
+  ...numericDefaults,
   /** Emergency switch: allow every plan with `gate_disabled`, never touching Redis. */
   disabled: false,
   /** Emergency switch: act as if every budget hash said `mode=shadow` (never block). */
@@ -62,23 +100,15 @@ export interface BudgetGateOptions {
   redisUrl?: string;
   /** Default `quantum`. */
   keyPrefix?: string;
-  /** Default 50 ms. The breaker timeout of the one Redis read per decision. */
+  /** The numeric options: defaults, bounds and meaning in `GATE_OPTION_SPECS`. */
   timeoutMs?: number;
-  /** Default 50 (%). */
   errorThresholdPercentage?: number;
-  /** Default 5000 ms. */
   resetTimeoutMs?: number;
-  /** Default 5 reads. */
   volumeThreshold?: number;
-  /** Default 10000 ms. */
   rollingCountTimeoutMs?: number;
-  /** Default 10. */
   rollingCountBuckets?: number;
-  /** Default 60000 ms. */
   staleAfterMs?: number;
-  /** Default 30000 ms. */
   violationWindowMs?: number;
-  /** Default 5000 ms. */
   maxClockSkewMs?: number;
   /**
    * prom-client Registry for the gate's metrics. Default: a private registry of the gate
@@ -95,37 +125,14 @@ export interface BudgetGateOptions {
   now?: () => number;
 }
 
-/** Thrown by the gate's constructor when its options are unusable; lists every problem at once. */
-export class GateOptionsError extends TypeError {
+/** Thrown by the gate's constructor when its options are unusable; lists every issue at once. */
+export class GateOptionsError extends OptionsError {
   readonly code = 'P28_GATE_OPTIONS';
-  constructor(readonly problems: string[]) {
-    super(`invalid budget gate options: ${problems.join('; ')}`);
+  constructor(issues: readonly OptionIssue[]) {
+    super('invalid budget gate options', issues);
     this.name = 'GateOptionsError';
   }
 }
-
-type NumericOption =
-  | 'timeoutMs'
-  | 'errorThresholdPercentage'
-  | 'resetTimeoutMs'
-  | 'volumeThreshold'
-  | 'rollingCountTimeoutMs'
-  | 'rollingCountBuckets'
-  | 'staleAfterMs'
-  | 'violationWindowMs'
-  | 'maxClockSkewMs';
-
-const NUMERIC_BOUNDS: Record<NumericOption, { min: number; max: number; integer?: boolean }> = {
-  timeoutMs: { min: 1, max: 60000 },
-  errorThresholdPercentage: { min: 0, max: 100 },
-  resetTimeoutMs: { min: 1, max: 3600000 },
-  volumeThreshold: { min: 0, max: 1e6, integer: true },
-  rollingCountTimeoutMs: { min: 1, max: 3600000 },
-  rollingCountBuckets: { min: 1, max: 1000, integer: true },
-  staleAfterMs: { min: 0, max: 86400000 },
-  violationWindowMs: { min: 0, max: 86400000 },
-  maxClockSkewMs: { min: 0, max: 86400000 },
-};
 
 /** The options with every default filled in. */
 export interface ResolvedGateOptions extends Record<NumericOption, number> {
@@ -141,38 +148,38 @@ export interface ResolvedGateOptions extends Record<NumericOption, number> {
 
 /** Merges `options` over the defaults and checks them; throws `GateOptionsError`. */
 export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOptions {
-  const problems: string[] = [];
+  const issues: OptionIssue[] = [];
   const resolved: ResolvedGateOptions = { ...BUDGET_GATE_DEFAULTS, now: Date.now };
-  for (const name of Object.keys(NUMERIC_BOUNDS) as NumericOption[]) {
+  for (const name of Object.keys(GATE_OPTION_SPECS) as NumericOption[]) {
     const value = options[name];
     if (value === undefined) continue;
-    const { min, max, integer } = NUMERIC_BOUNDS[name];
+    const { min, max, integer } = GATE_OPTION_SPECS[name] as GateOptionSpec;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-      problems.push(`${name} must be ${integer ? 'a whole number' : 'a number'} in [${min}, ${max}], got ${String(value)}`);
+      issues.push({ field: name, message: `must be ${integer ? 'a whole number' : 'a number'} in [${min}, ${max}], got ${String(value)}` });
     } else {
       resolved[name] = value;
     }
   }
   if ((options.redis === undefined) === (options.redisUrl === undefined)) {
-    problems.push('exactly one of redis and redisUrl is required');
+    issues.push({ field: 'redis', message: 'exactly one of redis and redisUrl is required' });
   }
   if (options.redisUrl !== undefined && !/^rediss?:\/\//.test(options.redisUrl)) {
-    problems.push('redisUrl must start with redis:// or rediss://');
+    issues.push({ field: 'redisUrl', message: 'must start with redis:// or rediss://' });
   }
   if (options.keyPrefix !== undefined) {
     try {
       resolved.keyPrefix = new RedisKeys(options.keyPrefix).prefix;
     } catch (error) {
-      problems.push(`keyPrefix: ${(error as Error).message}`);
+      issues.push({ field: 'keyPrefix', message: (error as Error).message });
     }
   }
   if (options.disabled !== undefined) resolved.disabled = options.disabled === true;
   if (options.forceShadow !== undefined) resolved.forceShadow = options.forceShadow === true;
   if (options.now !== undefined) {
     if (typeof options.now === 'function') resolved.now = options.now;
-    else problems.push('now must be a function returning epoch ms');
+    else issues.push({ field: 'now', message: 'must be a function returning epoch ms' });
   }
-  if (problems.length > 0) throw new GateOptionsError(problems);
+  if (issues.length > 0) throw new GateOptionsError(issues);
   resolved.redis = options.redis;
   resolved.redisUrl = options.redisUrl;
   resolved.registry = options.registry;

@@ -1,6 +1,6 @@
 import type { Counter, Registry } from 'prom-client';
 import { isValidSymbol } from '../types/symbol';
-import { counterOn } from './registry-metrics';
+import { counterOn } from '../lib/registry-metrics';
 
 /** The label every malformed symbol is counted under, so a bad caller cannot grow the label set. */
 export const INVALID_SYMBOL_LABEL = 'invalid';

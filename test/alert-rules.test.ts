@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parse } from 'yaml';
-import { WorkerMetrics } from '../lib/worker-metrics';
+import { WorkerMetrics } from '../lib/worker/worker-metrics';
 import { GateMetrics } from '../plugin/gate-metrics';
 import { PermitPipeline } from '../plugin/permit-pipeline';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import type { RedisClient } from '../lib/redis';
+import type { RedisClient } from '../lib/redis/client';
 import { HeatGateStub } from './support/heat-gate-stub';
 import { connectedClient, eventually, useRedisServer } from './support/redis';
 import { seedGuideScenario } from './support/seed';

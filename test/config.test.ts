@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { hostname } from 'node:os';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, redactUrl } from '../lib/config';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../lib/config';
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -17,12 +17,7 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config).to.deep.include({
       mode: 'shadow',
-      baseRiskPct: 0.02,
-      alphaHeat: 0.4,
-      betaCluster: 0.4,
-      gammaVol: 0.2,
-      minBudgetUsd: 500,
-      maxBudgetUsd: 10000,
+      budget: { baseRiskPct: 0.02, alphaHeat: 0.4, betaCluster: 0.4, gammaVol: 0.2, minBudgetUsd: 500, maxBudgetUsd: 10000 },
       staleSec: 30,
       maxLkgAgeSec: 900,
       budgetHashTtlSec: 60,
@@ -49,18 +44,18 @@ describe('loadConfig', () => {
   });
 
   it('treats an empty value as unset', () => {
-    expect(loadConfig({ ALPHA_HEAT: '', P28_MODE: ' ' }).alphaHeat).to.equal(0.4);
+    expect(loadConfig({ ALPHA_HEAT: '', P28_MODE: ' ' }).budget.alphaHeat).to.equal(0.4);
   });
 
   // One accepted value and one rejected value for every variable the worker reads.
   const cases: Record<string, { good: [string, string, unknown]; bad: string; says: string }> = {
     P28_MODE: { good: ['ENFORCE', 'mode', 'enforce'], bad: 'block', says: 'expected one of shadow, enforce, got "block"' },
-    BASE_RISK_PCT: { good: ['0.05', 'baseRiskPct', 0.05], bad: '0', says: 'expected a number in (0,1], got "0"' },
-    ALPHA_HEAT: { good: ['0.5', 'alphaHeat', 0.5], bad: 'abc', says: 'expected a number in [0,1], got "abc"' },
-    BETA_CLUSTER: { good: ['1', 'betaCluster', 1], bad: '1.5', says: 'expected a number in [0,1], got "1.5"' },
-    GAMMA_VOL: { good: ['0', 'gammaVol', 0], bad: 'NaN', says: 'expected a number in [0,1], got "NaN"' },
-    MIN_BUDGET_K: { good: ['100', 'minBudgetUsd', 100], bad: '-5', says: 'expected a number >= 0, got "-5"' },
-    MAX_BUDGET_K: { good: ['20000', 'maxBudgetUsd', 20000], bad: 'Infinity', says: 'expected a number >= 0, got "Infinity"' },
+    BASE_RISK_PCT: { good: ['0.05', 'budget.baseRiskPct', 0.05], bad: '0', says: 'expected a number in (0,1], got "0"' },
+    ALPHA_HEAT: { good: ['0.5', 'budget.alphaHeat', 0.5], bad: 'abc', says: 'expected a number in [0,1], got "abc"' },
+    BETA_CLUSTER: { good: ['1', 'budget.betaCluster', 1], bad: '1.5', says: 'expected a number in [0,1], got "1.5"' },
+    GAMMA_VOL: { good: ['0', 'budget.gammaVol', 0], bad: 'NaN', says: 'expected a number in [0,1], got "NaN"' },
+    MIN_BUDGET_K: { good: ['100', 'budget.minBudgetUsd', 100], bad: '-5', says: 'expected a number >= 0, got "-5"' },
+    MAX_BUDGET_K: { good: ['20000', 'budget.maxBudgetUsd', 20000], bad: 'Infinity', says: 'expected a number >= 0, got "Infinity"' },
     STALE_SEC: { good: ['10', 'staleSec', 10], bad: '0', says: 'expected a number > 0, got "0"' },
     MAX_LKG_AGE_SEC: { good: ['0', 'maxLkgAgeSec', 0], bad: '15m', says: 'expected a number >= 0, got "15m"' },
     BUDGET_HASH_TTL_SEC: { good: ['120', 'budgetHashTtlSec', 120], bad: '60.5', says: 'expected a whole number >= 1, got "60.5"' },
@@ -88,11 +83,13 @@ describe('loadConfig', () => {
   for (const [variable, c] of Object.entries(cases)) {
     const [value, key, expected] = c.good;
     it(`reads ${variable}=${value}`, () => {
-      expect(loadConfig({ [variable]: value })[key as keyof ReturnType<typeof loadConfig>]).to.deep.equal(expected);
+      const config = loadConfig({ [variable]: value }) as unknown as Record<string, Record<string, unknown>>;
+      const [head, field] = key.split('.');
+      expect(field === undefined ? config[head!] : config[head!]![field]).to.deep.equal(expected);
     });
     it(`rejects ${variable}=${c.bad} with a message naming the variable`, () => {
       const error = configError({ [variable]: c.bad });
-      expect(error.issues).to.deep.equal([{ variable, message: c.says }]);
+      expect(error.issues).to.deep.equal([{ field: variable, message: c.says }]);
       expect(error.message).to.contain(`${variable}: ${c.says}`);
       expect(error.code).to.equal('P28_CONFIG');
       expect(error.name).to.equal('ConfigError');
@@ -101,47 +98,31 @@ describe('loadConfig', () => {
 
   it('names every bad variable in one error', () => {
     const error = configError({ ALPHA_HEAT: 'abc', PORT: '-1', P28_MODE: 'yolo' });
-    expect(error.issues.map((i) => i.variable)).to.deep.equal(['P28_MODE', 'ALPHA_HEAT', 'PORT']);
+    expect(error.issues.map((i) => i.field)).to.deep.equal(['P28_MODE', 'ALPHA_HEAT', 'PORT']);
     expect(error.message).to.contain('ALPHA_HEAT: expected a number in [0,1], got "abc"');
   });
 
   it('rejects MIN_BUDGET_K above MAX_BUDGET_K', () => {
     const error = configError({ MIN_BUDGET_K: '2000', MAX_BUDGET_K: '1000' });
-    expect(error.issues).to.deep.equal([{ variable: 'MIN_BUDGET_K', message: 'must be <= MAX_BUDGET_K (1000), got 2000' }]);
+    expect(error.issues).to.deep.equal([{ field: 'MIN_BUDGET_K', message: 'must be <= MAX_BUDGET_K (1000), got 2000' }]);
   });
 
   it('accepts MIN_BUDGET_K equal to MAX_BUDGET_K', () => {
-    expect(loadConfig({ MIN_BUDGET_K: '1000', MAX_BUDGET_K: '1000' }).minBudgetUsd).to.equal(1000);
+    expect(loadConfig({ MIN_BUDGET_K: '1000', MAX_BUDGET_K: '1000' }).budget.minBudgetUsd).to.equal(1000);
   });
 
   it('rejects a hash TTL that does not outlive the compute interval', () => {
     const error = configError({ BUDGET_HASH_TTL_SEC: '5', BUDGET_COMPUTE_INTERVAL_SEC: '5' });
-    expect(error.issues[0]?.variable).to.equal('BUDGET_HASH_TTL_SEC');
+    expect(error.issues[0]?.field).to.equal('BUDGET_HASH_TTL_SEC');
   });
 
   it('rejects Sentinel and Cluster together', () => {
     const error = configError({ REDIS_SENTINELS: 'a:1', REDIS_CLUSTER_NODES: 'b:2' });
-    expect(error.issues[0]?.variable).to.equal('REDIS_CLUSTER_NODES');
+    expect(error.issues[0]?.field).to.equal('REDIS_CLUSTER_NODES');
   });
 
   it('never shows a Redis password in an error', () => {
     const error = configError({ REDIS_URL: 'http://admin:hunter2@redis:6379' });
     expect(error.message).not.to.contain('hunter2');
-  });
-});
-
-describe('redactUrl', () => {
-  it('hides the password of a URL', () => {
-    expect(redactUrl('redis://default:s3cret@redis:6379/0')).to.equal('redis://default:***@redis:6379/0');
-  });
-  it('hides a lone credential (redis://:password@ or redis://token@)', () => {
-    expect(redactUrl('redis://:s3cret@redis:6379')).to.equal('redis://:***@redis:6379');
-    expect(redactUrl('redis://token@redis:6379')).to.equal('redis://***@redis:6379');
-  });
-  it('hides credentials of a string that is not a URL', () => {
-    expect(redactUrl('redis//user:pw@host::')).not.to.contain('pw');
-  });
-  it('leaves a URL without credentials as it is', () => {
-    expect(redactUrl('redis://127.0.0.1:6379')).to.equal('redis://127.0.0.1:6379');
   });
 });

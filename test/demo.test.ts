@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { LocalRedisServer } from '../lib/local-redis-server';
-import type { RedisClient } from '../lib/redis';
+import { LocalRedisServer } from './support/local-redis-server';
+import type { RedisClient } from '../lib/redis/client';
 import { connectedClient } from './support/redis';
 
 const ROOT = resolve(__dirname, '..');

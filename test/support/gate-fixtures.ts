@@ -1,6 +1,7 @@
 import { encodeBudgetHash, type BudgetHash } from '../../types/budget-hash';
 import type { PermitRequest } from '../../types/permit';
 import type { DecisionPolicy } from '../../plugin/decide';
+import { budgetFixture } from './budget-fixture';
 
 /** The policy of the gate's defaults. */
 export const DEFAULT_POLICY: Readonly<DecisionPolicy> = Object.freeze({
@@ -15,23 +16,16 @@ export const DEFAULT_POLICY: Readonly<DecisionPolicy> = Object.freeze({
  * 1000 USD of notional and 348 USD of room (a BUY of 0.3 fits, 0.4 does not).
  */
 export function budgetRecord(overrides: Partial<BudgetHash> = {}, nowMs = Date.now()): BudgetHash {
-  return {
+  const { last_violation_ts: _none, ...withinBudget } = budgetFixture({
     symbol: 'ETHUSDT',
-    budget_usd: 1348,
-    stress_factor: 0.326,
-    equity_usd: 100000,
-    portfolio_heat: 0.65,
-    cluster_stress: 0,
-    vol_regime: 0.33,
     mode: 'enforce',
     timestamp: Math.floor(nowMs / 1000),
-    base_risk_pct: 0.02,
     position_amt: 1,
     position_notional_usd: 1000,
     over_budget_usd: 0,
     position_price: 1000,
-    ...overrides,
-  };
+  });
+  return { ...withinBudget, ...overrides };
 }
 
 /** The same record as the string fields the worker writes. */

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { freePort } from '../../lib/local-redis-server';
-import { createRedisClient, waitForReady, type RedisClient } from '../../lib/redis';
+import { freePort } from './local-redis-server';
+import { createRedisClient, waitForReady, type RedisClient } from '../../lib/redis/client';
 
 /**
  * A private Redis Cluster of `masters` redis-server processes on free loopback ports, slots split

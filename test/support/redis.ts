@@ -1,5 +1,5 @@
-import { LocalRedisServer } from '../../lib/local-redis-server';
-import { createRedisClient, waitForReady, type RedisClient, type RedisProfile } from '../../lib/redis';
+import { LocalRedisServer } from './local-redis-server';
+import { createRedisClient, waitForReady, type RedisClient, type RedisProfile } from '../../lib/redis/client';
 
 /**
  * Starts a private redis-server for the calling `describe` block and stops it afterwards.
@@ -40,4 +40,3 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
   }
 }
 
-export { socketWrites } from '../../bench/socket-writes';

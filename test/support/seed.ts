@@ -1,7 +1,6 @@
-import type { BudgetHash } from '../../types/budget-hash';
 import { loadConfig, type WorkerConfig } from '../../lib/config';
-import type { LocalRedisServer } from '../../lib/local-redis-server';
-import type { RedisClient } from '../../lib/redis';
+import type { LocalRedisServer } from './local-redis-server';
+import type { RedisClient } from '../../lib/redis/client';
 import type { Registry } from 'prom-client';
 
 /** A worker configuration against a private server: contract defaults plus `env`. */
@@ -66,29 +65,4 @@ export async function metricLabels(registry: Registry, name: string): Promise<Re
   const metric = registry.getSingleMetric(name);
   if (!metric) throw new Error(`no metric ${name}`);
   return (await metric.get()).values.map((v) => ({ ...v.labels }) as Record<string, string | number>);
-}
-
-/**
- * The budget hash the worker writes for the guide's Test 1 (equity 100000, heat 0.65, vol NORMAL,
- * BTCUSDT 0.5 @ 100000): budget 1348, 48652 over it.
- */
-export function guideTest1Budget(overrides: Partial<BudgetHash> = {}): BudgetHash {
-  return {
-    symbol: 'BTCUSDT',
-    budget_usd: 1348,
-    stress_factor: 0.326,
-    equity_usd: 100000,
-    portfolio_heat: 0.65,
-    cluster_stress: 0,
-    vol_regime: 0.33,
-    mode: 'shadow',
-    timestamp: 1764000000,
-    base_risk_pct: 0.02,
-    position_amt: 0.5,
-    position_notional_usd: 50000,
-    over_budget_usd: 48652,
-    last_violation_ts: 1764000000,
-    position_price: 100000,
-    ...overrides,
-  };
 }

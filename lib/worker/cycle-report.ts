@@ -1,0 +1,61 @@
+import type { BudgetHash } from '../../types/budget-hash';
+import type { Mode } from '../../types/mode';
+import type { ViolationEvent } from '../../types/violation-event';
+import type { PortfolioSource } from '../engine/portfolio-state';
+import type { WriteFailure } from './budget-writer';
+import type { HeatReading } from './heat-source';
+import type { ModeSource } from './mode-switch';
+
+/** The inputs whose fallbacks `p28_stale_input_total` counts, one label value each. */
+export const STALE_INPUT_TYPES = [
+  'portfolio_state',
+  'heat',
+  'cluster_stress',
+  'vol_regime',
+  'position_snapshot',
+  'mode_override',
+] as const;
+export type StaleInputType = (typeof STALE_INPUT_TYPES)[number];
+
+/** How a cycle ended; the label values of `p28_cycles_total`. */
+export const CYCLE_RESULTS = ['ok', 'skipped', 'failed', 'standby'] as const;
+export type CycleResult = (typeof CYCLE_RESULTS)[number];
+
+export type WorkerRole = 'leader' | 'standby';
+
+/** What one cycle read, computed, wrote and skipped. */
+export interface CycleReport {
+  result: CycleResult;
+  role: WorkerRole;
+  /** The effective mode (before the canary list is applied per symbol). */
+  mode: Mode;
+  modeSource: ModeSource;
+  /** Epoch ms at the start of the cycle, from the worker's clock. */
+  startedAt: number;
+  durationMs: number;
+  portfolio: {
+    source: PortfolioSource;
+    equityUsd?: number;
+    /** Epoch seconds of the state used. */
+    timestamp?: number;
+    ageSec?: number;
+    /** Why the state in Redis was not used as it is. */
+    problem?: string;
+  };
+  /** Absent on a stand-by and when the cycle failed before reading it. */
+  heat?: HeatReading;
+  /** Position snapshot keys found by SCAN (valid symbols). */
+  symbols: number;
+  scanPages: number;
+  /** The budget hashes computed this cycle. */
+  budgets: BudgetHash[];
+  /** Symbols whose hash was written with its TTL. */
+  written: string[];
+  violations: ViolationEvent[];
+  skipped: { symbol: string; reason: string }[];
+  /** Inputs replaced by their fallback this cycle, per `p28_stale_input_total` label. */
+  staleInputs: Partial<Record<StaleInputType, number>>;
+  writeFailures: WriteFailure[];
+  /** Set when the cycle failed as a whole. */
+  error?: string;
+}

@@ -1,0 +1,149 @@
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { numericString } from '../../types/wire-number';
+import { silentLogger, type Logger } from '../logger';
+
+/** The gauge the P2.6 Heat Gate exports. */
+export const HEAT_METRIC = 'p26_heat_value';
+
+/** Why a heat fetch did not yield a usable value. */
+export type HeatFailure = 'unreachable' | 'timeout' | 'http_status' | 'unparsable' | 'missing_metric' | 'out_of_range';
+
+/**
+ * The heat a cycle uses. `live`: read from P2.6 just now. `lkg`: P2.6 failed and its last
+ * good value (younger than MAX_LKG_AGE_SEC) stands in. `default`: P2.6 failed and nothing usable is
+ * known, so 0.0 is used as the contract says. Every reading but `live` carries the failure.
+ */
+export interface HeatReading {
+  value: number;
+  source: 'live' | 'lkg' | 'default';
+  failure?: HeatFailure;
+  /** What went wrong, for logs (status code, parser message, the offending value). */
+  detail?: string;
+  /** Seconds since the value was fetched (0 for live). */
+  ageSec?: number;
+}
+
+/** Anything that yields the portfolio heat for a cycle; the worker takes one, tests inject fakes. */
+export interface HeatReader {
+  read(): Promise<HeatReading>;
+}
+
+export interface HeatSourceOptions {
+  /** P2.6 exposition URL (HEAT_GATE_METRICS_URL). */
+  url: string;
+  /** Time limit of one fetch, headers and body together (HEAT_FETCH_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** How long the last good value may stand in, in seconds (MAX_LKG_AGE_SEC); 0 = never. */
+  maxLkgAgeSec: number;
+  /** Clock in epoch ms (default `Date.now`). */
+  now?: () => number;
+  logger?: Logger;
+}
+
+const heatValue = numericString({ min: 0, max: 1 });
+
+/**
+ * Extracts `p26_heat_value` from Prometheus exposition text. Several samples of the gauge (with
+ * different labels) are allowed; the highest valid one wins, because more heat means smaller budgets
+ * and a conservative reading is the safe one. A sample that is not a finite number in [0,1] is
+ * ignored unless no valid sample remains, in which case the whole reading is out of range.
+ */
+export function heatFromExposition(text: string): { value: number } | { failure: HeatFailure; detail: string } {
+  let families: ReturnType<typeof parsePrometheusTextFormat>;
+  try {
+    families = parsePrometheusTextFormat(text);
+  } catch (error) {
+    return { failure: 'unparsable', detail: (error as Error).message };
+  }
+  const family = families.find((f) => f.name === HEAT_METRIC);
+  if (!family || family.metrics.length === 0) return { failure: 'missing_metric', detail: `no ${HEAT_METRIC} sample` };
+  if (family.type !== 'GAUGE' && family.type !== 'UNTYPED') {
+    return { failure: 'missing_metric', detail: `${HEAT_METRIC} is a ${family.type.toLowerCase()}, expected a gauge` };
+  }
+  const values: number[] = [];
+  for (const sample of family.metrics) {
+    const parsed = heatValue.safeParse(sample.value ?? '');
+    if (parsed.success) values.push(parsed.data);
+  }
+  if (values.length === 0) {
+    const shown = family.metrics.map((m) => JSON.stringify(m.value ?? '')).join(', ');
+    return { failure: 'out_of_range', detail: `${HEAT_METRIC} must be in [0,1], got ${shown}` };
+  }
+  return { value: Math.max(...values) };
+}
+
+/**
+ * Reads portfolio heat from the P2.6 Heat Gate's `/metrics` with a bounded timeout. Never throws:
+ * on any failure (down, slow, non-200, unparsable, metric missing or out of range) it returns the
+ * last good value while that is younger than `maxLkgAgeSec`, else 0.0. A failure is logged at warn
+ * when its cause or fallback changes, not on every cycle, and recovery is logged at info.
+ */
+export class HeatSource implements HeatReader {
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private lastGood: { value: number; atMs: number } | undefined;
+  /** `failure/source` of the previous reading, to log changes only; undefined while healthy. */
+  private lastFallback: string | undefined;
+
+  constructor(private readonly options: HeatSourceOptions) {
+    this.now = options.now ?? (() => Date.now());
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  async read(): Promise<HeatReading> {
+    const fetched = await this.fetchHeat();
+    const nowMs = this.now();
+    if ('value' in fetched) {
+      this.lastGood = { value: fetched.value, atMs: nowMs };
+      if (this.lastFallback !== undefined) {
+        this.logger.info({ heat: fetched.value, previous: this.lastFallback }, 'heat source recovered');
+        this.lastFallback = undefined;
+      }
+      return { value: fetched.value, source: 'live', ageSec: 0 };
+    }
+    const reading = this.fallback(fetched.failure, fetched.detail, nowMs);
+    const key = `${reading.failure}/${reading.source}`;
+    if (key !== this.lastFallback) {
+      this.logger.warn(
+        { url: this.options.url, failure: reading.failure, detail: reading.detail, fallback: reading.source, heat: reading.value, ageSec: reading.ageSec },
+        `heat unavailable (${reading.failure}); using ${reading.source === 'lkg' ? 'the last known value' : '0.0'}`,
+      );
+      this.lastFallback = key;
+    }
+    return reading;
+  }
+
+  private fallback(failure: HeatFailure, detail: string, nowMs: number): HeatReading {
+    const good = this.lastGood;
+    if (good) {
+      const ageSec = Math.max(0, (nowMs - good.atMs) / 1000);
+      if (this.options.maxLkgAgeSec > 0 && ageSec <= this.options.maxLkgAgeSec) {
+        return { value: good.value, source: 'lkg', failure, detail, ageSec };
+      }
+    }
+    return { value: 0, source: 'default', failure, detail };
+  }
+
+  private async fetchHeat(): Promise<{ value: number } | { failure: HeatFailure; detail: string }> {
+    let text: string;
+    try {
+      const response = await fetch(this.options.url, {
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+        headers: { accept: 'text/plain' },
+      });
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        return { failure: 'http_status', detail: `HTTP ${response.status}` };
+      }
+      text = await response.text();
+    } catch (error) {
+      const e = error as Error;
+      if (e.name === 'TimeoutError' || e.name === 'AbortError') {
+        return { failure: 'timeout', detail: `no answer within ${this.options.timeoutMs} ms` };
+      }
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      return { failure: 'unreachable', detail: cause?.code ?? cause?.message ?? e.message };
+    }
+    return heatFromExposition(text);
+  }
+}

@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { withScripts, type ScriptCommands } from '../redis/lua-scripts';
+import { silentLogger, type Logger } from '../logger';
+import type { RedisClient } from '../redis/client';
+
+export interface LeaderLeaseOptions {
+  /** The lease key (`RedisKeys.workerLease`). */
+  key: string;
+  /** This replica's name (P28_INSTANCE_ID); a random suffix keeps two replicas with the same name apart. */
+  instanceId: string;
+  /** Lease time to live in ms (LEASE_TTL_MS); a stand-by takes over within about this long after the leader stops renewing. */
+  ttlMs: number;
+  logger?: Logger;
+}
+
+/**
+ * A leader lease among worker replicas, held in one Redis key whose value names the holder.
+ * A stand-by takes it with `SET key token NX PX ttl`; the holder renews it every cycle with a
+ * compare-and-pexpire script and releases it on shutdown with compare-and-delete, so a replica can
+ * never extend or delete a lease that has passed to another. When the leader dies or stalls, the key
+ * expires after `ttlMs` and the next stand-by cycle takes it.
+ *
+ * Locally, leadership is also dropped once `ttlMs` has passed since the last confirmed renewal: a
+ * leader cut off from Redis must not believe it still leads after the key could have expired.
+ */
+export class LeaderLease {
+  /** The value stored in the lease key while this replica holds it. */
+  readonly token: string;
+  private readonly client: RedisClient & ScriptCommands;
+  private readonly logger: Logger;
+  private leader = false;
+  /** performance.now() at which the lease was last confirmed. */
+  private confirmedAt = 0;
+
+  constructor(
+    client: RedisClient,
+    private readonly options: LeaderLeaseOptions,
+  ) {
+    this.client = withScripts(client);
+    this.logger = options.logger ?? silentLogger;
+    this.token = `${options.instanceId}/${randomBytes(6).toString('hex')}`;
+  }
+
+  /** Whether this replica held the lease at its last check, and that check is younger than the TTL. */
+  get isLeader(): boolean {
+    this.dropIfUnconfirmed();
+    return this.leader;
+  }
+
+  /**
+   * Takes the lease if free, or renews it if held. Resolves to whether this replica holds it now;
+   * rejects when Redis cannot be asked (the caller then writes nothing this cycle).
+   */
+  async hold(): Promise<boolean> {
+    const started = performance.now();
+    try {
+      let held: boolean;
+      if (this.leader) {
+        held = (await this.client.p28RenewLease(this.options.key, this.token, this.options.ttlMs)) === 1;
+        if (!held) this.setLeader(false, 'lease lost to another replica or expired');
+      }
+      if (!this.leader) {
+        held = (await this.client.set(this.options.key, this.token, 'PX', this.options.ttlMs, 'NX')) === 'OK';
+        if (held) this.setLeader(true, 'lease acquired');
+      }
+      if (this.leader) this.confirmedAt = started;
+      return this.leader;
+    } catch (error) {
+      this.dropIfUnconfirmed();
+      throw error;
+    }
+  }
+
+  /** Deletes the lease if this replica holds it; resolves to whether it did. Never rejects. */
+  async release(): Promise<boolean> {
+    const wasLeader = this.leader;
+    this.leader = false;
+    try {
+      const released = (await this.client.p28ReleaseLease(this.options.key, this.token)) === 1;
+      if (released) this.logger.info({ key: this.options.key, token: this.token }, 'lease released');
+      return released;
+    } catch (error) {
+      if (wasLeader) {
+        this.logger.warn({ key: this.options.key, err: error }, 'could not release the lease; it expires by itself');
+      }
+      return false;
+    }
+  }
+
+  private dropIfUnconfirmed(): void {
+    if (this.leader && performance.now() - this.confirmedAt > this.options.ttlMs) {
+      this.setLeader(false, 'lease not confirmed within its ttl');
+    }
+  }
+
+  private setLeader(leader: boolean, why: string): void {
+    if (leader === this.leader) return;
+    this.leader = leader;
+    const fields = { key: this.options.key, token: this.token, ttlMs: this.options.ttlMs };
+    if (leader) this.logger.info(fields, `leader: ${why}`);
+    else this.logger.warn(fields, `stand-by: ${why}`);
+  }
+}

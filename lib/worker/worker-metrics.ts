@@ -1,0 +1,190 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Mode } from '../../types/mode';
+import { CYCLE_RESULTS, STALE_INPUT_TYPES, type CycleResult, type StaleInputType } from './cycle-report';
+
+
+/** What one symbol's budget came to in a cycle, as the metrics need it. */
+export interface SymbolBudgetSample {
+  symbol: string;
+  budgetUsd: number;
+  stressFactor: number;
+  /** The mode written into this symbol's hash (canary-aware). */
+  mode: Mode;
+  overBudget: boolean;
+}
+
+/**
+ * The worker's Prometheus metrics, in a `Registry` of their own (never the global one), so that
+ * several workers, tests and host processes can each keep theirs. Every series that has a fixed
+ * label set (`input_type`, `result`) is created at zero, so `rate()` alerts work from the start.
+ */
+export class WorkerMetrics {
+  readonly registry: Registry;
+
+  readonly enforceMode: Gauge;
+  readonly redisWriteFail: Counter;
+  readonly budgetComputed: Counter<'symbol'>;
+  readonly budgetValueUsd: Gauge<'symbol'>;
+  readonly stressFactor: Gauge<'symbol'>;
+  readonly budgetBlocks: Counter<'symbol'>;
+  readonly budgetAllow: Counter<'symbol'>;
+  readonly staleInput: Counter<'input_type'>;
+  readonly budgetViolations: Counter<'symbol' | 'mode'>;
+  readonly cycleDuration: Histogram;
+  readonly cycles: Counter<'result'>;
+  readonly lastSuccess: Gauge;
+  readonly isLeader: Gauge;
+  readonly activeSymbols: Gauge;
+  readonly portfolioHeat: Gauge;
+
+  /** Symbols that currently have per-symbol gauge series. */
+  private readonly gaugedSymbols = new Set<string>();
+
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    const registers = [registry];
+
+    this.enforceMode = new Gauge({
+      name: 'p28_enforce_mode',
+      help: 'Effective mode of this replica: 1 = enforce (over-budget increases are blocked by the gate), 0 = shadow (only reported). Follows the run-time override key, else P28_MODE.',
+      registers,
+    });
+    this.redisWriteFail = new Counter({
+      name: 'p28_redis_write_fail_total',
+      help: 'Cycles that could not publish to Redis: the write pipeline failed for at least one key, or Redis was unreachable or timed out so nothing could be written. The next cycle rewrites every budget.',
+      registers,
+    });
+    this.budgetComputed = new Counter({
+      name: 'p28_budget_computed_total',
+      help: 'Budgets computed, per symbol (one per symbol per leader cycle with a usable portfolio state).',
+      labelNames: ['symbol'],
+      registers,
+    });
+    this.budgetValueUsd = new Gauge({
+      name: 'p28_budget_value_usd',
+      help: 'Latest budget in USD per symbol. The series disappears when the symbol no longer gets a budget (snapshot gone or invalid) or this replica stops being the leader.',
+      labelNames: ['symbol'],
+      registers,
+    });
+    this.stressFactor = new Gauge({
+      name: 'p28_stress_factor',
+      help: 'Latest composite stress in [0,1] per symbol (ALPHA_HEAT*heat + BETA_CLUSTER*cluster_stress + GAMMA_VOL*vol_regime, clamped). Removed with the symbol like p28_budget_value_usd.',
+      labelNames: ['symbol'],
+      registers,
+    });
+    this.budgetBlocks = new Counter({
+      name: 'p28_budget_blocks_total',
+      help: 'Cycles in which the symbol was over budget with mode=enforce in its hash, so the gate blocks plans that increase it.',
+      labelNames: ['symbol'],
+      registers,
+    });
+    this.budgetAllow = new Counter({
+      name: 'p28_budget_allow_total',
+      help: 'Cycles in which the symbol was within budget (position notional <= budget_usd), in either mode.',
+      labelNames: ['symbol'],
+      registers,
+    });
+    this.staleInput = new Counter({
+      name: 'p28_stale_input_total',
+      help: 'Inputs that were missing, stale or invalid and replaced by their fallback, once per input per cycle: portfolio_state (last-known-good used, or no budgets written), heat (last known value, else 0), cluster_stress (invalid stress hash or cluster_id: 0 or the default cluster used), vol_regime (market state missing or without a valid vol_regime: sigma, else NORMAL 0.33 used), position_snapshot (invalid snapshot: symbol skipped), mode_override (invalid override: P28_MODE used).',
+      labelNames: ['input_type'],
+      registers,
+    });
+    this.budgetViolations = new Counter({
+      name: 'p28_budget_violations_total',
+      help: 'Violations published (position notional > budget_usd), per symbol and the mode written with them; one per over-budget symbol per cycle.',
+      labelNames: ['symbol', 'mode'],
+      registers,
+    });
+    this.cycleDuration = new Histogram({
+      name: 'p28_cycle_duration_seconds',
+      help: 'Duration of a worker cycle in seconds, from the lease check to the last write, in every role and outcome.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.cycles = new Counter({
+      name: 'p28_cycles_total',
+      help: 'Worker cycles by result: ok (budgets written), skipped (no usable portfolio state, nothing written), failed (a Redis or unexpected error), standby (another replica holds the lease).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.lastSuccess = new Gauge({
+      name: 'p28_last_success_timestamp_seconds',
+      help: 'Epoch seconds at which the last cycle ended ok (leader: budgets written) or standby (lease checked); 0 until then.',
+      registers,
+    });
+    this.isLeader = new Gauge({
+      name: 'p28_is_leader',
+      help: '1 while this replica holds the worker lease and computes budgets, 0 while it stands by.',
+      registers,
+    });
+    this.activeSymbols = new Gauge({
+      name: 'p28_active_symbols',
+      help: 'Symbols with an open position (position_amt != 0) in the last leader cycle; 0 on a stand-by.',
+      registers,
+    });
+    this.portfolioHeat = new Gauge({
+      name: 'p28_portfolio_heat',
+      help: 'Portfolio heat in [0,1] used by the last leader cycle (live from P2.6, its last known value, or 0).',
+      registers,
+    });
+
+    for (const inputType of STALE_INPUT_TYPES) this.staleInput.labels(inputType).inc(0);
+    for (const result of CYCLE_RESULTS) this.cycles.labels(result).inc(0);
+  }
+
+  /** Sets `p28_enforce_mode` from an effective mode. */
+  setMode(mode: Mode): void {
+    this.enforceMode.set(mode === 'enforce' ? 1 : 0);
+  }
+
+  countStale(inputType: StaleInputType, by = 1): void {
+    if (by > 0) this.staleInput.labels(inputType).inc(by);
+  }
+
+  /**
+   * Records one leader cycle's budgets: counters per symbol, and the per-symbol gauges replaced by
+   * this cycle's set, so a symbol that is gone stops being exported instead of showing its last value.
+   */
+  recordBudgets(samples: readonly SymbolBudgetSample[], activeSymbols: number): void {
+    const seen = new Set<string>();
+    for (const s of samples) {
+      seen.add(s.symbol);
+      this.budgetComputed.labels(s.symbol).inc();
+      this.budgetValueUsd.labels(s.symbol).set(s.budgetUsd);
+      this.stressFactor.labels(s.symbol).set(s.stressFactor);
+      if (!s.overBudget) this.budgetAllow.labels(s.symbol).inc();
+      else {
+        this.budgetViolations.labels(s.symbol, s.mode).inc();
+        if (s.mode === 'enforce') this.budgetBlocks.labels(s.symbol).inc();
+      }
+    }
+    this.dropSymbolGauges((symbol) => !seen.has(symbol));
+    for (const symbol of seen) this.gaugedSymbols.add(symbol);
+    this.activeSymbols.set(activeSymbols);
+  }
+
+  /** Marks this replica leader or stand-by; a stand-by exports no per-symbol gauges. */
+  setLeader(leader: boolean): void {
+    this.isLeader.set(leader ? 1 : 0);
+    if (!leader) {
+      this.dropSymbolGauges(() => true);
+      this.activeSymbols.set(0);
+    }
+  }
+
+  recordCycle(result: CycleResult, durationSec: number, endedAtMs: number): void {
+    this.cycles.labels(result).inc();
+    this.cycleDuration.observe(durationSec);
+    if (result === 'ok' || result === 'standby') this.lastSuccess.set(endedAtMs / 1000);
+  }
+
+  private dropSymbolGauges(drop: (symbol: string) => boolean): void {
+    for (const symbol of [...this.gaugedSymbols]) {
+      if (!drop(symbol)) continue;
+      this.budgetValueUsd.remove(symbol);
+      this.stressFactor.remove(symbol);
+      this.gaugedSymbols.delete(symbol);
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { collectDefaultMetrics } from 'prom-client';
+import { BudgetWorker } from './budget-worker';
+import type { WorkerConfig } from '../config';
+import type { HeatReader } from './heat-source';
+import { startHttpServer } from './http-server';
+import { createLogger, type Logger } from '../logger';
+import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from '../redis/client';
+import { WorkerMetrics } from './worker-metrics';
+
+export interface WorkerServiceOptions {
+  /** Default: JSON logs on stdout at LOG_LEVEL. */
+  logger?: Logger;
+  /** Default: a `worker`-profile client built from the Redis settings of `config`; closed on stop. */
+  redis?: RedisClient;
+  /** Default: the P2.6 Heat Gate at HEAT_GATE_METRICS_URL. */
+  heatSource?: HeatReader;
+  /** Wall clock in epoch ms (default `Date.now`). */
+  now?: () => number;
+  /** Add Node.js process metrics (`process_*`, `nodejs_*`) to /metrics (default true). */
+  processMetrics?: boolean;
+}
+
+export interface WorkerServiceHandle {
+  readonly worker: BudgetWorker;
+  readonly metrics: WorkerMetrics;
+  readonly redis: RedisClient;
+  /** The port /health and /metrics listen on (useful with PORT=0). */
+  readonly port: number;
+  /**
+   * Graceful shutdown: stops the loop, lets the running cycle finish, releases the lease, closes the
+   * HTTP server and the Redis connection (unless it was passed in). Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+export const WORKER_SERVICE_DEFAULTS = Object.freeze({
+  /** How long the first cycle waits for Redis at start; after that, cycles fail until it answers. */
+  startupRedisWaitMs: 2000,
+  /** How long QUIT may take at shutdown before the connection is dropped. */
+  quitTimeoutMs: 1000,
+});
+
+/**
+ * Runs the worker as a service: Redis client, budget worker with its loop and lease, and the HTTP
+ * endpoints. Starting does not require Redis to be up: /health says 503 and cycles fail (and are
+ * counted) until it answers, then the worker carries on without a restart.
+ */
+export async function startWorkerService(config: WorkerConfig, options: WorkerServiceOptions = {}): Promise<WorkerServiceHandle> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const ownsRedis = options.redis === undefined;
+  const redis =
+    options.redis ??
+    createRedisClient(redisOptionsFromConfig(config, `p28-worker:${config.instanceId}`));
+  watchConnection(redis, logger, config);
+
+  const metrics = new WorkerMetrics();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: metrics.registry });
+  const worker = new BudgetWorker({ config, redis, metrics, logger, heatSource: options.heatSource, now: options.now });
+
+  let http: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    http = await startHttpServer({
+      host: config.host,
+      port: config.port,
+      registry: metrics.registry,
+      redis,
+      worker,
+      instanceId: config.instanceId,
+      now: options.now,
+      logger,
+    });
+  } catch (error) {
+    if (ownsRedis) redis.disconnect();
+    throw error;
+  }
+
+  await waitForReady(redis, WORKER_SERVICE_DEFAULTS.startupRedisWaitMs).catch(() => undefined);
+  worker.start();
+  logger.info(
+    { mode: config.mode, port: http.port, host: config.host, redis: redactUrl(config.redisUrl), instance: config.instanceId, intervalSec: config.computeIntervalSec },
+    `P2.8 Portfolio Risk Governor started (mode=${config.mode}, port=${http.port})`,
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info('stopping');
+      await worker.stop();
+      await http.close();
+      if (ownsRedis) await quit(redis);
+      logger.info('stopped');
+    })());
+
+  return { worker, metrics, redis, port: http.port, stop };
+}
+
+/** Logs connection changes once each, not every reconnect attempt. */
+function watchConnection(redis: RedisClient, logger: Logger, config: WorkerConfig): void {
+  let lastError: string | undefined;
+  redis.on('error', (error: Error) => {
+    if (error.message === lastError) return;
+    lastError = error.message;
+    logger.warn({ err: error.message, redis: redactUrl(config.redisUrl) }, 'redis connection error');
+  });
+  redis.on('ready', () => {
+    lastError = undefined;
+    logger.info({ redis: redactUrl(config.redisUrl) }, 'redis connected');
+  });
+}
+
+/** QUIT (letting pending replies arrive), falling back to dropping the connection after `quitTimeoutMs`. */
+async function quit(redis: RedisClient): Promise<void> {
+  const hasEnded = (): boolean => redis.status === 'end';
+  if (hasEnded()) return;
+  const ended = new Promise<void>((resolve) => redis.once('end', () => resolve()));
+  if (redis.status === 'ready') redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, WORKER_SERVICE_DEFAULTS.quitTimeoutMs);
+  });
+  await Promise.race([ended, timedOut]);
+  clearTimeout(timer);
+  if (!hasEnded()) redis.disconnect();
+}

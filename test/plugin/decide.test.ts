@@ -1,0 +1,317 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { decideBudget, decideFromBudgetFields, isClosingRequest, planEffect } from '../../plugin/decide';
+import { CLOSE_ACTIONS, type GateDecision } from '../../types/permit';
+import { budgetFields, budgetRecord, DEFAULT_POLICY, plan } from '../support/gate-fixtures';
+
+const NOW_MS = 1_764_000_000_000;
+const NOW_S = NOW_MS / 1000;
+
+function decideAt(overrides: Parameters<typeof budgetRecord>[0], request = plan(), policy = DEFAULT_POLICY): GateDecision {
+  return decideBudget(request, budgetRecord(overrides, NOW_MS), NOW_MS, policy);
+}
+
+function fromFields(fields: Record<string, string>, request = plan(), policy = DEFAULT_POLICY): GateDecision {
+  return decideFromBudgetFields(request, fields, NOW_MS, policy);
+}
+
+describe('isClosingRequest', () => {
+  it('treats reduceOnly and every close action as closing, and other actions as not', () => {
+    expect(isClosingRequest(plan({ reduceOnly: true }))).to.equal(true);
+    for (const action of ['FULL_CLOSE_PROPOSED', 'PARTIAL_25', 'PARTIAL_50', 'PARTIAL_75', 'CLOSE', 'REDUCE']) {
+      expect(isClosingRequest(plan({ action })), action).to.equal(true);
+    }
+    expect(CLOSE_ACTIONS.size).to.equal(6);
+    expect(isClosingRequest(plan({ action: 'OPEN' }))).to.equal(false);
+    expect(isClosingRequest(plan({ action: 'OPEN', reduceOnly: false }))).to.equal(false);
+  });
+});
+
+describe('planEffect', () => {
+  const long = (amt: number, price = 100) => budgetRecord({ position_amt: amt, position_notional_usd: Math.abs(amt) * price, position_price: price }, NOW_MS);
+
+  it('counts a SELL smaller than a long position as reducing, projecting the remainder at position_price', () => {
+    expect(planEffect(plan({ side: 'SELL', qty: 0.25 }), long(1))).to.deep.equal({ reducing: true, projectedNotionalUsd: 75 });
+  });
+
+  it('counts a BUY on a short position as reducing', () => {
+    expect(planEffect(plan({ side: 'BUY', qty: 0.5 }), long(-1))).to.deep.equal({ reducing: true, projectedNotionalUsd: 50 });
+  });
+
+  it('counts a flip that ends larger (long 1, SELL 3) as increasing, projecting |1 - 3| * price', () => {
+    expect(planEffect(plan({ side: 'SELL', qty: 3 }), long(1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 200 });
+  });
+
+  it('counts a flip to the same size (long 1, SELL 2) as reducing: |1 - 2| <= |1|', () => {
+    expect(planEffect(plan({ side: 'SELL', qty: 2 }), long(1)).reducing).to.equal(true);
+  });
+
+  it('counts any plan from flat as increasing, whichever side', () => {
+    expect(planEffect(plan({ side: 'BUY', qty: 2 }), long(0))).to.deep.equal({ reducing: false, projectedNotionalUsd: 200 });
+    expect(planEffect(plan({ side: 'SELL', qty: 2 }), long(0))).to.deep.equal({ reducing: false, projectedNotionalUsd: 200 });
+  });
+
+  it('counts a BUY on a long position as increasing', () => {
+    expect(planEffect(plan({ side: 'BUY', qty: 1 }), long(1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 200 });
+  });
+
+  it('judges side + notionalUsd on the signed position notional', () => {
+    expect(planEffect(plan({ side: 'SELL', qty: undefined, notionalUsd: 40 }), long(1))).to.deep.equal({ reducing: true, projectedNotionalUsd: 60 });
+    expect(planEffect(plan({ side: 'BUY', qty: undefined, notionalUsd: 40 }), long(1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 140 });
+    expect(planEffect(plan({ side: 'BUY', qty: undefined, notionalUsd: 40 }), long(-1))).to.deep.equal({ reducing: true, projectedNotionalUsd: 60 });
+    expect(planEffect(plan({ side: 'SELL', qty: undefined, notionalUsd: 250 }), long(1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 150 });
+  });
+
+  it('counts a plan without a side as increasing: current notional plus its size', () => {
+    expect(planEffect(plan({ side: undefined, qty: undefined, notionalUsd: 40 }), long(-1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 140 });
+    expect(planEffect(plan({ side: undefined, qty: 0.5 }), long(-1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 150 });
+  });
+
+  it('counts a plan without a size as increasing, projecting the current notional', () => {
+    expect(planEffect(plan({ side: 'SELL', qty: undefined }), long(1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 100 });
+    expect(planEffect(plan({ side: undefined, qty: undefined }), long(1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 100 });
+  });
+
+  it('without position_price falls back to the notional path, else to the current notional', () => {
+    const noPrice = budgetRecord({ position_amt: 0, position_notional_usd: 0, position_price: undefined }, NOW_MS);
+    expect(planEffect(plan({ side: 'BUY', qty: 1, notionalUsd: 900 }), noPrice)).to.deep.equal({ reducing: false, projectedNotionalUsd: 900 });
+    expect(planEffect(plan({ side: 'BUY', qty: 1 }), noPrice)).to.deep.equal({ reducing: false, projectedNotionalUsd: 0 });
+  });
+});
+
+describe('decideBudget', () => {
+  it('allows a plan inside the budget as within_budget, enforced under enforce, with the numbers behind it', () => {
+    expect(decideAt({}, plan({ qty: 0.3 }))).to.deep.equal({
+      allow: true,
+      reason: 'within_budget',
+      enforced: true,
+      failOpen: false,
+      wouldBlock: false,
+      mode: 'enforce',
+      budgetUsd: 1348,
+      positionNotionalUsd: 1000,
+      projectedNotionalUsd: 1300,
+    });
+  });
+
+  it('reports within_budget as not enforced under shadow', () => {
+    const decision = decideAt({ mode: 'shadow' }, plan({ qty: 0.3 }));
+    expect(decision).to.include({ allow: true, reason: 'within_budget', enforced: false, mode: 'shadow', wouldBlock: false });
+  });
+
+  it('blocks a plan projected over budget under enforce (p28_budget_violation, projected_over_budget)', () => {
+    expect(decideAt({}, plan({ qty: 0.4 }))).to.deep.equal({
+      allow: false,
+      reason: 'p28_budget_violation',
+      enforced: true,
+      failOpen: false,
+      wouldBlock: true,
+      mode: 'enforce',
+      detail: 'projected_over_budget',
+      budgetUsd: 1348,
+      positionNotionalUsd: 1000,
+      projectedNotionalUsd: 1400,
+    });
+  });
+
+  it('allows the same plan under shadow as shadow_would_block', () => {
+    expect(decideAt({ mode: 'shadow' }, plan({ qty: 0.4 }))).to.deep.equal({
+      allow: true,
+      reason: 'shadow_would_block',
+      enforced: false,
+      failOpen: false,
+      wouldBlock: true,
+      mode: 'shadow',
+      detail: 'projected_over_budget',
+      budgetUsd: 1348,
+      positionNotionalUsd: 1000,
+      projectedNotionalUsd: 1400,
+    });
+  });
+
+  it('blocks an increasing plan inside the budget when the symbol violated within violationWindowMs', () => {
+    const decision = decideAt({ last_violation_ts: NOW_S - 10 }, plan({ qty: 0.1 }));
+    expect(decision).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'recent_violation', projectedNotionalUsd: 1100 });
+  });
+
+  it('ignores a violation older than violationWindowMs (exactly the window is old)', () => {
+    expect(decideAt({ last_violation_ts: NOW_S - 31 }).reason).to.equal('within_budget');
+    expect(decideAt({ last_violation_ts: NOW_S - 30 }).reason).to.equal('within_budget');
+    expect(decideAt({ last_violation_ts: NOW_S - 29.999 }).reason).to.equal('p28_budget_violation');
+    const wider = { ...DEFAULT_POLICY, violationWindowMs: 120000 };
+    expect(decideAt({ last_violation_ts: NOW_S - 60 }, plan(), wider).detail).to.equal('recent_violation');
+  });
+
+  it('names projected_over_budget when both a recent violation and the projection hold', () => {
+    expect(decideAt({ last_violation_ts: NOW_S - 1 }, plan({ qty: 0.4 })).detail).to.equal('projected_over_budget');
+  });
+
+  it('always allows a reducing plan, even over budget with a recent violation under enforce', () => {
+    const decision = decideAt(
+      { position_amt: 0.5, position_price: 100000, position_notional_usd: 50000, over_budget_usd: 48652, last_violation_ts: NOW_S },
+      plan({ side: 'SELL', qty: 0.1 }),
+    );
+    expect(decision).to.deep.equal({
+      allow: true,
+      reason: 'reduce_only',
+      enforced: true,
+      failOpen: false,
+      wouldBlock: false,
+      mode: 'enforce',
+      budgetUsd: 1348,
+      positionNotionalUsd: 50000,
+      projectedNotionalUsd: 40000,
+    });
+  });
+
+  it('blocks new increases on the guide Test 1 position (0.5 BTC at 100K against a 1348 budget)', () => {
+    const overBudget = { position_amt: 0.5, position_price: 100000, position_notional_usd: 50000, over_budget_usd: 48652 };
+    expect(decideAt(overBudget, plan({ side: 'BUY', qty: 0.001 }))).to.include({ allow: false, projectedNotionalUsd: 50100 });
+    expect(decideAt(overBudget, plan({ side: undefined, qty: undefined }))).to.include({ allow: false, projectedNotionalUsd: 50000 });
+  });
+
+  it('blocks a flip that ends over budget, and judges a plan from flat on its own size', () => {
+    const flip = decideAt({}, plan({ side: 'SELL', qty: 3 }));
+    expect(flip).to.include({ allow: false, reason: 'p28_budget_violation', projectedNotionalUsd: 2000 });
+    const flat = { position_amt: 0, position_notional_usd: 0 };
+    expect(decideAt(flat, plan({ side: 'SELL', qty: 1 }))).to.include({ reason: 'within_budget', projectedNotionalUsd: 1000 });
+    expect(decideAt(flat, plan({ side: 'SELL', qty: 2 }))).to.include({ reason: 'p28_budget_violation', projectedNotionalUsd: 2000 });
+  });
+
+  it('under forceShadow treats an enforce hash as shadow: shadow_would_block, never a block', () => {
+    const decision = decideAt({}, plan({ qty: 0.4 }), { ...DEFAULT_POLICY, forceShadow: true });
+    expect(decision).to.include({ allow: true, reason: 'shadow_would_block', mode: 'shadow', enforced: false, wouldBlock: true });
+  });
+
+  it('never blocks outside enforce, never blocks a reducing plan, and blocks only with p28_budget_violation (property)', () => {
+    const amount = fc.double({ min: -1000, max: 1000, noNaN: true });
+    const size = fc.double({ min: 1e-6, max: 1000, noNaN: true });
+    fc.assert(
+      fc.property(
+        amount,
+        fc.double({ min: 0.01, max: 1e5, noNaN: true }),
+        fc.double({ min: 0, max: 1e6, noNaN: true }),
+        fc.constantFrom('BUY' as const, 'SELL' as const, undefined),
+        fc.option(size, { nil: undefined }),
+        fc.option(size, { nil: undefined }),
+        fc.constantFrom('shadow' as const, 'enforce' as const),
+        fc.option(fc.integer({ min: 0, max: 120 }), { nil: undefined }),
+        (amt, price, budget, side, qty, notionalUsd, mode, violationAgeS) => {
+          const record = budgetRecord(
+            {
+              position_amt: amt,
+              position_price: price,
+              position_notional_usd: Math.abs(amt) * price,
+              budget_usd: budget,
+              mode,
+              last_violation_ts: violationAgeS === undefined ? undefined : NOW_S - violationAgeS,
+            },
+            NOW_MS,
+          );
+          const request = plan({ side, qty, notionalUsd });
+          const decision = decideBudget(request, record, NOW_MS, DEFAULT_POLICY);
+          const reducing = side !== undefined && qty !== undefined && Math.abs(amt + (side === 'BUY' ? qty : -qty)) <= Math.abs(amt);
+          if (!decision.allow) {
+            expect(decision.reason).to.equal('p28_budget_violation');
+            expect(mode).to.equal('enforce');
+            expect(reducing).to.equal(false);
+          }
+          if (reducing) expect(decision.reason).to.equal('reduce_only');
+          expect(decision.failOpen).to.equal(false);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('decideFromBudgetFields', () => {
+  it('fails open with no_budget_data on an empty hash (no key), mode null', () => {
+    expect(fromFields({})).to.deep.equal({ allow: true, reason: 'no_budget_data', enforced: false, failOpen: true, wouldBlock: false, mode: null });
+  });
+
+  it('decides from a valid, fresh hash exactly as decideBudget does', () => {
+    const fields = budgetFields({}, NOW_MS);
+    const request = plan({ qty: 0.4 });
+    expect(fromFields(fields, request)).to.deep.equal(decideBudget(request, budgetRecord({}, NOW_MS), NOW_MS, DEFAULT_POLICY));
+  });
+
+  const malformed: Array<[field: string, value: string]> = [
+    ['symbol', 'btc-usdt'],
+    ['budget_usd', 'abc'],
+    ['budget_usd', ''],
+    ['budget_usd', '-1'],
+    ['stress_factor', '1.5'],
+    ['equity_usd', 'NaN'],
+    ['portfolio_heat', '2'],
+    ['cluster_stress', '-0.1'],
+    ['vol_regime', 'HIGH'],
+    ['mode', 'ENFORCE'],
+    ['mode', 'off'],
+    ['timestamp', 'yesterday'],
+    ['base_risk_pct', '0'],
+    ['position_amt', '1e999'],
+    ['position_notional_usd', '-5'],
+    ['over_budget_usd', '0x10'],
+    ['last_violation_ts', 'soon'],
+    ['position_price', '0'],
+  ];
+  for (const [field, value] of malformed) {
+    it(`fails open with invalid_budget_data naming ${field} when it is ${JSON.stringify(value)}`, () => {
+      const decision = fromFields({ ...budgetFields({ last_violation_ts: NOW_S - 100 }, NOW_MS), [field]: value }, plan({ qty: 0.4 }));
+      expect(decision).to.include({ allow: true, reason: 'invalid_budget_data', failOpen: true, wouldBlock: false, enforced: false, detail: field });
+    });
+  }
+
+  for (const field of ['symbol', 'budget_usd', 'mode', 'timestamp', 'position_amt', 'position_notional_usd']) {
+    it(`fails open with invalid_budget_data naming ${field} when it is missing`, () => {
+      const fields = budgetFields({}, NOW_MS);
+      delete fields[field];
+      expect(fromFields(fields, plan({ qty: 0.4 }))).to.include({ reason: 'invalid_budget_data', detail: field });
+    });
+  }
+
+  it('names every malformed field in one detail', () => {
+    const fields = { ...budgetFields({}, NOW_MS), budget_usd: 'x', mode: 'both' };
+    expect(fromFields(fields).detail).to.equal('budget_usd,mode');
+  });
+
+  it('reports the mode of an invalid hash when the mode field itself is valid, else null', () => {
+    expect(fromFields({ ...budgetFields({ mode: 'enforce' }, NOW_MS), budget_usd: 'x' }).mode).to.equal('enforce');
+    expect(fromFields({ ...budgetFields({}, NOW_MS), mode: 'panic' }).mode).to.equal(null);
+  });
+
+  it('fails open with invalid_budget_data when the hash names another symbol', () => {
+    expect(fromFields(budgetFields({ symbol: 'BTCUSDT' }, NOW_MS))).to.include({ reason: 'invalid_budget_data', detail: 'symbol' });
+  });
+
+  it('fails open with stale_budget_data (stale) when the timestamp is older than staleAfterMs', () => {
+    const stale = fromFields(budgetFields({ timestamp: NOW_S - 61 }, NOW_MS), plan({ qty: 0.4 }));
+    expect(stale).to.deep.equal({
+      allow: true,
+      reason: 'stale_budget_data',
+      enforced: false,
+      failOpen: true,
+      wouldBlock: false,
+      mode: 'enforce',
+      detail: 'stale',
+      budgetUsd: 1348,
+      positionNotionalUsd: 1000,
+    });
+    expect(fromFields(budgetFields({ timestamp: NOW_S - 59 }, NOW_MS), plan({ qty: 0.4 })).reason).to.equal('p28_budget_violation');
+    expect(fromFields(budgetFields({ timestamp: NOW_S - 11 }, NOW_MS), plan(), { ...DEFAULT_POLICY, staleAfterMs: 10000 }).detail).to.equal('stale');
+  });
+
+  it('fails open with stale_budget_data (timestamp_in_future) beyond maxClockSkewMs, and tolerates less', () => {
+    expect(fromFields(budgetFields({ timestamp: NOW_S + 6 }, NOW_MS))).to.include({ reason: 'stale_budget_data', detail: 'timestamp_in_future' });
+    expect(fromFields(budgetFields({ timestamp: NOW_S + 4 }, NOW_MS), plan({ qty: 0.4 })).reason).to.equal('p28_budget_violation');
+  });
+
+  it('fails open with invalid_budget_data when last_violation_ts lies beyond maxClockSkewMs in the future', () => {
+    expect(fromFields(budgetFields({ last_violation_ts: NOW_S + 3600 }, NOW_MS))).to.include({
+      reason: 'invalid_budget_data',
+      detail: 'last_violation_ts',
+    });
+    expect(fromFields(budgetFields({ last_violation_ts: NOW_S + 2 }, NOW_MS)).detail).to.equal('recent_violation');
+  });
+});

@@ -1,0 +1,45 @@
+import { expect } from 'chai';
+import { KeyNameError, RedisKeys } from '../../lib/redis/keys';
+
+describe('RedisKeys', () => {
+  const keys = new RedisKeys();
+
+  it('builds the contract key names under the default prefix quantum', () => {
+    expect(keys.portfolioState).to.equal('quantum:state:portfolio');
+    expect(keys.positionSnapshot('BTCUSDT')).to.equal('quantum:position:snapshot:BTCUSDT');
+    expect(keys.positionSnapshotPattern).to.equal('quantum:position:snapshot:*');
+    expect(keys.clusterStress('default')).to.equal('quantum:cluster:stress:default');
+    expect(keys.marketState('ETHUSDT')).to.equal('quantum:state:market:ETHUSDT');
+    expect(keys.budget('BTCUSDT')).to.equal('quantum:portfolio:budget:BTCUSDT');
+    expect(keys.violationStream).to.equal('quantum:stream:budget.violation');
+  });
+
+  it('uses a configured prefix for every key', () => {
+    const staging = new RedisKeys('staging');
+    expect(staging.budget('BTCUSDT')).to.equal('staging:portfolio:budget:BTCUSDT');
+    expect(staging.portfolioState).to.equal('staging:state:portfolio');
+    for (const key of [staging.violationStream, staging.modeOverride, staging.modeAuditStream, staging.workerLease]) {
+      expect(key.startsWith('staging:')).to.equal(true);
+    }
+  });
+
+  for (const bad of ['btcusdt', 'BTC*', 'BTC:USDT', 'BTC USDT', '', 'A'.repeat(33), 'BTC\nUSDT']) {
+    it(`refuses the symbol ${JSON.stringify(bad)}`, () => {
+      expect(() => keys.budget(bad)).to.throw(KeyNameError);
+      expect(() => keys.positionSnapshot(bad)).to.throw(KeyNameError);
+      expect(() => keys.marketState(bad)).to.throw(KeyNameError);
+    });
+  }
+
+  it('refuses a cluster id or a prefix that would break the key space', () => {
+    expect(() => keys.clusterStress('a:b')).to.throw(KeyNameError);
+    expect(() => keys.clusterStress('*')).to.throw(KeyNameError);
+    expect(() => new RedisKeys('quantum:x')).to.throw(KeyNameError);
+  });
+
+  it('reads the symbol back from a snapshot key and ignores anything else', () => {
+    expect(keys.symbolOfPositionSnapshot('quantum:position:snapshot:BTCUSDT')).to.equal('BTCUSDT');
+    expect(keys.symbolOfPositionSnapshot('quantum:position:snapshot:btc')).to.equal(undefined);
+    expect(keys.symbolOfPositionSnapshot('other:position:snapshot:BTCUSDT')).to.equal(undefined);
+  });
+});

@@ -1,0 +1,152 @@
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { BudgetWorker } from '../../lib/worker/budget-worker';
+import type { HeatReader } from '../../lib/worker/heat-source';
+import { LeaderLease } from '../../lib/worker/leader-lease';
+import type { RedisClient } from '../../lib/redis/client';
+import { connectedClient, eventually, useRedisServer } from '../support/redis';
+import { metricValue, seedGuideScenario, workerConfig } from '../support/seed';
+
+const KEY = 'quantum:p28:worker:lease';
+
+describe('LeaderLease', () => {
+  const redis = useRedisServer();
+  let a: RedisClient;
+  let b: RedisClient;
+
+  before(async () => {
+    a = await connectedClient(redis.server);
+    b = await connectedClient(redis.server);
+  });
+  after(() => {
+    a.disconnect();
+    b.disconnect();
+  });
+  beforeEach(async () => {
+    await a.flushall();
+  });
+
+  it('lets exactly one of two replicas hold the lease', async () => {
+    const first = new LeaderLease(a, { key: KEY, instanceId: 'w', ttlMs: 5000 });
+    const second = new LeaderLease(b, { key: KEY, instanceId: 'w', ttlMs: 5000 });
+    expect(await first.hold()).to.equal(true);
+    expect(await second.hold()).to.equal(false);
+    expect(await first.hold()).to.equal(true);
+    expect(await second.hold()).to.equal(false);
+    // Same instance id, still two holders told apart by the random part of the token.
+    expect(first.token).to.not.equal(second.token);
+    expect(await a.get(KEY)).to.equal(first.token);
+  });
+
+  it('renews the lease TTL on every hold by the holder', async () => {
+    const lease = new LeaderLease(a, { key: KEY, instanceId: 'w', ttlMs: 5000 });
+    await lease.hold();
+    await a.pexpire(KEY, 100);
+    await lease.hold();
+    expect(await a.pttl(KEY)).to.be.greaterThan(1000);
+  });
+
+  it('steps down instead of renewing a lease that another replica took', async () => {
+    const lease = new LeaderLease(a, { key: KEY, instanceId: 'w', ttlMs: 5000 });
+    await lease.hold();
+    await a.set(KEY, 'someone-else', 'PX', 5000);
+    expect(await lease.hold()).to.equal(false);
+    expect(lease.isLeader).to.equal(false);
+    expect(await a.get(KEY)).to.equal('someone-else');
+  });
+
+  it('releases only its own lease', async () => {
+    const lease = new LeaderLease(a, { key: KEY, instanceId: 'w', ttlMs: 5000 });
+    const other = new LeaderLease(b, { key: KEY, instanceId: 'w', ttlMs: 5000 });
+    await lease.hold();
+    expect(await other.release()).to.equal(false);
+    expect(await a.get(KEY)).to.equal(lease.token);
+    expect(await lease.release()).to.equal(true);
+    expect(await a.exists(KEY)).to.equal(0);
+  });
+
+  it('lets a stand-by take over once the holder stops renewing for one TTL', async () => {
+    const leader = new LeaderLease(a, { key: KEY, instanceId: 'leader', ttlMs: 1000 });
+    const standby = new LeaderLease(b, { key: KEY, instanceId: 'standby', ttlMs: 1000 });
+    await leader.hold();
+    expect(await standby.hold()).to.equal(false);
+    await eventually(() => standby.hold(), 5000, 50);
+    expect(await a.get(KEY)).to.equal(standby.token);
+  });
+
+  it('stops believing it leads once the lease was not confirmed within its TTL', async () => {
+    const clock = sinon.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const lease = new LeaderLease(a, { key: KEY, instanceId: 'w', ttlMs: 1000 });
+      await lease.hold();
+      clock.tick(999);
+      expect(lease.isLeader).to.equal(true);
+      clock.tick(2);
+      expect(lease.isLeader).to.equal(false);
+    } finally {
+      clock.restore();
+    }
+  });
+});
+
+describe('BudgetWorker replicas', () => {
+  const redis = useRedisServer();
+  let client: RedisClient;
+  const replicaClients: RedisClient[] = [];
+
+  before(async () => {
+    client = await connectedClient(redis.server);
+  });
+  after(() => {
+    client.disconnect();
+    for (const c of replicaClients) c.disconnect();
+  });
+
+  const heat = (value: number): HeatReader => ({ read: async () => ({ value, source: 'live' }) });
+  async function replica(name: string, heatValue: number): Promise<BudgetWorker> {
+    const own = await connectedClient(redis.server);
+    replicaClients.push(own);
+    return new BudgetWorker({
+      config: workerConfig(redis.server, { P28_INSTANCE_ID: name, LEASE_TTL_MS: '1000' }),
+      redis: own,
+      heatSource: heat(heatValue),
+    });
+  }
+
+  it('only the lease holder writes; the other takes over when the leader stops or dies', async () => {
+    await client.flushall();
+    await seedGuideScenario(client, { timestampSec: Math.floor(Date.now() / 1000) });
+    // Different heat per replica tells their budgets apart: 0.65 -> 1348, 0.15 -> 1748.
+    const a = await replica('replica-a', 0.65);
+    const b = await replica('replica-b', 0.15);
+
+    for (let i = 0; i < 3; i++) {
+      const ra = await a.runOnce();
+      const rb = await b.runOnce();
+      expect([ra.role, ra.written]).to.deep.equal(['leader', ['BTCUSDT']]);
+      expect([rb.role, rb.result, rb.written]).to.deep.equal(['standby', 'standby', []]);
+      expect(await client.hget('quantum:portfolio:budget:BTCUSDT', 'budget_usd')).to.equal('1348');
+    }
+    expect(await metricValue(a.metrics.registry, 'p28_is_leader')).to.equal(1);
+    expect(await metricValue(b.metrics.registry, 'p28_is_leader')).to.equal(0);
+
+    // A graceful stop releases the lease: the stand-by takes over on its next cycle.
+    await a.stop();
+    const takeover = await b.runOnce();
+    expect(takeover.role).to.equal('leader');
+    expect(await client.hget('quantum:portfolio:budget:BTCUSDT', 'budget_usd')).to.equal('1748');
+
+    // b now dies without releasing: a new replica stands by until the lease expires, then leads.
+    const c = await replica('replica-c', 0.65);
+    expect((await c.runOnce()).role).to.equal('standby');
+    await eventually(async () => (await c.runOnce()).role === 'leader', 5000, 50);
+    expect(await client.hget('quantum:portfolio:budget:BTCUSDT', 'budget_usd')).to.equal('1348');
+
+    // The old leader comes back from its stall: it finds the lease taken and writes nothing.
+    await client.del('quantum:portfolio:budget:BTCUSDT');
+    const back = await b.runOnce();
+    expect([back.role, back.written]).to.deep.equal(['standby', []]);
+    expect(await client.exists('quantum:portfolio:budget:BTCUSDT')).to.equal(0);
+    await c.stop();
+  });
+});
