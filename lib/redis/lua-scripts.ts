@@ -11,10 +11,9 @@ import type { RedisClient } from './client';
 const SCRIPTS = {
   p28RenewLease: 'renew-lease-1.lua',
   p28ReleaseLease: 'release-lease-1.lua',
-  p28WriteBudget: 'write-budget-1.lua',
 } as const;
 
-/** The number of keys a script takes, from its file name (`write-budget-1.lua` takes one). */
+/** The number of keys a script takes, from its file name (`renew-lease-1.lua` takes one). */
 export function scriptKeyCount(file: string): number {
   const match = /-(\d+)\.lua$/.exec(file);
   if (!match) throw new Error(`Lua script file ${file} does not end in -<numberOfKeys>.lua`);
@@ -26,7 +25,6 @@ export type ScriptName = keyof typeof SCRIPTS;
 export interface ScriptCommands {
   p28RenewLease(key: string, token: string, ttlMs: number): Promise<number>;
   p28ReleaseLease(key: string, token: string): Promise<number>;
-  p28WriteBudget(key: string, ttlSec: number, deleteCount: number, ...rest: string[]): Promise<number>;
 }
 
 function loadScript(name: string): string {

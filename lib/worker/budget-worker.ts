@@ -112,6 +112,7 @@ export class BudgetWorker {
       keys: this.keys,
       ttlSec: config.budgetHashTtlSec,
       violationStreamMaxLen: config.violationStreamMaxLen,
+      leaseTerm: () => this.lease.term,
     });
     this.lease = new LeaderLease(this.client, {
       key: this.keys.workerLease,

@@ -2,8 +2,7 @@ import { BudgetHash, encodeBudgetHash, readBudgetHash } from '../../types/budget
 import { encodeViolationEvent } from '../../types/violation-event';
 import type { BudgetWrite } from '../engine/budget-record';
 import { formatIssues } from '../../types/wire-number';
-import { command, execBatch, type RedisCommand } from '../redis/command-batch';
-import { withScripts } from '../redis/lua-scripts';
+import { atomic, command, execBatch, type BatchItem, type BatchOptions, type RedisCommand } from '../redis/command-batch';
 import type { RedisKeys } from '../redis/keys';
 import type { RedisClient } from '../redis/client';
 
@@ -29,29 +28,57 @@ export interface BudgetWriterOptions {
   ttlSec: number;
   /** VIOLATION_STREAM_MAXLEN: approximate cap (XADD MAXLEN ~). */
   violationStreamMaxLen: number;
+  /**
+   * The leader lease's term (`LeaderLease.term`). What the writer knows of the hashes' fields holds
+   * only while no other replica writes them, so it is dropped whenever the term changes.
+   */
+  leaseTerm?: () => number;
+  /** Pipeline sizes and time limits, see `COMMAND_BATCH_DEFAULTS`. */
+  batch?: BatchOptions;
 }
+
+export const BUDGET_WRITER_DEFAULTS = Object.freeze({
+  /**
+   * Every this many writes, the writer forgets what it knows of the hashes' fields and deletes every
+   * clearable field a record lacks. A write it could not know of (a replica that stalled past its
+   * lease and wrote late) can then leave a stale field behind for about one hash TTL at most.
+   */
+  fullClearEveryWrites: 12,
+});
 
 /**
  * `last_violation_ts` survives cycles without a violation, so the gate can see a recent one in the
  * same single read; every other optional field is removed when it no longer applies.
  */
 const PERSISTENT_FIELDS = new Set(['last_violation_ts']);
-const CLEARED_OPTIONAL_FIELDS = Object.entries(BudgetHash.shape)
+const CLEARED_OPTIONAL_FIELDS: readonly string[] = Object.entries(BudgetHash.shape)
   .filter(([name, schema]) => !PERSISTENT_FIELDS.has(name) && schema.safeParse(undefined).success)
   .map(([name]) => name);
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
- * Writes a cycle's budgets in one batch (`execBatch`: one pipeline on standalone Redis). Each hash is
- * one call of `lua/write-budget-1.lua`: HDEL of optional fields that no longer apply, HSET of every
- * field and EXPIRE, atomically, so a reader never sees a hash without its TTL or half of an update. Violations are appended to the
- * stream in the same batch. Every record is encoded and checked against `BudgetHash` (the schema the
- * gate reads with) first; one that fails is not written but reported, which cannot happen unless the
- * computation is broken.
+ * Writes a cycle's budgets in one batch (`execBatch`: pipelines of MULTI/EXEC blocks on standalone
+ * Redis). Each hash is written atomically with its TTL: `HSET` of every field and `EXPIRE` in the
+ * same transaction, so a reader never sees a hash without its TTL or half of an update; when an
+ * optional field the record lacks may be in the hash (`position_price` of a position gone flat), an
+ * `HDEL` of it joins the same transaction. Plain commands in a transaction cost Redis a fraction of
+ * a Lua script call per hash, and a block of about a hundred hashes holds Redis well under a
+ * millisecond.
+ *
+ * Which fields a hash holds is known, not guessed: the writer remembers the clearable fields of its
+ * last confirmed write of each symbol, and deletes every clearable field a record lacks whenever it
+ * does not know (first write, a failed or unconfirmed write, a new lease term, and every
+ * `fullClearEveryWrites` writes). Violations are appended to the stream in the same batch. Every
+ * record is encoded and checked against `BudgetHash` (the schema the gate reads with) first; one
+ * that fails is not written but reported, which cannot happen unless the computation is broken.
  */
 export class BudgetWriter {
-  constructor(private readonly options: BudgetWriterOptions) {
-    withScripts(options.client);
-  }
+  /** Clearable optional fields each symbol's hash held after this writer's last confirmed write of it. */
+  private written = new Map<string, readonly string[]>();
+  private term: number | undefined;
+  private writesSinceFullClear = 0;
+
+  constructor(private readonly options: BudgetWriterOptions) {}
 
   /**
    * Writes `writes` and the `extra` commands (the mode audit entry) together.
@@ -59,24 +86,28 @@ export class BudgetWriter {
    */
   async write(writes: readonly BudgetWrite[], extra: readonly RedisCommand[] = []): Promise<WriteResult> {
     const result: WriteResult = { written: [], published: [], failures: [] };
-    const items: RedisCommand[] = [];
-    const targets: { kind: 'hash' | 'violation' | 'extra'; target: string }[] = [];
+    const known = this.knownFields();
+    // Unknown until confirmed: a batch that rejects leaves the writer knowing nothing.
+    this.written = new Map();
+    const items: BatchItem[] = [];
+    const targets: { kind: 'hash' | 'violation' | 'extra'; target: string; clearable?: readonly string[] }[] = [];
 
     for (const write of writes) {
       const fields = this.validFields(write.record, result);
       if (!fields) continue;
-      items.push(this.hashCommand(write.record.symbol, fields));
-      targets.push({ kind: 'hash', target: write.record.symbol });
+      const symbol = write.record.symbol;
+      items.push(this.hashWrite(symbol, fields, known.get(symbol)));
+      targets.push({ kind: 'hash', target: symbol, clearable: clearableIn(fields) });
       if (write.violation) {
         let entry: string[];
         try {
           entry = encodeViolationEvent(write.violation);
         } catch (error) {
-          result.failures.push({ target: write.record.symbol, error: `violation event rejected: ${(error as Error).message}` });
+          result.failures.push({ target: symbol, error: `violation event rejected: ${(error as Error).message}` });
           continue;
         }
         items.push(command('xadd', this.options.keys.violationStream, 'MAXLEN', '~', this.options.violationStreamMaxLen, '*', ...entry));
-        targets.push({ kind: 'violation', target: write.record.symbol });
+        targets.push({ kind: 'violation', target: symbol });
       }
     }
     for (const cmd of extra) {
@@ -84,14 +115,28 @@ export class BudgetWriter {
       targets.push({ kind: 'extra', target: String(cmd[1]) });
     }
 
-    const outcomes = await execBatch(this.options.client, items);
+    const outcomes = await execBatch(this.options.client, items, this.options.batch);
     outcomes.forEach((outcome, i) => {
-      const { kind, target } = targets[i]!;
+      const { kind, target, clearable } = targets[i]!;
       if (outcome.error) result.failures.push({ target: kind === 'violation' ? `${this.options.keys.violationStream} (${target})` : target, error: outcome.error.message });
-      else if (kind === 'hash') result.written.push(target);
-      else if (kind === 'violation') result.published.push(target);
+      else if (kind === 'hash') {
+        result.written.push(target);
+        this.written.set(target, clearable!);
+      } else if (kind === 'violation') result.published.push(target);
     });
     return result;
+  }
+
+  /** What the writer may rely on for this write; empty when it must delete every clearable field a record lacks. */
+  private knownFields(): ReadonlyMap<string, readonly string[]> {
+    const term = this.options.leaseTerm?.();
+    this.writesSinceFullClear += 1;
+    if (term !== this.term || this.writesSinceFullClear >= BUDGET_WRITER_DEFAULTS.fullClearEveryWrites) {
+      this.term = term;
+      this.writesSinceFullClear = 0;
+      return new Map();
+    }
+    return this.written;
   }
 
   private validFields(record: BudgetHash, result: WriteResult): Record<string, string> | undefined {
@@ -110,10 +155,19 @@ export class BudgetWriter {
     return undefined;
   }
 
-  private hashCommand(symbol: string, fields: Record<string, string>): RedisCommand {
-    const stale = CLEARED_OPTIONAL_FIELDS.filter((name) => !(name in fields));
-    const args: string[] = [];
-    for (const name in fields) args.push(name, fields[name]!);
-    return ['p28WriteBudget', this.options.keys.budget(symbol), this.options.ttlSec, stale.length, ...stale, ...args];
+  /** HSET and EXPIRE, preceded by HDEL of the clearable fields the hash may hold and the record lacks. */
+  private hashWrite(symbol: string, fields: Record<string, string>, held: readonly string[] | undefined): BatchItem {
+    const key = this.options.keys.budget(symbol);
+    const stale = (held ?? CLEARED_OPTIONAL_FIELDS).filter((name) => !(name in fields));
+    const hset: (string | number)[] = [];
+    for (const name in fields) hset.push(name, fields[name]!);
+    const set = command('hset', key, ...hset);
+    const expire = command('expire', key, this.options.ttlSec);
+    return stale.length > 0 ? atomic(command('hdel', key, ...stale), set, expire) : atomic(set, expire);
   }
+}
+
+function clearableIn(fields: Record<string, string>): readonly string[] {
+  const present = CLEARED_OPTIONAL_FIELDS.filter((name) => name in fields);
+  return present.length === 0 ? NONE : present;
 }

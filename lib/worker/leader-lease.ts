@@ -30,6 +30,7 @@ export class LeaderLease {
   private readonly client: RedisClient & ScriptCommands;
   private readonly logger: Logger;
   private leader = false;
+  private acquisitions = 0;
   /** performance.now() at which the lease was last confirmed. */
   private confirmedAt = 0;
 
@@ -46,6 +47,15 @@ export class LeaderLease {
   get isLeader(): boolean {
     this.dropIfUnconfirmed();
     return this.leader;
+  }
+
+  /**
+   * How many times this replica has acquired the lease. It changes whenever another replica may
+   * have led since this one last did, so state that only holds while nobody else writes (what the
+   * budget writer knows of the hashes' fields) is dropped when it does.
+   */
+  get term(): number {
+    return this.acquisitions;
   }
 
   /**
@@ -97,6 +107,7 @@ export class LeaderLease {
   private setLeader(leader: boolean, why: string): void {
     if (leader === this.leader) return;
     this.leader = leader;
+    if (leader) this.acquisitions += 1;
     const fields = { key: this.options.key, token: this.token, ttlMs: this.options.ttlMs };
     if (leader) this.logger.info(fields, `leader: ${why}`);
     else this.logger.warn(fields, `stand-by: ${why}`);
