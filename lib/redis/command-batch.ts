@@ -61,7 +61,14 @@ export interface BatchOptions {
 }
 
 /** What goes out as one unit: a plain command, or one MULTI/EXEC block of consecutive atomic items. */
-type Unit = { kind: 'command'; index: number; cmd: RedisCommand } | { kind: 'block'; first: number; groups: (readonly RedisCommand[])[] };
+/** Consecutive atomic items sent as one MULTI/EXEC block; `commands` counts theirs, without MULTI and EXEC. */
+interface Block {
+  kind: 'block';
+  first: number;
+  groups: (readonly RedisCommand[])[];
+  commands: number;
+}
+type Unit = { kind: 'command'; index: number; cmd: RedisCommand } | Block;
 
 const isAtomic = (item: BatchItem): item is AtomicCommands => !Array.isArray(item);
 
@@ -101,10 +108,15 @@ export async function execBatch(client: RedisClient, items: readonly BatchItem[]
       inFlight += chunk.commands;
       const timeoutMs = baseTimeoutMs === undefined ? undefined : baseTimeoutMs + inFlight * o.perCommandMs;
       try {
-        const sent = client.isCluster ? sendOneByOne(client as Cluster, chunk.units, timeoutMs) : sendPipeline(client as Redis, chunk.units, timeoutMs);
-        for (const [index, outcome] of await sent) {
-          outcomes[index] = outcome;
-          if (outcome.error && !isReplyError(outcome.error)) failure ??= outcome.error;
+        if (client.isCluster) await sendOneByOne(client as Cluster, chunk.units, timeoutMs, outcomes);
+        else await sendPipeline(client as Redis, chunk.units, timeoutMs, outcomes);
+        for (const unit of chunk.units) {
+          const first = unit.kind === 'command' ? unit.index : unit.first;
+          const count = unit.kind === 'command' ? 1 : unit.groups.length;
+          for (let i = first; i < first + count; i++) {
+            const error = outcomes[i]!.error;
+            if (error && !isReplyError(error)) failure ??= error;
+          }
         }
       } catch (error) {
         failure ??= error as Error;
@@ -126,7 +138,7 @@ function commandTimeoutOf(client: RedisClient): number | undefined {
 
 function toUnits(items: readonly BatchItem[], transactionCommands: number): Unit[] {
   const units: Unit[] = [];
-  let block: Extract<Unit, { kind: 'block' }> | undefined;
+  let block: Block | undefined;
   let blockCommands = 0;
   items.forEach((item, index) => {
     if (!isAtomic(item)) {
@@ -135,18 +147,19 @@ function toUnits(items: readonly BatchItem[], transactionCommands: number): Unit
       return;
     }
     if (!block || blockCommands + item.atomic.length > transactionCommands) {
-      block = { kind: 'block', first: index, groups: [] };
+      block = { kind: 'block', first: index, groups: [], commands: 0 };
       blockCommands = 0;
       units.push(block);
     }
     block.groups.push(item.atomic);
+    block.commands += item.atomic.length;
     blockCommands += item.atomic.length;
   });
   return units;
 }
 
-const unitCommands = (unit: Unit): number =>
-  unit.kind === 'command' ? 1 : unit.groups.reduce((n, g) => n + g.length, 2);
+/** Commands a unit puts on the wire: MULTI and EXEC around a block's. */
+const unitCommands = (unit: Unit): number => (unit.kind === 'command' ? 1 : unit.commands + 2);
 
 function toChunks(units: readonly Unit[], chunkCommands: number): { units: Unit[]; commands: number }[] {
   const chunks: { units: Unit[]; commands: number }[] = [];
@@ -163,10 +176,8 @@ function toChunks(units: readonly Unit[], chunkCommands: number): { units: Unit[
   return chunks;
 }
 
-/** An ioredis command with its own time limit (ioredis applies the client's only to commands without one). */
-function timed([name, ...args]: RedisCommand, timeoutMs: number | undefined, inTransaction = false): Command {
+function toCommand([name, ...args]: RedisCommand, inTransaction = false): Command {
   const cmd = new Command(name, args, { replyEncoding: 'utf8' });
-  if (timeoutMs !== undefined) cmd.setTimeout(timeoutMs);
   cmd.inTransaction = inTransaction;
   return cmd;
 }
@@ -176,73 +187,118 @@ function isReplyError(error: Error): boolean {
   return error instanceof (ReplyError as ErrorConstructor);
 }
 
-type Indexed = [index: number, outcome: BatchOutcome][];
+type Reply = [Error | null, unknown];
 
-/** Queues one MULTI/EXEC block on `pipeline`; returns how to read its items' outcomes from the pipeline's replies. */
-function queueBlock(
-  pipeline: Pipeline,
-  block: Extract<Unit, { kind: 'block' }>,
-  timeoutMs: number | undefined,
-): (replies: [Error | null, unknown][], at: number) => Indexed {
-  pipeline.sendCommand(timed(['multi'], timeoutMs, true));
-  for (const group of block.groups) for (const cmd of group) pipeline.sendCommand(timed(cmd, timeoutMs, true));
-  pipeline.sendCommand(timed(['exec'], timeoutMs));
-  return (replies, at) => {
-    const out: Indexed = [];
-    const queued = replies.slice(at + 1, at + 1 + block.groups.reduce((n, g) => n + g.length, 0));
-    const [execError, execValue] = replies[at + 1 + queued.length] ?? [new Error('no reply'), undefined];
-    // A command refused while queuing (OOM, NOPERM, a wrong argument count) says why the block was aborted.
-    const blockError = execError ? (queued.find(([e]) => e)?.[0] ?? execError) : null;
-    let offset = 0;
-    block.groups.forEach((group, g) => {
-      const values = blockError ? undefined : (execValue as unknown[]).slice(offset, offset + group.length);
-      offset += group.length;
-      const error = blockError ?? (values!.find((v): v is Error => v instanceof Error) ?? null);
-      out.push([block.first + g, { error, value: error ? undefined : values }]);
-    });
-    return out;
+/** Queues one MULTI/EXEC block on `pipeline`, its commands also on `sent`. */
+function queueBlock(pipeline: Pipeline, block: Block, sent: Command[]): void {
+  const queue = (cmd: Command) => {
+    pipeline.sendCommand(cmd);
+    sent.push(cmd);
   };
+  queue(toCommand(['multi'], true));
+  for (const group of block.groups) for (const cmd of group) queue(toCommand(cmd, true));
+  queue(toCommand(['exec']));
 }
 
-async function sendPipeline(client: Redis, units: readonly Unit[], timeoutMs: number | undefined): Promise<Indexed> {
+/** The outcomes of a block's items from the pipeline's replies, the block's MULTI reply at `at`. */
+function readBlock(block: Block, replies: readonly Reply[], at: number, outcomes: BatchOutcome[]): void {
+  const [execError, execValue] = replies[at + 1 + block.commands] ?? [new Error('no reply'), undefined];
+  let blockError: Error | null = null;
+  if (execError) {
+    // A command refused while queuing (OOM, NOPERM, a wrong argument count) says why the block was aborted.
+    blockError = execError;
+    for (let i = at + 1; i <= at + block.commands; i++) {
+      if (replies[i]?.[0]) {
+        blockError = replies[i]![0];
+        break;
+      }
+    }
+  }
+  let offset = 0;
+  block.groups.forEach((group, g) => {
+    let error = blockError;
+    let value: unknown[] | undefined;
+    if (!error) {
+      value = (execValue as unknown[]).slice(offset, offset + group.length);
+      error = (value.find((v) => v instanceof Error) as Error | undefined) ?? null;
+    }
+    offset += group.length;
+    outcomes[block.first + g] = { error, value: error ? undefined : value };
+  });
+}
+
+/**
+ * One pipeline on one connection, with one timer for all of its commands rather than one each:
+ * the client's own per-command timeout is suspended while the pipeline is written (synchronously,
+ * inside `exec`), and the pipeline's timer rejects whatever is still unanswered when it fires, as
+ * the per-command timers would have.
+ */
+async function sendPipeline(client: Redis, units: readonly Unit[], timeoutMs: number | undefined, outcomes: BatchOutcome[]): Promise<void> {
   const pipeline = new Pipeline(client);
-  const readers: { at: number; read: (replies: [Error | null, unknown][], at: number) => Indexed }[] = [];
+  const sent: Command[] = [];
+  for (const unit of units) {
+    if (unit.kind === 'block') queueBlock(pipeline, unit, sent);
+    else {
+      const cmd = toCommand(unit.cmd);
+      pipeline.sendCommand(cmd);
+      sent.push(cmd);
+    }
+  }
+  const saved = client.options.commandTimeout;
+  client.options.commandTimeout = undefined;
+  let exec: Promise<Reply[] | null>;
+  try {
+    exec = pipeline.exec() as Promise<Reply[] | null>;
+  } finally {
+    client.options.commandTimeout = saved;
+  }
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          for (const cmd of sent) if (!cmd.isResolved) cmd.reject(new Error('Command timed out'));
+        }, timeoutMs);
+  let replies: Reply[] | null;
+  try {
+    replies = await exec;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!replies) throw new Error('pipeline was discarded');
   let at = 0;
   for (const unit of units) {
     if (unit.kind === 'command') {
-      pipeline.sendCommand(timed(unit.cmd, timeoutMs));
-      const index = unit.index;
-      readers.push({ at, read: (replies, i) => [[index, outcomeOf(replies[i])]] });
-    } else {
-      readers.push({ at, read: queueBlock(pipeline, unit, timeoutMs) });
-    }
+      const [error, value] = replies[at] ?? [new Error('no reply'), undefined];
+      outcomes[unit.index] = { error: error ?? null, value };
+    } else readBlock(unit, replies, at, outcomes);
     at += unitCommands(unit);
   }
-  const replies = (await pipeline.exec()) as [Error | null, unknown][] | null;
-  if (!replies) throw new Error('pipeline was discarded');
-  return readers.flatMap(({ at: i, read }) => read(replies, i));
 }
 
-function outcomeOf(reply: [Error | null, unknown] | undefined): BatchOutcome {
-  const [error, value] = reply ?? [new Error('no reply'), undefined];
-  return { error: error ?? null, value };
-}
-
-async function sendOneByOne(client: Cluster, units: readonly Unit[], timeoutMs: number | undefined): Promise<Indexed> {
-  const sent = units.map(async (unit): Promise<Indexed> => {
-    if (unit.kind === 'command') {
-      try {
-        return [[unit.index, { error: null, value: await client.sendCommand(timed(unit.cmd, timeoutMs)) }]];
-      } catch (error) {
-        return [[unit.index, { error: error as Error, value: undefined }]];
+/** Redis Cluster: each command, and each atomic item's block, on its own to its node; a timer each. */
+async function sendOneByOne(client: Cluster, units: readonly Unit[], timeoutMs: number | undefined, outcomes: BatchOutcome[]): Promise<void> {
+  const timed = (cmd: Command) => {
+    if (timeoutMs !== undefined) cmd.setTimeout(timeoutMs);
+    return cmd;
+  };
+  await Promise.all(
+    units.map(async (unit) => {
+      if (unit.kind === 'command') {
+        try {
+          outcomes[unit.index] = { error: null, value: await client.sendCommand(timed(toCommand(unit.cmd))) };
+        } catch (error) {
+          outcomes[unit.index] = { error: error as Error, value: undefined };
+        }
+        return;
       }
-    }
-    // One atomic item per block on a cluster: its commands share a key, hence a slot and a node.
-    const pipeline = new Pipeline(client);
-    const read = queueBlock(pipeline, unit, timeoutMs);
-    const replies = (await pipeline.exec()) as [Error | null, unknown][] | null;
-    if (!replies) throw new Error('pipeline was discarded');
-    return read(replies, 0);
-  });
-  return (await Promise.all(sent)).flat();
+      // One atomic item per block on a cluster: its commands share a key, hence a slot and a node.
+      const pipeline = new Pipeline(client);
+      const sent: Command[] = [];
+      queueBlock(pipeline, unit, sent);
+      sent.forEach(timed);
+      const replies = (await pipeline.exec()) as Reply[] | null;
+      if (!replies) throw new Error('pipeline was discarded');
+      readBlock(unit, replies, 0, outcomes);
+    }),
+  );
 }

@@ -156,7 +156,7 @@ describe('execBatch', () => {
       redis.server.pause();
       let error: Error | undefined;
       const started = Date.now();
-      let writes = 0;
+      let writes: number | undefined;
       try {
         writes = await socketWrites(client, async () => {
           error = await rejection(execBatch(client, batch, { baseTimeoutMs: 200, perCommandMs: 0.1, chunkCommands: 100, chunksInFlight: 2 }));
