@@ -60,15 +60,23 @@ export interface BatchOptions {
   baseTimeoutMs?: number;
 }
 
-/** What goes out as one unit: a plain command, or one MULTI/EXEC block of consecutive atomic items. */
 /** Consecutive atomic items sent as one MULTI/EXEC block; `commands` counts theirs, without MULTI and EXEC. */
 interface Block {
-  kind: 'block';
-  first: number;
   groups: (readonly RedisCommand[])[];
   commands: number;
 }
-type Unit = { kind: 'command'; index: number; cmd: RedisCommand } | Block;
+/** What goes out as one unit: a plain command, or a block. Units cover the items in order, one outcome per item. */
+type Unit = RedisCommand | Block;
+
+const isBlock = (unit: Unit): unit is Block => !Array.isArray(unit);
+
+/** Consecutive units sent as one pipeline; `first` is the index of the first item they cover. */
+interface Chunk {
+  units: Unit[];
+  first: number;
+  items: number;
+  commands: number;
+}
 
 const isAtomic = (item: BatchItem): item is AtomicCommands => !Array.isArray(item);
 
@@ -108,15 +116,11 @@ export async function execBatch(client: RedisClient, items: readonly BatchItem[]
       inFlight += chunk.commands;
       const timeoutMs = baseTimeoutMs === undefined ? undefined : baseTimeoutMs + inFlight * o.perCommandMs;
       try {
-        if (client.isCluster) await sendOneByOne(client as Cluster, chunk.units, timeoutMs, outcomes);
-        else await sendPipeline(client as Redis, chunk.units, timeoutMs, outcomes);
-        for (const unit of chunk.units) {
-          const first = unit.kind === 'command' ? unit.index : unit.first;
-          const count = unit.kind === 'command' ? 1 : unit.groups.length;
-          for (let i = first; i < first + count; i++) {
-            const error = outcomes[i]!.error;
-            if (error && !isReplyError(error)) failure ??= error;
-          }
+        if (client.isCluster) await sendOneByOne(client as Cluster, chunk, timeoutMs, outcomes);
+        else await sendPipeline(client as Redis, chunk, timeoutMs, outcomes);
+        for (let i = chunk.first; i < chunk.first + chunk.items; i++) {
+          const error = outcomes[i]!.error;
+          if (error && !isReplyError(error)) failure ??= error;
         }
       } catch (error) {
         failure ??= error as Error;
@@ -140,44 +144,48 @@ function toUnits(items: readonly BatchItem[], transactionCommands: number): Unit
   const units: Unit[] = [];
   let block: Block | undefined;
   let blockCommands = 0;
-  items.forEach((item, index) => {
+  for (const item of items) {
     if (!isAtomic(item)) {
-      units.push({ kind: 'command', index, cmd: item });
+      units.push(item);
       block = undefined;
-      return;
+      continue;
     }
     if (!block || blockCommands + item.atomic.length > transactionCommands) {
-      block = { kind: 'block', first: index, groups: [], commands: 0 };
+      block = { groups: [], commands: 0 };
       blockCommands = 0;
       units.push(block);
     }
     block.groups.push(item.atomic);
     block.commands += item.atomic.length;
     blockCommands += item.atomic.length;
-  });
+  }
   return units;
 }
 
 /** Commands a unit puts on the wire: MULTI and EXEC around a block's. */
-const unitCommands = (unit: Unit): number => (unit.kind === 'command' ? 1 : unit.commands + 2);
+const unitCommands = (unit: Unit): number => (isBlock(unit) ? unit.commands + 2 : 1);
 
-function toChunks(units: readonly Unit[], chunkCommands: number): { units: Unit[]; commands: number }[] {
-  const chunks: { units: Unit[]; commands: number }[] = [];
-  let current: { units: Unit[]; commands: number } | undefined;
+function toChunks(units: readonly Unit[], chunkCommands: number): Chunk[] {
+  const chunks: Chunk[] = [];
+  let current: Chunk | undefined;
+  let first = 0;
   for (const unit of units) {
     const n = unitCommands(unit);
     if (!current || (current.commands > 0 && current.commands + n > chunkCommands)) {
-      current = { units: [], commands: 0 };
+      current = { units: [], first, items: 0, commands: 0 };
       chunks.push(current);
     }
+    const items = isBlock(unit) ? unit.groups.length : 1;
     current.units.push(unit);
+    current.items += items;
     current.commands += n;
+    first += items;
   }
   return chunks;
 }
 
-function toCommand([name, ...args]: RedisCommand, inTransaction = false): Command {
-  const cmd = new Command(name, args, { replyEncoding: 'utf8' });
+function toCommand(command: RedisCommand, inTransaction = false): Command {
+  const cmd = new Command(command[0], command.slice(1), { replyEncoding: 'utf8' });
   cmd.inTransaction = inTransaction;
   return cmd;
 }
@@ -200,8 +208,8 @@ function queueBlock(pipeline: Pipeline, block: Block, sent: Command[]): void {
   queue(toCommand(['exec']));
 }
 
-/** The outcomes of a block's items from the pipeline's replies, the block's MULTI reply at `at`. */
-function readBlock(block: Block, replies: readonly Reply[], at: number, outcomes: BatchOutcome[]): void {
+/** The outcomes of a block's items, from item `first` on, from the pipeline's replies (the block's MULTI reply at `at`). */
+function readBlock(block: Block, replies: readonly Reply[], at: number, outcomes: BatchOutcome[], first: number): void {
   const [execError, execValue] = replies[at + 1 + block.commands] ?? [new Error('no reply'), undefined];
   let blockError: Error | null = null;
   if (execError) {
@@ -223,7 +231,7 @@ function readBlock(block: Block, replies: readonly Reply[], at: number, outcomes
       error = (value.find((v) => v instanceof Error) as Error | undefined) ?? null;
     }
     offset += group.length;
-    outcomes[block.first + g] = { error, value: error ? undefined : value };
+    outcomes[first + g] = { error, value: error ? undefined : value };
   });
 }
 
@@ -233,13 +241,13 @@ function readBlock(block: Block, replies: readonly Reply[], at: number, outcomes
  * inside `exec`), and the pipeline's timer rejects whatever is still unanswered when it fires, as
  * the per-command timers would have.
  */
-async function sendPipeline(client: Redis, units: readonly Unit[], timeoutMs: number | undefined, outcomes: BatchOutcome[]): Promise<void> {
+async function sendPipeline(client: Redis, chunk: Chunk, timeoutMs: number | undefined, outcomes: BatchOutcome[]): Promise<void> {
   const pipeline = new Pipeline(client);
   const sent: Command[] = [];
-  for (const unit of units) {
-    if (unit.kind === 'block') queueBlock(pipeline, unit, sent);
+  for (const unit of chunk.units) {
+    if (isBlock(unit)) queueBlock(pipeline, unit, sent);
     else {
-      const cmd = toCommand(unit.cmd);
+      const cmd = toCommand(unit);
       pipeline.sendCommand(cmd);
       sent.push(cmd);
     }
@@ -266,28 +274,34 @@ async function sendPipeline(client: Redis, units: readonly Unit[], timeoutMs: nu
   }
   if (!replies) throw new Error('pipeline was discarded');
   let at = 0;
-  for (const unit of units) {
-    if (unit.kind === 'command') {
+  let item = chunk.first;
+  for (const unit of chunk.units) {
+    if (isBlock(unit)) {
+      readBlock(unit, replies, at, outcomes, item);
+      item += unit.groups.length;
+    } else {
       const [error, value] = replies[at] ?? [new Error('no reply'), undefined];
-      outcomes[unit.index] = { error: error ?? null, value };
-    } else readBlock(unit, replies, at, outcomes);
+      outcomes[item++] = { error: error ?? null, value };
+    }
     at += unitCommands(unit);
   }
 }
 
 /** Redis Cluster: each command, and each atomic item's block, on its own to its node; a timer each. */
-async function sendOneByOne(client: Cluster, units: readonly Unit[], timeoutMs: number | undefined, outcomes: BatchOutcome[]): Promise<void> {
+async function sendOneByOne(client: Cluster, chunk: Chunk, timeoutMs: number | undefined, outcomes: BatchOutcome[]): Promise<void> {
   const timed = (cmd: Command) => {
     if (timeoutMs !== undefined) cmd.setTimeout(timeoutMs);
     return cmd;
   };
+  // Each unit is one item here: blocks hold one atomic item each on a cluster.
   await Promise.all(
-    units.map(async (unit) => {
-      if (unit.kind === 'command') {
+    chunk.units.map(async (unit, i) => {
+      const index = chunk.first + i;
+      if (!isBlock(unit)) {
         try {
-          outcomes[unit.index] = { error: null, value: await client.sendCommand(timed(toCommand(unit.cmd))) };
+          outcomes[index] = { error: null, value: await client.sendCommand(timed(toCommand(unit))) };
         } catch (error) {
-          outcomes[unit.index] = { error: error as Error, value: undefined };
+          outcomes[index] = { error: error as Error, value: undefined };
         }
         return;
       }
@@ -298,7 +312,7 @@ async function sendOneByOne(client: Cluster, units: readonly Unit[], timeoutMs: 
       sent.forEach(timed);
       const replies = (await pipeline.exec()) as Reply[] | null;
       if (!replies) throw new Error('pipeline was discarded');
-      readBlock(unit, replies, 0, outcomes);
+      readBlock(unit, replies, 0, outcomes, index);
     }),
   );
 }

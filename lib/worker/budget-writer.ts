@@ -158,12 +158,11 @@ export class BudgetWriter {
   /** HSET and EXPIRE, preceded by HDEL of the clearable fields the hash may hold and the record lacks. */
   private hashWrite(symbol: string, fields: Record<string, string>, held: readonly string[] | undefined): BatchItem {
     const key = this.options.keys.budget(symbol);
-    const stale = (held ?? CLEARED_OPTIONAL_FIELDS).filter((name) => !(name in fields));
-    const hset: (string | number)[] = [];
+    const hset: [string, ...string[]] = ['hset', key];
     for (const name in fields) hset.push(name, fields[name]!);
-    const set = command('hset', key, ...hset);
     const expire = command('expire', key, this.options.ttlSec);
-    return stale.length > 0 ? atomic(command('hdel', key, ...stale), set, expire) : atomic(set, expire);
+    const stale = held === NONE ? NONE : (held ?? CLEARED_OPTIONAL_FIELDS).filter((name) => !(name in fields));
+    return stale.length > 0 ? atomic(command('hdel', key, ...stale), hset, expire) : atomic(hset, expire);
   }
 }
 
