@@ -1,11 +1,13 @@
 import { LocalRedisServer } from '../test/support/local-redis-server';
 import { runGateBench } from './gate-bench';
-import { runWorkerBench, runWorkerRssBench } from './worker-bench';
+import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
+import { placements, underPlacement } from './placement';
 import { machine, table, writeJson, type Row } from './report';
 
 /**
- * `npm run bench`: the gate against raw HGETALL, and a worker cycle against a raw pipeline that
- * writes the same hashes, each pair measured in the same run on the same private redis-server.
+ * `npm run bench`: the gate against raw HGETALL, and a worker cycle against raw ioredis doing the
+ * same reads and writes (under both core placements), each pair measured in the same run on the same
+ * private redis-server.
  * `--quick` runs smaller samples (a smoke test of the harness, not figures to quote).
  */
 async function main(): Promise<void> {
@@ -26,15 +28,17 @@ async function main(): Promise<void> {
         log,
       )),
     );
-    rows.push(
-      ...(await runWorkerBench(
-        server,
-        quick
-          ? { sizes: [100, 1000], cycles: () => 3 }
-          : { sizes: [100, 1000, 10000], cycles: (n) => (n >= 10000 ? 5 : 15) },
-        log,
-      )),
-    );
+    // The worker under both core placements, each figure against its baseline under the same one.
+    const workerPlacements = placements();
+    if (workerPlacements.length === 0) log('worker: taskset or a second core missing; measured unpinned');
+    for (const placement of workerPlacements.length > 0 ? workerPlacements : [undefined]) {
+      const options = quick
+        ? { sizes: [100, 1000], cycles: () => 3, probe: { symbols: 1000, cycles: 3 }, placement: placement?.name, probeCpus: placement?.redisCpus }
+        : { sizes: [1000, 10000], cycles: (n: number) => (n >= 10000 ? 9 : 21), probe: { symbols: 10000, cycles: 6 }, placement: placement?.name, probeCpus: placement?.redisCpus };
+      const run = () => runWorkerBench(server, options, log);
+      rows.push(...(await (placement ? underPlacement(placement, server.pid!, run) : run())));
+    }
+    if (!quick) rows.push(...(await runLargeBookBench(server, { symbols: 50000, cycles: 2 }, log)));
   } finally {
     await server.stop();
   }

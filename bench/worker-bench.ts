@@ -1,22 +1,32 @@
+import type Redis from 'ioredis';
 import { BudgetWorker } from '../lib/worker/budget-worker';
-import { loadConfig } from '../lib/config';
+import { loadConfig, type WorkerConfig } from '../lib/config';
 import type { HeatReader } from '../lib/worker/heat-source';
 import { RedisKeys } from '../lib/redis/keys';
+import { COMMAND_BATCH_DEFAULTS } from '../lib/redis/command-batch';
 import type { LocalRedisServer } from '../test/support/local-redis-server';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { encodeBudgetHash, type BudgetHash } from '../types/budget-hash';
 import type { Row } from './report';
-import { socketWrites } from '../test/support/socket-writes';
-import { elapsedUs, median, nowNs } from './stats';
+import { LatencyProbe, type ProbeSample } from './latency-probe';
+import { elapsedUs, max, median, nowNs, percentile } from './stats';
 
 const keys = new RedisKeys();
 /** Heat from a fixed reader: the cycle is measured against Redis, not against an HTTP stub. */
 const fixedHeat: HeatReader = { read: async () => ({ value: 0.3, source: 'live', ageSec: 0 }) };
+/** Hashes per MULTI/EXEC block in the raw baseline: as many as the worker puts in one (HSET + EXPIRE each). */
+const RAW_HASHES_PER_BLOCK = Math.floor(COMMAND_BATCH_DEFAULTS.transactionCommands / 2);
 
 export interface WorkerBenchOptions {
   sizes: number[];
-  /** Measured cycles per size (each paired with a baseline run). */
+  /** Measured cycles per size (each paired with a raw baseline cycle). */
   cycles: (symbols: number) => number;
+  /** Size and number of the cycles during which another client's HGETALL latency is sampled. */
+  probe: { symbols: number; cycles: number };
+  /** Appended to every scenario: the core placement the figures were taken under. */
+  placement?: string;
+  /** CPUs of the latency probe (taskset list); default the benchmark's. */
+  probeCpus?: string;
 }
 
 export interface WorkerRssOptions {
@@ -25,12 +35,17 @@ export interface WorkerRssOptions {
   symbols: number;
 }
 
+export interface LargeBookOptions {
+  symbols: number;
+  cycles: number;
+}
+
 async function seed(client: RedisClient, symbols: number): Promise<void> {
   await client.flushall();
   await client.hset(keys.portfolioState, { equity_usd: '100000', timestamp: String(Math.floor(Date.now() / 1000)) });
-  for (let from = 0; from < symbols; from += 1000) {
+  for (let from = 0; from < symbols; from += 5000) {
     const pipeline = client.pipeline();
-    for (let i = from; i < Math.min(symbols, from + 1000); i++) {
+    for (let i = from; i < Math.min(symbols, from + 5000); i++) {
       const symbol = `S${i}USDT`;
       pipeline.hset(keys.positionSnapshot(symbol), { position_amt: String((i % 7) - 3 || 1), entry_price: '10', mark_price: String(10 + (i % 100)) });
       pipeline.hset(keys.marketState(symbol), { vol_regime: ['LOW', 'NORMAL', 'HIGH', 'EXTREME'][i % 4]!, cluster_id: `c${i % 5}` });
@@ -40,17 +55,274 @@ async function seed(client: RedisClient, symbols: number): Promise<void> {
   for (let c = 0; c < 5; c++) await client.hset(keys.clusterStress(`c${c}`), { stress: String(c / 10) });
 }
 
-/** The baseline: the same hashes with their TTL through one raw pipeline (HSET + EXPIRE per key). */
-async function rawWrite(client: RedisClient, budgets: readonly BudgetHash[], ttlSec: number): Promise<void> {
-  const pipeline = client.pipeline();
-  for (const budget of budgets) {
-    const key = keys.budget(budget.symbol);
-    pipeline.hset(key, encodeBudgetHash(budget)).expire(key, ttlSec);
-  }
-  const results = await pipeline.exec();
-  if (results?.some(([error]) => error)) throw new Error('baseline pipeline failed');
+/** Keeps the portfolio state fresh, as the portfolio service would, for benchmarks that outlast STALE_SEC. */
+async function refreshPortfolio(client: RedisClient): Promise<void> {
+  await client.hset(keys.portfolioState, { timestamp: String(Math.floor(Date.now() / 1000)) });
 }
 
+async function scanAll(client: Redis, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, page] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 10000);
+    found.push(...page);
+    cursor = next;
+  } while (cursor !== '0');
+  return found;
+}
+
+/**
+ * The baseline: what a worker cycle asks of Redis, written with plain ioredis and no more: a lease
+ * PEXPIRE, the head batch beside the SCAN, one pipeline of the 2N snapshot and market reads, one of
+ * the cluster reads, and one pipeline of MULTI/EXEC blocks of HSET + EXPIRE, with the field values of
+ * the worker's latest cycle ready-made. No parsing, validation, computation or metrics.
+ */
+async function rawCycle(client: Redis, writes: readonly { key: string; fields: string[] }[], ttlSec: number): Promise<void> {
+  await client.pexpire('bench:raw:lease', 15000);
+  const [, snapshotKeys] = await Promise.all([
+    client.pipeline().get(keys.modeOverride).xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1).hgetall(keys.portfolioState).exec(),
+    scanAll(client, keys.positionSnapshotPattern),
+  ]);
+  const reads = client.pipeline();
+  for (const key of snapshotKeys) {
+    const symbol = keys.symbolOfPositionSnapshot(key)!;
+    reads.hgetall(key).hgetall(keys.marketState(symbol));
+  }
+  const replies = (await reads.exec())!;
+  const clusters = new Set<string>();
+  for (let i = 1; i < replies.length; i += 2) clusters.add((replies[i]![1] as Record<string, string>).cluster_id ?? 'default');
+  const stress = client.pipeline();
+  for (const id of clusters) stress.hgetall(keys.clusterStress(id));
+  await stress.exec();
+  // MULTI inside a pipeline works in ioredis but is missing from its pipeline typings.
+  const out = client.pipeline() as ReturnType<Redis['pipeline']> & { multi(): unknown };
+  for (let from = 0; from < writes.length; from += RAW_HASHES_PER_BLOCK) {
+    out.multi();
+    for (const { key, fields } of writes.slice(from, from + RAW_HASHES_PER_BLOCK)) out.hset(key, ...fields).expire(key, ttlSec);
+    out.exec();
+  }
+  const results = await out.exec();
+  if (results?.some(([error]) => error)) throw new Error('baseline write pipeline failed');
+}
+
+const rawWrites = (budgets: readonly BudgetHash[]) =>
+  budgets.map((b) => ({ key: keys.budget(b.symbol), fields: Object.entries(encodeBudgetHash(b)).flat() }));
+
+/** Per-command call counts (INFO commandstats) of what `run` asks of Redis. */
+async function commandCalls(admin: RedisClient, run: () => Promise<unknown>): Promise<Record<string, number>> {
+  await admin.config('RESETSTAT');
+  await run();
+  const info = await admin.info('commandstats');
+  const calls: Record<string, number> = {};
+  for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) if (m[1] !== 'config') calls[m[1]!] = Number(m[2]);
+  return calls;
+}
+
+/**
+ * CPU time of Redis's main thread so far, in ms (INFO cpu, from getrusage): unlike commandstats,
+ * which times commands by the clock, it does not grow while a loaded machine keeps Redis waiting.
+ */
+async function redisCpuMs(admin: RedisClient): Promise<number> {
+  const info = await admin.info('cpu');
+  const seconds = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
+  return (seconds('used_cpu_user_main_thread') + seconds('used_cpu_sys_main_thread')) * 1000;
+}
+
+/** Throws unless the worker and the baseline send the same data commands (the lease differs: script vs PEXPIRE). */
+function expectSameWork(worker: Record<string, number>, raw: Record<string, number>, symbols: number): void {
+  for (const name of ['scan', 'hgetall', 'hset', 'expire', 'multi', 'exec']) {
+    if (worker[name] !== raw[name]) {
+      throw new Error(`at ${symbols} symbols the baseline does not do the worker's work: ${name} ${raw[name]} vs ${worker[name]} (${JSON.stringify({ worker, raw })})`);
+    }
+  }
+}
+
+function workerConfig(server: LocalRedisServer): WorkerConfig {
+  return loadConfig({ REDIS_URL: server.url, LOG_LEVEL: 'silent', P28_INSTANCE_ID: 'bench', P28_MAX_SYMBOLS: '100000' });
+}
+
+async function connect(server: LocalRedisServer, commandTimeoutMs?: number): Promise<RedisClient> {
+  const client = createRedisClient({ url: server.url, profile: 'worker', commandTimeoutMs });
+  await waitForReady(client, 5000);
+  return client;
+}
+
+/**
+ * A worker cycle against raw ioredis doing the same reads and writes, at each size, cycles
+ * alternating so both see the same machine load; then another client's HGETALL latency (from a
+ * process of its own) while cycles run.
+ */
+export async function runWorkerBench(server: LocalRedisServer, o: WorkerBenchOptions, log: (s: string) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  const where = o.placement ? ` (${o.placement})` : '';
+  const admin = await connect(server, 30000);
+  // The worker's own client exactly as the service creates it (default command timeout); the
+  // baseline uses the same connection.
+  const workerClient = await connect(server);
+  const config = workerConfig(server);
+
+  for (const symbols of o.sizes) {
+    log(`worker${where}: ${symbols} symbols`);
+    await seed(admin, symbols);
+    const worker = new BudgetWorker({ config, redis: workerClient, heatSource: fixedHeat });
+    let last = await worker.runOnce(); // takes the lease
+    if (last.result !== 'ok' || last.written.length !== symbols) throw new Error(`first cycle at ${symbols}: ${last.result} ${last.error ?? ''}`);
+    let writes = rawWrites(last.budgets);
+    const workerCalls = await commandCalls(admin, async () => {
+      last = await worker.runOnce();
+    });
+    const rawCalls = await commandCalls(admin, () => rawCycle(workerClient as Redis, writes, config.budgetHashTtlSec));
+    expectSameWork(workerCalls, rawCalls, symbols);
+
+    const workerMs: number[] = [];
+    const rawMs: number[] = [];
+    const workerCpuMs: number[] = [];
+    const rawCpuMs: number[] = [];
+    for (let i = 0; i < o.cycles(symbols); i++) {
+      await refreshPortfolio(admin);
+      const timeWorker = async () => {
+        const cpu = await redisCpuMs(admin);
+        const t = nowNs();
+        last = await worker.runOnce();
+        workerMs.push(elapsedUs(t) / 1000);
+        workerCpuMs.push((await redisCpuMs(admin)) - cpu);
+        if (last.result !== 'ok') throw new Error(`cycle at ${symbols}: ${last.result} ${last.error ?? ''}`);
+      };
+      const timeRaw = async () => {
+        const cpu = await redisCpuMs(admin);
+        const t = nowNs();
+        await rawCycle(workerClient as Redis, writes, config.budgetHashTtlSec);
+        rawMs.push(elapsedUs(t) / 1000);
+        rawCpuMs.push((await redisCpuMs(admin)) - cpu);
+      };
+      // Alternate which goes first, so neither always follows the other's garbage.
+      if (i % 2 === 0) await timeWorker().then(timeRaw);
+      else await timeRaw().then(timeWorker);
+      writes = rawWrites(last.budgets);
+    }
+    const value = median(workerMs);
+    const baseline = median(rawMs);
+    log(`worker${where}: ${symbols} symbols, worker ms ${JSON.stringify(workerMs.map(Math.round))}, raw ms ${JSON.stringify(rawMs.map(Math.round))}`);
+    rows.push({
+      scenario: `worker cycle, ${symbols.toLocaleString('en-US')} symbols vs raw ioredis doing the same reads and writes${where}`,
+      metric: 'cycle time (median)',
+      unit: 'ms',
+      value,
+      baseline,
+      ratio: value / baseline,
+      target: '<= 1.3x raw',
+      met: value / baseline <= 1.3,
+    });
+    rows.push({
+      scenario: `worker cycle, ${symbols.toLocaleString('en-US')} symbols vs raw ioredis${where}`,
+      metric: 'Redis main-thread CPU per cycle (median)',
+      unit: 'ms',
+      value: median(workerCpuMs),
+      baseline: median(rawCpuMs),
+      ratio: median(workerCpuMs) / median(rawCpuMs),
+    });
+    await worker.stop();
+  }
+
+  rows.push(...(await latencyWhileCycling(server, admin, workerClient, config, o, where, log)));
+  admin.disconnect();
+  workerClient.disconnect();
+  return rows;
+}
+
+/** Another client's HGETALL latency while cycles run, against the same client with Redis idle. */
+async function latencyWhileCycling(
+  server: LocalRedisServer,
+  admin: RedisClient,
+  workerClient: RedisClient,
+  config: WorkerConfig,
+  o: WorkerBenchOptions,
+  where: string,
+  log: (s: string) => void,
+): Promise<Row[]> {
+  const { symbols, cycles } = o.probe;
+  log(`worker${where}: another client's HGETALL during ${cycles} cycles at ${symbols} symbols`);
+  await seed(admin, symbols);
+  const worker = new BudgetWorker({ config, redis: workerClient, heatSource: fixedHeat });
+  await worker.runOnce();
+  const probe = await LatencyProbe.start(server.url, keys.budget('S0USDT'), o.probeCpus);
+  // Every command Redis takes longer than 1 ms over, to name what holds it longest.
+  await admin.config('SET', 'slowlog-log-slower-than', '1000');
+  await admin.config('SET', 'slowlog-max-len', '10000');
+  await admin.slowlog('RESET');
+  const idleFrom = Date.now();
+  await new Promise((r) => setTimeout(r, 500));
+  const idleTo = Date.now();
+  const windows: [number, number][] = [];
+  for (let i = 0; i < cycles; i++) {
+    await refreshPortfolio(admin);
+    const from = Date.now();
+    const report = await worker.runOnce();
+    windows.push([from, Date.now()]);
+    if (report.result !== 'ok') throw new Error(`probe cycle: ${report.result} ${report.error ?? ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const samples = await probe.stop();
+  const slow = (await admin.slowlog('GET', 10000)) as [number, number, number, string[]][];
+  await admin.config('SET', 'slowlog-log-slower-than', '10000');
+  await worker.stop();
+  const longest = slow.reduce<[number, string]>((m, [, , us, args]) => (us > m[0] ? [us, String(args[0]).toLowerCase()] : m), [0, '-']);
+  const inside = (s: ProbeSample, [from, to]: [number, number]) => s.atMs >= from && s.atMs <= to;
+  const idle = samples.filter((s) => inside(s, [idleFrom, idleTo])).map((s) => s.latencyMs);
+  const busy = samples.filter((s) => windows.some((w) => inside(s, w))).map((s) => s.latencyMs);
+  if (busy.length === 0 || idle.length === 0) throw new Error('latency probe took no samples');
+  log(`worker${where}: probe ${busy.length} samples during cycles (max ${max(busy).toFixed(1)} ms), ${idle.length} idle; ${slow.length} commands over 1 ms, longest ${longest[1]} ${longest[0]} µs`);
+  const scenario = `another client's HGETALL while ${symbols.toLocaleString('en-US')}-symbol cycles run, vs Redis idle${where}`;
+  return [
+    { scenario, metric: 'latency p50', unit: 'ms', value: median(busy), baseline: median(idle), ratio: median(busy) / median(idle) },
+    {
+      scenario,
+      metric: 'latency p99',
+      unit: 'ms',
+      value: percentile(busy, 0.99),
+      baseline: percentile(idle, 0.99),
+      ratio: percentile(busy, 0.99) / percentile(idle, 0.99),
+      target: '< 10 ms',
+      met: percentile(busy, 0.99) < 10,
+    },
+    {
+      scenario: `Redis during ${symbols.toLocaleString('en-US')}-symbol cycles${where}`,
+      metric: `longest single command (SLOWLOG: ${slow.length > 0 ? longest[1] : 'none over 1 ms'})`,
+      unit: 'ms',
+      value: longest[0] / 1000,
+    },
+  ];
+}
+
+/** A cycle over a large book with the default command timeout: every hash written, cycle `ok`. */
+export async function runLargeBookBench(server: LocalRedisServer, o: LargeBookOptions, log: (s: string) => void): Promise<Row[]> {
+  const admin = await connect(server, 30000);
+  const workerClient = await connect(server);
+  log(`worker: ${o.symbols} symbols`);
+  await seed(admin, o.symbols);
+  const worker = new BudgetWorker({ config: workerConfig(server), redis: workerClient, heatSource: fixedHeat });
+  const ms: number[] = [];
+  let allOk = true;
+  for (let i = 0; i < o.cycles; i++) {
+    await refreshPortfolio(admin);
+    const report = await worker.runOnce();
+    ms.push(report.durationMs);
+    allOk &&= report.result === 'ok' && report.written.length === o.symbols;
+  }
+  await worker.stop();
+  admin.disconnect();
+  workerClient.disconnect();
+  return [
+    {
+      scenario: `worker cycle, ${o.symbols.toLocaleString('en-US')} symbols, default 1 s command timeout`,
+      metric: `cycle time (median of ${o.cycles}), every cycle ok with every hash written`,
+      unit: 'ms',
+      value: median(ms),
+      target: 'every cycle ok',
+      met: allOk,
+    },
+  ];
+}
 
 /** Resident set and live heap in MiB, after a full collection when the process runs with --expose-gc. */
 function memoryMiB(): { rss: number; heapUsed: number } {
@@ -59,84 +331,14 @@ function memoryMiB(): { rss: number; heapUsed: number } {
   return { rss: rss / 2 ** 20, heapUsed: heapUsed / 2 ** 20 };
 }
 
-/** A worker cycle against a raw pipeline writing the same hashes, at each size. */
-export async function runWorkerBench(server: LocalRedisServer, o: WorkerBenchOptions, log: (s: string) => void): Promise<Row[]> {
-  const rows: Row[] = [];
-  const admin = createRedisClient({ url: server.url, profile: 'worker', commandTimeoutMs: 30000 });
-  // The worker's own client exactly as the service creates it (default command timeout).
-  const workerClient = createRedisClient({ url: server.url, profile: 'worker' });
-  await Promise.all([waitForReady(admin, 5000), waitForReady(workerClient, 5000)]);
-  const config = loadConfig({ REDIS_URL: server.url, LOG_LEVEL: 'silent', P28_INSTANCE_ID: 'bench' });
-  const writesBySize: number[] = [];
-
-  for (const symbols of o.sizes) {
-    log(`worker: ${symbols} symbols`);
-    await seed(admin, symbols);
-    const worker = new BudgetWorker({ config, redis: workerClient, heatSource: fixedHeat });
-    const first = await worker.runOnce(); // takes the lease and loads the scripts
-    if (first.result !== 'ok' || first.written.length !== symbols) throw new Error(`first cycle at ${symbols}: ${first.result} ${first.error ?? ''}`);
-    const workerMs: number[] = [];
-    const rawMs: number[] = [];
-    let scanPages = 0;
-    for (let i = 0; i < o.cycles(symbols); i++) {
-      let t = nowNs();
-      const report = await worker.runOnce();
-      workerMs.push(elapsedUs(t) / 1000);
-      if (report.result !== 'ok') throw new Error(`cycle at ${symbols}: ${report.result}`);
-      scanPages = report.scanPages;
-      t = nowNs();
-      await rawWrite(workerClient, report.budgets, config.budgetHashTtlSec);
-      rawMs.push(elapsedUs(t) / 1000);
-    }
-    const writes = await socketWrites(workerClient, () => worker.runOnce());
-    writesBySize.push(writes);
-    const value = median(workerMs);
-    const baseline = median(rawMs);
-    rows.push({
-      scenario: `worker cycle, ${symbols.toLocaleString('en-US')} symbols vs raw pipeline of the same hashes`,
-      metric: 'cycle time (median)',
-      unit: 'ms',
-      value,
-      baseline,
-      ratio: value / baseline,
-      target: '<= 2x raw',
-      met: value / baseline <= 2,
-    });
-    rows.push({
-      scenario: `worker cycle, ${symbols.toLocaleString('en-US')} symbols`,
-      metric: `Redis round trips per cycle (${scanPages} SCAN page${scanPages === 1 ? '' : 's'})`,
-      unit: 'count',
-      value: writes,
-      baseline: writes - scanPages + 1,
-      target: 'constant in symbols (baseline: with one SCAN page)',
-    });
-    await worker.stop();
-  }
-  const withoutScan = rows.filter((r) => r.unit === 'count').map((r) => r.baseline);
-  rows.push({
-    scenario: 'worker, round trips across sizes',
-    metric: 'round trips besides SCAN pages, same at every size',
-    unit: 'count',
-    value: withoutScan[0] ?? Number.NaN,
-    target: 'constant',
-    met: withoutScan.every((w) => w === withoutScan[0]),
-  });
-
-  admin.disconnect();
-  workerClient.disconnect();
-  log(`worker: socket writes per cycle by size ${JSON.stringify(Object.fromEntries(o.sizes.map((s, i) => [s, writesBySize[i]])))}`);
-  return rows;
-}
-
 /**
  * Worker RSS after 10 cycles against after many. Run first in the process, before other scenarios
  * grow the heap, so that the two readings differ only by what the cycles themselves keep.
  */
 export async function runWorkerRssBench(server: LocalRedisServer, o: WorkerRssOptions, log: (s: string) => void): Promise<Row[]> {
-  const admin = createRedisClient({ url: server.url, profile: 'worker', commandTimeoutMs: 30000 });
-  const workerClient = createRedisClient({ url: server.url, profile: 'worker' });
-  await Promise.all([waitForReady(admin, 5000), waitForReady(workerClient, 5000)]);
-  const config = loadConfig({ REDIS_URL: server.url, LOG_LEVEL: 'silent', P28_INSTANCE_ID: 'bench' });
+  const admin = await connect(server, 30000);
+  const workerClient = await connect(server);
+  const config = workerConfig(server);
   log(`worker: ${o.cycles} cycles at ${o.symbols} symbols for RSS`);
   await seed(admin, o.symbols);
   const worker = new BudgetWorker({ config, redis: workerClient, heatSource: fixedHeat });

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { canPin } from '../bench/placement';
 
 describe('npm run bench (quick mode)', () => {
   it('runs every scenario against its own redis-server, prints the table and writes the same rows as JSON', function () {
@@ -21,8 +22,13 @@ describe('npm run bench (quick mode)', () => {
         'gate, reducing plan (no I/O)',
         'gate, Redis paused (SIGSTOP)',
         'gate, breaker open',
-        'worker cycle, 1,000 symbols vs raw pipeline of the same hashes',
         'worker RSS, 100 symbols',
+        // Each worker figure under both core placements where they can be applied, else unpinned.
+        ...(canPin() ? [' (same core)', ' (separate cores)'] : ['']).flatMap((where) => [
+          `worker cycle, 1,000 symbols vs raw ioredis doing the same reads and writes${where} |`,
+          `another client's HGETALL while 1,000-symbol cycles run, vs Redis idle${where} |`,
+          `Redis during 1,000-symbol cycles${where} |`,
+        ]),
       ]) {
         expect(run.stdout).to.contain(`| ${scenario}`);
       }
