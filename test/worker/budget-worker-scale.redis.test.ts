@@ -52,7 +52,6 @@ describe('BudgetWorker with a large book', () => {
         expect(report.result, cycle).to.equal('ok');
         expect(report.writeFailures, cycle).to.deep.equal([]);
         expect(report.written, cycle).to.have.length(SYMBOLS);
-        console.log(cycle, report.durationMs)
       }
       expect(await metricValue(worker.metrics.registry, 'p28_redis_write_fail_total')).to.equal(0);
       let budgets = 0;
