@@ -16,7 +16,7 @@ describe('Lua scripts', () => {
 
   it('every script file opens with a comment documenting KEYS, ARGV and the reply', () => {
     const files = readdirSync(luaDir).filter((f) => f.endsWith('.lua'));
-    expect(files).to.not.be.empty;
+    expect(files.length).to.be.greaterThan(0);
     for (const file of files) {
       const source = readFileSync(join(luaDir, file), 'utf8');
       expect(source.startsWith('--[['), file).to.equal(true);
