@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import Redis from 'ioredis';
 import { BudgetWorker } from '../lib/worker/budget-worker';
 import { loadConfig, type WorkerConfig } from '../lib/config';
 import type { HeatReader } from '../lib/worker/heat-source';
@@ -72,7 +72,8 @@ async function scanAll(client: Redis, pattern: string): Promise<string[]> {
 }
 
 /**
- * The baseline: what a worker cycle asks of Redis, written with plain ioredis and no more: a lease
+ * The baseline: what a worker cycle asks of Redis, written with plain ioredis (a client with its
+ * defaults: no command timeout, so no timer per command) and no more: a lease
  * PEXPIRE, the head batch beside the SCAN, one pipeline of the 2N snapshot and market reads, one of
  * the cluster reads, and one pipeline of MULTI/EXEC blocks of HSET + EXPIRE, with the field values of
  * the worker's latest cycle ready-made. No parsing, validation, computation or metrics.
@@ -157,8 +158,9 @@ export async function runWorkerBench(server: LocalRedisServer, o: WorkerBenchOpt
   const where = o.placement ? ` (${o.placement})` : '';
   const admin = await connect(server, 30000);
   // The worker's own client exactly as the service creates it (default command timeout); the
-  // baseline uses the same connection.
+  // baseline a plain ioredis client with ioredis's defaults.
   const workerClient = await connect(server);
+  const raw = new Redis(server.url);
   const config = workerConfig(server);
 
   for (const symbols of o.sizes) {
@@ -171,7 +173,7 @@ export async function runWorkerBench(server: LocalRedisServer, o: WorkerBenchOpt
     const workerCalls = await commandCalls(admin, async () => {
       last = await worker.runOnce();
     });
-    const rawCalls = await commandCalls(admin, () => rawCycle(workerClient as Redis, writes, config.budgetHashTtlSec));
+    const rawCalls = await commandCalls(admin, () => rawCycle(raw, writes, config.budgetHashTtlSec));
     expectSameWork(workerCalls, rawCalls, symbols);
 
     const workerMs: number[] = [];
@@ -191,7 +193,7 @@ export async function runWorkerBench(server: LocalRedisServer, o: WorkerBenchOpt
       const timeRaw = async () => {
         const cpu = await redisCpuMs(admin);
         const t = nowNs();
-        await rawCycle(workerClient as Redis, writes, config.budgetHashTtlSec);
+        await rawCycle(raw, writes, config.budgetHashTtlSec);
         rawMs.push(elapsedUs(t) / 1000);
         rawCpuMs.push((await redisCpuMs(admin)) - cpu);
       };
@@ -225,6 +227,7 @@ export async function runWorkerBench(server: LocalRedisServer, o: WorkerBenchOpt
   }
 
   rows.push(...(await latencyWhileCycling(server, admin, workerClient, config, o, where, log)));
+  raw.disconnect();
   admin.disconnect();
   workerClient.disconnect();
   return rows;

@@ -161,12 +161,27 @@ export class BudgetWriter {
     const hset: [string, ...string[]] = ['hset', key];
     for (const name in fields) hset.push(name, fields[name]!);
     const expire = command('expire', key, this.options.ttlSec);
-    const stale = held === NONE ? NONE : (held ?? CLEARED_OPTIONAL_FIELDS).filter((name) => !(name in fields));
+    const stale = missingFrom(fields, held ?? CLEARED_OPTIONAL_FIELDS);
     return stale.length > 0 ? atomic(command('hdel', key, ...stale), hset, expire) : atomic(hset, expire);
   }
 }
 
+/** The names of `names` that `fields` lacks; NONE (no allocation) when it has them all. */
+function missingFrom(fields: Record<string, string>, names: readonly string[]): readonly string[] {
+  let missing: string[] | undefined;
+  for (const name of names) if (!(name in fields)) (missing ??= []).push(name);
+  return missing ?? NONE;
+}
+
+/** The clearable fields `fields` holds, as one shared array per combination (records mostly repeat a few). */
+const clearableSets = new Map<string, readonly string[]>();
 function clearableIn(fields: Record<string, string>): readonly string[] {
-  const present = CLEARED_OPTIONAL_FIELDS.filter((name) => name in fields);
-  return present.length === 0 ? NONE : present;
+  let key = '';
+  for (const name of CLEARED_OPTIONAL_FIELDS) key += name in fields ? '1' : '0';
+  let set = clearableSets.get(key);
+  if (!set) {
+    set = Object.freeze(CLEARED_OPTIONAL_FIELDS.filter((name) => name in fields));
+    clearableSets.set(key, set);
+  }
+  return set;
 }
