@@ -39,6 +39,14 @@ export const GATE_OPTION_SPECS = Object.freeze({
     default: 5, min: 0, max: 1e6, integer: true, unit: 'reads',
     doc: 'Reads in the rolling window before the breaker may open: one slow read never opens it.',
   },
+  consecutiveFailuresToOpen: {
+    default: 5, min: 1, max: 1e6, integer: true, unit: 'reads',
+    // The percentage window alone never opens under heavy traffic: tens of thousands of earlier
+    // successes keep the failed share below the threshold for the whole window while every
+    // decision waits timeoutMs. A run of failed reads with no success between them means Redis
+    // stopped answering, whatever came before.
+    doc: 'Failed or timed-out reads in a row, with no success between them, that open the breaker at once.',
+  },
   rollingCountTimeoutMs: {
     default: 10000, min: 1, max: 3600000, unit: 'ms',
     doc: "Length of the breaker's rolling statistics window.",
@@ -105,6 +113,7 @@ export interface BudgetGateOptions {
   errorThresholdPercentage?: number;
   resetTimeoutMs?: number;
   volumeThreshold?: number;
+  consecutiveFailuresToOpen?: number;
   rollingCountTimeoutMs?: number;
   rollingCountBuckets?: number;
   staleAfterMs?: number;

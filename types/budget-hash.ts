@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Mode } from './mode';
 import { SYMBOL_PATTERN, SymbolName } from './symbol';
-import { inBounds, numericString, parseDecimal, type NumberBounds } from './wire-number';
+import { inBounds, numericString, readDecimal, type NumberBounds } from './wire-number';
 
 /**
  * `quantum:portfolio:budget:<SYMBOL>`: written by the worker (with a TTL), read by the gate and by
@@ -74,8 +74,27 @@ export function encodeBudgetHash(record: BudgetHash): Record<string, string> {
   return fields;
 }
 
+/**
+ * Every field the schema knows, in a fixed order: the gate reads exactly these (HMGET), so a
+ * field the reader does not use, however large, never crosses the wire.
+ */
+export const BUDGET_HASH_FIELDS: readonly string[] = Object.freeze(Object.keys(BudgetHash.shape));
+
+/**
+ * The HMGET reply for `BUDGET_HASH_FIELDS` as a hash: the fields that exist, by name. Empty when
+ * the key does not exist.
+ */
+export function budgetFieldsFromValues(values: ReadonlyArray<string | null>): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < BUDGET_HASH_FIELDS.length; i++) {
+    const value = values[i];
+    if (value !== null && value !== undefined) fields[BUDGET_HASH_FIELDS[i]!] = value;
+  }
+  return fields;
+}
+
 function readNumber(raw: unknown): number {
-  return typeof raw === 'string' ? parseDecimal(raw) : Number.NaN;
+  return typeof raw === 'string' ? readDecimal(raw) : Number.NaN;
 }
 
 /**

@@ -174,7 +174,7 @@ describe('BudgetGate', () => {
   it('turns a failed read into a fail-open redis_unavailable counted as a breaker failure, never a block', async () => {
     await writeBudget(budgetFields({ mode: 'enforce' }));
     const gate = newGate({ redis: client, volumeThreshold: 3 });
-    sinon.stub(client, 'hgetall').rejects(new Error('read ECONNRESET'));
+    sinon.stub(client, 'hmget').rejects(new Error('read ECONNRESET'));
     for (let i = 0; i < 3; i += 1) {
       expect(await gate.evaluate(plan(OVER_BUDGET))).to.deep.equal({
         allow: true,
@@ -203,7 +203,7 @@ describe('BudgetGate', () => {
 
   it('answers reduceOnly and close actions with reduce_only without touching Redis', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hgetall');
+    const read = sinon.spy(client, 'hmget');
     const gate = newGate({ redis: client });
     const reduceOnly = await gate.evaluate(plan({ ...OVER_BUDGET, reduceOnly: true }));
     const close = await gate.evaluate(plan({ ...OVER_BUDGET, action: 'PARTIAL_50' }));
@@ -216,19 +216,19 @@ describe('BudgetGate', () => {
     expect(selling).to.include({ allow: true, reason: 'reduce_only', mode: 'enforce', projectedNotionalUsd: 500 });
   });
 
-  it('reads the budget with a single HGETALL per decision: one round trip, one key', async () => {
+  it('reads the budget with a single HMGET of the known fields per decision: one round trip, one key', async () => {
     await writeBudget(budgetFields());
     const gate = newGate({ redis: client });
     await admin.config('RESETSTAT');
     for (let i = 0; i < 3; i += 1) await gate.evaluate(plan());
     const stats = await admin.info('commandstats');
     const calls = Object.fromEntries([...stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map(([, name, count]) => [name, Number(count)]));
-    expect(calls).to.deep.equal({ hgetall: 3 });
+    expect(calls).to.deep.equal({ hmget: 3 });
   });
 
   it('fails open with invalid_request for a malformed request without touching Redis, and never throws', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hgetall');
+    const read = sinon.spy(client, 'hmget');
     const gate = newGate({ redis: client });
     const malformed: unknown[] = [
       null,
@@ -251,7 +251,7 @@ describe('BudgetGate', () => {
 
   it('disabled: allows everything with gate_disabled without touching Redis, switchable at run time', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hgetall');
+    const read = sinon.spy(client, 'hmget');
     const gate = newGate({ redis: client, disabled: true });
     expect(gate.isDisabled).to.equal(true);
     expect(await gate.evaluate(plan(OVER_BUDGET))).to.deep.equal({
