@@ -127,8 +127,12 @@ export class BudgetGate implements PermitGate {
   private consecutiveFailures = 0;
   /** True while the client makes its first connection: decisions wait for it. */
   private firstConnection: boolean;
+  /** Resolves at the first `ready` (or at close): `ready()`. */
   private readonly connected: Promise<void>;
   private markConnected: () => void = () => undefined;
+  /** Resolves when the first connection attempt has ended, however (or at close). */
+  private readonly firstAttemptEnded: Promise<void>;
+  private endFirstAttempt: () => void = () => undefined;
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -167,8 +171,12 @@ export class BudgetGate implements PermitGate {
     this.connected = new Promise((resolve) => {
       this.markConnected = resolve;
     });
+    this.firstAttemptEnded = new Promise((resolve) => {
+      this.endFirstAttempt = resolve;
+    });
     if (this.client.status === 'ready') this.markConnected();
     else this.watchFirstConnection();
+    if (!this.firstConnection) this.endFirstAttempt();
 
     // One timer per read: the client's command timeout already bounds it when it is no longer
     // than timeoutMs, and a second timer in the breaker would only add its cost.
@@ -372,7 +380,7 @@ export class BudgetGate implements PermitGate {
         const status = this.client.status;
         resolve(status === 'ready' ? failOpenDecision('timeout', 'first_connection') : failOpenDecision('redis_unavailable', `client_${status}`));
       }, this.options.timeoutMs);
-      this.connected
+      this.firstAttemptEnded
         .then(() => {
           if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
           if (this.client.status !== 'ready') return failOpenDecision('redis_unavailable', `client_${this.client.status}`);
@@ -393,6 +401,7 @@ export class BudgetGate implements PermitGate {
   private watchFirstConnection(): void {
     const done = () => {
       this.firstConnection = false;
+      this.endFirstAttempt();
       this.client.off('ready', onReady);
       this.client.off('error', onFailed);
       this.client.off('end', onFailed);
@@ -445,6 +454,7 @@ export class BudgetGate implements PermitGate {
 
   private async shutdown(): Promise<void> {
     this.firstConnection = false;
+    this.endFirstAttempt();
     this.markConnected();
     this.breaker.shutdown();
     const ended = this.ownsClient ? this.clientEnded() : undefined;

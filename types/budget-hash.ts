@@ -93,6 +93,15 @@ export function budgetFieldsFromValues(values: ReadonlyArray<string | null>): Re
   return fields;
 }
 
+// Arrays rather than `for...in`, which would also walk names a polluted Object.prototype adds.
+const NUMBER_ENTRIES: ReadonlyArray<readonly [string, NumberBounds]> = Object.entries(NUMBERS);
+const OPTIONAL_NUMBER_ENTRIES: ReadonlyArray<readonly [string, NumberBounds]> = Object.entries(OPTIONAL_NUMBERS);
+
+/** Only the hash's own fields count: an inherited value is absent. */
+function own(fields: Readonly<Record<string, unknown>>, name: string): unknown {
+  return Object.hasOwn(fields, name) ? fields[name] : undefined;
+}
+
 function readNumber(raw: unknown): number {
   return typeof raw === 'string' ? readDecimal(raw) : Number.NaN;
 }
@@ -105,20 +114,19 @@ function readNumber(raw: unknown): number {
  * property test holds them to the same verdict and output.
  */
 export function readBudgetHash(fields: Readonly<Record<string, unknown>>): BudgetHash | undefined {
-  const { symbol, mode } = fields;
+  const symbol = own(fields, 'symbol');
+  const mode = own(fields, 'mode');
   if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return undefined;
   if (mode !== 'shadow' && mode !== 'enforce') return undefined;
   const out: Record<string, unknown> = { symbol, mode };
-  for (const name in NUMBERS) {
-    const bounds: NumberBounds = NUMBERS[name as keyof typeof NUMBERS];
-    const n = readNumber(fields[name]);
+  for (const [name, bounds] of NUMBER_ENTRIES) {
+    const n = readNumber(own(fields, name));
     if (!inBounds(n, bounds)) return undefined;
     out[name] = n;
   }
-  for (const name in OPTIONAL_NUMBERS) {
-    const raw = fields[name];
+  for (const [name, bounds] of OPTIONAL_NUMBER_ENTRIES) {
+    const raw = own(fields, name);
     if (raw === undefined) continue;
-    const bounds: NumberBounds = OPTIONAL_NUMBERS[name as keyof typeof OPTIONAL_NUMBERS];
     const n = readNumber(raw);
     if (!inBounds(n, bounds)) return undefined;
     out[name] = n;
