@@ -96,9 +96,10 @@ function invalidRequestDecision(req: unknown): GateDecision {
  * budget hash (a single key, so it works on Redis Cluster; a field the gate does not read never
  * crosses the wire), inside an opossum circuit breaker. The read is bounded by one timer: the
  * client's command timeout when it has one no longer than `timeoutMs` (the gate's own client
- * always does), else the breaker's. The breaker opens on its percentage window or on
- * `consecutiveFailuresToOpen` failed reads in a row, and while it is open a decision is answered
- * without a read and without building an error.
+ * always does), else the breaker's. The breaker opens on its percentage window or on a run of
+ * failed reads with no success between them (`consecutiveFailuresToOpen` reads lasting
+ * `failureStreakMs`), and while it is open a decision is answered without a read and without
+ * building an error.
  *
  * The judgement is made outside the breaker from the returned fields, so a block or bad data never
  * counts as a breaker failure, and no Redis failure can ever turn into a block: every way of not
@@ -125,6 +126,8 @@ export class BudgetGate implements PermitGate {
   private drained: Array<() => void> = [];
   private lastFailOpen: FailOpenReason | null = null;
   private consecutiveFailures = 0;
+  /** performance.now() of the first failure of the current run of failed reads. */
+  private failureStreakStartedAt = 0;
   /** True while the client makes its first connection: decisions wait for it. */
   private firstConnection: boolean;
   /** Resolves at the first `ready` (or at close): `ready()`. */
@@ -160,6 +163,7 @@ export class BudgetGate implements PermitGate {
         profile: 'gate',
         commandTimeoutMs: o.timeoutMs,
         connectionName: 'p28-budget-gate',
+        autoPipelining: o.autoPipelining,
       });
       this.ownsClient = true;
       // Connection errors surface as fail-open decisions; the listener only keeps ioredis from
@@ -350,8 +354,7 @@ export class BudgetGate implements PermitGate {
       this.metrics.breakerEvent('reject');
       return BREAKER_OPEN_READ;
     }
-    this.consecutiveFailures += 1;
-    if (this.consecutiveFailures >= this.options.consecutiveFailuresToOpen && this.breaker.closed) this.breaker.open();
+    this.countFailure();
     // The client's command timeout and the breaker's timer (whichever bounds the read) mean the same.
     if (code === 'ETIMEDOUT' || message === 'Command timed out') {
       this.metrics.breakerEvent('timeout');
@@ -361,13 +364,39 @@ export class BudgetGate implements PermitGate {
     return { ok: false, reason: 'redis_unavailable', detail: message };
   }
 
+  /**
+   * The breaker's second way to open, besides opossum's percentage window: a run of failed reads
+   * with no success between them, at least `consecutiveFailuresToOpen` long and lasting
+   * `failureStreakMs`. Under heavy traffic the window holds so many earlier successes that a
+   * frozen Redis would never reach the percentage; this opens within a fraction of a second.
+   */
+  private countFailure(): void {
+    const now = performance.now();
+    if (this.consecutiveFailures === 0) this.failureStreakStartedAt = now;
+    this.consecutiveFailures += 1;
+    const o = this.options;
+    if (this.consecutiveFailures >= o.consecutiveFailuresToOpen && now - this.failureStreakStartedAt >= o.failureStreakMs && this.breaker.closed) {
+      this.breaker.open();
+    }
+  }
+
   private readFields(key: string): Promise<Array<string | null>> {
-    const reply = this.client.hmget(key, ...BUDGET_HASH_FIELDS);
     this.inFlight += 1;
-    return reply.finally(() => {
-      this.inFlight -= 1;
-      if (this.inFlight === 0 && this.drained.length > 0) for (const resolve of this.drained.splice(0)) resolve();
-    });
+    return this.client.hmget(key, ...BUDGET_HASH_FIELDS).then(
+      (values) => {
+        this.settled();
+        return values;
+      },
+      (error: unknown) => {
+        this.settled();
+        throw error;
+      },
+    );
+  }
+
+  private settled(): void {
+    this.inFlight -= 1;
+    if (this.inFlight === 0 && this.drained.length > 0) for (const resolve of this.drained.splice(0)) resolve();
   }
 
   /**

@@ -93,17 +93,16 @@ export function budgetFieldsFromValues(values: ReadonlyArray<string | null>): Re
   return fields;
 }
 
-// Arrays rather than `for...in`, which would also walk names a polluted Object.prototype adds.
-const NUMBER_ENTRIES: ReadonlyArray<readonly [string, NumberBounds]> = Object.entries(NUMBERS);
-const OPTIONAL_NUMBER_ENTRIES: ReadonlyArray<readonly [string, NumberBounds]> = Object.entries(OPTIONAL_NUMBERS);
-
-/** Only the hash's own fields count: an inherited value is absent. */
+/** Only the hash's own fields count (`Object.hasOwn`): an inherited value is absent. */
 function own(fields: Readonly<Record<string, unknown>>, name: string): unknown {
   return Object.hasOwn(fields, name) ? fields[name] : undefined;
 }
 
-function readNumber(raw: unknown): number {
-  return typeof raw === 'string' ? readDecimal(raw) : Number.NaN;
+/** A numeric field within its bounds, or NaN. */
+function numberField(fields: Readonly<Record<string, unknown>>, name: string, bounds: NumberBounds): number {
+  const raw = own(fields, name);
+  const n = typeof raw === 'string' ? readDecimal(raw) : Number.NaN;
+  return inBounds(n, bounds) ? n : Number.NaN;
 }
 
 /**
@@ -118,18 +117,36 @@ export function readBudgetHash(fields: Readonly<Record<string, unknown>>): Budge
   const mode = own(fields, 'mode');
   if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return undefined;
   if (mode !== 'shadow' && mode !== 'enforce') return undefined;
-  const out: Record<string, unknown> = { symbol, mode };
-  for (const [name, bounds] of NUMBER_ENTRIES) {
-    const n = readNumber(own(fields, name));
-    if (!inBounds(n, bounds)) return undefined;
-    out[name] = n;
+  // One named read per field, into an object literal of one fixed shape: the permit path then
+  // never goes through keyed property access. NaN marks a field that failed.
+  const out: BudgetHash = {
+    symbol,
+    budget_usd: numberField(fields, 'budget_usd', NUMBERS.budget_usd),
+    stress_factor: numberField(fields, 'stress_factor', NUMBERS.stress_factor),
+    equity_usd: numberField(fields, 'equity_usd', NUMBERS.equity_usd),
+    portfolio_heat: numberField(fields, 'portfolio_heat', NUMBERS.portfolio_heat),
+    cluster_stress: numberField(fields, 'cluster_stress', NUMBERS.cluster_stress),
+    vol_regime: numberField(fields, 'vol_regime', NUMBERS.vol_regime),
+    mode,
+    timestamp: numberField(fields, 'timestamp', NUMBERS.timestamp),
+    base_risk_pct: numberField(fields, 'base_risk_pct', NUMBERS.base_risk_pct),
+    position_amt: numberField(fields, 'position_amt', NUMBERS.position_amt),
+    position_notional_usd: numberField(fields, 'position_notional_usd', NUMBERS.position_notional_usd),
+    over_budget_usd: numberField(fields, 'over_budget_usd', NUMBERS.over_budget_usd),
+  };
+  if (
+    Number.isNaN(out.budget_usd + out.stress_factor + out.equity_usd + out.portfolio_heat + out.cluster_stress + out.vol_regime) ||
+    Number.isNaN(out.timestamp + out.base_risk_pct + out.position_amt + out.position_notional_usd + out.over_budget_usd)
+  ) {
+    return undefined;
   }
-  for (const [name, bounds] of OPTIONAL_NUMBER_ENTRIES) {
-    const raw = own(fields, name);
-    if (raw === undefined) continue;
-    const n = readNumber(raw);
-    if (!inBounds(n, bounds)) return undefined;
-    out[name] = n;
+  if (own(fields, 'last_violation_ts') !== undefined) {
+    out.last_violation_ts = numberField(fields, 'last_violation_ts', OPTIONAL_NUMBERS.last_violation_ts);
+    if (Number.isNaN(out.last_violation_ts)) return undefined;
   }
-  return out as BudgetHash;
+  if (own(fields, 'position_price') !== undefined) {
+    out.position_price = numberField(fields, 'position_price', OPTIONAL_NUMBERS.position_price);
+    if (Number.isNaN(out.position_price)) return undefined;
+  }
+  return out;
 }
