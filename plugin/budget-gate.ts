@@ -33,8 +33,11 @@ const REDIS_CAUSES: ReadonlySet<FailOpenReason> = new Set(['redis_unavailable', 
 /** How long `close()` waits for its own connection to finish closing, in ms. */
 const CLOSE_WAIT_MS = 1000;
 
-/** Client states of a first connection still under way: a decision waits for it. */
-const FIRST_CONNECTION_STATES: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
+/**
+ * Client states of a first connection under way: a decision waits for it. Not `wait` (a lazy
+ * client passed in, which connects only when a command is sent): nothing would end that wait.
+ */
+const FIRST_CONNECTION_STATES: ReadonlySet<string> = new Set(['connecting', 'connect']);
 
 const BREAKER_OPEN_READ: BudgetRead = Object.freeze({ ok: false, reason: 'breaker_open', detail: 'breaker_open' });
 
@@ -310,23 +313,30 @@ export class BudgetGate implements PermitGate {
     return this.decideFromRedis(plan);
   }
 
-  /** The read path: the budget fields of the plan's symbol, then the decision they give. */
-  private decideFromRedis(plan: PermitRequest): Promise<GateDecision> {
-    return this.readBudgetFields(plan.symbol).then((read) =>
-      read.ok ? decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy) : failOpenDecision(read.reason, read.detail),
-    );
+  /**
+   * The read path: the budget fields of the plan's symbol, then the decision they give. A read
+   * answered without I/O (an open breaker) gives its decision without a promise.
+   */
+  private decideFromRedis(plan: PermitRequest): GateDecision | Promise<GateDecision> {
+    const read = this.readBudgetFields(plan.symbol);
+    return read instanceof Promise ? read.then((settled) => this.decideFromRead(plan, settled)) : this.decideFromRead(plan, read);
+  }
+
+  private decideFromRead(plan: PermitRequest, read: BudgetRead): GateDecision {
+    return read.ok ? decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy) : failOpenDecision(read.reason, read.detail);
   }
 
   /**
-   * One guarded read of a symbol's budget fields: never rejects, answers `breaker_open` without a
-   * read (and without the error opossum would build) while the breaker does not let reads through.
+   * One guarded read of a symbol's budget fields: never rejects. While the breaker lets no read
+   * through it answers `breaker_open` at once, without a read and without the error opossum
+   * would build for a rejected call.
    */
-  private readBudgetFields(symbol: string): Promise<BudgetRead> {
+  private readBudgetFields(symbol: string): BudgetRead | Promise<BudgetRead> {
     const breaker = this.breaker;
     if (!breaker.closed && !breaker.pendingClose) {
       this.metrics.breakerEvent('reject');
       this.metrics.breakerEvent('fallback');
-      return Promise.resolve(BREAKER_OPEN_READ);
+      return BREAKER_OPEN_READ;
     }
     return breaker.fire(this.keys.budget(symbol)).then(
       (values) => this.readSucceeded(values),
