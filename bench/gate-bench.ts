@@ -89,6 +89,8 @@ async function measure(server: LocalRedisServer, placement: Placement, o: GateBe
   const gate = await readyGate(server);
   const key = keys.budget(SYMBOL);
   try {
+    // Reseeded before each scenario: the hash must stay younger than staleAfterMs for the whole run.
+    await seedOverBudget(server);
     log(`gate: serial latency${at}`);
     await interleaved(() => raw.hgetall(key), () => gate.evaluate(INCREASING), { samples: 500, block: 100 });
     const serial = await interleaved(() => raw.hgetall(key), () => gate.evaluate(INCREASING), { samples: o.serialSamples, block: 250 });
@@ -114,6 +116,7 @@ async function measure(server: LocalRedisServer, placement: Placement, o: GateBe
       [256, rawAuto, 'raw auto-pipelined HGETALL', CONCURRENT_MIN_RATIO],
     ] as const) {
       log(`gate: throughput at ${concurrency} callers${at}`);
+      await seedOverBudget(server);
       const gateRuns: number[] = [];
       const rawRuns: number[] = [];
       const failOpen = new Map<string, number>();
@@ -157,6 +160,8 @@ async function measure(server: LocalRedisServer, placement: Placement, o: GateBe
     // thousands of successes in its rolling window): the breaker must open within a second and
     // every decision come back within timeoutMs (+20 ms).
     log(`gate: Redis paused for ${o.pausedSeconds} s${at}`);
+    await seedOverBudget(server);
+    expectReason(await gate.evaluate(INCREASING), 'p28_budget_violation', 'before the pause');
     const timeoutMs = BUDGET_GATE_DEFAULTS.timeoutMs;
     const latenciesMs: number[] = [];
     const reasons = new Map<string, number>();

@@ -48,9 +48,10 @@ export const GATE_OPTION_SPECS = Object.freeze({
     doc: 'Failed or timed-out reads in a row, with no success between them, that open the breaker (once they span `failureStreakMs`).',
   },
   failureStreakMs: {
-    default: 250, min: 0, max: 3600000, unit: 'ms',
-    // Hundreds of callers share one stall: a 60 ms pause of a loaded host times out every read in
-    // flight at once. Only failures that go on, with no success, for this long mean Redis stopped.
+    default: 400, min: 0, max: 3600000, unit: 'ms',
+    // Hundreds of callers share one stall: a pause of a loaded host times out every read in flight
+    // at once, and the reads queued behind them can follow. Only failures that go on, with no
+    // success, for this long mean Redis stopped; 400 ms still opens within half a second of a freeze.
     doc: 'How long a run of failed reads (no success between them) must last before it opens the breaker.',
   },
   rollingCountTimeoutMs: {
