@@ -167,8 +167,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
 }
 
-/** The fastify application behind `startHttpServer`, not yet listening (for `inject` in tests and benchmarks). */
-export function buildHttpApp(options: HttpServerOptions): FastifyInstance {
+/** The fastify application behind `startHttpServer`, routes and hooks registered, not yet listening. */
+function buildHttpApp(options: HttpServerOptions): FastifyInstance {
   const now = options.now ?? (() => Date.now());
   const logger = options.logger ?? silentLogger;
   const keys = new RedisKeys(options.keyPrefix);
