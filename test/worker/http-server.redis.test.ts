@@ -4,7 +4,9 @@ import { BudgetGate } from '../../plugin/budget-gate';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
 import { startHttpServer, type HttpServerHandle, type HttpServerOptions } from '../../lib/worker/http-server';
 import { openApiDocument } from '../../lib/worker/openapi';
-import { LocalRedisServer } from '../support/local-redis-server';
+import { createRedisClient } from '../../lib/redis/client';
+import { captureLogs } from '../support/log-capture';
+import { freePort, LocalRedisServer } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
 import { OpenApiSchemas, type MediaSite } from '../support/openapi-check';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
@@ -401,6 +403,38 @@ describe('HTTP API', () => {
         const ok = await fetch(url(path, secured), { method, headers: headers(`Bearer ${TOKEN}`), body });
         expect(ok.status).to.not.equal(401);
       });
+    }
+  });
+
+  it('never puts the token or a Redis password into an answer or a log line', async () => {
+    const password = 's3cret-redis-pw';
+    const unreachable = createRedisClient({ url: `redis://:${password}@127.0.0.1:${await freePort()}`, profile: 'worker' });
+    unreachable.on('error', () => undefined);
+    const { logger, lines } = captureLogs();
+    const own = await serve({ apiToken: TOKEN, redis: unreachable, testMode: true, logger });
+    const answers: string[] = [];
+    try {
+      for (const auth of [`Bearer ${TOKEN}`, `Bearer ${TOKEN}-wrong`, 'Bearer nope']) {
+        for (const [method, path] of [
+          ['GET', '/budget/BTCUSDT'],
+          ['GET', '/v1/budgets'],
+          ['POST', '/budget/check?symbol=BTCUSDT&position_notional=1'],
+          ['POST', '/test/inject_portfolio_state?equity_usd=1'],
+          ['GET', '/health'],
+        ] as const) {
+          const res = await fetch(url(path, own), { method, headers: { authorization: auth } });
+          answers.push(`${res.status} ${JSON.stringify([...res.headers])} ${await res.text()}`);
+        }
+      }
+    } finally {
+      await own.close();
+      unreachable.disconnect();
+    }
+    expect(answers.filter((a) => a.startsWith('503 '))).to.have.length.greaterThan(0);
+    expect(lines.length).to.be.greaterThan(0);
+    for (const text of [...answers, ...lines.map((l) => JSON.stringify(l))]) {
+      expect(text).to.not.contain(TOKEN);
+      expect(text).to.not.contain(password);
     }
   });
 });
