@@ -189,6 +189,9 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
   // fastify's own logger stays off: the service logs through its pino logger, with only the
   // fields below, so that headers (the bearer token) never reach a log line.
   const app = Fastify({ logger: false, bodyLimit: HTTP_SERVER_DEFAULTS.bodyLimitBytes, return503OnClosing: true });
+  // Bodies are JSON only: a text/plain body would reach the gate as a string and pass for a
+  // malformed request; a 415 tells the caller what is wrong instead.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (request, reply) => {
     if (!authorized || request.routeOptions.config?.public) return;

@@ -199,6 +199,14 @@ describe('HTTP API', () => {
       expect(body.message).to.match(/JSON/);
     });
 
+    it('answers a body that is not JSON (text/plain, form) with 415', async () => {
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+        const res = await fetch(url('/v1/decisions'), { method: 'POST', headers: { 'content-type': type }, body: '{"planId":"p","symbol":"BTCUSDT","action":"OPEN"}' });
+        expect(res.status, type).to.equal(415);
+        expect(await res.json()).to.include({ error: 'unsupported_media_type' });
+      }
+    });
+
     it('answers a body over 64 KiB with 413, and takes one just under it', async () => {
       const big = { planId: 'p', symbol: 'BTCUSDT', action: 'OPEN', note: 'x'.repeat(64 * 1024) };
       expect((await post('/v1/decisions', big)).status).to.equal(413);
