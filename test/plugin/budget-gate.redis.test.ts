@@ -1,6 +1,7 @@
 import { createHook } from 'node:async_hooks';
 import { expect } from 'chai';
 import { Registry, register as globalRegistry } from 'prom-client';
+import CircuitBreaker from 'opossum';
 import sinon from 'sinon';
 import { RedisKeys } from '../../lib/redis/keys';
 import { freePort, LocalRedisServer } from '../support/local-redis-server';
@@ -189,7 +190,11 @@ describe('BudgetGate', () => {
     }
     expect(await metricValue(gate.registry, 'p28_gate_breaker_events_total', { event: 'failure' })).to.equal(3);
     expect(gate.breakerState).to.equal('open');
+    // An open breaker is answered before opossum is asked: no fire(), so no rejection error built.
+    const fire = sinon.spy(CircuitBreaker.prototype, 'fire');
     expect((await gate.evaluate(plan(OVER_BUDGET))).reason).to.equal('breaker_open');
+    expect(fire.callCount).to.equal(0);
+    expect(await metricValue(gate.registry, 'p28_gate_breaker_events_total', { event: 'reject' })).to.equal(1);
   });
 
   it('fails open with stale_budget_data for a timestamp older than staleAfterMs and for one in the future', async () => {
@@ -521,6 +526,27 @@ describe('BudgetGate when Redis stops answering (SIGSTOP)', () => {
       redis.server.resume();
     }
     await eventually(() => gate.pendingReads === 0, 2000);
+  });
+
+  it('bounds a read by its own timer when the client passed in has a longer command timeout (or none)', async function () {
+    this.timeout(10000);
+    const slowClient = await connectedClient(redis.server, 'worker');
+    try {
+      await admin.hset(keys.budget('ETHUSDT'), budgetFields());
+      const gate = newGate({ redis: slowClient, timeoutMs: TIMEOUT_MS });
+      expect((await gate.evaluate(plan(OVER_BUDGET))).reason).to.equal('p28_budget_violation');
+      redis.server.pause();
+      try {
+        const [decision, elapsed] = await timed(gate, plan(OVER_BUDGET));
+        expect(decision).to.include({ allow: true, failOpen: true, reason: 'timeout' });
+        expect(elapsed).to.be.below(TIMEOUT_MS + MARGIN_MS);
+      } finally {
+        redis.server.resume();
+      }
+      await eventually(() => gate.pendingReads === 0, 3000);
+    } finally {
+      slowClient.disconnect();
+    }
   });
 
   it('closes while Redis is stopped without waiting on it and leaves no reads pending', async function () {
