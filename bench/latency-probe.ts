@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
-import { pin } from './placement';
+import { pinProcess } from './placement';
 
 /** One HGETALL of the probe: when it started (epoch ms) and how long it took (ms). */
 export interface ProbeSample {
@@ -21,7 +21,7 @@ export class LatencyProbe {
   /** Starts the probe on `url`, reading `key`; resolves once it has connected and is reading. */
   static async start(url: string, key: string, cpus?: string): Promise<LatencyProbe> {
     const child = fork(__filename, ['--probe', url, key], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    if (cpus !== undefined) pin(child.pid!, cpus);
+    if (cpus !== undefined) pinProcess(child.pid!, cpus);
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());
       child.once('exit', (code) => reject(new Error(`latency probe exited with ${code}`)));

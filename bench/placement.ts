@@ -2,58 +2,59 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
 /**
- * Where the benchmark process and redis-server run. On a small machine the figures depend on it:
- * sharing one core, the client and Redis take turns; on separate cores they overlap.
+ * Where the benchmark process and its redis-server run. On a small machine a loopback round trip
+ * costs about twice as much when the two processes sit on different cores (the wake-up crosses
+ * cores) as when they share one, so a ratio against a raw client means little unless both
+ * placements are measured: every scenario that compares against raw Redis runs under each.
  */
 export interface Placement {
-  /** Added to scenario names: `same core` or `separate cores`. */
+  /** Short label for tables: `same core (0/0)`, `cross core (0/1)`, or `unpinned`. */
   name: string;
-  /** CPU list (taskset syntax) for the benchmark process and its children. */
-  benchCpus: string;
-  /** CPU list for redis-server. */
-  redisCpus: string;
+  benchCore?: number;
+  redisCore?: number;
 }
 
-/** Whether placements can be applied: taskset is installed and the machine has two cores or more. */
+export const SAME_CORE: Placement = Object.freeze({ name: 'same core (0/0)', benchCore: 0, redisCore: 0 });
+export const CROSS_CORE: Placement = Object.freeze({ name: 'cross core (0/1)', benchCore: 0, redisCore: 1 });
+export const UNPINNED: Placement = Object.freeze({ name: 'unpinned' });
+
+/** Whether `taskset` can pin processes here (Linux with util-linux installed). */
 export function canPin(): boolean {
-  return cpus().length >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-}
-
-/** Both placements on CPUs 0 and 1, or none when they cannot be applied. */
-export function placements(): Placement[] {
-  if (!canPin()) return [];
-  return [
-    { name: 'same core', benchCpus: '0', redisCpus: '0' },
-    { name: 'separate cores', benchCpus: '0', redisCpus: '1' },
-  ];
-}
-
-/** The CPU list a process may run on (`taskset -c -p`), e.g. `0,1` or `0-3`. */
-export function affinityOf(pid: number): string {
-  const out = spawnSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' });
-  const match = /: (\S+)\s*$/.exec(out.stdout ?? '');
-  if (out.status !== 0 || !match) throw new Error(`taskset -c -p ${pid} failed: ${out.stderr}`);
-  return match[1]!;
-}
-
-/** Pins every thread of process `pid` to `cpuList`. */
-export function pin(pid: number, cpuList: string): void {
-  const out = spawnSync('taskset', ['-a', '-c', '-p', cpuList, String(pid)], { encoding: 'utf8' });
-  if (out.status !== 0) throw new Error(`taskset -a -c -p ${cpuList} ${pid} failed: ${out.stderr}`);
+  const probe = spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+  return probe.error === undefined && probe.status === 0;
 }
 
 /**
- * Runs `run` with this process and the redis-server `redisPid` pinned as `placement` says, and puts
- * both back where they were afterwards. Child processes started meanwhile inherit the bench's CPUs.
+ * The placements this machine can run: same core and cross core with `taskset` and two or more
+ * cores, else only `unpinned` (the table says so).
  */
-export async function underPlacement<T>(placement: Placement, redisPid: number, run: () => Promise<T>): Promise<T> {
-  const before = { bench: affinityOf(process.pid), redis: affinityOf(redisPid) };
-  pin(process.pid, placement.benchCpus);
-  pin(redisPid, placement.redisCpus);
+export function availablePlacements(): Placement[] {
+  return canPin() && cpus().length >= 2 ? [SAME_CORE, CROSS_CORE] : [UNPINNED];
+}
+
+/** Pins every thread of process `pid` to `cores` (a taskset CPU list such as `0` or `0-3`). */
+export function pinProcess(pid: number, cores: string): void {
+  const run = spawnSync('taskset', ['-a', '-pc', cores, String(pid)], { stdio: 'ignore' });
+  if (run.error !== undefined || run.status !== 0) throw new Error(`taskset could not pin pid ${pid} to cores ${cores}`);
+}
+
+/** Every core of the machine as a taskset CPU list. */
+export function allCores(): string {
+  return `0-${cpus().length - 1}`;
+}
+
+/**
+ * Runs `fn` with this process and the redis-server `redisPid` placed as `placement` says, then
+ * lets both run on every core again.
+ */
+export async function withPlacement<T>(placement: Placement, redisPid: number | undefined, fn: () => Promise<T>): Promise<T> {
+  if (placement.benchCore === undefined || placement.redisCore === undefined || redisPid === undefined) return fn();
+  pinProcess(process.pid, String(placement.benchCore));
+  pinProcess(redisPid, String(placement.redisCore));
   try {
-    return await run();
+    return await fn();
   } finally {
-    pin(process.pid, before.bench);
-    pin(redisPid, before.redis);
+    pinProcess(process.pid, allCores());
+    pinProcess(redisPid, allCores());
   }
 }

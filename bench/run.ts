@@ -1,7 +1,8 @@
 import { LocalRedisServer } from '../test/support/local-redis-server';
 import { runGateBench } from './gate-bench';
+import { runHttpBench } from './http-bench';
 import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
-import { placements, underPlacement } from './placement';
+import { availablePlacements, withPlacement } from './placement';
 import { machine, table, writeJson, type Row } from './report';
 
 /**
@@ -28,17 +29,22 @@ async function main(): Promise<void> {
         log,
       )),
     );
-    // The worker under both core placements, each figure against its baseline under the same one.
-    const workerPlacements = placements();
-    if (workerPlacements.length === 0) log('worker: taskset or a second core missing; measured unpinned');
-    for (const placement of workerPlacements.length > 0 ? workerPlacements : [undefined]) {
+    // The worker under each core placement, each figure against its baseline under the same one.
+    for (const placement of availablePlacements()) {
+      const at = { placement: placement.name, probeCpus: placement.redisCore === undefined ? undefined : String(placement.redisCore) };
       const options = quick
-        ? { sizes: [100, 1000], cycles: () => 3, probe: { symbols: 1000, cycles: 3 }, placement: placement?.name, probeCpus: placement?.redisCpus }
-        : { sizes: [1000, 10000], cycles: (n: number) => (n >= 10000 ? 9 : 21), probe: { symbols: 10000, cycles: 6 }, placement: placement?.name, probeCpus: placement?.redisCpus };
-      const run = () => runWorkerBench(server, options, log);
-      rows.push(...(await (placement ? underPlacement(placement, server.pid!, run) : run())));
+        ? { sizes: [100, 1000], cycles: () => 3, probe: { symbols: 1000, cycles: 3 }, ...at }
+        : { sizes: [1000, 10000], cycles: (n: number) => (n >= 10000 ? 9 : 21), probe: { symbols: 10000, cycles: 6 }, ...at };
+      rows.push(...(await withPlacement(placement, server.pid, () => runWorkerBench(server, options, log))));
     }
     if (!quick) rows.push(...(await runLargeBookBench(server, { symbols: 50000, cycles: 2 }, log)));
+    rows.push(
+      ...(await runHttpBench(
+        server,
+        quick ? { serialSamples: 500, throughputOps: 2000, concurrency: 32 } : { serialSamples: 5000, throughputOps: 20000, concurrency: 32 },
+        log,
+      )),
+    );
   } finally {
     await server.stop();
   }

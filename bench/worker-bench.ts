@@ -155,7 +155,7 @@ async function connect(server: LocalRedisServer, commandTimeoutMs?: number): Pro
  */
 export async function runWorkerBench(server: LocalRedisServer, o: WorkerBenchOptions, log: (s: string) => void): Promise<Row[]> {
   const rows: Row[] = [];
-  const where = o.placement ? ` (${o.placement})` : '';
+  const where = o.placement ? `, ${o.placement}` : '';
   const admin = await connect(server, 30000);
   // The worker's own client exactly as the service creates it (default command timeout); the
   // baseline a plain ioredis client with ioredis's defaults.

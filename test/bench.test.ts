@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canPin } from '../bench/placement';
+import { availablePlacements } from '../bench/placement';
 
 describe('npm run bench (quick mode)', () => {
   it('runs every scenario against its own redis-server, prints the table and writes the same rows as JSON', function () {
@@ -18,13 +18,13 @@ describe('npm run bench (quick mode)', () => {
       expect(run.status, run.stderr).to.equal(0);
       for (const scenario of [
         'gate, serial evaluate() vs raw HGETALL',
-        'gate, 256 concurrent callers vs raw HGETALL',
+        'gate, 256 concurrent callers vs raw auto-pipelined HGETALL',
         'gate, reducing plan (no I/O)',
         'gate, Redis paused (SIGSTOP)',
         'gate, breaker open',
         'worker RSS, 100 symbols',
-        // Each worker figure under both core placements where they can be applied, else unpinned.
-        ...(canPin() ? [' (same core)', ' (separate cores)'] : ['']).flatMap((where) => [
+        // Each worker figure under every core placement the machine allows.
+        ...availablePlacements().map((p) => `, ${p.name}`).flatMap((where) => [
           `worker cycle, 1,000 symbols vs raw ioredis doing the same reads and writes${where} |`,
           `another client's HGETALL while 1,000-symbol cycles run, vs Redis idle${where} |`,
           `Redis during 1,000-symbol cycles${where} |`,
