@@ -68,7 +68,8 @@ const NONE: readonly string[] = Object.freeze([]);
  * Which fields a hash holds is known, not guessed: the writer remembers the clearable fields of its
  * last confirmed write of each symbol, and deletes every clearable field a record lacks whenever it
  * does not know (first write, a failed or unconfirmed write, a new lease term, and every
- * `fullClearEveryWrites` writes). Violations are appended to the stream in the same batch. Every
+ * `fullClearEveryWrites` writes). Violations are appended to the stream in the same batch, after the
+ * hashes. Every
  * record is encoded and checked against `BudgetHash` (the schema the gate reads with) first; one
  * that fails is not written but reported, which cannot happen unless the computation is broken.
  */
@@ -91,6 +92,8 @@ export class BudgetWriter {
     this.written = new Map();
     const items: BatchItem[] = [];
     const targets: { kind: 'hash' | 'violation' | 'extra'; target: string; clearable?: readonly string[] }[] = [];
+    // Violations after every hash: a command between two hashes would end their shared MULTI/EXEC block.
+    const violations: { cmd: RedisCommand; symbol: string }[] = [];
 
     for (const write of writes) {
       const fields = this.validFields(write.record, result);
@@ -106,9 +109,12 @@ export class BudgetWriter {
           result.failures.push({ target: symbol, error: `violation event rejected: ${(error as Error).message}` });
           continue;
         }
-        items.push(command('xadd', this.options.keys.violationStream, 'MAXLEN', '~', this.options.violationStreamMaxLen, '*', ...entry));
-        targets.push({ kind: 'violation', target: symbol });
+        violations.push({ cmd: command('xadd', this.options.keys.violationStream, 'MAXLEN', '~', this.options.violationStreamMaxLen, '*', ...entry), symbol });
       }
+    }
+    for (const { cmd, symbol } of violations) {
+      items.push(cmd);
+      targets.push({ kind: 'violation', target: symbol });
     }
     for (const cmd of extra) {
       items.push(cmd);

@@ -52,13 +52,17 @@ describe('BudgetWriter', () => {
     expect(await client.ttl(KEY)).to.be.within(1, 60);
   });
 
-  it('writes the hashes of many symbols in shared MULTI/EXEC blocks', async () => {
+  it('writes the hashes of many symbols in shared MULTI/EXEC blocks, violations or not', async () => {
     const symbols = Array.from({ length: 250 }, (_, i) => `S${i}USDT`);
+    const violation = (symbol: string) =>
+      ({ event_type: 'budget.violation', symbol, position_notional: 50000, budget_usd: 1348, over_budget: 48652, mode: 'shadow', timestamp: 1769553243 }) as const;
     let result: Awaited<ReturnType<BudgetWriter['write']>> | undefined;
     const seen = await monitored(async () => {
-      result = await writer.write(symbols.map((symbol) => ({ record: record({ symbol }) })));
+      result = await writer.write(symbols.map((symbol) => ({ record: record({ symbol }), violation: violation(symbol) })));
     });
     expect(result!.written).to.deep.equal(symbols);
+    expect(result!.published).to.deep.equal(symbols);
+    expect(seen.filter((s) => s.startsWith('xadd'))).to.have.length(250);
     const blocks = seen.filter((s) => s === 'multi').length;
     expect(blocks).to.be.within(2, 10);
     expect(seen.filter((s) => s === 'exec')).to.have.length(blocks);
