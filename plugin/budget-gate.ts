@@ -18,6 +18,7 @@ import {
 } from './decide';
 import { BREAKER_EVENTS, BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
+import { GateLocalCache } from './local-cache';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
 /** What one guarded read of a budget hash gave: the fields, or why there are none. */
@@ -88,6 +89,8 @@ export class BudgetGate implements PermitGate {
   private inFlight = 0;
   private drained: Array<() => void> = [];
   private lastFailOpen: FailOpenReason | null = null;
+  /** Option `localCache`; undefined when off (or on a Cluster client). */
+  private readonly localCache: GateLocalCache | undefined;
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -121,6 +124,8 @@ export class BudgetGate implements PermitGate {
       // reporting them as unhandled.
       this.client.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'budget gate redis error'));
     }
+
+    this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
 
     this.breaker = new CircuitBreaker((key: string) => this.readBudget(key), {
       name: 'p28_budget_gate',
@@ -165,6 +170,7 @@ export class BudgetGate implements PermitGate {
       // unforeseen error still ends in a fail-open allow rather than an exception.
       decision = failOpenDecision('redis_unavailable', `unexpected: ${messageOf(error)}`);
     }
+    decision.source ??= 'none';
     try {
       this.metrics.record(decision, (performance.now() - started) / 1000);
       this.report(req, decision);
@@ -233,22 +239,47 @@ export class BudgetGate implements PermitGate {
     if (this.disabled) return disabledDecision();
     if (isClosingRequest(plan)) return closingDecision();
     if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
-    if (this.client.status !== 'ready') return failOpenDecision('redis_unavailable', `client_${this.client.status}`);
+    const key = this.keys.budget(plan.symbol);
+    const cached = this.localCache?.lookup(key);
+    if (cached !== undefined) return this.fromCache(plan, cached);
+    if (this.client.status !== 'ready') return this.unreachable(plan, key, failOpenDecision('redis_unavailable', `client_${this.client.status}`));
 
     let read: BudgetRead;
     try {
-      read = await this.breaker.fire(this.keys.budget(plan.symbol));
+      read = await this.breaker.fire(key);
     } catch (error) {
       read = isWrongType(error)
         ? { ok: false, reason: 'invalid_budget_data', detail: 'wrong_type' }
         : { ok: false, reason: 'redis_unavailable', detail: messageOf(error) };
     }
-    if (!read.ok) return failOpenDecision(read.reason, read.detail);
-    return decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
+    if (!read.ok) return this.unreachable(plan, key, failOpenDecision(read.reason, read.detail));
+    const decision = decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
+    decision.source = 'redis';
+    return decision;
+  }
+
+  // --- local cache (option `localCache`) ---
+
+  private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
+    const decision = decideFromBudgetFields(plan, fields, this.options.now(), this.policy);
+    decision.source = 'cache';
+    return decision;
+  }
+
+  /**
+   * When Redis itself cannot be read, a cached hash still within `staleAfterMs` keeps being
+   * enforced; a stale, invalid or missing one leaves the Redis failure as the decision.
+   */
+  private unreachable(plan: PermitRequest, key: string, failure: GateDecision): GateDecision {
+    if (this.localCache === undefined || !REDIS_CAUSES.has(failure.reason as FailOpenReason)) return failure;
+    const fields = this.localCache.lastKnown(key);
+    if (fields === undefined) return failure;
+    const decision = this.fromCache(plan, fields);
+    return decision.failOpen ? failure : decision;
   }
 
   private readBudget(key: string): Promise<BudgetRead> {
-    const reply = this.client.hgetall(key);
+    const reply = this.localCache ? this.localCache.read(key, () => this.client.hgetall(key)) : this.client.hgetall(key);
     this.inFlight += 1;
     return reply
       .then((fields): BudgetRead => ({ ok: true, fields }))
@@ -293,6 +324,7 @@ export class BudgetGate implements PermitGate {
 
   private async shutdown(): Promise<void> {
     this.breaker.shutdown();
+    await this.localCache?.close();
     const ended = this.ownsClient ? this.clientEnded() : undefined;
     if (this.ownsClient) this.client.disconnect();
     await Promise.all([this.drain(), ended]);

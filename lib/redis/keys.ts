@@ -73,6 +73,16 @@ export class RedisKeys {
     return `${this.prefix}:portfolio:budget:${checked('symbol', symbol, SYMBOL_PATTERN)}`;
   }
 
+  /** Everything before the symbol in a budget key: the prefix the gate's local cache tracks. */
+  get budgetPrefix(): string {
+    return `${this.prefix}:portfolio:budget:`;
+  }
+
+  /** Base of the private pub/sub channels a gate's local cache sends its heartbeat on. */
+  get budgetCacheHeartbeatChannelBase(): string {
+    return `${this.prefix}:p28:gate-cache:heartbeat`;
+  }
+
   /** Output: the violation event stream. */
   get violationStream(): string {
     return `${this.prefix}:stream:budget.violation`;

@@ -1,0 +1,319 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import { silentLogger, type Logger } from '../logger';
+
+/** Why the cache stopped trusting what it holds. */
+export type CacheFlushCause = 'connection' | 'heartbeat' | 'server_mismatch' | 'server_flush';
+
+/** Counters the owner of a cache wires to its metrics. */
+export interface TrackingCacheEvents {
+  /** Keys named by invalidation messages (one call per message). */
+  invalidated?(keys: number): void;
+  flushed?(cause: CacheFlushCause): void;
+}
+
+export interface TrackingCacheOptions {
+  /**
+   * The connection reads go through. Tracking is switched on for it (BCAST, so the server tells
+   * about every write under `prefix`, whoever reads it), re-armed after each of its reconnects.
+   */
+  data: Redis;
+  /** A connection of the cache's own, used only to receive invalidations; `close()` ends it. */
+  subscriber: Redis;
+  /** Key prefix to track; only keys under it are ever cached. */
+  prefix: string;
+  /** Private channel the heartbeat travels on, from `data` to `subscriber`. */
+  heartbeatChannel: string;
+  /** How often a heartbeat is published, in ms. */
+  heartbeatIntervalMs?: number;
+  /** Without a heartbeat for this long (ms) the subscriber counts as dead and nothing is a hit. */
+  silenceMs?: number;
+  /** Most entries kept; the oldest goes first. */
+  maxEntries?: number;
+  logger?: Logger;
+  events?: TrackingCacheEvents;
+}
+
+export const TRACKING_CACHE_DEFAULTS = Object.freeze({
+  // A heartbeat every 25 ms and a 100 ms allowance: a subscriber that went silent without a FIN
+  // (a frozen proxy, a dead host) stops hits within about 100 ms, at 40 tiny PUBLISHes a second.
+  heartbeatIntervalMs: 25,
+  silenceMs: 100,
+  // Budgets are per traded symbol; this bounds memory against requests naming many symbols.
+  maxEntries: 10000,
+});
+
+const INVALIDATE_CHANNEL = '__redis__:invalidate';
+
+interface Entry {
+  fields: Record<string, string>;
+  /** The coherence epoch it was stored in; -1 when it was read while tracking was not armed. */
+  epoch: number;
+  /** When Redis expires the key (performance.now() ms); Infinity without a TTL. */
+  deadline: number;
+}
+
+/**
+ * An in-process copy of hashes under one key prefix, kept coherent by Redis server-assisted
+ * client-side caching (RESP2: `CLIENT TRACKING on REDIRECT <subscriber id> BCAST PREFIX`, with a
+ * second connection subscribed to `__redis__:invalidate`).
+ *
+ * A copy counts as a hit only while coherence is proven: both connections are up, reach the same
+ * server (`run_id`), tracking is armed for the subscriber's current id, and a heartbeat published
+ * through the data connection has reached the subscriber within `silenceMs`. Any close or
+ * reconnect of either connection starts a new epoch, so earlier copies stop being hits; a read
+ * whose key was invalidated or flushed while it was in flight is never stored; each copy keeps
+ * its key's TTL deadline. Copies that are no longer hits stay available through `lastKnown`
+ * (the owner decides whether an unreachable Redis justifies using them); an invalidation or a
+ * server flush removes them entirely.
+ */
+export class TrackingCache {
+  private readonly data: Redis;
+  private readonly subscriber: Redis;
+  private readonly prefix: string;
+  private readonly heartbeatChannel: string;
+  private readonly silenceMs: number;
+  private readonly maxEntries: number;
+  private readonly logger: Logger;
+  private readonly events: TrackingCacheEvents;
+  private readonly entries = new Map<string, Entry>();
+  /** Bumped whenever coherence may have been lost or is newly established. */
+  private epoch = 0;
+  private armedEpoch = -1;
+  /** Sequence of invalidation messages, for reads in flight. */
+  private seq = 0;
+  private lastServerFlushSeq = 0;
+  private readonly invalidatedAt = new Map<string, number>();
+  private pendingReads = 0;
+  private subscriberId: number | undefined;
+  private subscriberRunId: string | undefined;
+  private lastBeatAt = Number.NEGATIVE_INFINITY;
+  private silent = false;
+  private beatInFlight = false;
+  private readonly heartbeat: NodeJS.Timeout;
+  private closed = false;
+  private readonly detach: Array<() => void> = [];
+
+  constructor(options: TrackingCacheOptions) {
+    this.data = options.data;
+    this.subscriber = options.subscriber;
+    this.prefix = options.prefix;
+    this.heartbeatChannel = options.heartbeatChannel;
+    this.silenceMs = options.silenceMs ?? TRACKING_CACHE_DEFAULTS.silenceMs;
+    this.maxEntries = options.maxEntries ?? TRACKING_CACHE_DEFAULTS.maxEntries;
+    this.logger = options.logger ?? silentLogger;
+    this.events = options.events ?? {};
+
+    this.listen(this.subscriber, 'messageBuffer', (channel: Buffer, payload: unknown) => this.onMessage(channel, payload));
+    this.listen(this.subscriber, 'ready', () => void this.setUpSubscriber());
+    this.listen(this.data, 'ready', () => void this.armTracking());
+    for (const client of [this.data, this.subscriber]) {
+      this.listen(client, 'close', () => this.lose('connection'));
+      this.listen(client, 'reconnecting', () => this.lose('connection'));
+    }
+    this.heartbeat = setInterval(() => this.beat(), options.heartbeatIntervalMs ?? TRACKING_CACHE_DEFAULTS.heartbeatIntervalMs);
+    this.heartbeat.unref();
+    if (this.subscriber.status === 'ready') void this.setUpSubscriber();
+  }
+
+  /** A random heartbeat channel name for one cache under `base`. */
+  static heartbeatChannelUnder(base: string): string {
+    return `${base}:${randomUUID()}`;
+  }
+
+  /** True while a hit can be trusted to be what Redis holds now (within invalidation latency). */
+  get coherent(): boolean {
+    return this.armedEpoch === this.epoch && !this.closed && performance.now() - this.lastBeatAt <= this.silenceMs;
+  }
+
+  /** Entries held, hits or not. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached fields of `key` when they can be trusted, else undefined (a miss). */
+  lookup(key: string): Record<string, string> | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.epoch !== this.epoch || !this.coherent) return undefined;
+    if (performance.now() >= entry.deadline) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.fields;
+  }
+
+  /**
+   * The last fields read for `key` whose TTL has not run out, trusted or not: what Redis held
+   * when it was last reachable, unless an invalidation has since removed it.
+   */
+  lastKnown(key: string): Record<string, string> | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (performance.now() >= entry.deadline) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.fields;
+  }
+
+  /**
+   * Runs the owner's one read of `key` and stores its answer, unless the key was invalidated or
+   * the server flushed while the read was in flight. The key's PTTL is asked for beside it (sent
+   * at once, so the caller still waits for one round trip) to keep the entry's TTL deadline.
+   * Returns the read's own promise: the caller sees exactly what Redis answered.
+   */
+  read(key: string, readFields: () => Promise<Record<string, string>>): Promise<Record<string, string>> {
+    const startSeq = this.seq;
+    const startEpoch = this.coherent ? this.epoch : -1;
+    const startedAt = performance.now();
+    const fields = readFields();
+    if (this.closed || !key.startsWith(this.prefix)) return fields;
+    this.pendingReads += 1;
+    const ttl = this.data.pttl(key);
+    Promise.all([fields, ttl])
+      .then(([value, ttlMs]) => this.store(key, value, ttlMs, startSeq, startEpoch, startedAt))
+      .catch(() => undefined)
+      .finally(() => {
+        this.pendingReads -= 1;
+        if (this.pendingReads === 0) this.invalidatedAt.clear();
+      });
+    return fields;
+  }
+
+  /** Stops the heartbeat, drops every entry, switches tracking off (best effort) and ends the subscriber. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    for (const off of this.detach.splice(0)) off();
+    this.entries.clear();
+    const ended = new Promise<void>((resolve) => {
+      if (this.subscriber.status === 'end') resolve();
+      else this.subscriber.once('end', () => resolve());
+    });
+    this.subscriber.disconnect();
+    const off = this.data.status === 'ready' ? this.data.client('TRACKING', 'off').catch(() => undefined) : undefined;
+    await Promise.race([Promise.all([ended, off]), new Promise((r) => setTimeout(r, 1000).unref())]);
+  }
+
+  private listen(client: Redis, event: string, handler: Parameters<Redis['on']>[1]): void {
+    client.on(event, handler);
+    this.detach.push(() => client.off(event, handler));
+  }
+
+  private store(key: string, fields: Record<string, string>, ttlMs: number, startSeq: number, startEpoch: number, startedAt: number): void {
+    if (this.closed || Object.keys(fields).length === 0 || ttlMs === -2) return;
+    if (this.lastServerFlushSeq > startSeq || (this.invalidatedAt.get(key) ?? -1) > startSeq) return;
+    // Trusted only when coherence held from before the read was sent until now.
+    const epoch = startEpoch === this.epoch && this.coherent ? startEpoch : -1;
+    const deadline = ttlMs >= 0 ? startedAt + ttlMs : Number.POSITIVE_INFINITY;
+    this.entries.delete(key);
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(key, { fields, epoch, deadline });
+  }
+
+  private onMessage(channel: Buffer, payload: unknown): void {
+    const name = channel.toString();
+    if (name === this.heartbeatChannel) {
+      this.lastBeatAt = performance.now();
+      if (this.silent) {
+        this.silent = false;
+        this.logger.info('local cache heartbeat back: hits resume');
+      }
+      return;
+    }
+    if (name !== INVALIDATE_CHANNEL) return;
+    this.seq += 1;
+    if (payload === null || !Array.isArray(payload)) {
+      // A null invalidation is FLUSHALL/FLUSHDB (or the server dropping its tracking table).
+      this.lastServerFlushSeq = this.seq;
+      this.entries.clear();
+      this.events.flushed?.('server_flush');
+      return;
+    }
+    for (const raw of payload as Buffer[]) {
+      const key = raw.toString();
+      this.entries.delete(key);
+      if (this.pendingReads > 0) this.invalidatedAt.set(key, this.seq);
+    }
+    this.events.invalidated?.(payload.length);
+  }
+
+  /** Ends trust in every entry: nothing stored before is a hit again. */
+  private lose(cause: CacheFlushCause): void {
+    const wasArmed = this.armedEpoch === this.epoch;
+    this.epoch += 1;
+    if (cause === 'connection') this.subscriberId = this.subscriber.status === 'ready' ? this.subscriberId : undefined;
+    if (wasArmed && !this.closed) {
+      this.events.flushed?.(cause);
+      this.logger.warn({ cause }, 'local cache flushed: hits stop until tracking is re-armed');
+    }
+  }
+
+  /** On each (re)connect of the subscriber: learn its id and server, subscribe, then arm tracking. */
+  private async setUpSubscriber(): Promise<void> {
+    const sub = this.subscriber;
+    try {
+      // Both must be asked before SUBSCRIBE: a RESP2 subscriber accepts no other commands.
+      const [id, info] = await Promise.all([sub.client('ID') as Promise<number>, sub.info('server')]);
+      await sub.subscribe(INVALIDATE_CHANNEL, this.heartbeatChannel);
+      this.subscriberId = Number(id);
+      this.subscriberRunId = runIdOf(info);
+      await this.armTracking();
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'local cache subscriber set-up failed; waiting for its next reconnect');
+    }
+  }
+
+  /** Points the data connection's tracking at the current subscriber, if both reach the same server. */
+  private async armTracking(): Promise<void> {
+    const subscriberId = this.subscriberId;
+    if (this.closed || subscriberId === undefined || this.data.status !== 'ready') return;
+    this.lose('connection');
+    const epoch = this.epoch;
+    try {
+      // Client ids are per server: a redirect to the same id on another server would send the
+      // invalidations to a stranger, or nowhere. The connection cannot change servers without a
+      // reconnect, which starts a new epoch, so checking first is enough.
+      const runId = runIdOf(await this.data.info('server'));
+      if (epoch !== this.epoch || subscriberId !== this.subscriberId) return; // something reconnected meanwhile
+      if (runId === undefined || runId !== this.subscriberRunId) {
+        this.events.flushed?.('server_mismatch');
+        this.logger.warn('local cache not armed: data and invalidation connections reach different servers');
+        return;
+      }
+      await this.data.client('TRACKING', 'off');
+      await this.data.client('TRACKING', 'on', 'REDIRECT', String(subscriberId), 'BCAST', 'PREFIX', this.prefix);
+      if (epoch !== this.epoch || subscriberId !== this.subscriberId) return;
+      this.armedEpoch = epoch;
+      this.lastBeatAt = Number.NEGATIVE_INFINITY;
+      this.beat();
+      this.logger.info({ prefix: this.prefix }, 'local cache armed');
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'local cache could not arm tracking; reading Redis for every decision');
+    }
+  }
+
+  private beat(): void {
+    if (this.armedEpoch !== this.epoch) return;
+    if (!this.silent && performance.now() - this.lastBeatAt > this.silenceMs && this.lastBeatAt !== Number.NEGATIVE_INFINITY) {
+      this.silent = true;
+      this.epoch += 1;
+      this.armedEpoch = this.epoch;
+      this.events.flushed?.('heartbeat');
+      this.logger.warn({ silenceMs: this.silenceMs }, 'local cache flushed: no heartbeat through the invalidation connection');
+    }
+    if (this.beatInFlight || this.data.status !== 'ready') return;
+    this.beatInFlight = true;
+    this.data
+      .publish(this.heartbeatChannel, '1')
+      .catch(() => undefined)
+      .finally(() => {
+        this.beatInFlight = false;
+      });
+  }
+}
+
+function runIdOf(info: string): string | undefined {
+  return /run_id:([0-9a-f]+)/.exec(info)?.[1];
+}
