@@ -202,8 +202,12 @@ export class TrackingCache {
   }
 
   private store(key: string, fields: Record<string, string>, ttlMs: number, startSeq: number, startEpoch: number, startedAt: number): void {
-    if (this.closed || Object.keys(fields).length === 0 || ttlMs === -2) return;
-    if (this.lastServerFlushSeq > startSeq || (this.invalidatedAt.get(key) ?? -1) > startSeq) return;
+    if (this.closed || this.lastServerFlushSeq > startSeq || (this.invalidatedAt.get(key) ?? -1) > startSeq) return;
+    if (Object.keys(fields).length === 0 || ttlMs === -2) {
+      // Redis has nothing under the key now (expired, deleted, or a server that restarted empty).
+      this.entries.delete(key);
+      return;
+    }
     // Trusted only when coherence held from before the read was sent until now.
     const epoch = startEpoch === this.epoch && this.coherent ? startEpoch : -1;
     const deadline = ttlMs >= 0 ? startedAt + ttlMs : Number.POSITIVE_INFINITY;
