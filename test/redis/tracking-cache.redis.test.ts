@@ -46,7 +46,7 @@ async function harness(dataUrl: string, subscriberUrl: string): Promise<Harness>
     subscriber,
     flushes,
     invalidations,
-    readThrough: (key) => cache.lookup(key) ?? cache.read(key, () => data.hgetall(key)),
+    readThrough: async (key) => cache.lookup(key) ?? cache.read(key, () => data.hgetall(key)),
     close: async () => {
       await cache.close();
       data.disconnect();
@@ -154,7 +154,7 @@ describe('TrackingCache (redis)', function () {
       await writer.hset(key, { budget_usd: '2' });
       await eventually(() => h!.cache.lookup(key) === undefined, 2000, 2);
       expect(Date.now() - frozenAt).to.be.below(1000);
-      expect(h.flushes).to.include('heartbeat');
+      await eventually(() => h!.flushes.includes('heartbeat'), 1000, 5);
       // While silent, a fresh read is never trusted as a hit.
       await h.cache.read(key, () => h!.data.hgetall(key));
       expect(h.cache.lookup(key)).to.equal(undefined);
