@@ -1,4 +1,5 @@
 import { LocalRedisServer } from '../test/support/local-redis-server';
+import { runCacheBench } from './cache-bench';
 import { runGateBench } from './gate-bench';
 import { runWorkerBench, runWorkerRssBench } from './worker-bench';
 import { machine, table, writeJson, type Row } from './report';
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
         log,
       )),
     );
+    rows.push(...(await runCacheBench(server, quick ? { hitSamples: 1000, invalidations: 200 } : { hitSamples: 10000, invalidations: 2000 }, log)));
     rows.push(
       ...(await runWorkerBench(
         server,
