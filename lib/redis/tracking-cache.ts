@@ -43,6 +43,12 @@ export const TRACKING_CACHE_DEFAULTS = Object.freeze({
   maxEntries: 10000,
 });
 
+/**
+ * Silent for this many `silenceMs`, the subscriber is reconnected: a socket that died without a
+ * FIN would otherwise wait for TCP keepalive, minutes to hours, before ioredis notices.
+ */
+const RECONNECT_AFTER_SILENCES = 10;
+
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
 interface Entry {
@@ -89,6 +95,7 @@ export class TrackingCache {
   private subscriberRunId: string | undefined;
   private lastBeatAt = Number.NEGATIVE_INFINITY;
   private silent = false;
+  private silentSince = 0;
   private beatInFlight = false;
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
@@ -300,12 +307,19 @@ export class TrackingCache {
 
   private beat(): void {
     if (this.armedEpoch !== this.epoch) return;
-    if (!this.silent && performance.now() - this.lastBeatAt > this.silenceMs && this.lastBeatAt !== Number.NEGATIVE_INFINITY) {
+    const now = performance.now();
+    if (!this.silent && now - this.lastBeatAt > this.silenceMs && this.lastBeatAt !== Number.NEGATIVE_INFINITY) {
       this.silent = true;
+      this.silentSince = now;
       this.epoch += 1;
       this.armedEpoch = this.epoch;
       this.events.flushed?.('heartbeat');
       this.logger.warn({ silenceMs: this.silenceMs }, 'local cache flushed: no heartbeat through the invalidation connection');
+    }
+    if (this.silent && now - this.silentSince > this.silenceMs * RECONNECT_AFTER_SILENCES && this.subscriber.status === 'ready') {
+      this.silentSince = now;
+      this.logger.warn('local cache subscriber still silent: reconnecting it');
+      this.subscriber.disconnect(true);
     }
     if (this.beatInFlight || this.data.status !== 'ready') return;
     this.beatInFlight = true;

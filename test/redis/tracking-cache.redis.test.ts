@@ -79,6 +79,12 @@ describe('TrackingCache (redis)', function () {
     writer.disconnect();
     await server.stop();
   });
+  /** The id of the test's subscriber connection on the server, if it has one. */
+  const subscriberId = async (): Promise<string | undefined> => {
+    const list = (await writer.client('LIST')) as string;
+    return new RegExp(`id=(\\d+) [^\\n]*name=${SUBSCRIBER_NAME} `).exec(list)?.[1];
+  };
+
   afterEach(async () => {
     await h?.close();
     h = undefined;
@@ -130,8 +136,7 @@ describe('TrackingCache (redis)', function () {
     const key = `${PREFIX}ETHUSDT`;
     await writer.hset(key, { budget_usd: '1' });
     await cached(h, key);
-    const list = (await writer.client('LIST')) as string;
-    const id = new RegExp(`id=(\\d+) [^\\n]*name=${SUBSCRIBER_NAME} `).exec(list)?.[1];
+    const id = await subscriberId();
     expect(id, 'subscriber in CLIENT LIST').to.be.a('string');
     await writer.client('KILL', 'ID', id!);
     await eventually(() => h!.flushes.includes('connection'), 2000, 5);
@@ -142,7 +147,7 @@ describe('TrackingCache (redis)', function () {
     await eventually(() => h!.cache.lookup(key) === undefined, 2000, 5);
   });
 
-  it('stops hits within about 100 ms when the subscriber goes silent without closing', async () => {
+  it('stops hits within about 100 ms when the subscriber goes silent without closing, then replaces its connection', async () => {
     const proxy = await TcpProxy.start(server.port);
     try {
       h = await harness(server.url, proxy.url);
@@ -158,6 +163,9 @@ describe('TrackingCache (redis)', function () {
       // While silent, a fresh read is never trusted as a hit.
       await h.cache.read(key, () => h!.data.hgetall(key));
       expect(h.cache.lookup(key)).to.equal(undefined);
+      // Still silent after about a second: the cache drops the subscriber's connection for a new one.
+      const idBefore = await subscriberId();
+      await eventually(async () => (await subscriberId()) !== idBefore, 5000, 50);
       proxy.thaw();
       expect(await cached(h, key)).to.deep.equal({ budget_usd: '2' });
     } finally {
