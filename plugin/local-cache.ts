@@ -12,6 +12,33 @@ interface Increment {
   inc(value?: number): void;
 }
 
+/** The local cache's counters on the gate's registry; every series starts at 0. */
+export class LocalCacheMetrics {
+  readonly hits: Increment;
+  readonly misses: Increment;
+  readonly invalidations: Increment;
+  readonly flushes: Record<CacheFlushCause, Increment>;
+
+  constructor(registry: Registry) {
+    this.hits = counterOn(registry, { name: 'p28_gate_cache_hits_total', help: 'Budget gate decisions answered from the local cache.' });
+    this.misses = counterOn(registry, {
+      name: 'p28_gate_cache_misses_total',
+      help: 'Budget gate local cache lookups that went on to read Redis.',
+    });
+    this.invalidations = counterOn(registry, {
+      name: 'p28_gate_cache_invalidations_total',
+      help: 'Budget keys the local cache was told had changed (server-assisted invalidation).',
+    });
+    const flushes = counterOn(registry, {
+      name: 'p28_gate_cache_flushes_total',
+      help: 'Times the local cache stopped trusting its entries, by cause.',
+      labelNames: ['cause'],
+    });
+    this.flushes = Object.fromEntries(FLUSH_CAUSES.map((cause) => [cause, flushes.labels(cause)])) as Record<CacheFlushCause, Increment>;
+    for (const counter of [this.hits, this.misses, this.invalidations, ...Object.values(this.flushes)]) counter.inc(0);
+  }
+}
+
 /**
  * The gate's side of the local cache (option `localCache`): a `TrackingCache` of budget hashes on
  * the gate's own connection plus one subscriber connection, and its counters on the gate's
@@ -19,21 +46,10 @@ interface Increment {
  * cannot be read, asks `lastKnown`.
  */
 export class GateLocalCache {
-  private readonly hits: Increment;
-  private readonly misses: Increment;
-
   private constructor(
     private readonly cache: TrackingCache,
-    registry: Registry,
-  ) {
-    this.hits = counterOn(registry, { name: 'p28_gate_cache_hits_total', help: 'Budget gate decisions answered from the local cache.' });
-    this.misses = counterOn(registry, {
-      name: 'p28_gate_cache_misses_total',
-      help: 'Budget gate local cache lookups that went on to read Redis.',
-    });
-    this.hits.inc(0);
-    this.misses.inc(0);
-  }
+    private readonly metrics: LocalCacheMetrics,
+  ) {}
 
   /**
    * The cache for a gate reading through `client`, or undefined on a Redis Cluster: invalidations
@@ -45,18 +61,7 @@ export class GateLocalCache {
       options.logger.warn('localCache is not supported on Redis Cluster: reading Redis for every decision');
       return undefined;
     }
-    const invalidations = counterOn(options.registry, {
-      name: 'p28_gate_cache_invalidations_total',
-      help: 'Budget keys the local cache was told had changed (server-assisted invalidation).',
-    });
-    const flushes = counterOn(options.registry, {
-      name: 'p28_gate_cache_flushes_total',
-      help: 'Times the local cache stopped trusting every entry, by cause.',
-      labelNames: ['cause'],
-    });
-    invalidations.inc(0);
-    const byCause = Object.fromEntries(FLUSH_CAUSES.map((cause) => [cause, flushes.labels(cause)])) as Record<CacheFlushCause, Increment>;
-    for (const child of Object.values(byCause)) child.inc(0);
+    const metrics = new LocalCacheMetrics(options.registry);
     const subscriber = client.duplicate({ autoResubscribe: false, connectionName: 'p28-budget-gate-cache', lazyConnect: false });
     subscriber.on('error', (error: Error) => options.logger.debug({ err: error.message }, 'local cache subscriber error'));
     const cache = new TrackingCache({
@@ -66,17 +71,17 @@ export class GateLocalCache {
       heartbeatChannel: TrackingCache.heartbeatChannelUnder(options.keys.budgetCacheHeartbeatChannelBase),
       logger: options.logger,
       events: {
-        invalidated: (keys) => invalidations.inc(keys),
-        flushed: (cause) => byCause[cause].inc(),
+        invalidated: (keys) => metrics.invalidations.inc(keys),
+        flushed: (cause) => metrics.flushes[cause].inc(),
       },
     });
-    return new GateLocalCache(cache, options.registry);
+    return new GateLocalCache(cache, metrics);
   }
 
   /** The budget hash under `key` when the cache can vouch for it (counted as a hit), else undefined. */
   lookup(key: string): Record<string, string> | undefined {
     const fields = this.cache.lookup(key);
-    (fields === undefined ? this.misses : this.hits).inc();
+    (fields === undefined ? this.metrics.misses : this.metrics.hits).inc();
     return fields;
   }
 

@@ -26,7 +26,10 @@ export interface TrackingCacheOptions {
   heartbeatChannel: string;
   /** How often a heartbeat is published, in ms. */
   heartbeatIntervalMs?: number;
-  /** Without a heartbeat for this long (ms) the subscriber counts as dead and nothing is a hit. */
+  /**
+   * Hits need a heartbeat sent at most this long ago (ms) to have come back: it bounds how far a
+   * hit can trail a write should the subscriber stop receiving.
+   */
   silenceMs?: number;
   /** Most entries kept; the oldest goes first. */
   maxEntries?: number;
@@ -66,7 +69,8 @@ interface Entry {
  *
  * A copy counts as a hit only while coherence is proven: both connections are up, reach the same
  * server (`run_id`), tracking is armed for the subscriber's current id, and a heartbeat published
- * through the data connection has reached the subscriber within `silenceMs`. Any close or
+ * through the data connection at most `silenceMs` ago has come back through the subscriber (the
+ * heartbeat trails every invalidation the server sent before it). Any close or
  * reconnect of either connection starts a new epoch, so earlier copies stop being hits; a read
  * whose key was invalidated or flushed while it was in flight is never stored; each copy keeps
  * its key's TTL deadline. Copies that are no longer hits stay available through `lastKnown`
@@ -93,7 +97,11 @@ export class TrackingCache {
   private pendingReads = 0;
   private subscriberId: number | undefined;
   private subscriberRunId: string | undefined;
-  private lastBeatAt = Number.NEGATIVE_INFINITY;
+  /** When the newest heartbeat that came back was sent (performance.now() ms). */
+  private lastEchoSentAt = Number.NEGATIVE_INFINITY;
+  /** Heartbeats sent since one last came back. */
+  private unechoed = 0;
+  private readonly beatsPerSilence: number;
   private silent = false;
   private silentSince = 0;
   private beatInFlight = false;
@@ -118,7 +126,9 @@ export class TrackingCache {
       this.listen(client, 'close', () => this.lose('connection'));
       this.listen(client, 'reconnecting', () => this.lose('connection'));
     }
-    this.heartbeat = setInterval(() => this.beat(), options.heartbeatIntervalMs ?? TRACKING_CACHE_DEFAULTS.heartbeatIntervalMs);
+    const intervalMs = options.heartbeatIntervalMs ?? TRACKING_CACHE_DEFAULTS.heartbeatIntervalMs;
+    this.beatsPerSilence = Math.max(1, Math.ceil(this.silenceMs / intervalMs));
+    this.heartbeat = setInterval(() => this.beat(), intervalMs);
     this.heartbeat.unref();
     if (this.subscriber.status === 'ready') void this.setUpSubscriber();
   }
@@ -130,7 +140,7 @@ export class TrackingCache {
 
   /** True while a hit can be trusted to be what Redis holds now (within invalidation latency). */
   get coherent(): boolean {
-    return this.armedEpoch === this.epoch && !this.closed && performance.now() - this.lastBeatAt <= this.silenceMs;
+    return this.armedEpoch === this.epoch && !this.closed && performance.now() - this.lastEchoSentAt <= this.silenceMs;
   }
 
   /** Entries held, hits or not. */
@@ -226,7 +236,12 @@ export class TrackingCache {
   private onMessage(channel: Buffer, payload: unknown): void {
     const name = channel.toString();
     if (name === this.heartbeatChannel) {
-      this.lastBeatAt = performance.now();
+      // The heartbeat carries its send time: every invalidation the server sent before it has now
+      // been handled, so copies are current as of that time (not of when it was read here).
+      const sentAt = Number(String(payload));
+      if (!(sentAt > this.lastEchoSentAt)) return;
+      this.lastEchoSentAt = sentAt;
+      this.unechoed = 0;
       if (this.silent) {
         this.silent = false;
         this.logger.info('local cache heartbeat back: hits resume');
@@ -297,7 +312,9 @@ export class TrackingCache {
       await this.data.client('TRACKING', 'on', 'REDIRECT', String(subscriberId), 'BCAST', 'PREFIX', this.prefix);
       if (epoch !== this.epoch || subscriberId !== this.subscriberId) return;
       this.armedEpoch = epoch;
-      this.lastBeatAt = Number.NEGATIVE_INFINITY;
+      this.lastEchoSentAt = Number.NEGATIVE_INFINITY;
+      this.unechoed = 0;
+      this.silentSince = performance.now();
       this.beat();
       this.logger.info({ prefix: this.prefix }, 'local cache armed');
     } catch (error) {
@@ -305,26 +322,35 @@ export class TrackingCache {
     }
   }
 
+  /**
+   * Sends a heartbeat and judges the ones that did not come back. Silence is counted in heartbeats
+   * sent, not in time alone, so a pause of this process (GC, a busy host) is not taken for a dead
+   * subscriber: the heartbeats it would have sent were never sent.
+   */
   private beat(): void {
     if (this.armedEpoch !== this.epoch) return;
     const now = performance.now();
-    if (!this.silent && now - this.lastBeatAt > this.silenceMs && this.lastBeatAt !== Number.NEGATIVE_INFINITY) {
+    if (!this.silent && this.unechoed >= this.beatsPerSilence && now - this.lastEchoSentAt > this.silenceMs) {
       this.silent = true;
       this.silentSince = now;
-      this.epoch += 1;
-      this.armedEpoch = this.epoch;
       this.events.flushed?.('heartbeat');
-      this.logger.warn({ silenceMs: this.silenceMs }, 'local cache flushed: no heartbeat through the invalidation connection');
+      this.logger.warn({ silenceMs: this.silenceMs }, 'local cache hits suspended: heartbeats do not come back through the invalidation connection');
     }
-    if (this.silent && now - this.silentSince > this.silenceMs * RECONNECT_AFTER_SILENCES && this.subscriber.status === 'ready') {
+    if (
+      this.silent &&
+      this.unechoed >= this.beatsPerSilence * RECONNECT_AFTER_SILENCES &&
+      now - this.silentSince > this.silenceMs * RECONNECT_AFTER_SILENCES &&
+      this.subscriber.status === 'ready'
+    ) {
       this.silentSince = now;
       this.logger.warn('local cache subscriber still silent: reconnecting it');
       this.subscriber.disconnect(true);
     }
     if (this.beatInFlight || this.data.status !== 'ready') return;
     this.beatInFlight = true;
+    this.unechoed += 1;
     this.data
-      .publish(this.heartbeatChannel, '1')
+      .publish(this.heartbeatChannel, String(now))
       .catch(() => undefined)
       .finally(() => {
         this.beatInFlight = false;

@@ -175,6 +175,20 @@ describe('TrackingCache (redis)', function () {
     }
   });
 
+  it('does not take a stall of its own process for a silent subscriber', async () => {
+    h = await harness(server.url, server.url);
+    const key = `${PREFIX}LTCUSDT`;
+    await writer.hset(key, { budget_usd: '1' });
+    await cached(h, key);
+    const busyUntil = Date.now() + 400;
+    while (Date.now() < busyUntil) {
+      // A synchronous stall, as a long GC pause or a starved host would make.
+    }
+    await sleep(100);
+    expect(h.flushes).to.not.include('heartbeat');
+    expect(h.cache.lookup(key), 'the copy is a hit again without a read').to.deep.equal({ budget_usd: '1' });
+  });
+
   it('never arms while the data and invalidation connections reach different servers (failover)', async () => {
     const other = await LocalRedisServer.start();
     const proxy = await TcpProxy.start(server.port);
