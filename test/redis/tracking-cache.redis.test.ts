@@ -102,6 +102,26 @@ describe('TrackingCache (redis)', function () {
     expect(await cached(h, key)).to.deep.equal({ budget_usd: '200' });
   });
 
+  it('does not store a read whose answer is handled after its key was invalidated', async () => {
+    h = await harness(server.url, server.url);
+    const key = `${PREFIX}AVAXUSDT`;
+    await writer.hset(key, 'v', 'old');
+    await cached(h, key);
+    const before = h.invalidations.count;
+    // The read is answered by Redis, then the key changes and its invalidation is handled, and only
+    // then does the answer reach the cache: the order two sockets can deliver in.
+    const fields = await h.cache.read(key, async () => {
+      const answer = await h!.data.hgetall(key);
+      await writer.hset(key, 'v', 'new');
+      await eventually(() => h!.invalidations.count > before, 2000, 1);
+      return answer;
+    });
+    expect(fields).to.deep.equal({ v: 'old' });
+    await h.data.ping();
+    expect(h.cache.lookup(key)).to.equal(undefined);
+    expect(await cached(h, key)).to.deep.equal({ v: 'new' });
+  });
+
   it('never keeps a value read while its key was being rewritten (in-flight invalidation)', async () => {
     h = await harness(server.url, server.url);
     const keys = Array.from({ length: 20 }, (_, i) => `${PREFIX}RACE${i}USDT`);
