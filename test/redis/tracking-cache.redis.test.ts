@@ -130,8 +130,13 @@ describe('TrackingCache (redis)', function () {
     let stale = 0;
     for (let round = 0; round < 15; round++) {
       let writing = true;
-      const readers = keys.map(async (key) => {
-        while (writing) await h!.readThrough(key);
+      // Two readers per key, so that a read is nearly always in flight when a write lands.
+      const readers = [...keys, ...keys].map(async (key) => {
+        while (writing) {
+          await h!.readThrough(key);
+          // A hit resolves without I/O; yield so that the writes and invalidations get their turn.
+          await new Promise((r) => setImmediate(r));
+        }
       });
       const last = new Map<string, string>();
       for (let i = 0; i < 60; i++) {
