@@ -139,7 +139,7 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
     });
   }
 
-  await cache.close();
+  cache.close();
   for (const c of [writer, raw, data]) c.disconnect();
   return rows;
 }

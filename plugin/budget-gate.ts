@@ -324,7 +324,7 @@ export class BudgetGate implements PermitGate {
 
   private async shutdown(): Promise<void> {
     this.breaker.shutdown();
-    await this.localCache?.close();
+    this.localCache?.close();
     const ended = this.ownsClient ? this.clientEnded() : undefined;
     if (this.ownsClient) this.client.disconnect();
     await Promise.all([this.drain(), ended]);

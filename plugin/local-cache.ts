@@ -100,7 +100,8 @@ export class GateLocalCache {
     return this.cache.coherent;
   }
 
-  close(): Promise<void> {
-    return this.cache.close();
+  /** Ends the subscriber connection and switches tracking off; waits for neither. */
+  close(): void {
+    this.cache.close();
   }
 }

@@ -52,6 +52,9 @@ export const TRACKING_CACHE_DEFAULTS = Object.freeze({
  */
 const RECONNECT_AFTER_SILENCES = 10;
 
+/** How often a failed set-up (a timeout, an ACL refusal, servers that differ) is tried again, in ms. */
+const ARM_RETRY_MS = 1000;
+
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
 interface Entry {
@@ -105,6 +108,12 @@ export class TrackingCache {
   private silent = false;
   private silentSince = 0;
   private beatInFlight = false;
+  private arming = false;
+  private lastArmAttemptAt = Number.NEGATIVE_INFINITY;
+  private settingUp = false;
+  private lastSetUpAttemptAt = Number.NEGATIVE_INFINITY;
+  /** The last arming attempt found the two connections on different servers (counted once). */
+  private mismatched = false;
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
   private readonly detach: Array<() => void> = [];
@@ -187,30 +196,35 @@ export class TrackingCache {
     if (this.closed || !key.startsWith(this.prefix)) return fields;
     this.pendingReads += 1;
     const ttl = this.data.pttl(key);
-    Promise.all([fields, ttl])
-      .then(([value, ttlMs]) => this.store(key, value, ttlMs, startSeq, startEpoch, startedAt))
+    // The answer replaces the copy as soon as it arrives (it is what Redis holds, for `lastKnown`);
+    // it becomes a hit once its TTL is known, which may never happen if Redis stops in between.
+    fields
+      .then(async (value) => {
+        const entry = this.replace(key, value, startSeq);
+        if (entry === undefined) return;
+        const ttlMs = await ttl;
+        this.settle(key, entry, ttlMs, startSeq, startEpoch, startedAt);
+      })
       .catch(() => undefined)
       .finally(() => {
         this.pendingReads -= 1;
         if (this.pendingReads === 0) this.invalidatedAt.clear();
       });
+    ttl.catch(() => undefined);
     return fields;
   }
 
   /** Stops the heartbeat, drops every entry, switches tracking off (best effort) and ends the subscriber. */
-  async close(): Promise<void> {
+  close(): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
     for (const off of this.detach.splice(0)) off();
     this.entries.clear();
-    const ended = new Promise<void>((resolve) => {
-      if (this.subscriber.status === 'end') resolve();
-      else this.subscriber.once('end', () => resolve());
-    });
+    // Neither is waited for: on a stopped Redis the subscriber's FIN is never answered and a
+    // command waits for its timeout. Tracking ends with the data connection when that is closed.
     this.subscriber.disconnect();
-    const off = this.data.status === 'ready' ? this.data.client('TRACKING', 'off').catch(() => undefined) : undefined;
-    await Promise.race([Promise.all([ended, off]), new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (this.data.status === 'ready') this.data.client('TRACKING', 'off').catch(() => undefined);
   }
 
   private listen(client: Redis, event: string, handler: Parameters<Redis['on']>[1]): void {
@@ -218,19 +232,34 @@ export class TrackingCache {
     this.detach.push(() => client.off(event, handler));
   }
 
-  private store(key: string, fields: Record<string, string>, ttlMs: number, startSeq: number, startEpoch: number, startedAt: number): void {
-    if (this.closed || this.lastServerFlushSeq > startSeq || (this.invalidatedAt.get(key) ?? -1) > startSeq) return;
-    if (Object.keys(fields).length === 0 || ttlMs === -2) {
-      // Redis has nothing under the key now (expired, deleted, or a server that restarted empty).
+  /** Whether the key was invalidated, or the server flushed, after sequence `startSeq`. */
+  private changedSince(key: string, startSeq: number): boolean {
+    return this.lastServerFlushSeq > startSeq || (this.invalidatedAt.get(key) ?? -1) > startSeq;
+  }
+
+  /** Puts a read's answer in place of the key's copy, not yet a hit; undefined when there is none to keep. */
+  private replace(key: string, fields: Record<string, string>, startSeq: number): Entry | undefined {
+    if (this.closed || this.changedSince(key, startSeq)) return undefined;
+    this.entries.delete(key);
+    // An empty answer: Redis has nothing under the key now (expired, deleted, or a server that
+    // restarted empty), so neither has the cache.
+    if (Object.keys(fields).length === 0) return undefined;
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    const entry: Entry = { fields, epoch: -1, deadline: Number.POSITIVE_INFINITY };
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  /** Gives a copy its TTL deadline and, if coherence held from before the read until now, makes it a hit. */
+  private settle(key: string, entry: Entry, ttlMs: number, startSeq: number, startEpoch: number, startedAt: number): void {
+    // Replaced by a later read, or dropped by an invalidation or a flush meanwhile.
+    if (this.entries.get(key) !== entry || this.changedSince(key, startSeq)) return;
+    if (ttlMs === -2) {
       this.entries.delete(key);
       return;
     }
-    // Trusted only when coherence held from before the read was sent until now.
-    const epoch = startEpoch === this.epoch && this.coherent ? startEpoch : -1;
-    const deadline = ttlMs >= 0 ? startedAt + ttlMs : Number.POSITIVE_INFINITY;
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(key, { fields, epoch, deadline });
+    entry.deadline = ttlMs >= 0 ? startedAt + ttlMs : Number.POSITIVE_INFINITY;
+    entry.epoch = startEpoch === this.epoch && this.coherent ? startEpoch : -1;
   }
 
   private onMessage(channel: Buffer, payload: unknown): void {
@@ -279,6 +308,8 @@ export class TrackingCache {
   /** On each (re)connect of the subscriber: learn its id and server, subscribe, then arm tracking. */
   private async setUpSubscriber(): Promise<void> {
     const sub = this.subscriber;
+    this.settingUp = true;
+    this.lastSetUpAttemptAt = performance.now();
     try {
       // Both must be asked before SUBSCRIBE: a RESP2 subscriber accepts no other commands.
       const [id, info] = await Promise.all([sub.client('ID') as Promise<number>, sub.info('server')]);
@@ -287,7 +318,9 @@ export class TrackingCache {
       this.subscriberRunId = runIdOf(info);
       await this.armTracking();
     } catch (error) {
-      this.logger.warn({ err: (error as Error).message }, 'local cache subscriber set-up failed; waiting for its next reconnect');
+      this.logger.warn({ err: (error as Error).message }, 'local cache subscriber set-up failed; retrying with a new connection');
+    } finally {
+      this.settingUp = false;
     }
   }
 
@@ -297,6 +330,8 @@ export class TrackingCache {
     if (this.closed || subscriberId === undefined || this.data.status !== 'ready') return;
     this.lose('connection');
     const epoch = this.epoch;
+    this.arming = true;
+    this.lastArmAttemptAt = performance.now();
     try {
       // Client ids are per server: a redirect to the same id on another server would send the
       // invalidations to a stranger, or nowhere. The connection cannot change servers without a
@@ -304,10 +339,14 @@ export class TrackingCache {
       const runId = runIdOf(await this.data.info('server'));
       if (epoch !== this.epoch || subscriberId !== this.subscriberId) return; // something reconnected meanwhile
       if (runId === undefined || runId !== this.subscriberRunId) {
-        this.events.flushed?.('server_mismatch');
-        this.logger.warn('local cache not armed: data and invalidation connections reach different servers');
+        if (!this.mismatched) {
+          this.mismatched = true;
+          this.events.flushed?.('server_mismatch');
+          this.logger.warn('local cache not armed: data and invalidation connections reach different servers');
+        }
         return;
       }
+      this.mismatched = false;
       await this.data.client('TRACKING', 'off');
       await this.data.client('TRACKING', 'on', 'REDIRECT', String(subscriberId), 'BCAST', 'PREFIX', this.prefix);
       if (epoch !== this.epoch || subscriberId !== this.subscriberId) return;
@@ -318,8 +357,24 @@ export class TrackingCache {
       this.beat();
       this.logger.info({ prefix: this.prefix }, 'local cache armed');
     } catch (error) {
-      this.logger.warn({ err: (error as Error).message }, 'local cache could not arm tracking; reading Redis for every decision');
+      this.logger.warn({ err: (error as Error).message }, 'local cache could not arm tracking; reading Redis for every decision until it can');
+    } finally {
+      this.arming = false;
     }
+  }
+
+  /** While not armed, tries again every `ARM_RETRY_MS`: nothing else would, until a reconnect. */
+  private retrySetUp(now: number): void {
+    if (this.closed || this.arming || this.settingUp) return;
+    if (this.subscriberId === undefined) {
+      // Its set-up failed part-way (perhaps after SUBSCRIBE): start over on a new connection.
+      if (this.subscriber.status === 'ready' && now - this.lastSetUpAttemptAt >= ARM_RETRY_MS) {
+        this.lastSetUpAttemptAt = now;
+        this.subscriber.disconnect(true);
+      }
+      return;
+    }
+    if (now - this.lastArmAttemptAt >= ARM_RETRY_MS) void this.armTracking();
   }
 
   /**
@@ -328,8 +383,11 @@ export class TrackingCache {
    * subscriber: the heartbeats it would have sent were never sent.
    */
   private beat(): void {
-    if (this.armedEpoch !== this.epoch) return;
     const now = performance.now();
+    if (this.armedEpoch !== this.epoch) {
+      this.retrySetUp(now);
+      return;
+    }
     if (!this.silent && this.unechoed >= this.beatsPerSilence && now - this.lastEchoSentAt > this.silenceMs) {
       this.silent = true;
       this.silentSince = now;

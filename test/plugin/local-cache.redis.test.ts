@@ -23,7 +23,7 @@ async function hgetallCalls(admin: RedisClient): Promise<number> {
 
 /** Evaluates until a decision comes from the cache (the first ones fill it once tracking is armed). */
 async function untilCached(gate: BudgetGate): Promise<void> {
-  await eventually(async () => (await gate.evaluate(plan())).source === 'cache', 5000, 10);
+  await eventually(async () => (await gate.evaluate(plan())).source === 'cache', 10000, 10);
 }
 
 describe('BudgetGate localCache (redis)', function () {
@@ -102,7 +102,8 @@ describe('BudgetGate localCache (redis)', function () {
 
   it('keeps blocking from the cache after Redis is killed, and never blocks on a hash it never read', async () => {
     await admin.hset(KEY, budgetFields());
-    const gate = newGate();
+    // A short breaker reset, so that reading resumes soon after the restart.
+    const gate = newGate({ resetTimeoutMs: 200 });
     await untilCached(gate);
     await server.kill();
     await eventually(async () => (await metricValue(gate.registry, 'p28_gate_cache_flushes_total', { cause: 'connection' })) >= 1);
@@ -119,7 +120,8 @@ describe('BudgetGate localCache (redis)', function () {
     await eventually(async () => (await gate.evaluate(plan(OVER_BUDGET))).reason === 'no_budget_data', 10000);
     server.pause();
     try {
-      expect(await gate.evaluate(plan(OVER_BUDGET))).to.include({ allow: true, failOpen: true, source: 'none' });
+      const paused = await gate.evaluate(plan(OVER_BUDGET));
+      expect(paused, JSON.stringify(paused)).to.include({ allow: true, failOpen: true, source: 'none' });
     } finally {
       server.resume();
     }
@@ -127,6 +129,31 @@ describe('BudgetGate localCache (redis)', function () {
     admin = await connectedClient(server);
     await admin.hset(KEY, budgetFields());
     await untilCached(gate);
+  });
+
+  it('close() ends the cache connection, and does not wait on a stopped Redis for it', async () => {
+    const cacheConnections = async () =>
+      String(await admin.client('LIST')).split('\n').filter((line) => line.includes('name=p28-budget-gate-cache')).length;
+    await admin.hset(KEY, budgetFields());
+    const first = newGate();
+    await untilCached(first);
+    expect(await cacheConnections()).to.equal(1);
+    await first.close();
+    await eventually(async () => (await cacheConnections()) === 0, 2000);
+
+    // Through a client passed in (which close() leaves open), nothing else is waited for.
+    const host = await connectedClient(server, 'gate', 50);
+    const second = newGate({ redis: host, redisUrl: undefined });
+    await untilCached(second);
+    server.pause();
+    try {
+      const started = Date.now();
+      await second.close();
+      expect(Date.now() - started).to.be.below(1000);
+    } finally {
+      server.resume();
+      host.disconnect();
+    }
   });
 
   it('falls back to no cache on a Redis Cluster client, and says so in the log', () => {

@@ -48,7 +48,7 @@ async function harness(dataUrl: string, subscriberUrl: string): Promise<Harness>
     invalidations,
     readThrough: async (key) => cache.lookup(key) ?? cache.read(key, () => data.hgetall(key)),
     close: async () => {
-      await cache.close();
+      cache.close();
       data.disconnect();
     },
   };
@@ -198,6 +198,23 @@ describe('TrackingCache (redis)', function () {
       h = undefined;
       await proxy.stop();
     }
+  });
+
+  it('keeps trying to arm when tracking is refused, and arms once it is allowed', async () => {
+    await writer.acl('SETUSER', 'default', '-client|tracking');
+    try {
+      h = await harness(server.url, server.url);
+      const key = `${PREFIX}TRXUSDT`;
+      await writer.hset(key, { budget_usd: '1' });
+      for (let i = 0; i < 10; i++) {
+        await h.cache.read(key, () => h!.data.hgetall(key));
+        expect(h.cache.lookup(key)).to.equal(undefined);
+        await sleep(20);
+      }
+    } finally {
+      await writer.acl('SETUSER', 'default', '+client|tracking');
+    }
+    expect(await cached(h!, `${PREFIX}TRXUSDT`)).to.deep.equal({ budget_usd: '1' });
   });
 
   it('does not take a stall of its own process for a silent subscriber', async () => {
