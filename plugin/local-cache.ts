@@ -95,11 +95,6 @@ export class GateLocalCache {
     return this.cache.lastKnown(key);
   }
 
-  /** True while hits are served. */
-  get coherent(): boolean {
-    return this.cache.coherent;
-  }
-
   /** Ends the subscriber connection and switches tracking off; waits for neither. */
   close(): void {
     this.cache.close();

@@ -102,6 +102,8 @@ export class TrackingCache {
   private subscriberRunId: string | undefined;
   /** When the newest heartbeat that came back was sent (performance.now() ms). */
   private lastEchoSentAt = Number.NEGATIVE_INFINITY;
+  /** When tracking was last armed: heartbeats sent before it prove nothing about it. */
+  private armedAt = Number.POSITIVE_INFINITY;
   /** Heartbeats sent since one last came back. */
   private unechoed = 0;
   private readonly beatsPerSilence: number;
@@ -150,11 +152,6 @@ export class TrackingCache {
   /** True while a hit can be trusted to be what Redis holds now (within invalidation latency). */
   get coherent(): boolean {
     return this.armedEpoch === this.epoch && !this.closed && performance.now() - this.lastEchoSentAt <= this.silenceMs;
-  }
-
-  /** Entries held, hits or not. */
-  get size(): number {
-    return this.entries.size;
   }
 
   /** The cached fields of `key` when they can be trusted, else undefined (a miss). */
@@ -268,7 +265,7 @@ export class TrackingCache {
       // The heartbeat carries its send time: every invalidation the server sent before it has now
       // been handled, so copies are current as of that time (not of when it was read here).
       const sentAt = Number(String(payload));
-      if (!(sentAt > this.lastEchoSentAt)) return;
+      if (!(sentAt > this.lastEchoSentAt) || sentAt < this.armedAt) return;
       this.lastEchoSentAt = sentAt;
       this.unechoed = 0;
       if (this.silent) {
@@ -351,6 +348,7 @@ export class TrackingCache {
       await this.data.client('TRACKING', 'on', 'REDIRECT', String(subscriberId), 'BCAST', 'PREFIX', this.prefix);
       if (epoch !== this.epoch || subscriberId !== this.subscriberId) return;
       this.armedEpoch = epoch;
+      this.armedAt = performance.now();
       this.lastEchoSentAt = Number.NEGATIVE_INFINITY;
       this.unechoed = 0;
       this.silentSince = performance.now();
