@@ -90,11 +90,6 @@ export class RedisKeys {
     return SYMBOL_PATTERN.test(symbol) ? symbol : undefined;
   }
 
-  /** Everything before the symbol in a budget key: the prefix the gate's local cache tracks. */
-  get budgetPrefix(): string {
-    return `${this.prefix}:portfolio:budget:`;
-  }
-
   /** Base of the private pub/sub channels a gate's local cache sends its heartbeat on. */
   get budgetCacheHeartbeatChannelBase(): string {
     return `${this.prefix}:p28:gate-cache:heartbeat`;
