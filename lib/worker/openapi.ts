@@ -202,6 +202,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
                 budgetUsd: 1348,
                 positionNotionalUsd: 50000,
                 projectedNotionalUsd: 51000,
+                source: 'redis',
               }),
             },
             '400': badRequest,
