@@ -134,8 +134,8 @@ export class TrackingCache {
     this.listen(this.subscriber, 'ready', () => void this.setUpSubscriber());
     this.listen(this.data, 'ready', () => void this.armTracking());
     for (const client of [this.data, this.subscriber]) {
-      this.listen(client, 'close', () => this.lose('connection'));
-      this.listen(client, 'reconnecting', () => this.lose('connection'));
+      this.listen(client, 'close', () => this.lose());
+      this.listen(client, 'reconnecting', () => this.lose());
     }
     const intervalMs = options.heartbeatIntervalMs ?? TRACKING_CACHE_DEFAULTS.heartbeatIntervalMs;
     this.beatsPerSilence = Math.max(1, Math.ceil(this.silenceMs / intervalMs));
@@ -292,13 +292,14 @@ export class TrackingCache {
   }
 
   /** Ends trust in every entry: nothing stored before is a hit again. */
-  private lose(cause: CacheFlushCause): void {
+  private lose(): void {
     const wasArmed = this.armedEpoch === this.epoch;
     this.epoch += 1;
-    if (cause === 'connection') this.subscriberId = this.subscriber.status === 'ready' ? this.subscriberId : undefined;
+    // A subscriber that is no longer ready will come back with a new client id.
+    if (this.subscriber.status !== 'ready') this.subscriberId = undefined;
     if (wasArmed && !this.closed) {
-      this.events.flushed?.(cause);
-      this.logger.warn({ cause }, 'local cache flushed: hits stop until tracking is re-armed');
+      this.events.flushed?.('connection');
+      this.logger.warn('local cache flushed: hits stop until tracking is re-armed');
     }
   }
 
@@ -325,7 +326,7 @@ export class TrackingCache {
   private async armTracking(): Promise<void> {
     const subscriberId = this.subscriberId;
     if (this.closed || subscriberId === undefined || this.data.status !== 'ready') return;
-    this.lose('connection');
+    this.lose();
     const epoch = this.epoch;
     this.arming = true;
     this.lastArmAttemptAt = performance.now();
