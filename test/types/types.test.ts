@@ -82,6 +82,22 @@ describe('input hashes', () => {
     expect(volRegimeOf(undefined)).to.deep.equal({ value: 0.33, source: 'default' });
   });
 
+  it('maps the live system\'s regime names with _VOL and a further suffix, in any case', () => {
+    const regime = (raw: string) => volRegimeOf(MarketStateHash.parse({ vol_regime: raw })).value;
+    expect(regime('LOW_VOL')).to.equal(0);
+    expect(regime('normal_vol')).to.equal(0.33);
+    expect(regime('HIGH_VOL')).to.equal(0.67);
+    expect(regime('high_vol_trending')).to.equal(0.67);
+    expect(regime('EXTREME_VOL')).to.equal(1);
+    expect(regime(' Extreme_Vol_Spike_2 ')).to.equal(1);
+  });
+
+  it('rejects names that only look like a regime, so they fall to sigma', () => {
+    for (const raw of ['HIGHVOL', 'HIGH_TRENDING', 'VERY_HIGH', 'HIGH_VOL_', 'HIGH__VOL', 'EXTREME_VOLATILE']) {
+      expect(MarketStateHash.safeParse({ vol_regime: raw }).success, raw).to.equal(false);
+    }
+  });
+
   it('rejects an unknown vol regime name and a cluster id that is not key-safe', () => {
     expect(MarketStateHash.safeParse({ vol_regime: 'CALM' }).success).to.equal(false);
     expect(MarketStateHash.safeParse({ vol_regime: '1.5' }).success).to.equal(false);
