@@ -1,10 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Mode } from '../../types/mode';
-import type { CycleResult } from './cycle-report';
 import type { RedisClient } from '../redis/client';
-import { SERVICE_NAME, silentLogger, type Logger } from '../logger';
+import { silentLogger, type Logger } from '../logger';
+import { evaluateHealth, type HealthAnswer, type WorkerHealthFacts } from './health';
 
 
 export const HTTP_SERVER_DEFAULTS = Object.freeze({
@@ -12,26 +11,9 @@ export const HTTP_SERVER_DEFAULTS = Object.freeze({
   redisPingTimeoutMs: 500,
 });
 
-/** The body of GET /health. */
-export interface HealthBody {
-  status: 'healthy' | 'unhealthy';
-  service: typeof SERVICE_NAME;
-  /** The effective mode of this replica's latest cycle. */
-  mode: Mode;
-  redis: 'connected' | 'disconnected';
-  role: 'leader' | 'standby';
-  /** Seconds since the last cycle that ended ok or standby; null before the first. */
-  last_success_age_sec: number | null;
-  last_cycle_result: CycleResult | null;
-  instance: string;
-}
-
 /** What /health reports about the worker; `BudgetWorker` provides it. */
 export interface HealthSource {
-  readonly mode: Mode;
-  readonly role: 'leader' | 'standby';
-  readonly lastSuccessAtMs: number | undefined;
-  readonly lastCycle: { result: CycleResult } | undefined;
+  readonly healthFacts: WorkerHealthFacts;
 }
 
 export interface HttpServerOptions {
@@ -42,6 +24,8 @@ export interface HttpServerOptions {
   redis: RedisClient;
   worker: HealthSource;
   instanceId: string;
+  /** HEALTH_MAX_BUDGET_AGE_SEC. */
+  maxBudgetAgeSec: number;
   /** Wall clock in epoch ms, the same as the worker's (default `Date.now`). */
   now?: () => number;
   redisPingTimeoutMs?: number;
@@ -70,8 +54,7 @@ async function redisAnswers(client: RedisClient, timeoutMs: number): Promise<boo
 }
 
 /**
- * The worker's HTTP endpoints on HOST:PORT: `GET /health` (200 while Redis answers, 503 when it does
- * not) and `GET /metrics` (the worker's registry in the Prometheus text format). Everything else is
+ * The worker's HTTP endpoints on HOST:PORT: `GET /health` (see `evaluateHealth`) and `GET /metrics` (the worker's registry in the Prometheus text format). Everything else is
  * 404. Node's own http module; no framework.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServerHandle> {
@@ -79,27 +62,20 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const pingTimeoutMs = options.redisPingTimeoutMs ?? HTTP_SERVER_DEFAULTS.redisPingTimeoutMs;
   const logger = options.logger ?? silentLogger;
 
-  const health = async (): Promise<{ code: number; body: HealthBody }> => {
-    const connected = await redisAnswers(options.redis, pingTimeoutMs);
-    const lastSuccess = options.worker.lastSuccessAtMs;
-    const body: HealthBody = {
-      status: connected ? 'healthy' : 'unhealthy',
-      service: SERVICE_NAME,
-      mode: options.worker.mode,
-      redis: connected ? 'connected' : 'disconnected',
-      role: options.worker.role,
-      last_success_age_sec: lastSuccess === undefined ? null : Math.max(0, Math.round((now() - lastSuccess) / 100) / 10),
-      last_cycle_result: options.worker.lastCycle?.result ?? null,
-      instance: options.instanceId,
-    };
-    return { code: connected ? 200 : 503, body };
-  };
+  const health = async (): Promise<HealthAnswer> =>
+    evaluateHealth({
+      worker: options.worker.healthFacts,
+      redisConnected: await redisAnswers(options.redis, pingTimeoutMs),
+      maxBudgetAgeSec: options.maxBudgetAgeSec,
+      nowMs: now(),
+      instanceId: options.instanceId,
+    });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method === 'GET' && path === '/health') {
-      const { code, body } = await health();
-      send(res, code, 'application/json; charset=utf-8', JSON.stringify(body));
+      const { statusCode, body } = await health();
+      send(res, statusCode, 'application/json; charset=utf-8', JSON.stringify(body));
     } else if (req.method === 'GET' && path === '/metrics') {
       send(res, 200, options.registry.contentType, await options.registry.metrics());
     } else {

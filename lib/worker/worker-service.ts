@@ -66,6 +66,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       redis,
       worker,
       instanceId: config.instanceId,
+      maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
       now: options.now,
       logger,
     });
@@ -77,8 +78,9 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   await waitForReady(redis, WORKER_SERVICE_DEFAULTS.startupRedisWaitMs).catch(() => undefined);
   worker.start();
   logger.info(
-    { mode: config.mode, port: http.port, host: config.host, redis: redactUrl(config.redisUrl), instance: config.instanceId, intervalSec: config.computeIntervalSec },
-    `P2.8 Portfolio Risk Governor started (mode=${config.mode}, port=${http.port})`,
+    { mode: config.mode, mode_source: 'env', port: http.port, host: config.host, redis: redactUrl(config.redisUrl), instance: config.instanceId, intervalSec: config.computeIntervalSec },
+    // A starting worker clears any run-time override in its first cycle, so the mode starts from P28_MODE.
+    `P2.8 Portfolio Risk Governor started (mode=${config.mode} from env P28_MODE, port=${http.port})`,
   );
 
   let stopping: Promise<void> | undefined;

@@ -132,6 +132,7 @@ describe('BudgetHash', () => {
           position_amt: fc.double({ min: -1e9, max: 1e9, noNaN: true }).map((x) => x + 0), // -0 is written as "0"
           position_notional_usd: money,
           over_budget_usd: money,
+          position_status: fc.constantFrom('ok' as const, 'invalid' as const),
         }),
         (record) => {
           expect(BudgetHash.parse(encodeBudgetHash(record))).to.deep.equal(record);
@@ -218,7 +219,7 @@ describe('PermitRequest and GateReason', () => {
 describe('fast readers agree with the schemas', () => {
   // zod keeps an optional key whose value is undefined; the readers leave it out. Same values.
   const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  const tricky = fc.constantFrom('', ' ', 'NaN', 'Infinity', '-1', '0', '1', '1.5', '0x10', '1e3', ' 7 ', 'abc', 'shadow', 'enforce', 'BTCUSDT', 'btc', '-0', '.5', '1e999');
+  const tricky = fc.constantFrom('', ' ', 'NaN', 'Infinity', '-1', '0', '1', '1.5', '0x10', '1e3', ' 7 ', 'abc', 'shadow', 'enforce', 'BTCUSDT', 'btc', '-0', '.5', '1e999', 'ok', 'invalid');
 
   it('readBudgetHash gives the same verdict and output as BudgetHash.safeParse (property)', () => {
     const fieldNames = [...Object.keys(BudgetHash.shape), 'extra'];

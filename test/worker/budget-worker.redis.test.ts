@@ -235,7 +235,7 @@ describe('BudgetWorker', () => {
       });
     });
 
-    it('skips and counts a symbol with an invalid snapshot, and still writes the others', async () => {
+    it('writes the budget of a symbol with an unusable snapshot, marks its position invalid and counts it; skips a bad key', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
       await client.hset('quantum:position:snapshot:ETHUSDT', { position_amt: 'lots', entry_price: '3000' });
       await client.hset('quantum:position:snapshot:SOLUSDT', { position_amt: '2' });
@@ -243,10 +243,16 @@ describe('BudgetWorker', () => {
       await client.hset('quantum:position:snapshot:bad-symbol', { position_amt: '1', entry_price: '1' });
       const worker = makeWorker();
       const report = await worker.runOnce();
-      expect(report.written).to.deep.equal(['BTCUSDT']);
-      expect(report.skipped.map((s) => s.symbol).sort()).to.deep.equal(['ETHUSDT', 'SOLUSDT', 'XRPUSDT', 'quantum:position:snapshot:bad-symbol']);
-      expect(await client.exists(BUDGET('ETHUSDT'), BUDGET('SOLUSDT'), BUDGET('XRPUSDT'))).to.equal(0);
-      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'position_snapshot' })).to.equal(4);
+      expect(report.result).to.equal('ok');
+      expect(report.written.sort()).to.deep.equal(['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'XRPUSDT']);
+      expect(report.skipped.map((s) => s.symbol)).to.deep.equal(['quantum:position:snapshot:bad-symbol']);
+      for (const symbol of ['ETHUSDT', 'SOLUSDT', 'XRPUSDT']) {
+        expect(await client.hgetall(BUDGET(symbol))).to.include({ position_status: 'invalid', position_amt: '0', position_notional_usd: '0', over_budget_usd: '0' });
+      }
+      expect(await client.hget(BUDGET('ETHUSDT'), 'position_price')).to.equal('3000');
+      expect(await client.hget(BUDGET('BTCUSDT'), 'position_status')).to.equal('ok');
+      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'position' })).to.equal(3);
+      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'position_snapshot' })).to.equal(1);
     });
 
     it('reads the cluster from the market hash and its stress; missing stress is 0 without counting', async () => {
@@ -348,15 +354,18 @@ describe('BudgetWorker', () => {
       expect(await client.hexists(BUDGET('BTCUSDT'), 'position_price')).to.equal(0);
     });
 
-    it('appends one violation per over-budget symbol per cycle and keeps the stream near VIOLATION_STREAM_MAXLEN', async () => {
+    it('announces every over-budget symbol once, again each VIOLATION_REPUBLISH_SEC, and keeps the stream near VIOLATION_STREAM_MAXLEN', async () => {
       // Equity 0 clamps every budget to MIN_BUDGET_K (500); each position is 1000 * 11 = 11000 USD.
       await client.hset('quantum:state:portfolio', { equity_usd: '0', timestamp: String(NOW_SEC) });
       const symbols = await seedSymbols(client, 300);
       for (const symbol of symbols) await client.hset(`quantum:position:snapshot:${symbol}`, { position_amt: '1000' });
-      const worker = makeWorker({ VIOLATION_STREAM_MAXLEN: '100' }, { heatSource: fixedHeat(0.5) });
+      const worker = makeWorker({ VIOLATION_STREAM_MAXLEN: '100', VIOLATION_REPUBLISH_SEC: '10' }, { heatSource: fixedHeat(0.5) });
+      expect((await worker.runOnce()).violations).to.have.length(300);
+      expect((await worker.runOnce()).violations).to.have.length(0);
       for (let i = 0; i < 3; i++) {
-        const report = await worker.runOnce();
-        expect(report.violations).to.have.length(300);
+        clock.tick(10_000);
+        await client.hset('quantum:state:portfolio', 'timestamp', String(Math.floor(Date.now() / 1000)));
+        expect((await worker.runOnce()).violations).to.have.length(300);
       }
       const length = await client.xlen(VIOLATIONS);
       expect(length).to.be.at.least(100);
@@ -397,30 +406,36 @@ describe('BudgetWorker', () => {
 
     it('audits a switch once, not again on later cycles nor by a replica that takes over', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
-      await client.set('quantum:p28:mode', 'enforce');
       const first = makeWorker();
+      const second = makeWorker();
+      await first.runOnce();
+      await second.runOnce(); // started, standing by
+      await client.set('quantum:p28:mode', 'enforce');
       await first.runOnce();
       await first.runOnce();
       await first.stop();
-      const second = makeWorker();
       await second.runOnce();
-      expect(await client.xlen('quantum:stream:p28.mode')).to.equal(1);
+      expect(await client.hget(BUDGET('BTCUSDT'), 'mode')).to.equal('enforce');
+      // none -> shadow at the first cycle, shadow -> enforce once.
+      expect(await client.xlen('quantum:stream:p28.mode')).to.equal(2);
     });
 
     it('records the switch even in a cycle that writes no budgets', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC - 3600 });
-      await client.set('quantum:p28:mode', 'enforce');
       const worker = makeWorker();
+      await worker.runOnce();
+      await client.set('quantum:p28:mode', 'enforce');
       const report = await worker.runOnce();
       expect(report.result).to.equal('skipped');
       expect(await metricValue(worker.metrics.registry, 'p28_enforce_mode')).to.equal(1);
-      expect(await client.xlen('quantum:stream:p28.mode')).to.equal(1);
+      expect(await client.xlen('quantum:stream:p28.mode')).to.equal(2);
     });
 
     it('ignores and counts an invalid override, keeping P28_MODE', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
-      await client.set('quantum:p28:mode', 'block-everything');
       const worker = makeWorker({ P28_MODE: 'shadow' });
+      await worker.runOnce();
+      await client.set('quantum:p28:mode', 'block-everything');
       const report = await worker.runOnce();
       expect(report).to.include({ mode: 'shadow', modeSource: 'env' });
       expect(await client.hget(BUDGET('BTCUSDT'), 'mode')).to.equal('shadow');
@@ -466,11 +481,12 @@ describe('BudgetWorker', () => {
       const small = await socketWritesOfOneCycle(worker);
       await seedSymbols(client, 490, 10);
       const large = await socketWritesOfOneCycle(worker);
-      expect(small.scanPages).to.equal(1);
-      expect(large.scanPages).to.equal(1);
+      // One page for the snapshots and one for the market states.
+      expect(small.scanPages).to.equal(2);
+      expect(large.scanPages).to.equal(2);
       expect(large.writes).to.equal(small.writes);
-      // lease renewal, inputs head, SCAN, symbols, clusters, writes
-      expect(small.writes).to.equal(6);
+      // lease renewal, inputs head, SCAN of snapshots, SCAN of market states, symbols, clusters, writes, heartbeat
+      expect(small.writes).to.equal(8);
       expect(large.commands).to.be.greaterThan(small.commands * 20);
     });
   });
@@ -591,7 +607,8 @@ describe('BudgetWorker', () => {
       });
       const report = await worker.runOnce();
       expect(report.result).to.equal('ok');
-      expect(report.scanPages).to.equal(3);
+      // Snapshots and market states, on each of the three masters.
+      expect(report.scanPages).to.equal(6);
       expect(report.written).to.have.length(41);
       expect(report.written).to.include.members(symbols);
       expect(await redisCluster.client.hgetall(BUDGET('BTCUSDT'))).to.include({ budget_usd: '1348', stress_factor: '0.326', over_budget_usd: '48652' });

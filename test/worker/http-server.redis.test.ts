@@ -26,7 +26,7 @@ describe('HTTP endpoints', () => {
       redis: client,
       heatSource: { read: async () => ({ value: 0.65, source: 'live' }) },
     });
-    http = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: client, worker, instanceId: 'test-worker' });
+    http = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: client, worker, instanceId: 'test-worker', maxBudgetAgeSec: 15 });
   });
   afterEach(async () => {
     await http.close();
@@ -42,8 +42,10 @@ describe('HTTP endpoints', () => {
       status: 'healthy',
       service: 'p2.8-portfolio-risk-governor',
       mode: 'enforce',
+      mode_source: 'env',
       redis: 'connected',
       role: 'standby',
+      budgets_age_sec: null,
       last_success_age_sec: null,
       last_cycle_result: null,
       instance: 'test-worker',
@@ -54,8 +56,9 @@ describe('HTTP endpoints', () => {
     clock.tick(2500);
     const after = await fetch(url('/health'));
     expect(after.headers.get('content-type')).to.match(/^application\/json/);
-    const body = (await after.json()) as { last_success_age_sec: number };
-    expect(body).to.include({ status: 'healthy', role: 'leader', last_cycle_result: 'ok', redis: 'connected' });
+    const body = (await after.json()) as { last_success_age_sec: number; budgets_age_sec: number };
+    expect(body).to.include({ status: 'healthy', role: 'leader', last_cycle_result: 'ok', redis: 'connected', mode_source: 'env' });
+    expect(body.budgets_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
     expect(body.last_success_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
   });
 
@@ -77,7 +80,7 @@ describe('HTTP endpoints', () => {
   it('GET /health answers 503 with redis disconnected while Redis is down, and 200 again when it is back', async () => {
     const own = await LocalRedisServer.start();
     const ownClient = await connectedClient(own);
-    const ownHttp = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: ownClient, worker, instanceId: 'x' });
+    const ownHttp = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: ownClient, worker, instanceId: 'x', maxBudgetAgeSec: 15 });
     try {
       await own.kill();
       const res = await fetch(`http://127.0.0.1:${ownHttp.port}/health`);
@@ -95,7 +98,7 @@ describe('HTTP endpoints', () => {
   it('GET /health answers 503 when Redis is connected but does not answer PING', async () => {
     const own = await LocalRedisServer.start();
     const ownClient = await connectedClient(own);
-    const ownHttp = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: ownClient, worker, instanceId: 'x', redisPingTimeoutMs: 100 });
+    const ownHttp = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: ownClient, worker, instanceId: 'x', maxBudgetAgeSec: 15, redisPingTimeoutMs: 100 });
     try {
       own.pause();
       const res = await fetch(`http://127.0.0.1:${ownHttp.port}/health`);
