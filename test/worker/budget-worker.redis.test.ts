@@ -13,6 +13,8 @@ import { HeatGateStub } from '../support/heat-gate-stub';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { useRedisCluster } from '../support/redis-cluster';
 import { metricValue, seedGuideScenario, seedSymbols, workerConfig } from '../support/seed';
+import { decideFromBudgetFields } from '../../plugin/decide';
+import { DEFAULT_POLICY } from '../support/gate-fixtures';
 
 const NOW = Date.UTC(2026, 0, 27, 22, 34, 3);
 const NOW_SEC = Math.floor(NOW / 1000);
@@ -488,6 +490,152 @@ describe('BudgetWorker', () => {
       // lease renewal, inputs head, SCAN of snapshots, SCAN of market states, symbols, clusters, writes, heartbeat
       expect(small.writes).to.equal(8);
       expect(large.commands).to.be.greaterThan(small.commands * 20);
+    });
+  });
+
+  describe('the symbol universe', () => {
+    const openBuy = { planId: 'open-1', symbol: 'SOLUSDT', action: 'OPEN', side: 'BUY' as const, notionalUsd: 5000 };
+
+    it('writes a flat hash for a symbol with only a market hash, so an OPEN over budget is blocked under enforce', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      await client.hset('quantum:state:market:SOLUSDT', { vol_regime: 'HIGH_VOL' });
+      const report = await makeWorker({ P28_MODE: 'enforce' }).runOnce();
+      expect(report.written.sort()).to.deep.equal(['BTCUSDT', 'SOLUSDT']);
+      const hash = await client.hgetall(BUDGET('SOLUSDT'));
+      expect(hash).to.include({ position_amt: '0', position_notional_usd: '0', over_budget_usd: '0', mode: 'enforce', position_status: 'ok' });
+      expect(decideFromBudgetFields(openBuy, hash, NOW, DEFAULT_POLICY)).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget' });
+    });
+
+    it('writes a hash for every P28_SYMBOLS symbol, held or tracked or not', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      const report = await makeWorker({ P28_SYMBOLS: 'XRPUSDT,DOGEUSDT' }).runOnce();
+      expect(report.written.sort()).to.deep.equal(['BTCUSDT', 'DOGEUSDT', 'XRPUSDT']);
+      expect(await client.hgetall(BUDGET('XRPUSDT'))).to.include({ position_amt: '0', vol_regime: '0.33' });
+    });
+
+    it('caps the universe at P28_MAX_SYMBOLS, held symbols first, counts the rest and logs it once', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      for (const symbol of ['AUSDT', 'BUSDT', 'CUSDT']) await client.hset(`quantum:state:market:${symbol}`, { vol_regime: 'LOW' });
+      const lines: { msg: string }[] = [];
+      const logger = { warn: (_o: unknown, msg: string) => lines.push({ msg }), info: () => undefined, error: () => undefined, debug: () => undefined } as unknown as NonNullable<BudgetWorkerOptions['logger']>;
+      const worker = makeWorker({ P28_MAX_SYMBOLS: '2', P28_SYMBOLS: 'ZUSDT' }, { logger });
+      const first = await worker.runOnce();
+      await worker.runOnce();
+      expect(first.written.sort()).to.deep.equal(['BTCUSDT', 'ZUSDT']);
+      expect(first.overCap).to.equal(3);
+      expect(await metricValue(worker.metrics.registry, 'p28_symbols_over_cap_total')).to.equal(6);
+      expect(lines.filter((l) => l.msg.includes('P28_MAX_SYMBOLS'))).to.have.length(1);
+    });
+
+    it('leaves a symbol outside the universe without a hash: the gate fails open with no_budget_data', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      await makeWorker({ P28_MODE: 'enforce' }).runOnce();
+      const hash = await client.hgetall(BUDGET('SOLUSDT'));
+      expect(decideFromBudgetFields(openBuy, hash, NOW, DEFAULT_POLICY)).to.include({ allow: true, failOpen: true, reason: 'no_budget_data' });
+    });
+  });
+
+  describe('vol regime names of the live system', () => {
+    // Heat 0.65 and cluster 0: stress = 0.4*0.65 + 0.2*vol; base budget 2000.
+    it('HIGH_VOL contributes 0.67: stress 0.394, budget 1212', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC, volRegime: 'HIGH_VOL' });
+      await makeWorker().runOnce();
+      expect(await client.hgetall(BUDGET('BTCUSDT'))).to.include({ vol_regime: '0.67', stress_factor: '0.394', budget_usd: '1212' });
+    });
+
+    it('EXTREME_VOL contributes 1.0: stress 0.46, budget 1080; high_vol_trending reads as HIGH', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC, volRegime: 'EXTREME_VOL' });
+      await seedGuideScenario(client, { timestampSec: NOW_SEC, symbol: 'ETHUSDT', volRegime: 'high_vol_trending' });
+      const worker = makeWorker();
+      await worker.runOnce();
+      expect(await client.hgetall(BUDGET('BTCUSDT'))).to.include({ vol_regime: '1', stress_factor: '0.46', budget_usd: '1080' });
+      expect(await client.hget(BUDGET('ETHUSDT'), 'vol_regime')).to.equal('0.67');
+      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'vol_regime' })).to.equal(0);
+    });
+
+    it('counts an unknown name and falls to sigma', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      await client.hset('quantum:state:market:BTCUSDT', { vol_regime: 'VERY_HIGH', sigma: '0.025' });
+      const worker = makeWorker();
+      await worker.runOnce();
+      expect(await client.hget(BUDGET('BTCUSDT'), 'vol_regime')).to.equal('0.67');
+      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'vol_regime' })).to.equal(1);
+    });
+  });
+
+  describe('absurd position snapshots', () => {
+    const snapshots: [string, Record<string, string>][] = [
+      ['1e308 x 1e308', { position_amt: '1e308', mark_price: '1e308', entry_price: '1' }],
+      ['a negative price', { position_amt: '2', mark_price: '-5', entry_price: '-5' }],
+      ['a notional beyond a finite number of cents', { position_amt: '1e300', entry_price: '1e7' }],
+    ];
+    for (const [what, snapshot] of snapshots) {
+      it(`still writes the budget for ${what}, position_status=invalid, counted as position, the cycle ok`, async () => {
+        await seedGuideScenario(client, { timestampSec: NOW_SEC });
+        await client.hset('quantum:position:snapshot:ETHUSDT', snapshot);
+        const worker = makeWorker({ P28_MODE: 'enforce' });
+        const report = await worker.runOnce();
+        expect(report.result).to.equal('ok');
+        const hash = await client.hgetall(BUDGET('ETHUSDT'));
+        expect(hash).to.include({ position_status: 'invalid', position_amt: '0', position_notional_usd: '0', over_budget_usd: '0', budget_usd: '1348' });
+        for (const value of Object.values(hash)) expect(value).not.to.match(/NaN|Infinity/);
+        expect(BudgetHash.safeParse(hash).success).to.equal(true);
+        expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'position' })).to.equal(1);
+        expect(await metricValue(worker.metrics.registry, 'p28_redis_write_fail_total')).to.equal(0);
+        const add = { planId: 'add-1', symbol: 'ETHUSDT', action: 'ADD', side: 'BUY' as const, notionalUsd: 2000 };
+        expect(decideFromBudgetFields(add, hash, NOW, DEFAULT_POLICY)).to.include({ allow: false, reason: 'p28_budget_violation', projectedNotionalUsd: 2000 });
+      });
+    }
+  });
+
+  describe('violation cadence', () => {
+    const runFor = async (worker: BudgetWorker, cycles: number, stepMs: number) => {
+      for (let i = 0; i < cycles; i++) {
+        clock.tick(stepMs);
+        await client.hset('quantum:state:portfolio', 'timestamp', String(Math.floor(Date.now() / 1000)));
+        const report = await worker.runOnce();
+        expect(report.result).to.equal('ok');
+      }
+    };
+
+    it('30 minutes over budget at a 5 s interval add about 30*60/VIOLATION_REPUBLISH_SEC entries, and last_violation_ts stays fresh', async function () {
+      this.timeout(60000);
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      const worker = makeWorker({ VIOLATION_REPUBLISH_SEC: '10' });
+      await worker.runOnce();
+      await runFor(worker, (30 * 60) / 5, 5000);
+      const entries = await client.xlen(VIOLATIONS);
+      expect(entries).to.be.within(180, 182);
+      expect(await client.hget(BUDGET('BTCUSDT'), 'last_violation_ts')).to.equal(String(Math.floor(Date.now() / 1000)));
+    });
+
+    it('announces at once when the over-budget amount moves by more than 1 %, and not for a smaller move', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      const worker = makeWorker({ VIOLATION_REPUBLISH_SEC: '60' });
+      await worker.runOnce();
+      await runFor(worker, 2, 1000);
+      expect(await client.xlen(VIOLATIONS)).to.equal(1);
+      // 48652 over; 0.504 BTC is 50400, 400 more over (0.8 %): not news.
+      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.504');
+      await runFor(worker, 1, 1000);
+      expect(await client.xlen(VIOLATIONS)).to.equal(1);
+      // 0.52 BTC is 52000, 3.4 % more over: news.
+      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.52');
+      await runFor(worker, 1, 1000);
+      expect(await client.xlen(VIOLATIONS)).to.equal(2);
+      const last = entryFields((await client.xrevrange(VIOLATIONS, '+', '-', 'COUNT', 1))[0]![1]);
+      expect(last).to.include({ over_budget: '50652', position_notional: '52000' });
+    });
+
+    it('announces again at once a symbol that went back within budget and then over', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      const worker = makeWorker({ VIOLATION_REPUBLISH_SEC: '60' });
+      await worker.runOnce();
+      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.001');
+      await runFor(worker, 1, 1000);
+      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.5');
+      await runFor(worker, 1, 1000);
+      expect(await client.xlen(VIOLATIONS)).to.equal(2);
     });
   });
 
