@@ -83,7 +83,10 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
   try {
     if (mode) {
       await client.set(keys.modeOverride, mode);
-      process.stdout.write(`override set: ${keys.modeOverride} = ${mode}; the leader applies it within one cycle (${config.computeIntervalSec} s)\n`);
+      process.stdout.write(
+        `override set: ${keys.modeOverride} = ${mode}; every worker applies it within one cycle (${config.computeIntervalSec} s).\n` +
+          'It lasts until it is cleared (p28-worker mode --clear) or until a worker process starts: a starting worker clears it and runs on its P28_MODE.\n',
+      );
     } else if (options.clear) {
       await client.del(keys.modeOverride);
       process.stdout.write(`override cleared: the mode follows P28_MODE of each worker from its next cycle (here P28_MODE=${config.mode})\n`);
@@ -93,6 +96,8 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
         client.xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1),
       ]);
       const parsed = override === null ? undefined : parseModeOverride(override);
+      if (parsed) process.stdout.write(`mode: ${parsed} (source: override)\n`);
+      else process.stdout.write(`mode: ${config.mode} (source: env, P28_MODE as configured here)\n`);
       if (override === null) process.stdout.write(`override: none (${keys.modeOverride} is not set); mode = P28_MODE = ${config.mode}\n`);
       else if (!parsed) process.stdout.write(`override: ${JSON.stringify(override)} is invalid and ignored; mode = P28_MODE = ${config.mode}\n`);
       else process.stdout.write(`override: ${parsed} (${keys.modeOverride}); mode = ${parsed}\n`);
@@ -100,7 +105,8 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
       if (entry) {
         const fields = Object.fromEntries(entry[1].flatMap((v, i, all) => (i % 2 === 0 ? [[v, all[i + 1] ?? '']] : [])));
         const at = Number(fields.timestamp) > 0 ? new Date(Number(fields.timestamp) * 1000).toISOString() : fields.timestamp;
-        process.stdout.write(`last switch: ${fields.from} -> ${fields.to} (${fields.source}) by ${fields.instance} at ${at}\n`);
+        if (fields.event === 'cleared_at_start') process.stdout.write(`last change: override ${fields.from} cleared at start by ${fields.instance} at ${at}; mode -> ${fields.to} (env)\n`);
+        else process.stdout.write(`last switch: ${fields.from} -> ${fields.to} (${fields.source}) by ${fields.instance} at ${at}\n`);
       }
     }
   } catch (error) {
@@ -118,7 +124,7 @@ export function buildCli(): Command {
     .action(runWorker);
   program
     .command('mode')
-    .description('show the run-time mode override, or set it (shadow|enforce) or --clear it; workers apply it within one cycle')
+    .description('show the effective mode and its source, or set the run-time override (shadow|enforce) or --clear it; workers apply it within one cycle, and a starting worker clears it')
     .addArgument(new Argument('[mode]', 'the mode to switch to').choices(MODES))
     .option('--clear', 'delete the override, so every worker follows its P28_MODE')
     .action(modeCommand);
