@@ -96,7 +96,7 @@ export class WorkerMetrics {
     });
     this.budgetViolations = new Counter({
       name: 'p28_budget_violations_total',
-      help: 'Violations published (position notional > budget_usd), per symbol and the mode written with them; one per over-budget symbol per cycle.',
+      help: 'Leader cycles in which the symbol was over budget (position notional > budget_usd), per symbol and the mode written; the violation stream gets an entry only on a change or every VIOLATION_REPUBLISH_SEC.',
       labelNames: ['symbol', 'mode'],
       registers,
     });
