@@ -170,6 +170,8 @@ describe('startWorkerService', () => {
         expect((await health(service.port)).body.role).to.equal('leader');
         expect((await health(standby.port)).body.role).to.equal('standby');
       } finally {
+        // Unstall before releasing, or the leader's next cycle would hang again and stop() wait for it.
+        stalled = false;
         release?.();
         await standby.stop();
       }
