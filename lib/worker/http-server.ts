@@ -54,8 +54,9 @@ async function redisAnswers(client: RedisClient, timeoutMs: number): Promise<boo
 }
 
 /**
- * The worker's HTTP endpoints on HOST:PORT: `GET /health` (see `evaluateHealth`) and `GET /metrics` (the worker's registry in the Prometheus text format). Everything else is
- * 404. Node's own http module; no framework.
+ * The worker's HTTP endpoints on HOST:PORT: `GET /health` (answered by `evaluateHealth`) and
+ * `GET /metrics` (the worker's registry in the Prometheus text format). Everything else is 404.
+ * Node's own http module; no framework.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServerHandle> {
   const now = options.now ?? (() => Date.now());
