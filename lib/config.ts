@@ -38,6 +38,10 @@ export interface WorkerConfig {
   violationRepublishSec: number;
   /** HEALTH_MAX_BUDGET_AGE_SEC, or three compute intervals and at least 15 s when unset. */
   healthMaxBudgetAgeSec: number;
+  /** Bearer token of the HTTP API (every endpoint but /health and /metrics); undefined = no auth. */
+  apiToken: string | undefined;
+  /** Serve POST /test/inject_portfolio_state. */
+  testMode: boolean;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -84,6 +88,24 @@ const choice = <T extends readonly [string, ...string[]]>(values: T) =>
     }
     return v as T[number];
   });
+
+const flag = z.string().transform((raw, ctx) => {
+  const v = raw.trim();
+  if (v !== '0' && v !== '1') {
+    ctx.addIssue({ code: 'custom', message: `expected 0 or 1, got ${JSON.stringify(raw)}` });
+    return z.NEVER;
+  }
+  return v === '1';
+});
+
+// The token is a secret: a bad value is described, never echoed.
+const apiToken = z.string().transform((raw, ctx) => {
+  if (!/^[\x21-\x7e]{16,512}$/.test(raw)) {
+    ctx.addIssue({ code: 'custom', message: `expected 16 to 512 printable characters without spaces (got ${raw.length} characters)` });
+    return z.NEVER;
+  }
+  return raw;
+});
 
 const symbolList = z.string().transform((raw, ctx) => {
   const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -158,6 +180,8 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('P28_MAX_SYMBOLS', 'maxSymbols', '20000', integerString({ min: 1 }), 'cap on the symbol universe; symbols past it get no budget and are counted (p28_symbols_over_cap_total) and logged'),
   spec('VIOLATION_REPUBLISH_SEC', 'violationRepublishSec', '10', numericString({ min: 0, exclusiveMin: true }), 'how often (seconds) a symbol that stays over budget is announced again on the violation stream'),
   spec('HEALTH_MAX_BUDGET_AGE_SEC', 'healthMaxBudgetAgeSec', undefined, numericString({ min: 0, exclusiveMin: true }), '/health is degraded when no replica has written budgets for this long (seconds); default three compute intervals, at least 15'),
+  spec('P28_API_TOKEN', 'apiToken', undefined, apiToken, 'bearer token the HTTP API requires on every endpoint but /health and /metrics (unset: no auth); 16-512 printable characters'),
+  spec('P28_TEST_MODE', 'testMode', '0', flag, '1 enables POST /test/inject_portfolio_state (writes the portfolio state; never in production)'),
   spec('P28_INSTANCE_ID', 'instanceId', undefined, text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and logs (default host-pid)'),
 ]);
 

@@ -35,8 +35,10 @@ describe('loadConfig', () => {
       maxSymbols: 20000,
       violationRepublishSec: 10,
       healthMaxBudgetAgeSec: 15,
+      testMode: false,
     });
     expect(config.extraSymbols).to.deep.equal([]);
+    expect(config.apiToken).to.equal(undefined);
     expect(config.redisSentinels).to.deep.equal([]);
     expect(config.redisClusterNodes).to.deep.equal([]);
     expect(config.enforceSymbols).to.deep.equal([]);
@@ -87,6 +89,8 @@ describe('loadConfig', () => {
     P28_MAX_SYMBOLS: { good: ['500', 'maxSymbols', 500], bad: '0', says: 'expected a whole number >= 1, got "0"' },
     VIOLATION_REPUBLISH_SEC: { good: ['2.5', 'violationRepublishSec', 2.5], bad: '0', says: 'expected a number > 0, got "0"' },
     HEALTH_MAX_BUDGET_AGE_SEC: { good: ['4', 'healthMaxBudgetAgeSec', 4], bad: '-1', says: 'expected a number > 0, got "-1"' },
+    P28_API_TOKEN: { good: ['s3cret-token-0123456789', 'apiToken', 's3cret-token-0123456789'], bad: 'short', says: 'expected 16 to 512 printable characters without spaces (got 5 characters)' },
+    P28_TEST_MODE: { good: ['1', 'testMode', true], bad: 'yes', says: 'expected 0 or 1, got "yes"' },
     P28_INSTANCE_ID: { good: ['worker-a', 'instanceId', 'worker-a'], bad: 'a b', says: 'expected an id without spaces, got "a b"' },
   };
 
@@ -133,6 +137,13 @@ describe('loadConfig', () => {
   it('rejects Sentinel and Cluster together', () => {
     const error = configError({ REDIS_SENTINELS: 'a:1', REDIS_CLUSTER_NODES: 'b:2' });
     expect(error.issues[0]?.field).to.equal('REDIS_CLUSTER_NODES');
+  });
+
+  it('never shows an API token in an error, even a malformed one', () => {
+    const token = 'hunter2 hunter2 hunter2';
+    const error = configError({ P28_API_TOKEN: token });
+    expect(error.message).to.not.contain('hunter2');
+    expect(JSON.stringify(error.issues)).to.not.contain('hunter2');
   });
 
   it('never shows a Redis password in an error', () => {

@@ -1,4 +1,5 @@
 import type { Mode } from '../../types/mode';
+import type { RedisClient } from '../redis/client';
 import { SERVICE_NAME } from '../logger';
 import type { CycleResult, WorkerRole } from './cycle-report';
 import type { ModeSource } from './mode-switch';
@@ -23,14 +24,11 @@ export interface WorkerHealthFacts {
   lastError: string | undefined;
 }
 
-export interface HealthInput {
-  worker: WorkerHealthFacts;
-  /** Whether Redis answered PING just now. */
-  redisConnected: boolean;
-  /** HEALTH_MAX_BUDGET_AGE_SEC. */
-  maxBudgetAgeSec: number;
-  nowMs: number;
-  instanceId: string;
+/** What the HTTP API reads from the worker; `BudgetWorker` provides it. */
+export interface HealthSource {
+  /** The effective mode of the latest cycle. */
+  readonly mode: Mode;
+  readonly healthFacts: WorkerHealthFacts;
 }
 
 /** The body of GET /health. */
@@ -52,9 +50,34 @@ export interface HealthBody {
   instance: string;
 }
 
-export interface HealthAnswer {
-  statusCode: 200 | 503;
+/** The verdict of a health check: the HTTP status and the body. */
+export interface HealthReport {
+  code: 200 | 503;
   body: HealthBody;
+}
+
+/** What `judgeHealth` decides from: the worker's facts and the moment's observations. */
+export interface HealthInput {
+  worker: WorkerHealthFacts;
+  /** Whether Redis answered PING just now. */
+  redisConnected: boolean;
+  /** HEALTH_MAX_BUDGET_AGE_SEC. */
+  maxBudgetAgeSec: number;
+  nowMs: number;
+  instanceId: string;
+}
+
+/** What `evaluateHealth` needs besides the worker. */
+export interface HealthContext {
+  redis: RedisClient;
+  worker: HealthSource;
+  instanceId: string;
+  /** HEALTH_MAX_BUDGET_AGE_SEC. */
+  maxBudgetAgeSec: number;
+  /** Wall clock in epoch ms, the same as the worker's. */
+  now: () => number;
+  /** How long to wait for Redis to answer PING before reporting it disconnected. */
+  redisPingTimeoutMs: number;
 }
 
 const ageSec = (nowMs: number, atMs: number | undefined): number | null =>
@@ -69,13 +92,12 @@ export function failureCause(message: string): string | undefined {
 }
 
 /**
- * The answer of GET /health, from what the worker knows: 503 `unhealthy` while Redis does not
- * answer; 503 `degraded`, with a `reason`, when no replica has written budgets for
+ * The answer of GET /health from what the worker knows, a pure function: 503 `unhealthy` while
+ * Redis does not answer; 503 `degraded`, with a `reason`, when no replica has written budgets for
  * `maxBudgetAgeSec` (a stalled or failing leader is seen by every replica, as budgets age on all of
- * them alike) or this replica's last three cycles failed; else 200 `healthy`. A pure function, so
- * any HTTP layer can serve it.
+ * them alike) or this replica's last three cycles failed; else 200 `healthy`.
  */
-export function evaluateHealth(input: HealthInput): HealthAnswer {
+export function judgeHealth(input: HealthInput): HealthReport {
   const { worker, nowMs } = input;
   const budgetsAge = ageSec(nowMs, worker.budgetsWrittenAtMs);
   const body: HealthBody = {
@@ -91,10 +113,10 @@ export function evaluateHealth(input: HealthInput): HealthAnswer {
     instance: input.instanceId,
   };
   const reason = unhealthyReason(input, budgetsAge);
-  if (reason === undefined) return { statusCode: 200, body };
+  if (reason === undefined) return { code: 200, body };
   body.status = input.redisConnected ? 'degraded' : 'unhealthy';
   body.reason = reason;
-  return { statusCode: 503, body };
+  return { code: 503, body };
 }
 
 function unhealthyReason(input: HealthInput, budgetsAge: number | null): string | undefined {
@@ -113,4 +135,30 @@ function unhealthyReason(input: HealthInput, budgetsAge: number | null): string 
     return `no budgets written by any replica since this one started ${Math.round(upSec)} s ago (HEALTH_MAX_BUDGET_AGE_SEC=${maxBudgetAgeSec})`;
   }
   return undefined;
+}
+
+/** Whether Redis answers PING within `timeoutMs`. */
+async function redisAnswers(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status !== 'ready') return false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([client.ping().then((reply) => reply === 'PONG', () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The worker's health now: PING Redis within the time limit, then `judgeHealth`. */
+export async function evaluateHealth(ctx: HealthContext): Promise<HealthReport> {
+  const redisConnected = await redisAnswers(ctx.redis, ctx.redisPingTimeoutMs);
+  return judgeHealth({
+    worker: ctx.worker.healthFacts,
+    redisConnected,
+    maxBudgetAgeSec: ctx.maxBudgetAgeSec,
+    nowMs: ctx.now(),
+    instanceId: ctx.instanceId,
+  });
 }

@@ -22,6 +22,13 @@ describe('RedisKeys', () => {
     expect(keys.symbolOfMarketState('quantum:position:snapshot:SOLUSDT')).to.equal(undefined);
   });
 
+  it('finds every budget hash with one SCAN pattern and reads the symbol back from a key', () => {
+    expect(keys.budgetPattern).to.equal('quantum:portfolio:budget:*');
+    expect(keys.symbolOfBudget(keys.budget('ETHUSDT'))).to.equal('ETHUSDT');
+    expect(keys.symbolOfBudget('quantum:portfolio:budget:eth*')).to.equal(undefined);
+    expect(keys.symbolOfBudget('quantum:state:market:ETHUSDT')).to.equal(undefined);
+  });
+
   it('uses a configured prefix for every key', () => {
     const staging = new RedisKeys('staging');
     expect(staging.budget('BTCUSDT')).to.equal('staging:portfolio:budget:BTCUSDT');
