@@ -163,11 +163,6 @@ export class BudgetWorker {
     return this.lastReport;
   }
 
-  /** Where the effective mode of the latest cycle came from. */
-  get effectiveModeSource(): ModeSource {
-    return this.modeSource;
-  }
-
   /** What /health reports about this worker (`evaluateHealth`). */
   get healthFacts(): WorkerHealthFacts {
     return {
@@ -424,14 +419,15 @@ export class BudgetWorker {
 
   /** The heartbeat every replica reads for /health and `p28_budgets_written_timestamp_seconds`. */
   private async writeHeartbeat(report: CycleReport, nowMs: number): Promise<void> {
-    const beat = { last_success_ts: Math.round(nowMs + (performance.now() - this.cycleStartedPerf)), leader: this.config.instanceId, symbols_written: report.written.length, cycle_ms: performance.now() - this.cycleStartedPerf };
+    const cycleMs = performance.now() - this.cycleStartedPerf;
+    const beat = { last_success_ts: Math.round(nowMs + cycleMs), leader: this.config.instanceId, symbols_written: report.written.length, cycle_ms: cycleMs };
     await redisStep('write heartbeat', () => this.client.hset(this.keys.workerHeartbeat, encodeWorkerHeartbeat(beat)));
     this.noteHeartbeat(beat);
   }
 
+  /** The heartbeat as last read (or written): Redis holds the truth, whichever replica wrote it. */
   private noteHeartbeat(beat: WorkerHeartbeat | undefined): void {
     if (beat === undefined) return;
-    if (this.budgetsWrittenAt !== undefined && beat.last_success_ts < this.budgetsWrittenAt) return;
     this.budgetsWrittenAt = beat.last_success_ts;
     this.metrics.budgetsWritten.set(beat.last_success_ts / 1000);
   }
