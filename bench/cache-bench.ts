@@ -13,6 +13,7 @@ import { elapsedUs, interleaved, nowNs, percentile } from './stats';
 
 const SYMBOL = 'BNBUSDT';
 const keys = new RedisKeys();
+const asIs = (fields: Record<string, string>): Record<string, string> => fields;
 const INCREASING: PermitRequest = { planId: 'bench', symbol: SYMBOL, action: 'OPEN', side: 'BUY', qty: 0.1 };
 
 export interface CacheBenchOptions {
@@ -56,7 +57,7 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
   const fill = async () => {
     await until(async () => {
       if (cache.lookup(key) !== undefined) return true;
-      await cache.read(key, () => data.hgetall(key));
+      await cache.read(key, () => data.hgetall(key), asIs);
       return false;
     }, 'cache fill');
   };

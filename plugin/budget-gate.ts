@@ -1,11 +1,11 @@
 import 'reflect-metadata';
-import type { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
+import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
 import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
   closingDecision,
@@ -16,13 +16,13 @@ import {
   isClosingRequest,
   type DecisionPolicy,
 } from './decide';
-import { BREAKER_EVENTS, BREAKER_STATE, GateMetrics } from './gate-metrics';
+import { BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
 import { GateLocalCache } from './local-cache';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
 /** What one guarded read of a budget hash gave: the fields, or why there are none. */
-type BudgetRead =
+export type BudgetRead =
   | { ok: true; fields: Record<string, string> }
   | { ok: false; reason: FailOpenReason; detail: string };
 
@@ -33,6 +33,14 @@ const REDIS_CAUSES: ReadonlySet<FailOpenReason> = new Set(['redis_unavailable', 
 
 /** How long `close()` waits for its own connection to finish closing, in ms. */
 const CLOSE_WAIT_MS = 1000;
+
+/**
+ * Client states of a first connection under way: a decision waits for it. Not `wait` (a lazy
+ * client passed in, which connects only when a command is sent): nothing would end that wait.
+ */
+const FIRST_CONNECTION_STATES: ReadonlySet<string> = new Set(['connecting', 'connect']);
+
+const BREAKER_OPEN_READ: BudgetRead = Object.freeze({ ok: false, reason: 'breaker_open', detail: 'breaker_open' });
 
 /**
  * A key that holds something other than a hash: Redis answered, so this is bad data, not an
@@ -50,25 +58,57 @@ function errorCode(error: unknown): unknown {
   return error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
 }
 
+/**
+ * The per-command time limit of a client passed in (ioredis `commandTimeout`; for a Cluster the
+ * one its node connections get), or undefined when it has none.
+ */
+function commandTimeoutOf(client: RedisClient): number | undefined {
+  const options = client.options as { commandTimeout?: number; redisOptions?: { commandTimeout?: number } };
+  return options.commandTimeout ?? options.redisOptions?.commandTimeout;
+}
+
 /** planId and symbol of any value, cut short, for logs about requests that may be malformed. */
 function planIdentity(req: unknown): { planId?: string; symbol?: string } {
   if (typeof req !== 'object' || req === null) return {};
-  const { planId, symbol } = req as { planId?: unknown; symbol?: unknown };
-  return {
-    planId: typeof planId === 'string' ? planId.slice(0, 200) : undefined,
-    symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
-  };
+  try {
+    const planId = Object.hasOwn(req, 'planId') ? (req as { planId?: unknown }).planId : undefined;
+    const symbol = Object.hasOwn(req, 'symbol') ? (req as { symbol?: unknown }).symbol : undefined;
+    return {
+      planId: typeof planId === 'string' ? planId.slice(0, 200) : undefined,
+      symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+/** `invalid_request`, naming the fields the schema rejects; a request that throws when read names none. */
+function invalidRequestDecision(req: unknown): GateDecision {
+  try {
+    // The schema names what is wrong; only invalid requests pay for it.
+    const parsed = PermitRequest.safeParse(req);
+    return failOpenDecision('invalid_request', parsed.success ? '(request)' : failedFields(parsed.error, '(request)'));
+  } catch {
+    return failOpenDecision('invalid_request', 'unreadable');
+  }
 }
 
 /**
  * The P2.8 budget gate of the Governor's permit pipeline.
  *
- * One decision costs at most one Redis round trip: HGETALL of the symbol's budget hash (a single
- * key, so it works on Redis Cluster), inside a circuit breaker with `timeoutMs`. The judgement is
- * made outside the breaker from the returned hash, so a block or bad data never counts as a
- * breaker failure, and no Redis failure can ever turn into a block: every way of not knowing is a
- * fail-open allow with its own reason. `evaluate` never throws and never waits much longer than
- * `timeoutMs`.
+ * One decision costs at most one Redis round trip: HMGET of the known fields of the symbol's
+ * budget hash (a single key, so it works on Redis Cluster; a field the gate does not read never
+ * crosses the wire), inside an opossum circuit breaker. The read is bounded by one timer: the
+ * client's command timeout when it has one no longer than `timeoutMs` (the gate's own client
+ * always does), else the breaker's. The breaker opens on its percentage window or on a run of
+ * failed reads with no success between them (`consecutiveFailuresToOpen` reads lasting
+ * `failureStreakMs`), and while it is open a decision is answered without a read and without
+ * building an error.
+ *
+ * The judgement is made outside the breaker from the returned fields, so a block or bad data never
+ * counts as a breaker failure, and no Redis failure can ever turn into a block: every way of not
+ * knowing is a fail-open allow with its own reason. `evaluate` never throws and never waits much
+ * longer than `timeoutMs`.
  */
 @injectable()
 export class BudgetGate implements PermitGate {
@@ -80,7 +120,7 @@ export class BudgetGate implements PermitGate {
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly keys: RedisKeys;
-  private readonly breaker: CircuitBreaker<[string], BudgetRead>;
+  private readonly breaker: CircuitBreaker<[string], Array<string | null>>;
   private readonly metrics: GateMetrics;
   private readonly logger: Logger;
   private readonly policy: DecisionPolicy;
@@ -89,6 +129,17 @@ export class BudgetGate implements PermitGate {
   private inFlight = 0;
   private drained: Array<() => void> = [];
   private lastFailOpen: FailOpenReason | null = null;
+  private consecutiveFailures = 0;
+  /** performance.now() of the first failure of the current run of failed reads. */
+  private failureStreakStartedAt = 0;
+  /** True while the client makes its first connection: decisions wait for it. */
+  private firstConnection: boolean;
+  /** Resolves at the first `ready` (or at close): `ready()`. */
+  private readonly connected: Promise<void>;
+  private markConnected: () => void = () => undefined;
+  /** Resolves when the first connection attempt has ended, however (or at close). */
+  private readonly firstAttemptEnded: Promise<void>;
+  private endFirstAttempt: () => void = () => undefined;
   /** Option `localCache`; undefined when off (or on a Cluster client). */
   private readonly localCache: GateLocalCache | undefined;
 
@@ -118,6 +169,7 @@ export class BudgetGate implements PermitGate {
         profile: 'gate',
         commandTimeoutMs: o.timeoutMs,
         connectionName: 'p28-budget-gate',
+        autoPipelining: o.autoPipelining,
       });
       this.ownsClient = true;
       // Connection errors surface as fail-open decisions; the listener only keeps ioredis from
@@ -127,9 +179,24 @@ export class BudgetGate implements PermitGate {
 
     this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
 
-    this.breaker = new CircuitBreaker((key: string) => this.readBudget(key), {
+    this.firstConnection = FIRST_CONNECTION_STATES.has(this.client.status);
+    this.connected = new Promise((resolve) => {
+      this.markConnected = resolve;
+    });
+    this.firstAttemptEnded = new Promise((resolve) => {
+      this.endFirstAttempt = resolve;
+    });
+    if (this.client.status === 'ready') this.markConnected();
+    else this.watchFirstConnection();
+    if (!this.firstConnection) this.endFirstAttempt();
+
+    // One timer per read: the client's command timeout already bounds it when it is no longer
+    // than timeoutMs, and a second timer in the breaker would only add its cost.
+    const clientTimeout = commandTimeoutOf(this.client);
+    const clientBoundsRead = clientTimeout !== undefined && clientTimeout > 0 && clientTimeout <= o.timeoutMs;
+    this.breaker = new CircuitBreaker((key: string) => this.readFields(key), {
       name: 'p28_budget_gate',
-      timeout: o.timeoutMs,
+      timeout: clientBoundsRead ? false : o.timeoutMs,
       errorThresholdPercentage: o.errorThresholdPercentage,
       resetTimeout: o.resetTimeoutMs,
       volumeThreshold: o.volumeThreshold,
@@ -140,16 +207,18 @@ export class BudgetGate implements PermitGate {
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
     });
-    // opossum passes the fire arguments, then the error: a timeout, an open breaker (fired while
-    // open or during the single half-open trial) or a failed command.
-    this.breaker.fallback((_key: string, error: unknown) => this.unreadable(error));
-    for (const event of BREAKER_EVENTS) (this.breaker as EventEmitter).on(event, () => this.metrics.breakerEvent(event));
     this.breaker.on('open', () => {
+      this.metrics.breakerEvent('open');
       this.metrics.setBreakerState(BREAKER_STATE.open);
       this.logger.warn({ resetTimeoutMs: o.resetTimeoutMs }, 'budget gate breaker opened: failing open without reading Redis');
     });
-    this.breaker.on('halfOpen', () => this.metrics.setBreakerState(BREAKER_STATE.halfOpen));
+    this.breaker.on('halfOpen', () => {
+      this.metrics.breakerEvent('halfOpen');
+      this.metrics.setBreakerState(BREAKER_STATE.halfOpen);
+    });
     this.breaker.on('close', () => {
+      this.consecutiveFailures = 0;
+      this.metrics.breakerEvent('close');
       this.metrics.setBreakerState(BREAKER_STATE.closed);
       this.logger.info('budget gate breaker closed: reading Redis again');
     });
@@ -158,26 +227,33 @@ export class BudgetGate implements PermitGate {
   /**
    * Judges one permit request. Never throws; every outcome is a `GateDecision`. Requests that
    * close or reduce by themselves (`reduceOnly`, a close action) and requests while disabled are
-   * answered without Redis; a client that is not ready fails open at once.
+   * answered without Redis. While the client makes its first connection a decision waits for it
+   * (within `timeoutMs`); a client that is not ready after that fails open at once.
    */
-  async evaluate(req: PermitRequest): Promise<GateDecision> {
+  evaluate(req: PermitRequest): Promise<GateDecision> {
     const started = performance.now();
-    let decision: GateDecision;
+    let judged: GateDecision | Promise<GateDecision>;
     try {
-      decision = await this.judge(req);
+      judged = this.judge(req);
     } catch (error) {
-      // Not reachable by design (reads resolve through the fallback); kept so that an
-      // unforeseen error still ends in a fail-open allow rather than an exception.
-      decision = failOpenDecision('redis_unavailable', `unexpected: ${messageOf(error)}`);
+      judged = unexpected(error);
     }
-    decision.source ??= 'none';
-    try {
-      this.metrics.record(decision, (performance.now() - started) / 1000);
-      this.report(req, decision);
-    } catch {
-      // Metrics and logs must never turn a decision into an exception on the permit path.
+    if (judged instanceof Promise) {
+      return judged.then(
+        (decision) => this.finish(req, decision, started),
+        (error: unknown) => this.finish(req, unexpected(error), started),
+      );
     }
-    return decision;
+    return Promise.resolve(this.finish(req, judged, started));
+  }
+
+  /**
+   * Resolves once the gate can read budgets: its client has connected (at once if it already
+   * had), or the gate was closed. It never rejects; a host may await it before taking traffic,
+   * and decisions taken before it resolves wait for the first connection within `timeoutMs`.
+   */
+  ready(): Promise<void> {
+    return this.connected;
   }
 
   /** Emergency switch: while on, every plan is allowed with `gate_disabled` and Redis is not read. */
@@ -229,33 +305,21 @@ export class BudgetGate implements PermitGate {
     return this.close();
   }
 
-  private async judge(req: PermitRequest): Promise<GateDecision> {
+  private judge(req: PermitRequest): GateDecision | Promise<GateDecision> {
     const plan = readPermitRequest(req);
-    if (plan === undefined) {
-      // The schema names what is wrong; only invalid requests pay for it.
-      const parsed = PermitRequest.safeParse(req);
-      return failOpenDecision('invalid_request', parsed.success ? '(request)' : failedFields(parsed.error, '(request)'));
-    }
+    if (plan === undefined) return invalidRequestDecision(req);
     if (this.disabled) return disabledDecision();
     if (isClosingRequest(plan)) return closingDecision();
     if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
-    const key = this.keys.budget(plan.symbol);
-    const cached = this.localCache?.lookup(key);
-    if (cached !== undefined) return this.fromCache(plan, cached);
-    if (this.client.status !== 'ready') return this.unreachable(plan, key, failOpenDecision('redis_unavailable', `client_${this.client.status}`));
-
-    let read: BudgetRead;
-    try {
-      read = await this.breaker.fire(key);
-    } catch (error) {
-      read = isWrongType(error)
-        ? { ok: false, reason: 'invalid_budget_data', detail: 'wrong_type' }
-        : { ok: false, reason: 'redis_unavailable', detail: messageOf(error) };
+    if (this.localCache) {
+      const cached = this.localCache.lookup(this.keys.budget(plan.symbol));
+      if (cached !== undefined) return this.fromCache(plan, cached);
     }
-    if (!read.ok) return this.unreachable(plan, key, failOpenDecision(read.reason, read.detail));
-    const decision = decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
-    decision.source = 'redis';
-    return decision;
+    if (this.client.status !== 'ready') {
+      if (this.firstConnection) return this.decideOnceConnected(plan);
+      return this.unreachable(plan, failOpenDecision('redis_unavailable', `client_${this.client.status}`));
+    }
+    return this.decideFromRedis(plan);
   }
 
   // --- local cache (option `localCache`) ---
@@ -270,33 +334,172 @@ export class BudgetGate implements PermitGate {
    * When Redis itself cannot be read, a cached hash still within `staleAfterMs` keeps being
    * enforced; a stale, invalid or missing one leaves the Redis failure as the decision.
    */
-  private unreachable(plan: PermitRequest, key: string, failure: GateDecision): GateDecision {
+  private unreachable(plan: PermitRequest, failure: GateDecision): GateDecision {
     if (this.localCache === undefined || !REDIS_CAUSES.has(failure.reason as FailOpenReason)) return failure;
-    const fields = this.localCache.lastKnown(key);
+    const fields = this.localCache.lastKnown(this.keys.budget(plan.symbol));
     if (fields === undefined) return failure;
     const decision = this.fromCache(plan, fields);
     return decision.failOpen ? failure : decision;
   }
 
-  private readBudget(key: string): Promise<BudgetRead> {
-    const reply = this.localCache ? this.localCache.read(key, () => this.client.hgetall(key)) : this.client.hgetall(key);
-    this.inFlight += 1;
-    return reply
-      .then((fields): BudgetRead => ({ ok: true, fields }))
-      .finally(() => {
-        this.inFlight -= 1;
-        if (this.inFlight === 0 && this.drained.length > 0) for (const resolve of this.drained.splice(0)) resolve();
-      });
+  /**
+   * The read path: the budget fields of the plan's symbol, then the decision they give. A read
+   * answered without I/O (an open breaker) gives its decision without a promise.
+   */
+  private decideFromRedis(plan: PermitRequest): GateDecision | Promise<GateDecision> {
+    const read = this.readBudgetFields(plan.symbol);
+    return read instanceof Promise ? read.then((settled) => this.decideFromRead(plan, settled)) : this.decideFromRead(plan, read);
   }
 
-  private unreadable(error: unknown): BudgetRead {
+  private decideFromRead(plan: PermitRequest, read: BudgetRead): GateDecision {
+    if (!read.ok) return this.unreachable(plan, failOpenDecision(read.reason, read.detail));
+    const decision = decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
+    decision.source = 'redis';
+    return decision;
+  }
+
+  /**
+   * One guarded read of a symbol's budget fields: never rejects. While the breaker lets no read
+   * through it answers `breaker_open` at once, without a read and without the error opossum
+   * would build for a rejected call.
+   */
+  private readBudgetFields(symbol: string): BudgetRead | Promise<BudgetRead> {
+    const breaker = this.breaker;
+    if (!breaker.closed && !breaker.pendingClose) {
+      this.metrics.breakerEvent('reject');
+      this.metrics.breakerEvent('fallback');
+      return BREAKER_OPEN_READ;
+    }
+    return breaker.fire(this.keys.budget(symbol)).then(
+      (values) => this.readSucceeded(values),
+      (error: unknown) => this.readFailed(error),
+    );
+  }
+
+  private readSucceeded(values: Array<string | null>): BudgetRead {
+    this.consecutiveFailures = 0;
+    this.metrics.breakerEvent('success');
+    return { ok: true, fields: budgetFieldsFromValues(values) };
+  }
+
+  private readFailed(error: unknown): BudgetRead {
+    if (isWrongType(error)) {
+      this.consecutiveFailures = 0;
+      this.metrics.breakerEvent('success');
+      return { ok: false, reason: 'invalid_budget_data', detail: 'wrong_type' };
+    }
+    this.metrics.breakerEvent('fallback');
     const code = errorCode(error);
     const message = messageOf(error);
-    if (code === 'EOPENBREAKER') return { ok: false, reason: 'breaker_open', detail: 'breaker_open' };
-    // The breaker's own timer and the client's command timeout are set to the same length;
-    // whichever fires first, the cause is the same.
-    if (code === 'ETIMEDOUT' || message === 'Command timed out') return { ok: false, reason: 'timeout', detail: message };
+    if (code === 'EOPENBREAKER') {
+      // A read fired while the single half-open trial was still out.
+      this.metrics.breakerEvent('reject');
+      return BREAKER_OPEN_READ;
+    }
+    this.countFailure();
+    // The client's command timeout and the breaker's timer (whichever bounds the read) mean the same.
+    if (code === 'ETIMEDOUT' || message === 'Command timed out') {
+      this.metrics.breakerEvent('timeout');
+      return { ok: false, reason: 'timeout', detail: message };
+    }
+    this.metrics.breakerEvent('failure');
     return { ok: false, reason: 'redis_unavailable', detail: message };
+  }
+
+  /**
+   * The breaker's second way to open, besides opossum's percentage window: a run of failed reads
+   * with no success between them, at least `consecutiveFailuresToOpen` long and lasting
+   * `failureStreakMs`. Under heavy traffic the window holds so many earlier successes that a
+   * frozen Redis would never reach the percentage; this opens within a fraction of a second.
+   */
+  private countFailure(): void {
+    const now = performance.now();
+    if (this.consecutiveFailures === 0) this.failureStreakStartedAt = now;
+    this.consecutiveFailures += 1;
+    const o = this.options;
+    if (this.consecutiveFailures >= o.consecutiveFailuresToOpen && now - this.failureStreakStartedAt >= o.failureStreakMs && this.breaker.closed) {
+      this.breaker.open();
+    }
+  }
+
+  private readFields(key: string): Promise<Array<string | null>> {
+    this.inFlight += 1;
+    const read = () => this.client.hmget(key, ...BUDGET_HASH_FIELDS);
+    return (this.localCache ? this.localCache.read(key, read) : read()).then(
+      (values) => {
+        this.settled();
+        return values;
+      },
+      (error: unknown) => {
+        this.settled();
+        throw error;
+      },
+    );
+  }
+
+  private settled(): void {
+    this.inFlight -= 1;
+    if (this.inFlight === 0 && this.drained.length > 0) for (const resolve of this.drained.splice(0)) resolve();
+  }
+
+  /**
+   * A decision taken while the client makes its first connection: it waits for the connection
+   * and reads, all within `timeoutMs` from here (one timer for both).
+   */
+  private decideOnceConnected(plan: PermitRequest): Promise<GateDecision> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const status = this.client.status;
+        resolve(status === 'ready' ? failOpenDecision('timeout', 'first_connection') : failOpenDecision('redis_unavailable', `client_${status}`));
+      }, this.options.timeoutMs);
+      this.firstAttemptEnded
+        .then(() => {
+          if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
+          if (this.client.status !== 'ready') return failOpenDecision('redis_unavailable', `client_${this.client.status}`);
+          return this.decideFromRedis(plan);
+        })
+        .catch(unexpected)
+        .then((decision) => {
+          clearTimeout(timer);
+          resolve(decision);
+        });
+    });
+  }
+
+  /**
+   * Ends the first-connection wait: at the first `ready`, or when the first attempt fails (a
+   * Redis that is down at start is then failed open at once, as it is later).
+   */
+  private watchFirstConnection(): void {
+    const done = () => {
+      this.firstConnection = false;
+      this.endFirstAttempt();
+      this.client.off('ready', onReady);
+      this.client.off('error', onFailed);
+      this.client.off('end', onFailed);
+    };
+    const onReady = () => {
+      done();
+      this.markConnected();
+    };
+    const onFailed = () => done();
+    this.client.on('ready', onReady);
+    this.client.on('error', onFailed);
+    this.client.on('end', onFailed);
+    // A later connection (after a failed first attempt) still resolves ready().
+    this.client.once('ready', () => this.markConnected());
+  }
+
+  private finish(req: unknown, decision: GateDecision, started: number): GateDecision {
+    decision.source ??= 'none';
+    try {
+      this.metrics.record(decision, (performance.now() - started) / 1000);
+      // Only fail-opens, blocks, shadow blocks and the first decision after a fail-open are logged.
+      if (decision.failOpen || decision.wouldBlock || this.lastFailOpen !== null) this.report(req, decision);
+    } catch {
+      // Metrics and logs must never turn a decision into an exception on the permit path.
+    }
+    return decision;
   }
 
   private report(req: unknown, decision: GateDecision): void {
@@ -323,6 +526,9 @@ export class BudgetGate implements PermitGate {
   }
 
   private async shutdown(): Promise<void> {
+    this.firstConnection = false;
+    this.endFirstAttempt();
+    this.markConnected();
     this.breaker.shutdown();
     this.localCache?.close();
     const ended = this.ownsClient ? this.clientEnded() : undefined;
@@ -359,4 +565,9 @@ export class BudgetGate implements PermitGate {
       this.client.once('end', done);
     });
   }
+}
+
+/** Not reachable by design (reads never reject); an unforeseen error still ends in a fail-open allow. */
+function unexpected(error: unknown): GateDecision {
+  return failOpenDecision('redis_unavailable', `unexpected: ${messageOf(error)}`);
 }

@@ -5,6 +5,7 @@ import type { RedisClient } from '../lib/redis/client';
 import type { RedisKeys } from '../lib/redis/keys';
 import { counterOn } from '../lib/registry-metrics';
 import { TrackingCache, type CacheFlushCause } from '../lib/redis/tracking-cache';
+import { budgetFieldsFromValues } from '../types/budget-hash';
 
 const FLUSH_CAUSES: readonly CacheFlushCause[] = ['connection', 'heartbeat', 'server_mismatch', 'server_flush'];
 
@@ -62,7 +63,12 @@ export class GateLocalCache {
       return undefined;
     }
     const metrics = new LocalCacheMetrics(options.registry);
-    const subscriber = client.duplicate({ autoResubscribe: false, connectionName: 'p28-budget-gate-cache', lazyConnect: false });
+    const subscriber = client.duplicate({
+      autoResubscribe: false,
+      enableAutoPipelining: false,
+      connectionName: 'p28-budget-gate-cache',
+      lazyConnect: false,
+    });
     subscriber.on('error', (error: Error) => options.logger.debug({ err: error.message }, 'local cache subscriber error'));
     const cache = new TrackingCache({
       data: client,
@@ -85,9 +91,9 @@ export class GateLocalCache {
     return fields;
   }
 
-  /** Wraps the gate's one read of `key`, so that the answer is cached unless invalidated meanwhile. */
-  read(key: string, readFields: () => Promise<Record<string, string>>): Promise<Record<string, string>> {
-    return this.cache.read(key, readFields);
+  /** Wraps the gate's one read of `key` (HMGET of the known fields), so that the answer is cached unless invalidated meanwhile. */
+  read(key: string, readValues: () => Promise<Array<string | null>>): Promise<Array<string | null>> {
+    return this.cache.read(key, readValues, budgetFieldsFromValues);
   }
 
   /** The last hash read for `key` and not since invalidated or expired: for when Redis is unreachable. */

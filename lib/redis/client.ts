@@ -48,6 +48,8 @@ export interface RedisConnectOptions {
   connectionName?: string;
   /** Do not connect until the first command or `connect()`. */
   lazyConnect?: boolean;
+  /** ioredis `enableAutoPipelining`: commands issued in the same tick go out in one write. */
+  autoPipelining?: boolean;
 }
 
 export const REDIS_DEFAULTS = Object.freeze({
@@ -82,6 +84,7 @@ function profileOptions(options: RedisConnectOptions): RedisOptions {
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), REDIS_DEFAULTS.maxReconnectDelayMs),
     connectionName: options.connectionName,
     lazyConnect: options.lazyConnect ?? false,
+    enableAutoPipelining: options.autoPipelining ?? false,
   };
 }
 
@@ -96,6 +99,7 @@ export function createRedisClient(options: RedisConnectOptions): RedisClient {
     const clusterOptions: ClusterOptions = {
       enableOfflineQueue: false,
       lazyConnect: base.lazyConnect,
+      enableAutoPipelining: base.enableAutoPipelining,
       clusterRetryStrategy: base.retryStrategy,
       redisOptions: {
         ...base,

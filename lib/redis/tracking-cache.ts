@@ -180,24 +180,25 @@ export class TrackingCache {
   }
 
   /**
-   * Runs the owner's one read of `key` and stores its answer, unless the key was invalidated or
-   * the server flushed while the read was in flight. The key's PTTL is asked for beside it (sent
-   * at once, so the caller still waits for one round trip) to keep the entry's TTL deadline.
-   * Returns the read's own promise: the caller sees exactly what Redis answered.
+   * Runs the owner's one read of `key` (`run`; `fieldsOf` turns its answer into the hash's fields)
+   * and stores the fields, unless the key was invalidated or the server flushed while the read was
+   * in flight. The key's PTTL is asked for beside it (sent at once, so the caller still waits for
+   * one round trip) to keep the entry's TTL deadline. Returns the read's own promise: the caller
+   * sees exactly what Redis answered.
    */
-  read(key: string, readFields: () => Promise<Record<string, string>>): Promise<Record<string, string>> {
+  read<T>(key: string, run: () => Promise<T>, fieldsOf: (answer: T) => Record<string, string>): Promise<T> {
     const startSeq = this.seq;
     const startEpoch = this.coherent ? this.epoch : -1;
     const startedAt = performance.now();
-    const fields = readFields();
-    if (this.closed || !key.startsWith(this.prefix)) return fields;
+    const answer = run();
+    if (this.closed || !key.startsWith(this.prefix)) return answer;
     this.pendingReads += 1;
     const ttl = this.data.pttl(key);
     // The answer replaces the copy as soon as it arrives (it is what Redis holds, for `lastKnown`);
     // it becomes a hit once its TTL is known, which may never happen if Redis stops in between.
-    fields
+    answer
       .then(async (value) => {
-        const entry = this.replace(key, value, startSeq);
+        const entry = this.replace(key, fieldsOf(value), startSeq);
         if (entry === undefined) return;
         const ttlMs = await ttl;
         this.settle(key, entry, ttlMs, startSeq, startEpoch, startedAt);
@@ -208,7 +209,7 @@ export class TrackingCache {
         if (this.pendingReads === 0) this.invalidatedAt.clear();
       });
     ttl.catch(() => undefined);
-    return fields;
+    return answer;
   }
 
   /** Stops the heartbeat, drops every entry, switches tracking off (best effort) and ends the subscriber. */

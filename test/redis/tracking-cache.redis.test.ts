@@ -8,6 +8,8 @@ import { TcpProxy } from '../support/tcp-proxy';
 
 const PREFIX = 'quantum:portfolio:budget:';
 const SUBSCRIBER_NAME = 'tracking-cache-test-sub';
+/** The reads here are HGETALLs: their answer is the fields. */
+const asIs = (fields: Record<string, string>): Record<string, string> => fields;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function client(url: string, name?: string): Redis {
@@ -46,7 +48,7 @@ async function harness(dataUrl: string, subscriberUrl: string): Promise<Harness>
     subscriber,
     flushes,
     invalidations,
-    readThrough: async (key) => cache.lookup(key) ?? cache.read(key, () => data.hgetall(key)),
+    readThrough: async (key) => cache.lookup(key) ?? cache.read(key, () => data.hgetall(key), asIs),
     close: async () => {
       cache.close();
       data.disconnect();
@@ -58,7 +60,7 @@ async function harness(dataUrl: string, subscriberUrl: string): Promise<Harness>
 async function cached(h: Harness, key: string): Promise<Record<string, string>> {
   await eventually(async () => {
     if (h.cache.lookup(key) !== undefined) return true;
-    await h.cache.read(key, () => h.data.hgetall(key));
+    await h.cache.read(key, () => h.data.hgetall(key), asIs);
     return false;
   }, 5000, 10);
   return h.cache.lookup(key)!;
@@ -115,7 +117,7 @@ describe('TrackingCache (redis)', function () {
       await writer.hset(key, 'v', 'new');
       await eventually(() => h!.invalidations.count > before, 2000, 1);
       return answer;
-    });
+    }, asIs);
     expect(fields).to.deep.equal({ v: 'old' });
     await h.data.ping();
     expect(h.cache.lookup(key)).to.equal(undefined);
@@ -186,7 +188,7 @@ describe('TrackingCache (redis)', function () {
       expect(Date.now() - frozenAt).to.be.below(1000);
       await eventually(() => h!.flushes.includes('heartbeat'), 1000, 5);
       // While silent, a fresh read is never trusted as a hit.
-      await h.cache.read(key, () => h!.data.hgetall(key));
+      await h.cache.read(key, () => h!.data.hgetall(key), asIs);
       expect(h.cache.lookup(key)).to.equal(undefined);
       // Still silent after about a second: the cache drops the subscriber's connection for a new one.
       const idBefore = await subscriberId();
@@ -207,7 +209,7 @@ describe('TrackingCache (redis)', function () {
       const key = `${PREFIX}TRXUSDT`;
       await writer.hset(key, { budget_usd: '1' });
       for (let i = 0; i < 10; i++) {
-        await h.cache.read(key, () => h!.data.hgetall(key));
+        await h.cache.read(key, () => h!.data.hgetall(key), asIs);
         expect(h.cache.lookup(key)).to.equal(undefined);
         await sleep(20);
       }
@@ -246,7 +248,7 @@ describe('TrackingCache (redis)', function () {
       proxy.retarget(other.port);
       await eventually(() => h!.flushes.includes('server_mismatch'), 5000, 10);
       for (let i = 0; i < 20; i++) {
-        await h.cache.read(key, () => h!.data.hgetall(key)).catch(() => undefined);
+        await h.cache.read(key, () => h!.data.hgetall(key), asIs).catch(() => undefined);
         expect(h.cache.lookup(key)).to.equal(undefined);
         await sleep(10);
       }

@@ -18,7 +18,10 @@ import {
   volRegimeOf,
   type BudgetHash as BudgetRecord,
 } from '../../types';
+import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../../types/budget-hash';
+import { MAX_DECIMAL_CHARS, parseDecimal, readDecimal } from '../../types/wire-number';
 import { budgetFixture } from '../support/budget-fixture';
+import { encodeWorkerHeartbeat, WorkerHeartbeat } from '../../types/worker-heartbeat';
 
 const sampleBudget: BudgetRecord = budgetFixture();
 
@@ -82,6 +85,22 @@ describe('input hashes', () => {
     expect(volRegimeOf(undefined)).to.deep.equal({ value: 0.33, source: 'default' });
   });
 
+  it('maps the live system\'s regime names with _VOL and a further suffix, in any case', () => {
+    const regime = (raw: string) => volRegimeOf(MarketStateHash.parse({ vol_regime: raw })).value;
+    expect(regime('LOW_VOL')).to.equal(0);
+    expect(regime('normal_vol')).to.equal(0.33);
+    expect(regime('HIGH_VOL')).to.equal(0.67);
+    expect(regime('high_vol_trending')).to.equal(0.67);
+    expect(regime('EXTREME_VOL')).to.equal(1);
+    expect(regime(' Extreme_Vol_Spike_2 ')).to.equal(1);
+  });
+
+  it('rejects names that only look like a regime, so they fall to sigma', () => {
+    for (const raw of ['HIGHVOL', 'HIGH_TRENDING', 'VERY_HIGH', 'HIGH_VOL_', 'HIGH__VOL', 'EXTREME_VOLATILE']) {
+      expect(MarketStateHash.safeParse({ vol_regime: raw }).success, raw).to.equal(false);
+    }
+  });
+
   it('rejects an unknown vol regime name and a cluster id that is not key-safe', () => {
     expect(MarketStateHash.safeParse({ vol_regime: 'CALM' }).success).to.equal(false);
     expect(MarketStateHash.safeParse({ vol_regime: '1.5' }).success).to.equal(false);
@@ -116,6 +135,7 @@ describe('BudgetHash', () => {
           position_amt: fc.double({ min: -1e9, max: 1e9, noNaN: true }).map((x) => x + 0), // -0 is written as "0"
           position_notional_usd: money,
           over_budget_usd: money,
+          position_status: fc.constantFrom('ok' as const, 'invalid' as const),
         }),
         (record) => {
           expect(BudgetHash.parse(encodeBudgetHash(record))).to.deep.equal(record);
@@ -202,7 +222,7 @@ describe('PermitRequest and GateReason', () => {
 describe('fast readers agree with the schemas', () => {
   // zod keeps an optional key whose value is undefined; the readers leave it out. Same values.
   const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  const tricky = fc.constantFrom('', ' ', 'NaN', 'Infinity', '-1', '0', '1', '1.5', '0x10', '1e3', ' 7 ', 'abc', 'shadow', 'enforce', 'BTCUSDT', 'btc', '-0', '.5', '1e999');
+  const tricky = fc.constantFrom('', ' ', 'NaN', 'Infinity', '-1', '0', '1', '1.5', '0x10', '1e3', ' 7 ', 'abc', 'shadow', 'enforce', 'BTCUSDT', 'btc', '-0', '.5', '1e999', 'ok', 'invalid');
 
   it('readBudgetHash gives the same verdict and output as BudgetHash.safeParse (property)', () => {
     const fieldNames = [...Object.keys(BudgetHash.shape), 'extra'];
@@ -220,6 +240,42 @@ describe('fast readers agree with the schemas', () => {
       ),
       { numRuns: 5000 },
     );
+  });
+
+  it('readDecimal gives exactly what parseDecimal gives, for any string (property)', () => {
+    const numberish = fc.oneof(
+      fc.double().map(String),
+      fc.stringMatching(/^\s{0,2}[+-]?\d{0,4}\.?\d{0,4}([eE][+-]?\d{0,4})?\s{0,2}$/),
+      fc.string({ unit: fc.constantFrom('0', '1', '9', '.', 'e', 'E', '+', '-', ' ', '\u00a0', '\ufeff', 'x', '_') }),
+      fc.string(),
+    );
+    fc.assert(
+      fc.property(numberish, (raw) => {
+        expect(Object.is(readDecimal(raw), parseDecimal(raw)), raw).to.equal(true);
+      }),
+      { numRuns: 20000 },
+    );
+  });
+
+  it(`rejects a number longer than ${MAX_DECIMAL_CHARS} characters in the schema and the reader alike`, () => {
+    const long = `1${'0'.repeat(MAX_DECIMAL_CHARS)}`;
+    expect(Number.isNaN(readDecimal(long))).to.equal(true);
+    const fields = { ...encodeBudgetHash(sampleBudget), budget_usd: long };
+    expect(readBudgetHash(fields)).to.equal(undefined);
+    const parsed = BudgetHash.safeParse(fields);
+    expect(parsed.success).to.equal(false);
+    // The message quotes the value cut short, never the whole of a huge field.
+    const huge = BudgetHash.safeParse({ ...fields, budget_usd: '9'.repeat(1_000_000) });
+    expect(huge.success || huge.error.issues[0]!.message.length).to.be.below(200);
+  });
+
+  it('reads the HMGET reply of BUDGET_HASH_FIELDS back into the hash, leaving absent fields out', () => {
+    const fields = encodeBudgetHash(sampleBudget);
+    expect(BUDGET_HASH_FIELDS).to.have.members(Object.keys(BudgetHash.shape));
+    const reply = BUDGET_HASH_FIELDS.map((name) => (name === 'last_violation_ts' ? null : (fields[name] ?? null)));
+    const { last_violation_ts: _absent, ...rest } = fields;
+    expect(budgetFieldsFromValues(reply)).to.deep.equal(rest);
+    expect(budgetFieldsFromValues(BUDGET_HASH_FIELDS.map(() => null))).to.deep.equal({});
   });
 
   it('readBudgetHash reads a valid hash exactly as the schema does', () => {
@@ -248,5 +304,37 @@ describe('fast readers agree with the schemas', () => {
       expect(PermitRequest.safeParse(notAnObject).success).to.equal(false);
       expect(readPermitRequest(notAnObject)).to.equal(undefined);
     }
+  });
+
+  it('readPermitRequest reads only own properties and gives undefined for a request that throws when read', () => {
+    const proto = Object.prototype as { reduceOnly?: boolean; side?: string };
+    proto.reduceOnly = true;
+    proto.side = 'SELL';
+    try {
+      const read = readPermitRequest({ planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', qty: 1 });
+      expect(read).to.not.equal(undefined);
+      expect(Object.hasOwn(read!, 'reduceOnly')).to.equal(false);
+      expect(Object.hasOwn(read!, 'side')).to.equal(false);
+    } finally {
+      delete proto.reduceOnly;
+      delete proto.side;
+    }
+    const throwing = { planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', get qty(): number { throw new Error('boom'); } };
+    expect(readPermitRequest(throwing)).to.equal(undefined);
+    const trap = new Proxy({}, { getOwnPropertyDescriptor() { throw new Error('trap'); } });
+    expect(readPermitRequest(trap)).to.equal(undefined);
+  });
+});
+
+describe('WorkerHeartbeat', () => {
+  it('round-trips through the strings written to Redis, epoch ms whole', () => {
+    const fields = encodeWorkerHeartbeat({ last_success_ts: 1764000000123.4, leader: 'w1-42', symbols_written: 12, cycle_ms: 3.456 });
+    expect(fields).to.deep.equal({ last_success_ts: '1764000000123', leader: 'w1-42', symbols_written: '12', cycle_ms: '3.5' });
+    expect(WorkerHeartbeat.parse(fields)).to.deep.equal({ last_success_ts: 1764000000123, leader: 'w1-42', symbols_written: 12, cycle_ms: 3.5 });
+  });
+
+  it('rejects a heartbeat without a whole epoch ms or a leader', () => {
+    expect(WorkerHeartbeat.safeParse({ last_success_ts: '1.5', leader: 'w1', symbols_written: '1', cycle_ms: '1' }).success).to.equal(false);
+    expect(WorkerHeartbeat.safeParse({ last_success_ts: '1', leader: '', symbols_written: '1', cycle_ms: '1' }).success).to.equal(false);
   });
 });
