@@ -1,4 +1,5 @@
 import { LocalRedisServer } from '../test/support/local-redis-server';
+import { runCacheBench } from './cache-bench';
 import { runGateBench } from './gate-bench';
 import { runHttpBench } from './http-bench';
 import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
         log,
       )),
     );
+    rows.push(...(await runCacheBench(server, quick ? { hitSamples: 1000, invalidations: 200 } : { hitSamples: 10000, invalidations: 2000 }, log)));
     // The worker under each core placement, each figure against its baseline under the same one.
     for (const placement of availablePlacements()) {
       const at = { placement: placement.name, probeCpus: placement.redisCore === undefined ? undefined : String(placement.redisCore) };

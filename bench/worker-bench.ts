@@ -73,22 +73,22 @@ async function scanAll(client: Redis, pattern: string): Promise<string[]> {
 
 /**
  * The baseline: what a worker cycle asks of Redis, written with plain ioredis (a client with its
- * defaults: no command timeout, so no timer per command) and no more: a lease
- * PEXPIRE, the head batch beside the SCAN, one pipeline of the 2N snapshot and market reads, one of
- * the cluster reads, and one pipeline of MULTI/EXEC blocks of HSET + EXPIRE, with the field values of
- * the worker's latest cycle ready-made. No parsing, validation, computation or metrics.
+ * defaults: no command timeout, so no timer per command) and no more: a lease PEXPIRE, the head
+ * batch beside the SCANs of snapshots and market states, one pipeline of the 2N snapshot and market
+ * reads, one of the cluster reads, one pipeline of MULTI/EXEC blocks of HSET + EXPIRE with the field
+ * values of the worker's latest cycle ready-made, and the heartbeat HSET. No parsing, validation,
+ * computation or metrics.
  */
 async function rawCycle(client: Redis, writes: readonly { key: string; fields: string[] }[], ttlSec: number): Promise<void> {
   await client.pexpire('bench:raw:lease', 15000);
-  const [, snapshotKeys] = await Promise.all([
-    client.pipeline().get(keys.modeOverride).xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1).hgetall(keys.portfolioState).exec(),
+  const [, snapshotKeys, marketKeys] = await Promise.all([
+    client.pipeline().get(keys.modeOverride).xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1).hgetall(keys.portfolioState).hgetall(keys.workerHeartbeat).exec(),
     scanAll(client, keys.positionSnapshotPattern),
+    scanAll(client, keys.marketStatePattern),
   ]);
+  const symbols = new Set([...snapshotKeys.map((k) => keys.symbolOfPositionSnapshot(k)!), ...marketKeys.map((k) => keys.symbolOfMarketState(k)!)]);
   const reads = client.pipeline();
-  for (const key of snapshotKeys) {
-    const symbol = keys.symbolOfPositionSnapshot(key)!;
-    reads.hgetall(key).hgetall(keys.marketState(symbol));
-  }
+  for (const symbol of symbols) reads.hgetall(keys.positionSnapshot(symbol)).hgetall(keys.marketState(symbol));
   const replies = (await reads.exec())!;
   const clusters = new Set<string>();
   for (let i = 1; i < replies.length; i += 2) clusters.add((replies[i]![1] as Record<string, string>).cluster_id ?? 'default');
@@ -104,6 +104,7 @@ async function rawCycle(client: Redis, writes: readonly { key: string; fields: s
   }
   const results = await out.exec();
   if (results?.some(([error]) => error)) throw new Error('baseline write pipeline failed');
+  await client.hset(keys.workerHeartbeat, { last_success_ts: String(Date.now()), leader: 'raw', symbols_written: String(writes.length), cycle_ms: '0' });
 }
 
 const rawWrites = (budgets: readonly BudgetHash[]) =>

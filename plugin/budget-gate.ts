@@ -18,6 +18,7 @@ import {
 } from './decide';
 import { BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
+import { GateLocalCache } from './local-cache';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
 /** What one guarded read of a budget hash gave: the fields, or why there are none. */
@@ -139,6 +140,8 @@ export class BudgetGate implements PermitGate {
   /** Resolves when the first connection attempt has ended, however (or at close). */
   private readonly firstAttemptEnded: Promise<void>;
   private endFirstAttempt: () => void = () => undefined;
+  /** Option `localCache`; undefined when off (or on a Cluster client). */
+  private readonly localCache: GateLocalCache | undefined;
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -173,6 +176,8 @@ export class BudgetGate implements PermitGate {
       // reporting them as unhandled.
       this.client.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'budget gate redis error'));
     }
+
+    this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
 
     this.firstConnection = FIRST_CONNECTION_STATES.has(this.client.status);
     this.connected = new Promise((resolve) => {
@@ -306,11 +311,35 @@ export class BudgetGate implements PermitGate {
     if (this.disabled) return disabledDecision();
     if (isClosingRequest(plan)) return closingDecision();
     if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
+    if (this.localCache) {
+      const cached = this.localCache.lookup(this.keys.budget(plan.symbol));
+      if (cached !== undefined) return this.fromCache(plan, cached);
+    }
     if (this.client.status !== 'ready') {
       if (this.firstConnection) return this.decideOnceConnected(plan);
-      return failOpenDecision('redis_unavailable', `client_${this.client.status}`);
+      return this.unreachable(plan, failOpenDecision('redis_unavailable', `client_${this.client.status}`));
     }
     return this.decideFromRedis(plan);
+  }
+
+  // --- local cache (option `localCache`) ---
+
+  private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
+    const decision = decideFromBudgetFields(plan, fields, this.options.now(), this.policy);
+    decision.source = 'cache';
+    return decision;
+  }
+
+  /**
+   * When Redis itself cannot be read, a cached hash still within `staleAfterMs` keeps being
+   * enforced; a stale, invalid or missing one leaves the Redis failure as the decision.
+   */
+  private unreachable(plan: PermitRequest, failure: GateDecision): GateDecision {
+    if (this.localCache === undefined || !REDIS_CAUSES.has(failure.reason as FailOpenReason)) return failure;
+    const fields = this.localCache.lastKnown(this.keys.budget(plan.symbol));
+    if (fields === undefined) return failure;
+    const decision = this.fromCache(plan, fields);
+    return decision.failOpen ? failure : decision;
   }
 
   /**
@@ -323,7 +352,10 @@ export class BudgetGate implements PermitGate {
   }
 
   private decideFromRead(plan: PermitRequest, read: BudgetRead): GateDecision {
-    return read.ok ? decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy) : failOpenDecision(read.reason, read.detail);
+    if (!read.ok) return this.unreachable(plan, failOpenDecision(read.reason, read.detail));
+    const decision = decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
+    decision.source = 'redis';
+    return decision;
   }
 
   /**
@@ -392,7 +424,8 @@ export class BudgetGate implements PermitGate {
 
   private readFields(key: string): Promise<Array<string | null>> {
     this.inFlight += 1;
-    return this.client.hmget(key, ...BUDGET_HASH_FIELDS).then(
+    const read = () => this.client.hmget(key, ...BUDGET_HASH_FIELDS);
+    return (this.localCache ? this.localCache.read(key, read) : read()).then(
       (values) => {
         this.settled();
         return values;
@@ -458,6 +491,7 @@ export class BudgetGate implements PermitGate {
   }
 
   private finish(req: unknown, decision: GateDecision, started: number): GateDecision {
+    decision.source ??= 'none';
     try {
       this.metrics.record(decision, (performance.now() - started) / 1000);
       // Only fail-opens, blocks, shadow blocks and the first decision after a fail-open are logged.
@@ -496,6 +530,7 @@ export class BudgetGate implements PermitGate {
     this.endFirstAttempt();
     this.markConnected();
     this.breaker.shutdown();
+    this.localCache?.close();
     const ended = this.ownsClient ? this.clientEnded() : undefined;
     if (this.ownsClient) this.client.disconnect();
     await Promise.all([this.drain(), ended]);

@@ -102,6 +102,12 @@ export const BUDGET_GATE_DEFAULTS = Object.freeze({
   disabled: false,
   /** Emergency switch: act as if every budget hash said `mode=shadow` (never block). */
   forceShadow: false,
+  /**
+   * In-process copy of budget hashes kept coherent by Redis CLIENT TRACKING (see docs/gate.md,
+   * "Local cache"). Off by default: it adds a connection and a heartbeat per gate, and does
+   * nothing on Redis Cluster.
+   */
+  localCache: false,
 });
 
 /**
@@ -147,6 +153,14 @@ export interface BudgetGateOptions {
   disabled?: boolean;
   /** Default false. See `BudgetGate.setForceShadow`. */
   forceShadow?: boolean;
+  /**
+   * Default false. Keep an in-process copy of budget hashes, kept coherent by Redis server-assisted
+   * client-side caching: a hit decides without a round trip, and while Redis is unreachable a
+   * cached hash still within `staleAfterMs` keeps being enforced. Turns on CLIENT TRACKING for the
+   * connection the gate reads through and opens one more connection for invalidations. Standalone
+   * and Sentinel only; on a Cluster client it is logged and ignored.
+   */
+  localCache?: boolean;
   /** Clock in epoch ms. Default `Date.now`. */
   now?: () => number;
 }
@@ -166,6 +180,7 @@ export interface ResolvedGateOptions extends Record<NumericOption, number> {
   autoPipelining: boolean;
   disabled: boolean;
   forceShadow: boolean;
+  localCache: boolean;
   redis?: RedisClient;
   redisUrl?: string;
   registry?: Registry;
@@ -203,6 +218,10 @@ export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOpti
   if (options.autoPipelining !== undefined) resolved.autoPipelining = options.autoPipelining === true;
   if (options.disabled !== undefined) resolved.disabled = options.disabled === true;
   if (options.forceShadow !== undefined) resolved.forceShadow = options.forceShadow === true;
+  if (options.localCache !== undefined) {
+    if (typeof options.localCache === 'boolean') resolved.localCache = options.localCache;
+    else issues.push({ field: 'localCache', message: 'must be true or false' });
+  }
   if (options.now !== undefined) {
     if (typeof options.now === 'function') resolved.now = options.now;
     else issues.push({ field: 'now', message: 'must be a function returning epoch ms' });

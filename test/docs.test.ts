@@ -7,6 +7,7 @@ import { WorkerMetrics } from '../lib/worker/worker-metrics';
 import { GATE_OPTION_SPECS, BUDGET_GATE_DEFAULTS } from '../plugin/gate-options';
 import { GateMetrics } from '../plugin/gate-metrics';
 import { GovernorMetrics } from '../plugin/governor-metrics';
+import { LocalCacheMetrics } from '../plugin/local-cache';
 
 const root = join(__dirname, '..');
 const read = (file: string): string => readFileSync(join(root, file), 'utf8');
@@ -62,5 +63,13 @@ describe('docs tables against the spec tables', () => {
     expect(documented).to.deep.equal(exported);
     const readmeNames = new Set(read('README.md').match(/\b(?:p28|quantum_govern)_[a-z_]+/g));
     for (const name of exported) expect(readmeNames.has(name), `README names ${name}`).to.equal(true);
+  });
+
+  it('docs/metrics.md names exactly the metrics the gate adds with localCache', () => {
+    const registry = new Registry();
+    new LocalCacheMetrics(registry);
+    const exported = registry.getMetricsAsArray().map((m) => m.name).sort();
+    const documented = tableRows(read('docs/metrics.md'), 'local cache metric').map((r) => code(r[0])).sort();
+    expect(documented).to.deep.equal(exported);
   });
 });

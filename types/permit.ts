@@ -118,7 +118,15 @@ export interface GateDecision {
   budgetUsd?: number;
   positionNotionalUsd?: number;
   projectedNotionalUsd?: number;
+  /**
+   * Where the budget hash came from: `redis` (read for this decision), `cache` (the gate's local
+   * cache) or `none` (no hash was used). The budget gate sets it on every decision it returns.
+   */
+  source?: HashSource;
 }
+
+/** Where a decision's budget hash came from. */
+export type HashSource = 'redis' | 'cache' | 'none';
 
 export interface PermitGate {
   readonly name: string;

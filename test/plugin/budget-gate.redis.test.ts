@@ -75,6 +75,7 @@ describe('BudgetGate', () => {
       budgetUsd: 1348,
       positionNotionalUsd: 1000,
       projectedNotionalUsd: 1300,
+      source: 'redis',
     });
   });
 
@@ -152,6 +153,7 @@ describe('BudgetGate', () => {
       failOpen: true,
       wouldBlock: false,
       mode: null,
+      source: 'redis',
     });
   });
 
@@ -186,6 +188,7 @@ describe('BudgetGate', () => {
         wouldBlock: false,
         mode: null,
         detail: 'read ECONNRESET',
+        source: 'none',
       });
     }
     expect(await metricValue(gate.registry, 'p28_gate_breaker_events_total', { event: 'failure' })).to.equal(3);
@@ -215,7 +218,7 @@ describe('BudgetGate', () => {
     const close = await gate.evaluate(plan({ ...OVER_BUDGET, action: 'PARTIAL_50' }));
     expect(read.callCount).to.equal(0);
     for (const decision of [reduceOnly, close]) {
-      expect(decision).to.deep.equal({ allow: true, reason: 'reduce_only', enforced: false, failOpen: false, wouldBlock: false, mode: null });
+      expect(decision).to.deep.equal({ allow: true, reason: 'reduce_only', enforced: false, failOpen: false, wouldBlock: false, mode: null, source: 'none' });
     }
     const selling = await gate.evaluate(plan({ side: 'SELL', qty: 0.5 }));
     expect(read.callCount).to.equal(1);
@@ -309,6 +312,7 @@ describe('BudgetGate', () => {
       failOpen: false,
       wouldBlock: false,
       mode: null,
+      source: 'none',
     });
     expect(read.callCount).to.equal(0);
     gate.setDisabled(false);
@@ -697,6 +701,7 @@ describe('BudgetGate when Redis is killed', () => {
           wouldBlock: false,
           mode: null,
           detail: `client_${client.status}`,
+          source: 'none',
         });
         expect(elapsed).to.be.below(AT_ONCE_MS);
       }

@@ -13,10 +13,11 @@ export class LocalRedisServer {
   private constructor(
     readonly port: number,
     private readonly binary: string,
+    private readonly extraArgs: readonly string[] = [],
   ) {}
 
-  /** Starts a server on a free port and resolves once it answers PING. */
-  static async start(options: { binary?: string; port?: number } = {}): Promise<LocalRedisServer> {
+  /** Starts a server on a free port and resolves once it answers PING; `args` are added to its command line. */
+  static async start(options: { binary?: string; port?: number; args?: readonly string[] } = {}): Promise<LocalRedisServer> {
     const binary = options.binary ?? process.env.REDIS_SERVER_BIN ?? 'redis-server';
     if (!LocalRedisServer.isAvailable(binary)) {
       throw new Error(
@@ -26,7 +27,7 @@ export class LocalRedisServer {
     }
     // A free port can be taken by someone else before the server binds it: try a few.
     for (let attempt = 1; ; attempt++) {
-      const server = new LocalRedisServer(options.port ?? (await freePort()), binary);
+      const server = new LocalRedisServer(options.port ?? (await freePort()), binary, options.args);
       try {
         await server.spawn();
         return server;
@@ -86,7 +87,7 @@ export class LocalRedisServer {
   private async spawn(): Promise<void> {
     const child = spawn(
       this.binary,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning', ...this.extraArgs],
       { stdio: 'ignore' },
     );
     this.child = child;
