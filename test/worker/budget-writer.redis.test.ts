@@ -44,8 +44,9 @@ describe('BudgetWriter', () => {
 
   it('writes each hash with HSET and EXPIRE in one MULTI/EXEC, without a script', async () => {
     let result: Awaited<ReturnType<BudgetWriter['write']>> | undefined;
+    // Every optional field present: nothing to delete, even for a writer that knows nothing yet.
     const seen = await monitored(async () => {
-      result = await writer.write([{ record: record() }]);
+      result = await writer.write([{ record: record({ position_status: 'ok' }) }]);
     });
     expect(result).to.deep.equal({ written: ['BTCUSDT'], published: [], failures: [] });
     expect(seen).to.deep.equal(['multi', `hset ${KEY}`, `expire ${KEY}`, 'exec']);
@@ -134,13 +135,13 @@ describe('BudgetWriter', () => {
       expect(await client.hexists(KEY, 'position_price')).to.equal(0);
     });
 
-    it('leaves exactly the fields of the latest record (and the latest last_violation_ts) whatever the sequence of cycles, replicas and failures', async function () {
+    it('leaves exactly the fields of the latest record (and the latest last_violation_ts) whatever the sequence of cycles, replicas and failures, for every optional field', async function () {
       this.timeout(60000);
       const keys = new RedisKeys();
       const symbols = ['AUSDT', 'BUSDT', 'CUSDT'];
       const cycle = fc.record({
         replica: fc.constantFrom(0, 1),
-        records: fc.tuple(...symbols.map(() => fc.record({ priced: fc.boolean(), violation: fc.boolean() }))),
+        records: fc.tuple(...symbols.map(() => fc.record({ priced: fc.boolean(), violation: fc.boolean(), status: fc.constantFrom(undefined, 'ok', 'invalid') as fc.Arbitrary<BudgetHash['position_status']> }))),
         /** A symbol whose key holds a string during the write, so Redis refuses it; -1: none. */
         refused: fc.integer({ min: -3, max: symbols.length - 1 }),
       });
@@ -164,9 +165,10 @@ describe('BudgetWriter', () => {
               await client.set(keys.budget(refused), 'not a hash');
             }
             const records = symbols.map((symbol, i) => {
-              const { priced, violation } = c.records[i]!;
+              const { priced, violation, status } = c.records[i]!;
               const rec = priced ? record({ symbol, timestamp: ts, last_violation_ts: undefined }) : flat({ symbol, timestamp: ts });
               if (violation) rec.last_violation_ts = ts;
+              if (status !== undefined) rec.position_status = status;
               return rec;
             });
             const result = await writers[leader]!.write(records.map((rec) => ({ record: rec })));
