@@ -85,6 +85,11 @@ function profileOptions(options: RedisConnectOptions): RedisOptions {
   };
 }
 
+function withoutLazyConnect(options: RedisOptions): RedisOptions {
+  const { lazyConnect: _ignored, ...rest } = options;
+  return rest;
+}
+
 /**
  * The one ioredis factory used by the worker, the gate, the benchmarks and the demo.
  * Standalone, Sentinel or Cluster, with the fail-fast settings of the chosen profile.
@@ -97,8 +102,11 @@ export function createRedisClient(options: RedisConnectOptions): RedisClient {
       enableOfflineQueue: false,
       lazyConnect: base.lazyConnect,
       clusterRetryStrategy: base.retryStrategy,
+      // ioredis connects each node on demand; a node option `lazyConnect: false` makes the
+      // slot-refresh connection of a seed that is now a replica or gone fail, and the cluster
+      // never becomes ready (a worker started after a failover never connected).
       redisOptions: {
-        ...base,
+        ...withoutLazyConnect(base),
         username: fromUrl.username,
         password: fromUrl.password,
         tls: fromUrl.tls,
