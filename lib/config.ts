@@ -26,6 +26,7 @@ export interface WorkerConfig {
   host: string;
   heatGateMetricsUrl: string;
   heatFetchTimeoutMs: number;
+  heatMaxBytes: number;
   logLevel: LogLevel;
   leaseTtlMs: number;
   enforceSymbols: string[];
@@ -143,6 +144,7 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('HOST', 'host', '127.0.0.1', text(/^\S+$/, 'a host name or address'), 'address /health and /metrics listen on'),
   spec('HEAT_GATE_METRICS_URL', 'heatGateMetricsUrl', 'http://127.0.0.1:8056/metrics', urlWithScheme(['http:', 'https:']), 'P2.6 Heat Gate exposition text with the gauge p26_heat_value'),
   spec('HEAT_FETCH_TIMEOUT_MS', 'heatFetchTimeoutMs', '1000', integerString({ min: 1, max: 60000 }), 'time limit for one heat fetch'),
+  spec('HEAT_MAX_BYTES', 'heatMaxBytes', '1048576', integerString({ min: 1024, max: 67108864 }), 'largest P2.6 response read; a longer one is cut off and counts as a heat fallback'),
   spec('LOG_LEVEL', 'logLevel', 'info', choice(LOG_LEVELS), 'fatal, error, warn, info, debug, trace or silent (JSON logs on stdout)'),
   spec('LEASE_TTL_MS', 'leaseTtlMs', '15000', integerString({ min: 1000 }), 'leader lease; a stand-by replica takes over within about this long after the leader dies'),
   spec('P28_ENFORCE_SYMBOLS', 'enforceSymbols', undefined, symbolList, 'canary: when set and the mode is enforce, only these symbols get mode=enforce, the rest shadow'),

@@ -69,6 +69,7 @@ describe('loadConfig', () => {
     HOST: { good: ['0.0.0.0', 'host', '0.0.0.0'], bad: 'two words', says: 'expected a host name or address, got "two words"' },
     HEAT_GATE_METRICS_URL: { good: ['https://heat:8443/metrics', 'heatGateMetricsUrl', 'https://heat:8443/metrics'], bad: 'ftp://x', says: 'expected a http:// or https:// URL, got "ftp://x"' },
     HEAT_FETCH_TIMEOUT_MS: { good: ['250', 'heatFetchTimeoutMs', 250], bad: '0', says: 'expected a whole number in [1,60000], got "0"' },
+    HEAT_MAX_BYTES: { good: ['65536', 'heatMaxBytes', 65536], bad: '10', says: 'expected a whole number in [1024,67108864], got "10"' },
     LOG_LEVEL: { good: ['debug', 'logLevel', 'debug'], bad: 'verbose', says: 'expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"' },
     LEASE_TTL_MS: { good: ['30000', 'leaseTtlMs', 30000], bad: '10', says: 'expected a whole number >= 1000, got "10"' },
     P28_ENFORCE_SYMBOLS: { good: ['BTCUSDT,ETHUSDT', 'enforceSymbols', ['BTCUSDT', 'ETHUSDT']], bad: 'BTCUSDT,eth*', says: 'expected comma-separated upper-case symbols, got "eth*"' },

@@ -95,6 +95,7 @@ export class BudgetWorker {
       new HeatSource({
         url: config.heatGateMetricsUrl,
         timeoutMs: config.heatFetchTimeoutMs,
+        maxBytes: config.heatMaxBytes,
         maxLkgAgeSec: config.maxLkgAgeSec,
         now: this.now,
         logger: this.logger,
