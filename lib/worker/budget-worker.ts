@@ -12,6 +12,7 @@ import { ModeSwitch, type ModeSource } from './mode-switch';
 import { PortfolioReader, type InputProblem } from './input-reader';
 import { PortfolioStateTracker, type PortfolioSource } from '../engine/portfolio-state';
 import type { RedisClient } from '../redis/client';
+import { redisErrorCause } from '../redis/error-cause';
 import { WorkerMetrics } from './worker-metrics';
 import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
 
@@ -79,6 +80,7 @@ export class BudgetWorker {
   private looping = false;
   private lastReport: CycleReport | undefined;
   private lastSuccessAt: number | undefined;
+  private consecutiveFailures = 0;
   /** `source/problem` of the portfolio state fallback in use; undefined while the state is fresh. */
   private portfolioFallback: string | undefined;
 
@@ -140,6 +142,15 @@ export class BudgetWorker {
 
   get lastCycle(): CycleReport | undefined {
     return this.lastReport;
+  }
+
+  /**
+   * How many cycles in a row have failed, and the cause of the latest (`NOPERM`, `OOM`, ...);
+   * `{ count: 0 }` once a cycle succeeds. /health names the cause when every cycle fails.
+   */
+  get failures(): { count: number; cause?: string } {
+    if (this.consecutiveFailures === 0) return { count: 0 };
+    return { count: this.consecutiveFailures, cause: this.lastReport?.cause };
   }
 
   /** Runs one cycle now; while one is running, returns that one instead of starting another. */
@@ -207,8 +218,13 @@ export class BudgetWorker {
       report.result = 'failed';
       report.role = this.role;
       report.error = error instanceof Error ? error.message : String(error);
-      if (error instanceof RedisStepError) this.metrics.redisWriteFail.inc();
-      else this.logger.error({ err: error }, 'cycle failed on an unexpected error');
+      if (error instanceof RedisStepError) {
+        report.cause = redisErrorCause(error.cause);
+        this.metrics.redisWriteFail.inc();
+      } else {
+        report.cause = 'INTERNAL';
+        this.logger.error({ err: error }, 'cycle failed on an unexpected error');
+      }
     }
     return this.finish(report, started);
   }
@@ -348,6 +364,12 @@ export class BudgetWorker {
 
   private finish(report: CycleReport, started: number): CycleReport {
     report.durationMs = performance.now() - started;
+    if (report.result === 'failed') {
+      report.cause ??= report.writeFailures[0] ? redisErrorCause(report.writeFailures[0].error) : 'ERROR';
+      this.consecutiveFailures += 1;
+    } else {
+      this.consecutiveFailures = 0;
+    }
     const endedAt = report.startedAt + report.durationMs;
     if (report.result === 'ok' || report.result === 'standby') this.lastSuccessAt = endedAt;
     this.metrics.recordCycle(report.result, report.durationMs / 1000, endedAt);
@@ -366,6 +388,7 @@ export class BudgetWorker {
       writeFailures: report.writeFailures.length,
       durationMs: Math.round(report.durationMs * 10) / 10,
       ...(report.error ? { error: report.error } : {}),
+      ...(report.cause ? { cause: report.cause } : {}),
     };
     if (report.result === 'failed') this.logger.warn(line, 'cycle failed');
     else this.logger.info(line, 'cycle');
