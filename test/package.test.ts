@@ -25,6 +25,17 @@ describe('public API', () => {
     }
   });
 
+  it('exports no test harness and no internal class a user cannot configure', () => {
+    for (const name of ['LocalRedisServer', 'freePort', 'HeatGateStub', 'WorkerMetrics', 'HeatSource', 'LeaderLease', 'ModeSwitch', 'startHttpServer', 'PortfolioReader', 'BudgetWriter', 'budgetParamsOf']) {
+      expect(api, name).not.to.have.property(name);
+    }
+  });
+
+  it('builds only the package (index, lib, plugin, types) into dist, never the demo, the benchmarks or the tests', () => {
+    const build = JSON.parse(readFileSync(join(__dirname, '..', 'tsconfig.build.json'), 'utf8'));
+    expect(build.include).to.deep.equal(['index.ts', 'lib/**/*.ts', 'plugin/**/*.ts', 'types/**/*.ts']);
+  });
+
   it('points main, types, exports and the p28-worker bin at the built entry points', () => {
     const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
     expect(pkg.name).to.equal('portfolio-risk-governor');
