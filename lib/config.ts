@@ -6,7 +6,8 @@ import { integerString, numericString } from '../types/wire-number';
 import type { BudgetParams } from './engine/compute-budget';
 import { OptionsError, type OptionIssue } from './options-error';
 import { DEFAULT_KEY_PREFIX } from './redis/keys';
-import { redactUrl, type HostPort } from './redis/client';
+import type { HostPort } from './redis/client';
+import { parseRedisUrl, redactUrl } from './redis/redis-url';
 
 /** The worker's validated configuration. Units are in the names. */
 export interface WorkerConfig {
@@ -50,6 +51,17 @@ const hostPortList = z.string().transform((raw, ctx) => {
     out.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
   }
   return out;
+});
+
+/** A redis:// or rediss:// URL that `createRedisClient` can use; the message never shows its password. */
+const redisUrl = z.string().transform((raw, ctx) => {
+  try {
+    parseRedisUrl(raw);
+    return raw;
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
 });
 
 function urlWithScheme(schemes: string[]) {
@@ -135,7 +147,7 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('MAX_LKG_AGE_SEC', 'maxLkgAgeSec', '900', numericString({ min: 0 }), 'how long (seconds) a last-known-good portfolio state or heat may stand in; 0 = never'),
   spec('BUDGET_HASH_TTL_SEC', 'budgetHashTtlSec', '60', integerString({ min: 1 }), 'TTL (seconds) of each budget hash; must exceed the compute interval'),
   spec('BUDGET_COMPUTE_INTERVAL_SEC', 'computeIntervalSec', '5', numericString({ min: 0.05 }), 'worker cycle period in seconds'),
-  spec('REDIS_URL', 'redisUrl', 'redis://127.0.0.1:6379', urlWithScheme(['redis:', 'rediss:']), 'redis:// or rediss:// URL, with user, password and db as usual'),
+  spec('REDIS_URL', 'redisUrl', 'redis://127.0.0.1:6379', redisUrl, 'redis:// or rediss:// URL, with user, password and db as usual'),
   spec('REDIS_SENTINELS', 'redisSentinels', undefined, hostPortList, 'host:port,... of Redis Sentinels; when set, REDIS_SENTINEL_NAME names the master and REDIS_URL gives credentials, TLS and db'),
   spec('REDIS_SENTINEL_NAME', 'redisSentinelName', 'mymaster', text(/^\S+$/, 'a master name'), 'the Sentinel master name'),
   spec('REDIS_CLUSTER_NODES', 'redisClusterNodes', undefined, hostPortList, 'host:port,... seed nodes of a Redis Cluster; when set, REDIS_URL gives credentials and TLS'),

@@ -60,7 +60,7 @@ describe('loadConfig', () => {
     MAX_LKG_AGE_SEC: { good: ['0', 'maxLkgAgeSec', 0], bad: '15m', says: 'expected a number >= 0, got "15m"' },
     BUDGET_HASH_TTL_SEC: { good: ['120', 'budgetHashTtlSec', 120], bad: '60.5', says: 'expected a whole number >= 1, got "60.5"' },
     BUDGET_COMPUTE_INTERVAL_SEC: { good: ['2.5', 'computeIntervalSec', 2.5], bad: '0', says: 'expected a number >= 0.05, got "0"' },
-    REDIS_URL: { good: ['rediss://user:pw@redis.internal:6380/2', 'redisUrl', 'rediss://user:pw@redis.internal:6380/2'], bad: 'http://user:secret@x', says: 'expected a redis:// or rediss:// URL, got "http://user:***@x/"' },
+    REDIS_URL: { good: ['rediss://user:pw@redis.internal:6380/2', 'redisUrl', 'rediss://user:pw@redis.internal:6380/2'], bad: 'http://user:secret@x', says: 'expected a redis:// or rediss:// URL, got "http://user:***@x"' },
     REDIS_SENTINELS: { good: ['s1:26379, s2:26379', 'redisSentinels', [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }]], bad: 's1', says: 'expected a comma-separated list of host:port, got "s1"' },
     REDIS_SENTINEL_NAME: { good: ['primary', 'redisSentinelName', 'primary'], bad: 'my master', says: 'expected a master name, got "my master"' },
     REDIS_CLUSTER_NODES: { good: ['10.0.0.1:7000,[::1]:7001', 'redisClusterNodes', [{ host: '10.0.0.1', port: 7000 }, { host: '::1', port: 7001 }]], bad: 'n1:99999', says: 'expected a comma-separated list of host:port, got "n1:99999"' },

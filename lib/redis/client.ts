@@ -1,5 +1,6 @@
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { WorkerConfig } from '../config';
+import { parseRedisUrl } from './redis-url';
 
 /** One host:port of a Redis Sentinel or Cluster seed list. */
 export interface HostPort {
@@ -7,20 +8,7 @@ export interface HostPort {
   port: number;
 }
 
-/** Replaces the password (and a user name that stands alone) of a URL with `***`, for logs and errors. */
-export function redactUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password) url.password = '***';
-    else if (url.username) url.username = '***';
-    else return raw;
-    return url.toString();
-  } catch {
-    // Not a URL we can parse: hide anything between "//" and "@", which is where credentials live.
-    return raw.replace(/\/\/[^/@]*@/, '//***@');
-  }
-}
-
+export { redactUrl } from './redis-url';
 
 /** An ioredis client or cluster: everything in this package accepts either. */
 export type RedisClient = Redis | Cluster;
@@ -57,17 +45,16 @@ export const REDIS_DEFAULTS = Object.freeze({
   maxReconnectDelayMs: 2000,
 });
 
-/** ioredis options from a URL: host, port, user, password, db and TLS for rediss://. */
+/** ioredis options from a URL: host, port, user, password, db and TLS for rediss://. Throws `RedisUrlError`. */
 function urlOptions(raw: string): RedisOptions {
-  const url = new URL(raw);
-  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0;
+  const url = parseRedisUrl(raw);
   return {
-    host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: url.port ? Number(url.port) : 6379,
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    db: Number.isInteger(db) ? db : 0,
-    tls: url.protocol === 'rediss:' ? {} : undefined,
+    host: url.host,
+    port: url.port,
+    username: url.username,
+    password: url.password,
+    db: url.db,
+    tls: url.tls ? {} : undefined,
   };
 }
 
