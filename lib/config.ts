@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { MODES, type Mode } from '../types/mode';
@@ -22,6 +23,10 @@ export interface WorkerConfig {
   redisSentinels: HostPort[];
   redisSentinelName: string | undefined;
   redisClusterNodes: HostPort[];
+  redisSentinelPassword: string | undefined;
+  redisTlsCaFile: string | undefined;
+  redisTlsCertFile: string | undefined;
+  redisTlsKeyFile: string | undefined;
   keyPrefix: string;
   port: number;
   host: string;
@@ -51,6 +56,17 @@ const hostPortList = z.string().transform((raw, ctx) => {
     out.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
   }
   return out;
+});
+
+/** A file the worker can read (TLS material); the message names the path, never the content. */
+const readableFile = z.string().transform((raw, ctx) => {
+  try {
+    accessSync(raw, constants.R_OK);
+    return raw;
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `cannot read ${JSON.stringify(raw)} (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+    return z.NEVER;
+  }
 });
 
 /** A redis:// or rediss:// URL that `createRedisClient` can use; the message never shows its password. */
@@ -150,7 +166,11 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('REDIS_URL', 'redisUrl', 'redis://127.0.0.1:6379', redisUrl, 'redis:// or rediss:// URL, with user, password and db as usual'),
   spec('REDIS_SENTINELS', 'redisSentinels', undefined, hostPortList, 'host:port,... of Redis Sentinels; when set, REDIS_SENTINEL_NAME names the master and REDIS_URL gives credentials, TLS and db'),
   spec('REDIS_SENTINEL_NAME', 'redisSentinelName', 'mymaster', text(/^\S+$/, 'a master name'), 'the Sentinel master name'),
+  spec('REDIS_SENTINEL_PASSWORD', 'redisSentinelPassword', undefined, z.string(), 'password of the Sentinels when they have their own (Sentinel requirepass); default: the password of REDIS_URL'),
   spec('REDIS_CLUSTER_NODES', 'redisClusterNodes', undefined, hostPortList, 'host:port,... seed nodes of a Redis Cluster; when set, REDIS_URL gives credentials and TLS'),
+  spec('REDIS_TLS_CA_FILE', 'redisTlsCaFile', undefined, readableFile, 'PEM file of the CA(s) that signed the Redis server certificate (a private CA); needs a rediss:// REDIS_URL'),
+  spec('REDIS_TLS_CERT_FILE', 'redisTlsCertFile', undefined, readableFile, 'PEM client certificate, for servers with tls-auth-clients yes (mutual TLS); needs REDIS_TLS_KEY_FILE'),
+  spec('REDIS_TLS_KEY_FILE', 'redisTlsKeyFile', undefined, readableFile, 'PEM private key of REDIS_TLS_CERT_FILE'),
   spec('P28_KEY_PREFIX', 'keyPrefix', DEFAULT_KEY_PREFIX, text(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-"'), 'first segment of every Redis key read or written'),
   spec('PORT', 'port', '8049', integerString({ min: 0, max: 65535 }), 'port of /health and /metrics (0 picks a free one)'),
   spec('HOST', 'host', '127.0.0.1', text(/^\S+$/, 'a host name or address'), 'address /health and /metrics listen on'),
@@ -216,6 +236,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (config.redisSentinels?.length > 0 && config.redisClusterNodes?.length > 0) {
     issues.push({ field: 'REDIS_CLUSTER_NODES', message: 'cannot be combined with REDIS_SENTINELS' });
+  }
+  const tlsFiles = ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE'].filter((v) => (env[v] ?? '').trim() !== '');
+  if (tlsFiles.length > 0 && !bad.has('REDIS_URL') && !/^rediss:/i.test(config.redisUrl)) {
+    issues.push({ field: tlsFiles[0]!, message: 'needs a rediss:// REDIS_URL (TLS is switched on by the URL scheme)' });
+  }
+  if ((config.redisTlsCertFile === undefined) !== (config.redisTlsKeyFile === undefined) && !bad.has('REDIS_TLS_CERT_FILE') && !bad.has('REDIS_TLS_KEY_FILE')) {
+    issues.push({ field: config.redisTlsCertFile === undefined ? 'REDIS_TLS_CERT_FILE' : 'REDIS_TLS_KEY_FILE', message: 'REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together' });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   config.instanceId ??= `${hostname()}-${process.pid}`;

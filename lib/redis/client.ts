@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { WorkerConfig } from '../config';
 import { parseRedisUrl } from './redis-url';
@@ -36,6 +38,13 @@ export interface RedisConnectOptions {
   connectionName?: string;
   /** Do not connect until the first command or `connect()`. */
   lazyConnect?: boolean;
+  /** Password of the Sentinels when they have their own (REDIS_SENTINEL_PASSWORD); default: the URL's. */
+  sentinelPassword?: string;
+  /**
+   * TLS material for rediss:// (PEM text): a private CA, and a client certificate and key for
+   * servers with `tls-auth-clients yes`. Used for the Sentinels too when they are reached by TLS.
+   */
+  tls?: { ca?: string; cert?: string; key?: string };
 }
 
 export const REDIS_DEFAULTS = Object.freeze({
@@ -43,10 +52,15 @@ export const REDIS_DEFAULTS = Object.freeze({
   workerCommandTimeoutMs: 1000,
   connectTimeoutMs: 2000,
   maxReconnectDelayMs: 2000,
+  /**
+   * A worker connection that has heard nothing for this long is sent a PING; if that times out the
+   * connection is dropped and made again (through the Sentinels, to whichever master they name).
+   */
+  workerSilenceProbeMs: 2000,
 });
 
 /** ioredis options from a URL: host, port, user, password, db and TLS for rediss://. Throws `RedisUrlError`. */
-function urlOptions(raw: string): RedisOptions {
+function urlOptions(raw: string, tls: RedisConnectOptions['tls']): RedisOptions {
   const url = parseRedisUrl(raw);
   return {
     host: url.host,
@@ -54,7 +68,7 @@ function urlOptions(raw: string): RedisOptions {
     username: url.username,
     password: url.password,
     db: url.db,
-    tls: url.tls ? {} : undefined,
+    tls: url.tls ? { ...tls } : undefined,
   };
 }
 
@@ -82,7 +96,7 @@ function withoutLazyConnect(options: RedisOptions): RedisOptions {
  * Standalone, Sentinel or Cluster, with the fail-fast settings of the chosen profile.
  */
 export function createRedisClient(options: RedisConnectOptions): RedisClient {
-  const fromUrl = urlOptions(options.url);
+  const fromUrl = urlOptions(options.url, options.tls);
   const base = profileOptions(options);
   if (options.clusterNodes && options.clusterNodes.length > 0) {
     const clusterOptions: ClusterOptions = {
@@ -101,20 +115,61 @@ export function createRedisClient(options: RedisConnectOptions): RedisClient {
     };
     return new Cluster(options.clusterNodes, clusterOptions);
   }
-  if (options.sentinels && options.sentinels.length > 0) {
-    return new Redis({
-      ...base,
-      sentinels: options.sentinels,
-      name: options.sentinelName ?? 'mymaster',
-      username: fromUrl.username,
-      password: fromUrl.password,
-      sentinelPassword: fromUrl.password,
-      db: fromUrl.db,
-      tls: fromUrl.tls,
-      enableTLSForSentinelMode: fromUrl.tls !== undefined,
-    });
-  }
-  return new Redis({ ...fromUrl, ...base });
+  const client =
+    options.sentinels && options.sentinels.length > 0
+      ? new Redis({
+          ...base,
+          sentinels: options.sentinels,
+          name: options.sentinelName ?? 'mymaster',
+          username: fromUrl.username,
+          password: fromUrl.password,
+          sentinelPassword: options.sentinelPassword ?? fromUrl.password,
+          db: fromUrl.db,
+          tls: fromUrl.tls,
+          enableTLSForSentinelMode: fromUrl.tls !== undefined,
+          sentinelTLS: fromUrl.tls,
+          // Subscribe to the Sentinels' +switch-master and reconnect at once: a master that hangs
+          // (SIGSTOP, a frozen VM) keeps its TCP connections open, so nothing else would tell.
+          failoverDetector: true,
+          sentinelCommandTimeout: REDIS_DEFAULTS.connectTimeoutMs,
+        })
+      : new Redis({ ...fromUrl, ...base });
+  if (options.profile === 'worker') reconnectWhenSilent(client, REDIS_DEFAULTS.workerSilenceProbeMs);
+  return client;
+}
+
+/**
+ * Drops and remakes the connection when the server stops answering but keeps its connection open
+ * (SIGSTOP, a hung host): the kernel answers TCP keep-alives for a stopped process, so only an
+ * unanswered command tells. A PING is sent only after `silenceMs` without any reply, and only one at
+ * a time, so a busy connection carries no extra traffic.
+ */
+function reconnectWhenSilent(client: Redis, silenceMs: number): void {
+  let lastHeardAt = performance.now();
+  const heard = (): void => {
+    lastHeardAt = performance.now();
+  };
+  client.on('ready', () => {
+    heard();
+    client.stream?.on('data', heard);
+  });
+  let probing = false;
+  const timer = setInterval(() => {
+    if (probing || client.status !== 'ready' || performance.now() - lastHeardAt < silenceMs) return;
+    probing = true;
+    client
+      .ping()
+      .then(heard, (error: Error) => {
+        // Destroy, not end: a stopped peer never sends its FIN, so a graceful close would wait for
+        // it; a destroyed socket is a lost connection, which ioredis remakes at once.
+        if (client.status === 'ready' && /timed out/i.test(error.message)) client.stream?.destroy();
+      })
+      .finally(() => {
+        probing = false;
+      });
+  }, silenceMs / 2);
+  timer.unref();
+  client.once('end', () => clearInterval(timer));
 }
 
 /**
@@ -127,9 +182,18 @@ export function redisOptionsFromConfig(config: WorkerConfig, connectionName: str
     sentinels: config.redisSentinels,
     sentinelName: config.redisSentinelName,
     clusterNodes: config.redisClusterNodes,
+    sentinelPassword: config.redisSentinelPassword,
+    tls: tlsMaterial(config),
     profile: 'worker',
     connectionName,
   };
+}
+
+/** The PEM files named by REDIS_TLS_*_FILE, read when a client is made (so a renewed certificate is picked up on restart). */
+function tlsMaterial(config: WorkerConfig): RedisConnectOptions['tls'] {
+  const read = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file, 'utf8'));
+  if (!config.redisTlsCaFile && !config.redisTlsCertFile && !config.redisTlsKeyFile) return undefined;
+  return { ca: read(config.redisTlsCaFile), cert: read(config.redisTlsCertFile), key: read(config.redisTlsKeyFile) };
 }
 
 /** Resolves when the client is ready, rejects after `timeoutMs`; never leaves a listener behind. */
