@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
-import { createRedisClient, waitForReady, type RedisClient } from '../../lib/redis/client';
+import { createRedisClient, redisOptionsFromConfig, waitForReady, type RedisClient } from '../../lib/redis/client';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
 import type { HeatReader } from '../../lib/worker/heat-source';
 import { loadConfig } from '../../lib/config';
@@ -46,13 +46,8 @@ describe('Sentinel: a hung master (SIGSTOP)', function () {
     // Heat 0.65 gives 1348; after the switch the worker is fed 0.15, which gives 1748.
     let heatValue = 0.65;
     const heat: HeatReader = { read: async () => ({ value: heatValue, source: 'live' }) };
-    const workerClient = createRedisClient({
-      url: config.redisUrl,
-      sentinels: config.redisSentinels,
-      sentinelName: config.redisSentinelName,
-      sentinelPassword: config.redisSentinelPassword,
-      profile: 'worker',
-    });
+    // The Sentinels have their own password (REDIS_SENTINEL_PASSWORD), distinct from the data one.
+    const workerClient = createRedisClient(redisOptionsFromConfig(config, 'p28-worker'));
     workerClient.on('error', () => undefined);
     closers.push(() => workerClient.disconnect());
     await waitForReady(workerClient, 10000);
@@ -61,13 +56,7 @@ describe('Sentinel: a hung master (SIGSTOP)', function () {
     worker.start();
     await eventually(async () => (await master.hget(BUDGET, 'budget_usd')) === '1348', 10000, 50);
 
-    const gateClient: RedisClient = createRedisClient({
-      url: config.redisUrl,
-      sentinels: config.redisSentinels,
-      sentinelName: config.redisSentinelName,
-      sentinelPassword: config.redisSentinelPassword,
-      profile: 'gate',
-    });
+    const gateClient: RedisClient = createRedisClient({ ...redisOptionsFromConfig(config, 'p28-budget-gate'), profile: 'gate' });
     gateClient.on('error', () => undefined);
     closers.push(() => gateClient.disconnect());
     await waitForReady(gateClient, 10000);
