@@ -75,6 +75,9 @@ function urlOptions(raw: string, tls: RedisConnectOptions['tls']): RedisOptions 
 function profileOptions(options: RedisConnectOptions): RedisOptions {
   const gate = options.profile === 'gate';
   return {
+    // ioredis 6 speaks RESP3 by default; RESP2 keeps replies, CLIENT TRACKING redirection and the
+    // servers supported (no HELLO needed) exactly as they were under ioredis 5.
+    protocol: 2,
     enableOfflineQueue: false,
     maxRetriesPerRequest: gate ? 0 : 1,
     commandTimeout:
