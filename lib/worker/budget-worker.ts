@@ -13,6 +13,7 @@ import { PortfolioReader, type InputProblem } from './input-reader';
 import { PortfolioStateTracker, type PortfolioSource } from '../engine/portfolio-state';
 import type { RedisClient } from '../redis/client';
 import { redisErrorCause } from '../redis/error-cause';
+import { CauseLog } from '../cause-log';
 import { WorkerMetrics } from './worker-metrics';
 import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
 
@@ -81,8 +82,9 @@ export class BudgetWorker {
   private lastReport: CycleReport | undefined;
   private lastSuccessAt: number | undefined;
   private consecutiveFailures = 0;
-  /** `source/problem` of the portfolio state fallback in use; undefined while the state is fresh. */
-  private portfolioFallback: string | undefined;
+  private readonly failureLog: CauseLog;
+  /** Fallbacks of the portfolio state, logged once per cause. */
+  private readonly portfolioLog: CauseLog;
 
   constructor(options: BudgetWorkerOptions) {
     const { config } = options;
@@ -90,6 +92,8 @@ export class BudgetWorker {
     this.client = options.redis;
     this.keys = new RedisKeys(config.keyPrefix);
     this.logger = options.logger ?? silentLogger;
+    this.failureLog = new CauseLog(this.logger);
+    this.portfolioLog = new CauseLog(this.logger);
     this.metrics = options.metrics ?? new WorkerMetrics();
     this.now = options.now ?? (() => Date.now());
     this.heat =
@@ -313,14 +317,13 @@ export class BudgetWorker {
     report.result = report.writeFailures.length > 0 ? 'failed' : 'ok';
   }
 
-  /** Logs the portfolio state's fallbacks when they begin or change, not on every cycle. */
+  /** Logs the portfolio state's fallbacks once per change of cause with a count, not on every cycle. */
   private logPortfolioChange(source: PortfolioSource, problem: string | undefined, ageSec: number | undefined): void {
-    const key = source === 'fresh' ? undefined : `${source}/${problem?.split(':')[0]}`;
-    if (key === this.portfolioFallback) return;
-    if (source === 'fresh') this.logger.info({ previous: this.portfolioFallback }, 'portfolio state fresh again');
-    else if (source === 'lkg') this.logger.warn({ problem, ageSec }, 'portfolio state unusable; the last-known-good state stands in');
-    else this.logger.warn({ problem }, 'no usable portfolio state; no budgets are written until one is');
-    this.portfolioFallback = key;
+    if (source === 'fresh') return this.portfolioLog.resolved({}, 'portfolio state fresh again');
+    // Numbers (the timestamp, a clock skew in seconds) change every cycle; the kind of problem does not.
+    const cause = `${source}/${problem?.split(':')[0]?.replace(/-?[\d.]+/g, 'N')}`;
+    if (source === 'lkg') this.portfolioLog.problem(cause, { problem, ageSec }, 'portfolio state unusable; the last-known-good state stands in');
+    else this.portfolioLog.problem(cause, { problem }, 'no usable portfolio state; no budgets are written until one is');
   }
 
   /** The heat reading; an injected reader that rejects counts as an unreachable heat source. */
@@ -337,10 +340,8 @@ export class BudgetWorker {
     const result = await redisStep('write budgets', () => this.writer.write(writes, extra));
     report.written = result.written;
     report.writeFailures = result.failures;
-    if (result.failures.length > 0) {
-      this.metrics.redisWriteFail.inc();
-      this.logger.error({ failures: result.failures.slice(0, 20), failed: result.failures.length }, 'budget writes failed; the next cycle writes everything again');
-    }
+    // Logged with the failed cycle (once per cause), not here on every cycle.
+    if (result.failures.length > 0) this.metrics.redisWriteFail.inc();
   }
 
   private applyMode(report: CycleReport, mode: Mode, source: ModeSource, invalidOverride: string | undefined): void {
@@ -390,8 +391,13 @@ export class BudgetWorker {
       ...(report.error ? { error: report.error } : {}),
       ...(report.cause ? { cause: report.cause } : {}),
     };
-    if (report.result === 'failed') this.logger.warn(line, 'cycle failed');
-    else this.logger.info(line, 'cycle');
+    if (report.result === 'failed') {
+      const failures = report.writeFailures.length > 0 ? { failures: report.writeFailures.slice(0, 5) } : {};
+      this.failureLog.problem(report.cause ?? 'ERROR', { ...line, ...failures }, 'cycle failed; the next cycle writes everything again (repeats of this cause are counted, not logged)');
+    } else {
+      this.failureLog.resolved({ result: report.result }, 'cycles succeed again');
+      this.logger.info(line, 'cycle');
+    }
     return report;
   }
 }

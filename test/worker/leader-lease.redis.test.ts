@@ -79,10 +79,12 @@ describe('LeaderLease', () => {
     const admin = await connectedClient(redis.server, 'worker', 5000);
     const holder = await connectedClient(redis.server, 'worker', 200);
     try {
-      const lease = new LeaderLease(holder, { key: KEY, instanceId: 'w', ttlMs: 1000 });
+      // The pause outlasts the TTL but stays under the client's silence probe, which would drop the
+      // connection and with it the queued renewals (REDIS_DEFAULTS.workerSilenceProbeMs).
+      const lease = new LeaderLease(holder, { key: KEY, instanceId: 'w', ttlMs: 600 });
       expect(await lease.hold()).to.equal(true);
-      await admin.call('client', 'pause', '2500', 'ALL');
-      const pausedUntil = Date.now() + 2500;
+      await admin.call('client', 'pause', '1500', 'ALL');
+      const pausedUntil = Date.now() + 1500;
       // Renewals time out on the holder's side, but Redis queues and applies them after the pause.
       let failedHolds = 0;
       let steppedDown = false;
