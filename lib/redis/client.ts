@@ -51,6 +51,12 @@ export const REDIS_DEFAULTS = Object.freeze({
   gateCommandTimeoutMs: 250,
   workerCommandTimeoutMs: 1000,
   connectTimeoutMs: 2000,
+  /**
+   * How long a dropped connection may take to close before its socket is destroyed. A hung server
+   * never sends its FIN, so ioredis's default (2 s) would delay leaving it by that much after a
+   * Sentinel failover.
+   */
+  disconnectTimeoutMs: 100,
   maxReconnectDelayMs: 2000,
   /**
    * A worker connection that has heard nothing for this long is sent a PING; if that times out the
@@ -83,6 +89,7 @@ function profileOptions(options: RedisConnectOptions): RedisOptions {
     commandTimeout:
       options.commandTimeoutMs ?? (gate ? REDIS_DEFAULTS.gateCommandTimeoutMs : REDIS_DEFAULTS.workerCommandTimeoutMs),
     connectTimeout: REDIS_DEFAULTS.connectTimeoutMs,
+    disconnectTimeout: REDIS_DEFAULTS.disconnectTimeoutMs,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), REDIS_DEFAULTS.maxReconnectDelayMs),
     connectionName: options.connectionName,
     lazyConnect: options.lazyConnect ?? false,
