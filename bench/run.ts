@@ -1,5 +1,6 @@
 import { LocalRedisServer } from '../test/support/local-redis-server';
 import { runGateBench } from './gate-bench';
+import { runHttpBench } from './http-bench';
 import { runWorkerBench, runWorkerRssBench } from './worker-bench';
 import { machine, table, writeJson, type Row } from './report';
 
@@ -32,6 +33,13 @@ async function main(): Promise<void> {
         quick
           ? { sizes: [100, 1000], cycles: () => 3 }
           : { sizes: [100, 1000, 10000], cycles: (n) => (n >= 10000 ? 5 : 15) },
+        log,
+      )),
+    );
+    rows.push(
+      ...(await runHttpBench(
+        server,
+        quick ? { serialSamples: 500, throughputOps: 2000, concurrency: 32 } : { serialSamples: 5000, throughputOps: 20000, concurrency: 32 },
         log,
       )),
     );

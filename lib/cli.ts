@@ -1,9 +1,14 @@
 #!/usr/bin/env node
-import { Argument, Command } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import { BudgetGate } from '../plugin/budget-gate';
 import { MODES, type Mode } from '../types/mode';
+import { isValidSymbol } from '../types/symbol';
+import type { GateDecision, PermitRequest } from '../types/permit';
 import { ConfigError, loadConfig, type WorkerConfig } from './config';
 import { RedisKeys } from './redis/keys';
 import { createLogger } from './logger';
+import { PACKAGE_VERSION } from './package-version';
+import { isOverBudget, listBudgets, type ListedBudget } from './redis/budget-listing';
 import { parseModeOverride } from './worker/mode-switch';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from './redis/client';
 import { startWorkerService } from './worker/worker-service';
@@ -50,11 +55,14 @@ async function runWorker(): Promise<void> {
   process.once('SIGINT', shutdown);
 }
 
-async function connect(config: WorkerConfig): Promise<RedisClient> {
-  const client = createRedisClient(redisOptionsFromConfig(config, 'p28-worker:cli'));
+/** How long an operator command waits for Redis before it gives up with exit code 1. */
+const CLI_CONNECT_TIMEOUT_MS = 3000;
+
+async function connect(config: WorkerConfig, profile: 'worker' | 'gate' = 'worker'): Promise<RedisClient> {
+  const client = createRedisClient({ ...redisOptionsFromConfig(config, 'p28-worker:cli'), profile });
   client.on('error', () => undefined);
   try {
-    await waitForReady(client, 5000);
+    await waitForReady(client, CLI_CONNECT_TIMEOUT_MS);
   } catch (error) {
     client.disconnect();
     throw new Error(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(error as Error).message}`, { cause: error });
@@ -62,60 +70,175 @@ async function connect(config: WorkerConfig): Promise<RedisClient> {
   return client;
 }
 
-/** Shows, sets or clears the run-time mode override. */
-async function modeCommand(mode: Mode | undefined, options: { clear?: boolean }): Promise<void> {
+/**
+ * Runs an operator command against Redis: loads the configuration (exit 2 when it is bad),
+ * connects (exit 1 with the reason when Redis cannot be reached) and always disconnects.
+ */
+async function withRedis(run: (client: RedisClient, config: WorkerConfig) => Promise<void>, profile: 'worker' | 'gate' = 'worker'): Promise<void> {
   const config = configOrExit();
   if (!config) return;
-  if (mode && options.clear) {
-    process.stderr.write('give a mode or --clear, not both\n');
-    process.exitCode = EXIT.config;
-    return;
-  }
-  const keys = new RedisKeys(config.keyPrefix);
   let client: RedisClient;
   try {
-    client = await connect(config);
+    client = await connect(config, profile);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exitCode = EXIT.failure;
+    exitWhenIdle();
     return;
   }
   try {
-    if (mode) {
-      await client.set(keys.modeOverride, mode);
-      process.stdout.write(`override set: ${keys.modeOverride} = ${mode}; the leader applies it within one cycle (${config.computeIntervalSec} s)\n`);
-    } else if (options.clear) {
-      await client.del(keys.modeOverride);
-      process.stdout.write(`override cleared: the mode follows P28_MODE of each worker from its next cycle (here P28_MODE=${config.mode})\n`);
-    } else {
-      const [override, tail] = await Promise.all([
-        client.get(keys.modeOverride),
-        client.xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1),
-      ]);
-      const parsed = override === null ? undefined : parseModeOverride(override);
-      if (override === null) process.stdout.write(`override: none (${keys.modeOverride} is not set); mode = P28_MODE = ${config.mode}\n`);
-      else if (!parsed) process.stdout.write(`override: ${JSON.stringify(override)} is invalid and ignored; mode = P28_MODE = ${config.mode}\n`);
-      else process.stdout.write(`override: ${parsed} (${keys.modeOverride}); mode = ${parsed}\n`);
-      const entry = tail[0];
-      if (entry) {
-        const fields = Object.fromEntries(entry[1].flatMap((v, i, all) => (i % 2 === 0 ? [[v, all[i + 1] ?? '']] : [])));
-        const at = Number(fields.timestamp) > 0 ? new Date(Number(fields.timestamp) * 1000).toISOString() : fields.timestamp;
-        process.stdout.write(`last switch: ${fields.from} -> ${fields.to} (${fields.source}) by ${fields.instance} at ${at}\n`);
-      }
-    }
+    await run(client, config);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exitCode = EXIT.failure;
   } finally {
     client.disconnect();
+    exitWhenIdle();
   }
+}
+
+/**
+ * Ends an operator command once its output is written. A client that gave up connecting can leave
+ * ioredis's reconnect timer behind for a few seconds; the timer is unref'd, so it ends nothing early.
+ */
+function exitWhenIdle(): void {
+  setTimeout(() => process.exit(), 200).unref();
+}
+
+const usd = (value: unknown): string => {
+  const n = Number(value);
+  return Number.isFinite(n) ? n.toFixed(2) : '-';
+};
+
+/** Renders rows as left-aligned columns under a header. */
+function table(header: readonly string[], rows: readonly string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** The `budgets` table: one row per budget hash, its age from its `timestamp`. */
+export function budgetTable(budgets: readonly ListedBudget[], nowMs: number): string {
+  const rows = budgets.map(({ symbol, fields }) => {
+    const ts = Number(fields.timestamp);
+    const age = Number.isFinite(ts) ? `${Math.max(0, Math.round(nowMs / 1000 - ts))}s` : '-';
+    return [symbol, usd(fields.budget_usd), usd(fields.position_notional_usd), usd(fields.over_budget_usd), fields.mode ?? '-', age];
+  });
+  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'MODE', 'AGE'], rows);
+}
+
+/** Prints every budget hash (or only the over-budget ones); reads only. */
+async function budgetsCommand(options: { over?: boolean }): Promise<void> {
+  await withRedis(async (client, config) => {
+    const listed = await listBudgets(client, new RedisKeys(config.keyPrefix));
+    const shown = options.over ? listed.filter((b) => isOverBudget(b.fields)) : listed;
+    if (shown.length === 0) {
+      process.stdout.write(options.over ? 'no symbol is over budget\n' : 'no budget hashes (is the worker running?)\n');
+      return;
+    }
+    process.stdout.write(budgetTable(shown, Date.now()));
+  });
+}
+
+/** A decision in words: the verdict, the reason and the numbers behind it. */
+export function describeDecision(plan: PermitRequest, decision: GateDecision): string {
+  const verdict = !decision.allow ? 'BLOCK' : decision.failOpen ? 'ALLOW (fail-open)' : 'ALLOW';
+  const why = decision.detail ? `${decision.reason}: ${decision.detail}` : decision.reason;
+  const lines = [`${plan.symbol} ${plan.side ?? ''} ${plan.qty ?? ''}`.replace(/\s+/g, ' ').trim() + `: ${verdict} (${why})`];
+  const numbers = [
+    `mode ${decision.mode ?? 'none'}`,
+    decision.budgetUsd !== undefined ? `budget ${usd(decision.budgetUsd)} USD` : undefined,
+    decision.positionNotionalUsd !== undefined ? `position ${usd(decision.positionNotionalUsd)} USD` : undefined,
+    decision.projectedNotionalUsd !== undefined ? `after the plan ${usd(decision.projectedNotionalUsd)} USD` : undefined,
+  ].filter((part) => part !== undefined);
+  lines.push(numbers.join(', '));
+  if (decision.wouldBlock && decision.allow) lines.push('would block under enforce; allowed because the hash says shadow');
+  return lines.join('\n') + '\n';
+}
+
+/** Asks the budget gate (the same code the Governor embeds) about one plan; reads only. */
+async function checkCommand(symbol: string, options: { side: 'BUY' | 'SELL'; qty: number; notional?: number; action: string }): Promise<void> {
+  await withRedis(async (client, config) => {
+    // An operator's terminal may be farther from Redis than the Governor: a roomier time limit.
+    const gate = new BudgetGate({ redis: client, keyPrefix: config.keyPrefix, timeoutMs: 1000 });
+    try {
+      const plan: PermitRequest = { planId: `p28-worker-check-${process.pid}`, symbol, action: options.action, side: options.side, qty: options.qty };
+      if (options.notional !== undefined) plan.notionalUsd = options.notional;
+      process.stdout.write(describeDecision(plan, await gate.evaluate(plan)));
+    } finally {
+      await gate.close();
+    }
+  }, 'gate');
+}
+
+function positiveNumber(raw: string): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError('expected a number > 0');
+  return value;
+}
+
+function symbolArgument(raw: string): string {
+  if (!isValidSymbol(raw)) throw new InvalidArgumentError('expected 1-32 upper-case letters or digits, such as BTCUSDT');
+  return raw;
+}
+
+/** Shows, sets or clears the run-time mode override; the only operator command that writes. */
+async function modeCommand(mode: Mode | undefined, options: { clear?: boolean }): Promise<void> {
+  if (mode && options.clear) {
+    process.stderr.write('give a mode or --clear, not both\n');
+    process.exitCode = EXIT.config;
+    return;
+  }
+  await withRedis(async (client, config) => {
+    const keys = new RedisKeys(config.keyPrefix);
+    if (mode) {
+      await client.set(keys.modeOverride, mode);
+      process.stdout.write(`override set: ${keys.modeOverride} = ${mode}; the leader applies it within one cycle (${config.computeIntervalSec} s)\n`);
+      return;
+    }
+    if (options.clear) {
+      await client.del(keys.modeOverride);
+      process.stdout.write(`override cleared: the mode follows P28_MODE of each worker from its next cycle (here P28_MODE=${config.mode})\n`);
+      return;
+    }
+    const [override, tail] = await Promise.all([
+      client.get(keys.modeOverride),
+      client.xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1),
+    ]);
+    const parsed = override === null ? undefined : parseModeOverride(override);
+    process.stdout.write(parsed ? `mode: ${parsed} (source: override, ${keys.modeOverride})\n` : `mode: ${config.mode} (source: env, P28_MODE)\n`);
+    if (override === null) process.stdout.write(`override: none (${keys.modeOverride} is not set); mode = P28_MODE = ${config.mode}\n`);
+    else if (!parsed) process.stdout.write(`override: ${JSON.stringify(override)} is invalid and ignored; mode = P28_MODE = ${config.mode}\n`);
+    else process.stdout.write(`override: ${parsed} (${keys.modeOverride}); mode = ${parsed}\n`);
+    const entry = tail[0];
+    if (entry) {
+      const fields = Object.fromEntries(entry[1].flatMap((v, i, all) => (i % 2 === 0 ? [[v, all[i + 1] ?? '']] : [])));
+      const at = Number(fields.timestamp) > 0 ? new Date(Number(fields.timestamp) * 1000).toISOString() : fields.timestamp;
+      process.stdout.write(`last switch: ${fields.from} -> ${fields.to} (${fields.source}) by ${fields.instance} at ${at}\n`);
+    }
+  });
 }
 
 /** The `p28-worker` command line. */
 export function buildCli(): Command {
   const program = new Command('p28-worker')
     .description('P2.8 Portfolio Risk Governor budget worker: computes per-symbol position budgets and writes them to Redis. Configured by environment variables.')
+    .version(PACKAGE_VERSION, '-V, --version', 'print the version and exit')
     .action(runWorker);
+  program
+    .command('budgets')
+    .description('print every budget hash: symbol, budget, position notional, amount over budget, mode and age (reads only)')
+    .option('--over', 'only symbols whose position is over budget')
+    .action(budgetsCommand);
+  program
+    .command('check')
+    .description("print the budget gate's decision for a plan, and why (reads only; the same gate code the Governor runs)")
+    .argument('<symbol>', 'the symbol, such as BTCUSDT', symbolArgument)
+    .addOption(new Option('--side <side>', 'BUY or SELL').choices(['BUY', 'SELL']).makeOptionMandatory())
+    .requiredOption('--qty <n>', 'plan size in base units', positiveNumber)
+    .option('--notional <usd>', 'plan size in USD (used when the hash has no price)', positiveNumber)
+    .option('--action <action>', 'plan action; a close action (CLOSE, PARTIAL_50, ...) is always allowed', 'OPEN')
+    .action(checkCommand);
   program
     .command('mode')
     .description('show the run-time mode override, or set it (shadow|enforce) or --clear it; workers apply it within one cycle')

@@ -38,6 +38,10 @@ export interface WorkerConfig {
   enforceSymbols: string[];
   violationStreamMaxLen: number;
   instanceId: string;
+  /** Bearer token of the HTTP API (every endpoint but /health and /metrics); undefined = no auth. */
+  apiToken: string | undefined;
+  /** Serve POST /test/inject_portfolio_state. */
+  testMode: boolean;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -106,6 +110,24 @@ const choice = <T extends readonly [string, ...string[]]>(values: T) =>
     }
     return v as T[number];
   });
+
+const flag = z.string().transform((raw, ctx) => {
+  const v = raw.trim();
+  if (v !== '0' && v !== '1') {
+    ctx.addIssue({ code: 'custom', message: `expected 0 or 1, got ${JSON.stringify(raw)}` });
+    return z.NEVER;
+  }
+  return v === '1';
+});
+
+// The token is a secret: a bad value is described, never echoed.
+const apiToken = z.string().transform((raw, ctx) => {
+  if (!/^[\x21-\x7e]{16,512}$/.test(raw)) {
+    ctx.addIssue({ code: 'custom', message: `expected 16 to 512 printable characters without spaces (got ${raw.length} characters)` });
+    return z.NEVER;
+  }
+  return raw;
+});
 
 const symbolList = z.string().transform((raw, ctx) => {
   const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -181,6 +203,8 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('LEASE_TTL_MS', 'leaseTtlMs', '15000', integerString({ min: 1000 }), 'leader lease; a stand-by replica takes over within about this long after the leader dies'),
   spec('P28_ENFORCE_SYMBOLS', 'enforceSymbols', undefined, symbolList, 'canary: when set and the mode is enforce, only these symbols get mode=enforce, the rest shadow'),
   spec('VIOLATION_STREAM_MAXLEN', 'violationStreamMaxLen', '100000', integerString({ min: 100 }), 'approximate length cap of the violation stream'),
+  spec('P28_API_TOKEN', 'apiToken', undefined, apiToken, 'bearer token the HTTP API requires on every endpoint but /health and /metrics (unset: no auth); 16-512 printable characters'),
+  spec('P28_TEST_MODE', 'testMode', '0', flag, '1 enables POST /test/inject_portfolio_state (writes the portfolio state; never in production)'),
   spec('P28_INSTANCE_ID', 'instanceId', undefined, text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and logs (default host-pid)'),
 ]);
 

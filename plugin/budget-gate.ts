@@ -1,11 +1,11 @@
 import 'reflect-metadata';
-import type { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
+import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
 import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
   closingDecision,
@@ -16,12 +16,12 @@ import {
   isClosingRequest,
   type DecisionPolicy,
 } from './decide';
-import { BREAKER_EVENTS, BREAKER_STATE, GateMetrics } from './gate-metrics';
+import { BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
 /** What one guarded read of a budget hash gave: the fields, or why there are none. */
-type BudgetRead =
+export type BudgetRead =
   | { ok: true; fields: Record<string, string> }
   | { ok: false; reason: FailOpenReason; detail: string };
 
@@ -32,6 +32,14 @@ const REDIS_CAUSES: ReadonlySet<FailOpenReason> = new Set(['redis_unavailable', 
 
 /** How long `close()` waits for its own connection to finish closing, in ms. */
 const CLOSE_WAIT_MS = 1000;
+
+/**
+ * Client states of a first connection under way: a decision waits for it. Not `wait` (a lazy
+ * client passed in, which connects only when a command is sent): nothing would end that wait.
+ */
+const FIRST_CONNECTION_STATES: ReadonlySet<string> = new Set(['connecting', 'connect']);
+
+const BREAKER_OPEN_READ: BudgetRead = Object.freeze({ ok: false, reason: 'breaker_open', detail: 'breaker_open' });
 
 /**
  * A key that holds something other than a hash: Redis answered, so this is bad data, not an
@@ -49,25 +57,57 @@ function errorCode(error: unknown): unknown {
   return error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
 }
 
+/**
+ * The per-command time limit of a client passed in (ioredis `commandTimeout`; for a Cluster the
+ * one its node connections get), or undefined when it has none.
+ */
+function commandTimeoutOf(client: RedisClient): number | undefined {
+  const options = client.options as { commandTimeout?: number; redisOptions?: { commandTimeout?: number } };
+  return options.commandTimeout ?? options.redisOptions?.commandTimeout;
+}
+
 /** planId and symbol of any value, cut short, for logs about requests that may be malformed. */
 function planIdentity(req: unknown): { planId?: string; symbol?: string } {
   if (typeof req !== 'object' || req === null) return {};
-  const { planId, symbol } = req as { planId?: unknown; symbol?: unknown };
-  return {
-    planId: typeof planId === 'string' ? planId.slice(0, 200) : undefined,
-    symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
-  };
+  try {
+    const planId = Object.hasOwn(req, 'planId') ? (req as { planId?: unknown }).planId : undefined;
+    const symbol = Object.hasOwn(req, 'symbol') ? (req as { symbol?: unknown }).symbol : undefined;
+    return {
+      planId: typeof planId === 'string' ? planId.slice(0, 200) : undefined,
+      symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+/** `invalid_request`, naming the fields the schema rejects; a request that throws when read names none. */
+function invalidRequestDecision(req: unknown): GateDecision {
+  try {
+    // The schema names what is wrong; only invalid requests pay for it.
+    const parsed = PermitRequest.safeParse(req);
+    return failOpenDecision('invalid_request', parsed.success ? '(request)' : failedFields(parsed.error, '(request)'));
+  } catch {
+    return failOpenDecision('invalid_request', 'unreadable');
+  }
 }
 
 /**
  * The P2.8 budget gate of the Governor's permit pipeline.
  *
- * One decision costs at most one Redis round trip: HGETALL of the symbol's budget hash (a single
- * key, so it works on Redis Cluster), inside a circuit breaker with `timeoutMs`. The judgement is
- * made outside the breaker from the returned hash, so a block or bad data never counts as a
- * breaker failure, and no Redis failure can ever turn into a block: every way of not knowing is a
- * fail-open allow with its own reason. `evaluate` never throws and never waits much longer than
- * `timeoutMs`.
+ * One decision costs at most one Redis round trip: HMGET of the known fields of the symbol's
+ * budget hash (a single key, so it works on Redis Cluster; a field the gate does not read never
+ * crosses the wire), inside an opossum circuit breaker. The read is bounded by one timer: the
+ * client's command timeout when it has one no longer than `timeoutMs` (the gate's own client
+ * always does), else the breaker's. The breaker opens on its percentage window or on a run of
+ * failed reads with no success between them (`consecutiveFailuresToOpen` reads lasting
+ * `failureStreakMs`), and while it is open a decision is answered without a read and without
+ * building an error.
+ *
+ * The judgement is made outside the breaker from the returned fields, so a block or bad data never
+ * counts as a breaker failure, and no Redis failure can ever turn into a block: every way of not
+ * knowing is a fail-open allow with its own reason. `evaluate` never throws and never waits much
+ * longer than `timeoutMs`.
  */
 @injectable()
 export class BudgetGate implements PermitGate {
@@ -79,7 +119,7 @@ export class BudgetGate implements PermitGate {
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly keys: RedisKeys;
-  private readonly breaker: CircuitBreaker<[string], BudgetRead>;
+  private readonly breaker: CircuitBreaker<[string], Array<string | null>>;
   private readonly metrics: GateMetrics;
   private readonly logger: Logger;
   private readonly policy: DecisionPolicy;
@@ -88,6 +128,17 @@ export class BudgetGate implements PermitGate {
   private inFlight = 0;
   private drained: Array<() => void> = [];
   private lastFailOpen: FailOpenReason | null = null;
+  private consecutiveFailures = 0;
+  /** performance.now() of the first failure of the current run of failed reads. */
+  private failureStreakStartedAt = 0;
+  /** True while the client makes its first connection: decisions wait for it. */
+  private firstConnection: boolean;
+  /** Resolves at the first `ready` (or at close): `ready()`. */
+  private readonly connected: Promise<void>;
+  private markConnected: () => void = () => undefined;
+  /** Resolves when the first connection attempt has ended, however (or at close). */
+  private readonly firstAttemptEnded: Promise<void>;
+  private endFirstAttempt: () => void = () => undefined;
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -115,6 +166,7 @@ export class BudgetGate implements PermitGate {
         profile: 'gate',
         commandTimeoutMs: o.timeoutMs,
         connectionName: 'p28-budget-gate',
+        autoPipelining: o.autoPipelining,
       });
       this.ownsClient = true;
       // Connection errors surface as fail-open decisions; the listener only keeps ioredis from
@@ -122,9 +174,24 @@ export class BudgetGate implements PermitGate {
       this.client.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'budget gate redis error'));
     }
 
-    this.breaker = new CircuitBreaker((key: string) => this.readBudget(key), {
+    this.firstConnection = FIRST_CONNECTION_STATES.has(this.client.status);
+    this.connected = new Promise((resolve) => {
+      this.markConnected = resolve;
+    });
+    this.firstAttemptEnded = new Promise((resolve) => {
+      this.endFirstAttempt = resolve;
+    });
+    if (this.client.status === 'ready') this.markConnected();
+    else this.watchFirstConnection();
+    if (!this.firstConnection) this.endFirstAttempt();
+
+    // One timer per read: the client's command timeout already bounds it when it is no longer
+    // than timeoutMs, and a second timer in the breaker would only add its cost.
+    const clientTimeout = commandTimeoutOf(this.client);
+    const clientBoundsRead = clientTimeout !== undefined && clientTimeout > 0 && clientTimeout <= o.timeoutMs;
+    this.breaker = new CircuitBreaker((key: string) => this.readFields(key), {
       name: 'p28_budget_gate',
-      timeout: o.timeoutMs,
+      timeout: clientBoundsRead ? false : o.timeoutMs,
       errorThresholdPercentage: o.errorThresholdPercentage,
       resetTimeout: o.resetTimeoutMs,
       volumeThreshold: o.volumeThreshold,
@@ -135,16 +202,18 @@ export class BudgetGate implements PermitGate {
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
     });
-    // opossum passes the fire arguments, then the error: a timeout, an open breaker (fired while
-    // open or during the single half-open trial) or a failed command.
-    this.breaker.fallback((_key: string, error: unknown) => this.unreadable(error));
-    for (const event of BREAKER_EVENTS) (this.breaker as EventEmitter).on(event, () => this.metrics.breakerEvent(event));
     this.breaker.on('open', () => {
+      this.metrics.breakerEvent('open');
       this.metrics.setBreakerState(BREAKER_STATE.open);
       this.logger.warn({ resetTimeoutMs: o.resetTimeoutMs }, 'budget gate breaker opened: failing open without reading Redis');
     });
-    this.breaker.on('halfOpen', () => this.metrics.setBreakerState(BREAKER_STATE.halfOpen));
+    this.breaker.on('halfOpen', () => {
+      this.metrics.breakerEvent('halfOpen');
+      this.metrics.setBreakerState(BREAKER_STATE.halfOpen);
+    });
     this.breaker.on('close', () => {
+      this.consecutiveFailures = 0;
+      this.metrics.breakerEvent('close');
       this.metrics.setBreakerState(BREAKER_STATE.closed);
       this.logger.info('budget gate breaker closed: reading Redis again');
     });
@@ -153,25 +222,33 @@ export class BudgetGate implements PermitGate {
   /**
    * Judges one permit request. Never throws; every outcome is a `GateDecision`. Requests that
    * close or reduce by themselves (`reduceOnly`, a close action) and requests while disabled are
-   * answered without Redis; a client that is not ready fails open at once.
+   * answered without Redis. While the client makes its first connection a decision waits for it
+   * (within `timeoutMs`); a client that is not ready after that fails open at once.
    */
-  async evaluate(req: PermitRequest): Promise<GateDecision> {
+  evaluate(req: PermitRequest): Promise<GateDecision> {
     const started = performance.now();
-    let decision: GateDecision;
+    let judged: GateDecision | Promise<GateDecision>;
     try {
-      decision = await this.judge(req);
+      judged = this.judge(req);
     } catch (error) {
-      // Not reachable by design (reads resolve through the fallback); kept so that an
-      // unforeseen error still ends in a fail-open allow rather than an exception.
-      decision = failOpenDecision('redis_unavailable', `unexpected: ${messageOf(error)}`);
+      judged = unexpected(error);
     }
-    try {
-      this.metrics.record(decision, (performance.now() - started) / 1000);
-      this.report(req, decision);
-    } catch {
-      // Metrics and logs must never turn a decision into an exception on the permit path.
+    if (judged instanceof Promise) {
+      return judged.then(
+        (decision) => this.finish(req, decision, started),
+        (error: unknown) => this.finish(req, unexpected(error), started),
+      );
     }
-    return decision;
+    return Promise.resolve(this.finish(req, judged, started));
+  }
+
+  /**
+   * Resolves once the gate can read budgets: its client has connected (at once if it already
+   * had), or the gate was closed. It never rejects; a host may await it before taking traffic,
+   * and decisions taken before it resolves wait for the first connection within `timeoutMs`.
+   */
+  ready(): Promise<void> {
+    return this.connected;
   }
 
   /** Emergency switch: while on, every plan is allowed with `gate_disabled` and Redis is not read. */
@@ -223,49 +300,172 @@ export class BudgetGate implements PermitGate {
     return this.close();
   }
 
-  private async judge(req: PermitRequest): Promise<GateDecision> {
+  private judge(req: PermitRequest): GateDecision | Promise<GateDecision> {
     const plan = readPermitRequest(req);
-    if (plan === undefined) {
-      // The schema names what is wrong; only invalid requests pay for it.
-      const parsed = PermitRequest.safeParse(req);
-      return failOpenDecision('invalid_request', parsed.success ? '(request)' : failedFields(parsed.error, '(request)'));
-    }
+    if (plan === undefined) return invalidRequestDecision(req);
     if (this.disabled) return disabledDecision();
     if (isClosingRequest(plan)) return closingDecision();
     if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
-    if (this.client.status !== 'ready') return failOpenDecision('redis_unavailable', `client_${this.client.status}`);
-
-    let read: BudgetRead;
-    try {
-      read = await this.breaker.fire(this.keys.budget(plan.symbol));
-    } catch (error) {
-      read = isWrongType(error)
-        ? { ok: false, reason: 'invalid_budget_data', detail: 'wrong_type' }
-        : { ok: false, reason: 'redis_unavailable', detail: messageOf(error) };
+    if (this.client.status !== 'ready') {
+      if (this.firstConnection) return this.decideOnceConnected(plan);
+      return failOpenDecision('redis_unavailable', `client_${this.client.status}`);
     }
-    if (!read.ok) return failOpenDecision(read.reason, read.detail);
-    return decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
+    return this.decideFromRedis(plan);
   }
 
-  private readBudget(key: string): Promise<BudgetRead> {
-    const reply = this.client.hgetall(key);
-    this.inFlight += 1;
-    return reply
-      .then((fields): BudgetRead => ({ ok: true, fields }))
-      .finally(() => {
-        this.inFlight -= 1;
-        if (this.inFlight === 0 && this.drained.length > 0) for (const resolve of this.drained.splice(0)) resolve();
-      });
+  /**
+   * The read path: the budget fields of the plan's symbol, then the decision they give. A read
+   * answered without I/O (an open breaker) gives its decision without a promise.
+   */
+  private decideFromRedis(plan: PermitRequest): GateDecision | Promise<GateDecision> {
+    const read = this.readBudgetFields(plan.symbol);
+    return read instanceof Promise ? read.then((settled) => this.decideFromRead(plan, settled)) : this.decideFromRead(plan, read);
   }
 
-  private unreadable(error: unknown): BudgetRead {
+  private decideFromRead(plan: PermitRequest, read: BudgetRead): GateDecision {
+    return read.ok ? decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy) : failOpenDecision(read.reason, read.detail);
+  }
+
+  /**
+   * One guarded read of a symbol's budget fields: never rejects. While the breaker lets no read
+   * through it answers `breaker_open` at once, without a read and without the error opossum
+   * would build for a rejected call.
+   */
+  private readBudgetFields(symbol: string): BudgetRead | Promise<BudgetRead> {
+    const breaker = this.breaker;
+    if (!breaker.closed && !breaker.pendingClose) {
+      this.metrics.breakerEvent('reject');
+      this.metrics.breakerEvent('fallback');
+      return BREAKER_OPEN_READ;
+    }
+    return breaker.fire(this.keys.budget(symbol)).then(
+      (values) => this.readSucceeded(values),
+      (error: unknown) => this.readFailed(error),
+    );
+  }
+
+  private readSucceeded(values: Array<string | null>): BudgetRead {
+    this.consecutiveFailures = 0;
+    this.metrics.breakerEvent('success');
+    return { ok: true, fields: budgetFieldsFromValues(values) };
+  }
+
+  private readFailed(error: unknown): BudgetRead {
+    if (isWrongType(error)) {
+      this.consecutiveFailures = 0;
+      this.metrics.breakerEvent('success');
+      return { ok: false, reason: 'invalid_budget_data', detail: 'wrong_type' };
+    }
+    this.metrics.breakerEvent('fallback');
     const code = errorCode(error);
     const message = messageOf(error);
-    if (code === 'EOPENBREAKER') return { ok: false, reason: 'breaker_open', detail: 'breaker_open' };
-    // The breaker's own timer and the client's command timeout are set to the same length;
-    // whichever fires first, the cause is the same.
-    if (code === 'ETIMEDOUT' || message === 'Command timed out') return { ok: false, reason: 'timeout', detail: message };
+    if (code === 'EOPENBREAKER') {
+      // A read fired while the single half-open trial was still out.
+      this.metrics.breakerEvent('reject');
+      return BREAKER_OPEN_READ;
+    }
+    this.countFailure();
+    // The client's command timeout and the breaker's timer (whichever bounds the read) mean the same.
+    if (code === 'ETIMEDOUT' || message === 'Command timed out') {
+      this.metrics.breakerEvent('timeout');
+      return { ok: false, reason: 'timeout', detail: message };
+    }
+    this.metrics.breakerEvent('failure');
     return { ok: false, reason: 'redis_unavailable', detail: message };
+  }
+
+  /**
+   * The breaker's second way to open, besides opossum's percentage window: a run of failed reads
+   * with no success between them, at least `consecutiveFailuresToOpen` long and lasting
+   * `failureStreakMs`. Under heavy traffic the window holds so many earlier successes that a
+   * frozen Redis would never reach the percentage; this opens within a fraction of a second.
+   */
+  private countFailure(): void {
+    const now = performance.now();
+    if (this.consecutiveFailures === 0) this.failureStreakStartedAt = now;
+    this.consecutiveFailures += 1;
+    const o = this.options;
+    if (this.consecutiveFailures >= o.consecutiveFailuresToOpen && now - this.failureStreakStartedAt >= o.failureStreakMs && this.breaker.closed) {
+      this.breaker.open();
+    }
+  }
+
+  private readFields(key: string): Promise<Array<string | null>> {
+    this.inFlight += 1;
+    return this.client.hmget(key, ...BUDGET_HASH_FIELDS).then(
+      (values) => {
+        this.settled();
+        return values;
+      },
+      (error: unknown) => {
+        this.settled();
+        throw error;
+      },
+    );
+  }
+
+  private settled(): void {
+    this.inFlight -= 1;
+    if (this.inFlight === 0 && this.drained.length > 0) for (const resolve of this.drained.splice(0)) resolve();
+  }
+
+  /**
+   * A decision taken while the client makes its first connection: it waits for the connection
+   * and reads, all within `timeoutMs` from here (one timer for both).
+   */
+  private decideOnceConnected(plan: PermitRequest): Promise<GateDecision> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const status = this.client.status;
+        resolve(status === 'ready' ? failOpenDecision('timeout', 'first_connection') : failOpenDecision('redis_unavailable', `client_${status}`));
+      }, this.options.timeoutMs);
+      this.firstAttemptEnded
+        .then(() => {
+          if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
+          if (this.client.status !== 'ready') return failOpenDecision('redis_unavailable', `client_${this.client.status}`);
+          return this.decideFromRedis(plan);
+        })
+        .catch(unexpected)
+        .then((decision) => {
+          clearTimeout(timer);
+          resolve(decision);
+        });
+    });
+  }
+
+  /**
+   * Ends the first-connection wait: at the first `ready`, or when the first attempt fails (a
+   * Redis that is down at start is then failed open at once, as it is later).
+   */
+  private watchFirstConnection(): void {
+    const done = () => {
+      this.firstConnection = false;
+      this.endFirstAttempt();
+      this.client.off('ready', onReady);
+      this.client.off('error', onFailed);
+      this.client.off('end', onFailed);
+    };
+    const onReady = () => {
+      done();
+      this.markConnected();
+    };
+    const onFailed = () => done();
+    this.client.on('ready', onReady);
+    this.client.on('error', onFailed);
+    this.client.on('end', onFailed);
+    // A later connection (after a failed first attempt) still resolves ready().
+    this.client.once('ready', () => this.markConnected());
+  }
+
+  private finish(req: unknown, decision: GateDecision, started: number): GateDecision {
+    try {
+      this.metrics.record(decision, (performance.now() - started) / 1000);
+      // Only fail-opens, blocks, shadow blocks and the first decision after a fail-open are logged.
+      if (decision.failOpen || decision.wouldBlock || this.lastFailOpen !== null) this.report(req, decision);
+    } catch {
+      // Metrics and logs must never turn a decision into an exception on the permit path.
+    }
+    return decision;
   }
 
   private report(req: unknown, decision: GateDecision): void {
@@ -292,6 +492,9 @@ export class BudgetGate implements PermitGate {
   }
 
   private async shutdown(): Promise<void> {
+    this.firstConnection = false;
+    this.endFirstAttempt();
+    this.markConnected();
     this.breaker.shutdown();
     const ended = this.ownsClient ? this.clientEnded() : undefined;
     if (this.ownsClient) this.client.disconnect();
@@ -327,4 +530,9 @@ export class BudgetGate implements PermitGate {
       this.client.once('end', done);
     });
   }
+}
+
+/** Not reachable by design (reads never reject); an unforeseen error still ends in a fail-open allow. */
+function unexpected(error: unknown): GateDecision {
+  return failOpenDecision('redis_unavailable', `unexpected: ${messageOf(error)}`);
 }

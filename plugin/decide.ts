@@ -51,9 +51,11 @@ export function disabledDecision(): GateDecision {
 /**
  * Whether the request alone says it only shrinks a position (`reduceOnly`, or a close action).
  * Such a plan is allowed without reading Redis: a budget never stops a position from shrinking.
+ * Only the request's own `reduceOnly` counts: a flag inherited from a polluted prototype must
+ * not turn an opening plan into a reduction.
  */
 export function isClosingRequest(req: PermitRequest): boolean {
-  return req.reduceOnly === true || CLOSE_ACTIONS.has(req.action);
+  return (Object.hasOwn(req, 'reduceOnly') && req.reduceOnly === true) || CLOSE_ACTIONS.has(req.action);
 }
 
 /** `reduce_only` for a request that says it closes or reduces; Redis is not read. */
@@ -62,42 +64,57 @@ export function closingDecision(): GateDecision {
 }
 
 /**
+ * Whether a move of `size` (> 0) in `direction` (+1 BUY, -1 SELL) from the signed `position`
+ * leaves |position + delta| <= |position|. Judged by sign first: a BUY on a long or flat position
+ * and a SELL on a short or flat one always grow it, however small or large the numbers, so float
+ * rounding (`0.5 + 1e-17 === 0.5`) can never turn an add into a reduction. Against the position,
+ * the move reduces exactly when `size <= 2 * |position|` (an overflow to Infinity still compares
+ * right).
+ */
+function reduces(position: number, direction: 1 | -1, size: number): boolean {
+  if (position === 0 || Math.sign(position) === direction) return false;
+  return size <= 2 * Math.abs(position);
+}
+
+/**
  * Direction and projected size of a plan against the position in the budget hash.
  *
  * With `side` and `qty` the delta is +qty (BUY) or -qty (SELL) in base units; with `side` and
  * only `notionalUsd` the same test runs on the signed position notional. A plan without a side or
- * without a size counts as increasing, as does any plan from a flat position and a flip that ends
- * larger than it started (long 1, SELL 3).
+ * without a size counts as increasing, as does any plan from a flat position, any plan on the
+ * side of the position, and a flip that ends larger than it started (long 1, SELL 3).
  *
  * The projected notional is |position + delta| * `position_price` (without a price: the
  * notional path if `notionalUsd` is given, else the current notional); on the notional path
  * |signed notional + signed delta|; without a side the current notional plus the plan's size;
- * without a size the current notional.
+ * without a size the current notional. Only the request's own properties are read.
  */
 export function planEffect(req: PermitRequest, budget: BudgetHash): PlanEffect {
+  const side = Object.hasOwn(req, 'side') ? req.side : undefined;
+  const qty = Object.hasOwn(req, 'qty') ? req.qty : undefined;
+  const notionalUsd = Object.hasOwn(req, 'notionalUsd') ? req.notionalUsd : undefined;
   const amt = budget.position_amt;
   const current = budget.position_notional_usd;
   const signedNotional = amt < 0 ? -current : current;
-  const sign = req.side === 'BUY' ? 1 : -1;
+  const sign = side === 'BUY' ? 1 : -1;
 
-  if (req.side !== undefined && req.qty !== undefined) {
-    const after = amt + sign * req.qty;
-    const reducing = Math.abs(after) <= Math.abs(amt);
+  if (side !== undefined && qty !== undefined) {
+    const reducing = reduces(amt, sign, qty);
+    const after = amt + sign * qty;
     if (budget.position_price !== undefined) {
       return { reducing, projectedNotionalUsd: Math.abs(after) * budget.position_price };
     }
-    if (req.notionalUsd !== undefined) {
-      return { reducing, projectedNotionalUsd: Math.abs(signedNotional + sign * req.notionalUsd) };
+    if (notionalUsd !== undefined) {
+      return { reducing, projectedNotionalUsd: Math.abs(signedNotional + sign * notionalUsd) };
     }
     return { reducing, projectedNotionalUsd: current };
   }
-  if (req.side !== undefined && req.notionalUsd !== undefined) {
-    const after = signedNotional + sign * req.notionalUsd;
-    return { reducing: Math.abs(after) <= Math.abs(signedNotional), projectedNotionalUsd: Math.abs(after) };
+  if (side !== undefined && notionalUsd !== undefined) {
+    return { reducing: reduces(signedNotional, sign, notionalUsd), projectedNotionalUsd: Math.abs(signedNotional + sign * notionalUsd) };
   }
-  if (req.notionalUsd !== undefined) return { reducing: false, projectedNotionalUsd: current + req.notionalUsd };
-  if (req.qty !== undefined && budget.position_price !== undefined) {
-    return { reducing: false, projectedNotionalUsd: current + req.qty * budget.position_price };
+  if (notionalUsd !== undefined) return { reducing: false, projectedNotionalUsd: current + notionalUsd };
+  if (qty !== undefined && budget.position_price !== undefined) {
+    return { reducing: false, projectedNotionalUsd: current + qty * budget.position_price };
   }
   return { reducing: false, projectedNotionalUsd: current };
 }

@@ -40,6 +40,21 @@ export const GATE_OPTION_SPECS = Object.freeze({
     default: 5, min: 0, max: 1e6, integer: true, unit: 'reads',
     doc: 'Reads in the rolling window before the breaker may open: one slow read never opens it.',
   },
+  consecutiveFailuresToOpen: {
+    default: 5, min: 1, max: 1e6, integer: true, unit: 'reads',
+    // The percentage window alone never opens under heavy traffic: tens of thousands of earlier
+    // successes keep the failed share below the threshold for the whole window while every
+    // decision waits timeoutMs. A run of failed reads with no success between them means Redis
+    // stopped answering, whatever came before.
+    doc: 'Failed or timed-out reads in a row, with no success between them, that open the breaker (once they span `failureStreakMs`).',
+  },
+  failureStreakMs: {
+    default: 400, min: 0, max: 3600000, unit: 'ms',
+    // Hundreds of callers share one stall: a pause of a loaded host times out every read in flight
+    // at once, and the reads queued behind them can follow. Only failures that go on, with no
+    // success, for this long mean Redis stopped; 400 ms still opens within half a second of a freeze.
+    doc: 'How long a run of failed reads (no success between them) must last before it opens the breaker.',
+  },
   rollingCountTimeoutMs: {
     default: 10000, min: 1, max: 3600000, unit: 'ms',
     doc: "Length of the breaker's rolling statistics window.",
@@ -77,6 +92,13 @@ export const BUDGET_GATE_DEFAULTS = Object.freeze({
   /** Prefix of every key the gate reads (`quantum:portfolio:budget:<SYMBOL>`). */
   keyPrefix: DEFAULT_KEY_PREFIX,
   ...numericDefaults,
+  /**
+   * Whether the gate's own client (`redisUrl`) sends reads issued in the same tick in one write
+   * (ioredis auto-pipelining). Off by default: it defers every read to the next turn of the event
+   * loop, which costs a serial decision several µs; a host with hundreds of concurrent permits
+   * may gain throughput with it. A client passed in keeps its own setting.
+   */
+  autoPipelining: false,
   /** Emergency switch: allow every plan with `gate_disabled`, never touching Redis. */
   disabled: false,
   /** Emergency switch: act as if every budget hash said `mode=shadow` (never block). */
@@ -106,6 +128,8 @@ export interface BudgetGateOptions {
   errorThresholdPercentage?: number;
   resetTimeoutMs?: number;
   volumeThreshold?: number;
+  consecutiveFailuresToOpen?: number;
+  failureStreakMs?: number;
   rollingCountTimeoutMs?: number;
   rollingCountBuckets?: number;
   staleAfterMs?: number;
@@ -118,6 +142,8 @@ export interface BudgetGateOptions {
   registry?: Registry;
   /** pino logger. Default: silent. */
   logger?: Logger;
+  /** Default false. See `BUDGET_GATE_DEFAULTS.autoPipelining`. */
+  autoPipelining?: boolean;
   /** Default false. See `BudgetGate.setDisabled`. */
   disabled?: boolean;
   /** Default false. See `BudgetGate.setForceShadow`. */
@@ -138,6 +164,7 @@ export class GateOptionsError extends OptionsError {
 /** The options with every default filled in. */
 export interface ResolvedGateOptions extends Record<NumericOption, number> {
   keyPrefix: string;
+  autoPipelining: boolean;
   disabled: boolean;
   forceShadow: boolean;
   redis?: RedisClient;
@@ -180,6 +207,7 @@ export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOpti
       issues.push({ field: 'keyPrefix', message: (error as Error).message });
     }
   }
+  if (options.autoPipelining !== undefined) resolved.autoPipelining = options.autoPipelining === true;
   if (options.disabled !== undefined) resolved.disabled = options.disabled === true;
   if (options.forceShadow !== undefined) resolved.forceShadow = options.forceShadow === true;
   if (options.now !== undefined) {

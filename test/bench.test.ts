@@ -17,7 +17,7 @@ describe('npm run bench (quick mode)', () => {
       expect(run.status, run.stderr).to.equal(0);
       for (const scenario of [
         'gate, serial evaluate() vs raw HGETALL',
-        'gate, 256 concurrent callers vs raw HGETALL',
+        'gate, 256 concurrent callers vs raw auto-pipelined HGETALL',
         'gate, reducing plan (no I/O)',
         'gate, Redis paused (SIGSTOP)',
         'gate, breaker open',

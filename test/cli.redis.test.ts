@@ -5,6 +5,8 @@ import type { RedisClient } from '../lib/redis/client';
 import { HeatGateStub } from './support/heat-gate-stub';
 import { connectedClient, eventually, useRedisServer } from './support/redis';
 import { seedGuideScenario } from './support/seed';
+import { freePort } from './support/local-redis-server';
+import { readFileSync } from 'node:fs';
 
 const ROOT = join(__dirname, '..');
 const LEASE = 'quantum:p28:worker:lease';
@@ -166,5 +168,88 @@ describe('p28-worker (real processes)', function () {
       expect(bad.err).to.contain("Allowed choices are shadow, enforce");
       expect(await client.exists('quantum:p28:mode')).to.equal(0);
     });
+  });
+
+  describe('operator subcommands', () => {
+    const run = async (args: string[], env: Record<string, string> = {}) => {
+      const cli = runCli(args, { REDIS_URL: redis.server.url, P28_MODE: 'shadow', ...env });
+      children.push(cli.child);
+      const { code } = await cli.exit;
+      return { code, out: cli.stdout(), err: cli.stderr() };
+    };
+    const nowSec = () => Math.floor(Date.now() / 1000);
+    /** Budget hashes as the worker writes them: BTCUSDT 0.5 @ 100000 over a budget of 1348, ETHUSDT within. */
+    const seedBudgets = async (mode: 'shadow' | 'enforce') => {
+      const common = { stress_factor: '0.326', equity_usd: '100000', portfolio_heat: '0.65', cluster_stress: '0', vol_regime: '0.33', mode, timestamp: String(nowSec() - 2), base_risk_pct: '0.02' };
+      await client.hset('quantum:portfolio:budget:BTCUSDT', { ...common, symbol: 'BTCUSDT', budget_usd: '1348', position_amt: '0.5', position_price: '100000', position_notional_usd: '50000', over_budget_usd: '48652' });
+      await client.hset('quantum:portfolio:budget:ETHUSDT', { ...common, symbol: 'ETHUSDT', budget_usd: '1348', position_amt: '0.1', position_price: '3000', position_notional_usd: '300', over_budget_usd: '0' });
+    };
+    const keyspace = async () => JSON.stringify(Object.fromEntries(await Promise.all((await client.keys('*')).sort().map(async (k) => [k, await client.hgetall(k)]))));
+
+    it('--version prints the package version', async () => {
+      const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+      const res = await run(['--version']);
+      expect(res.code).to.equal(0);
+      expect(res.out.trim()).to.equal(version);
+    });
+
+    it('budgets prints a table of every budget hash, and --over only the over-budget ones, without writing', async () => {
+      await seedBudgets('enforce');
+      const before = await keyspace();
+      const all = await run(['budgets']);
+      expect(all.code).to.equal(0);
+      const lines = all.out.trim().split('\n');
+      expect(lines[0]!.split(/\s+/)).to.deep.equal(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'MODE', 'AGE']);
+      expect(lines[1]!.split(/\s+/).slice(0, 5)).to.deep.equal(['BTCUSDT', '1348.00', '50000.00', '48652.00', 'enforce']);
+      expect(lines[1]!.split(/\s+/)[5]).to.match(/^[2-9]s$/);
+      expect(lines[2]!.split(/\s+/).slice(0, 5)).to.deep.equal(['ETHUSDT', '1348.00', '300.00', '0.00', 'enforce']);
+      const over = await run(['budgets', '--over']);
+      expect(over.out.trim().split('\n').map((l) => l.split(/\s+/)[0])).to.deep.equal(['SYMBOL', 'BTCUSDT']);
+      expect(await keyspace()).to.equal(before);
+    });
+
+    it('check blocks an add to an over-budget position under enforce and allows its reduction, saying why', async () => {
+      await seedBudgets('enforce');
+      const add = await run(['check', 'BTCUSDT', '--side', 'BUY', '--qty', '0.01']);
+      expect(add.code).to.equal(0);
+      expect(add.out).to.contain('BTCUSDT BUY 0.01: BLOCK (p28_budget_violation: projected_over_budget)');
+      expect(add.out).to.contain('mode enforce, budget 1348.00 USD, position 50000.00 USD, after the plan 51000.00 USD');
+      const trim = await run(['check', 'BTCUSDT', '--side', 'SELL', '--qty', '0.1']);
+      expect(trim.out).to.contain('BTCUSDT SELL 0.1: ALLOW (reduce_only)');
+    });
+
+    it('check reports shadow_would_block under shadow, and a fail-open for a symbol without a budget', async () => {
+      await seedBudgets('shadow');
+      const add = await run(['check', 'BTCUSDT', '--side', 'BUY', '--qty', '0.01']);
+      expect(add.out).to.contain('ALLOW (shadow_would_block: projected_over_budget)');
+      const none = await run(['check', 'XRPUSDT', '--side', 'BUY', '--qty', '10']);
+      expect(none.out).to.contain('XRPUSDT BUY 10: ALLOW (fail-open) (no_budget_data)');
+    });
+
+    for (const args of [['check', 'btc', '--side', 'BUY', '--qty', '1'], ['check', 'BTCUSDT', '--side', 'LONG', '--qty', '1'], ['check', 'BTCUSDT', '--side', 'BUY', '--qty', '-1'], ['check', 'BTCUSDT', '--qty', '1']]) {
+      it(`check ${args.slice(1).join(' ')} is refused with a usage error`, async () => {
+        const res = await run(args);
+        expect(res.code).to.not.equal(0);
+        expect(res.err).to.match(/error: /);
+      });
+    }
+
+    it('mode without arguments prints the effective mode and its source: env, then override', async () => {
+      expect((await run(['mode'], { P28_MODE: 'enforce' })).out).to.contain('mode: enforce (source: env, P28_MODE)');
+      await client.set('quantum:p28:mode', 'shadow');
+      const shown = await run(['mode'], { P28_MODE: 'enforce' });
+      expect(shown.out).to.contain('mode: shadow (source: override, quantum:p28:mode)');
+      expect(await client.get('quantum:p28:mode')).to.equal('shadow');
+    });
+
+    for (const args of [['budgets'], ['budgets', '--over'], ['check', 'BTCUSDT', '--side', 'BUY', '--qty', '1'], ['mode'], ['mode', 'enforce']]) {
+      it(`${args.join(' ')} exits non-zero with a clear message when Redis cannot be reached`, async () => {
+        const port = await freePort();
+        const res = await run(args, { REDIS_URL: `redis://:s3cretpw@127.0.0.1:${port}` });
+        expect(res.code).to.equal(1);
+        expect(res.err).to.contain(`cannot reach Redis at redis://:***@127.0.0.1:${port}`);
+        expect(res.err).to.not.contain('s3cretpw');
+      });
+    }
   });
 });

@@ -32,7 +32,9 @@ describe('loadConfig', () => {
       leaseTtlMs: 15000,
       violationStreamMaxLen: 100000,
       redisSentinelName: 'mymaster',
+      testMode: false,
     });
+    expect(config.apiToken).to.equal(undefined);
     expect(config.redisSentinels).to.deep.equal([]);
     expect(config.redisClusterNodes).to.deep.equal([]);
     expect(config.enforceSymbols).to.deep.equal([]);
@@ -79,6 +81,8 @@ describe('loadConfig', () => {
     LEASE_TTL_MS: { good: ['30000', 'leaseTtlMs', 30000], bad: '10', says: 'expected a whole number >= 1000, got "10"' },
     P28_ENFORCE_SYMBOLS: { good: ['BTCUSDT,ETHUSDT', 'enforceSymbols', ['BTCUSDT', 'ETHUSDT']], bad: 'BTCUSDT,eth*', says: 'expected comma-separated upper-case symbols, got "eth*"' },
     VIOLATION_STREAM_MAXLEN: { good: ['5000', 'violationStreamMaxLen', 5000], bad: '10', says: 'expected a whole number >= 100, got "10"' },
+    P28_API_TOKEN: { good: ['s3cret-token-0123456789', 'apiToken', 's3cret-token-0123456789'], bad: 'short', says: 'expected 16 to 512 printable characters without spaces (got 5 characters)' },
+    P28_TEST_MODE: { good: ['1', 'testMode', true], bad: 'yes', says: 'expected 0 or 1, got "yes"' },
     P28_INSTANCE_ID: { good: ['worker-a', 'instanceId', 'worker-a'], bad: 'a b', says: 'expected an id without spaces, got "a b"' },
   };
 
@@ -136,6 +140,13 @@ describe('loadConfig', () => {
   it('rejects Sentinel and Cluster together', () => {
     const error = configError({ REDIS_SENTINELS: 'a:1', REDIS_CLUSTER_NODES: 'b:2' });
     expect(error.issues[0]?.field).to.equal('REDIS_CLUSTER_NODES');
+  });
+
+  it('never shows an API token in an error, even a malformed one', () => {
+    const token = 'hunter2 hunter2 hunter2';
+    const error = configError({ P28_API_TOKEN: token });
+    expect(error.message).to.not.contain('hunter2');
+    expect(JSON.stringify(error.issues)).to.not.contain('hunter2');
   });
 
   it('never shows a Redis password in an error', () => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Mode } from './mode';
 import { SYMBOL_PATTERN, SymbolName } from './symbol';
-import { inBounds, numericString, parseDecimal, type NumberBounds } from './wire-number';
+import { inBounds, numericString, readDecimal, type NumberBounds } from './wire-number';
 
 /**
  * `quantum:portfolio:budget:<SYMBOL>`: written by the worker (with a TTL), read by the gate and by
@@ -74,8 +74,35 @@ export function encodeBudgetHash(record: BudgetHash): Record<string, string> {
   return fields;
 }
 
-function readNumber(raw: unknown): number {
-  return typeof raw === 'string' ? parseDecimal(raw) : Number.NaN;
+/**
+ * Every field the schema knows, in a fixed order: the gate reads exactly these (HMGET), so a
+ * field the reader does not use, however large, never crosses the wire.
+ */
+export const BUDGET_HASH_FIELDS: readonly string[] = Object.freeze(Object.keys(BudgetHash.shape));
+
+/**
+ * The HMGET reply for `BUDGET_HASH_FIELDS` as a hash: the fields that exist, by name. Empty when
+ * the key does not exist.
+ */
+export function budgetFieldsFromValues(values: ReadonlyArray<string | null>): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < BUDGET_HASH_FIELDS.length; i++) {
+    const value = values[i];
+    if (value !== null && value !== undefined) fields[BUDGET_HASH_FIELDS[i]!] = value;
+  }
+  return fields;
+}
+
+/** Only the hash's own fields count (`Object.hasOwn`): an inherited value is absent. */
+function own(fields: Readonly<Record<string, unknown>>, name: string): unknown {
+  return Object.hasOwn(fields, name) ? fields[name] : undefined;
+}
+
+/** A numeric field within its bounds, or NaN. */
+function numberField(fields: Readonly<Record<string, unknown>>, name: string, bounds: NumberBounds): number {
+  const raw = own(fields, name);
+  const n = typeof raw === 'string' ? readDecimal(raw) : Number.NaN;
+  return inBounds(n, bounds) ? n : Number.NaN;
 }
 
 /**
@@ -86,23 +113,40 @@ function readNumber(raw: unknown): number {
  * property test holds them to the same verdict and output.
  */
 export function readBudgetHash(fields: Readonly<Record<string, unknown>>): BudgetHash | undefined {
-  const { symbol, mode } = fields;
+  const symbol = own(fields, 'symbol');
+  const mode = own(fields, 'mode');
   if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return undefined;
   if (mode !== 'shadow' && mode !== 'enforce') return undefined;
-  const out: Record<string, unknown> = { symbol, mode };
-  for (const name in NUMBERS) {
-    const bounds: NumberBounds = NUMBERS[name as keyof typeof NUMBERS];
-    const n = readNumber(fields[name]);
-    if (!inBounds(n, bounds)) return undefined;
-    out[name] = n;
+  // One named read per field, into an object literal of one fixed shape: the permit path then
+  // never goes through keyed property access. NaN marks a field that failed.
+  const out: BudgetHash = {
+    symbol,
+    budget_usd: numberField(fields, 'budget_usd', NUMBERS.budget_usd),
+    stress_factor: numberField(fields, 'stress_factor', NUMBERS.stress_factor),
+    equity_usd: numberField(fields, 'equity_usd', NUMBERS.equity_usd),
+    portfolio_heat: numberField(fields, 'portfolio_heat', NUMBERS.portfolio_heat),
+    cluster_stress: numberField(fields, 'cluster_stress', NUMBERS.cluster_stress),
+    vol_regime: numberField(fields, 'vol_regime', NUMBERS.vol_regime),
+    mode,
+    timestamp: numberField(fields, 'timestamp', NUMBERS.timestamp),
+    base_risk_pct: numberField(fields, 'base_risk_pct', NUMBERS.base_risk_pct),
+    position_amt: numberField(fields, 'position_amt', NUMBERS.position_amt),
+    position_notional_usd: numberField(fields, 'position_notional_usd', NUMBERS.position_notional_usd),
+    over_budget_usd: numberField(fields, 'over_budget_usd', NUMBERS.over_budget_usd),
+  };
+  if (
+    Number.isNaN(out.budget_usd + out.stress_factor + out.equity_usd + out.portfolio_heat + out.cluster_stress + out.vol_regime) ||
+    Number.isNaN(out.timestamp + out.base_risk_pct + out.position_amt + out.position_notional_usd + out.over_budget_usd)
+  ) {
+    return undefined;
   }
-  for (const name in OPTIONAL_NUMBERS) {
-    const raw = fields[name];
-    if (raw === undefined) continue;
-    const bounds: NumberBounds = OPTIONAL_NUMBERS[name as keyof typeof OPTIONAL_NUMBERS];
-    const n = readNumber(raw);
-    if (!inBounds(n, bounds)) return undefined;
-    out[name] = n;
+  if (own(fields, 'last_violation_ts') !== undefined) {
+    out.last_violation_ts = numberField(fields, 'last_violation_ts', OPTIONAL_NUMBERS.last_violation_ts);
+    if (Number.isNaN(out.last_violation_ts)) return undefined;
   }
-  return out as BudgetHash;
+  if (own(fields, 'position_price') !== undefined) {
+    out.position_price = numberField(fields, 'position_price', OPTIONAL_NUMBERS.position_price);
+    if (Number.isNaN(out.position_price)) return undefined;
+  }
+  return out;
 }

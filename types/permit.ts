@@ -19,30 +19,53 @@ export type PermitRequest = z.infer<typeof PermitRequest>;
 const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
 const isSize = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
 
+/** The value of `req`'s own property `name`; an inherited one counts as absent. */
+function own(req: object, name: string): unknown {
+  return Object.hasOwn(req, name) ? (req as Record<string, unknown>)[name] : undefined;
+}
+
 /**
  * The gate's hot-path check of a request: the verdict and output of `PermitRequest.safeParse`
  * for a valid request, without zod's machinery. Returns undefined when anything is off; run
  * `PermitRequest.safeParse` then for the issues. A property test holds the two to the same
  * verdict and output.
+ *
+ * Only the request's own properties are read (`Object.hasOwn`): a host whose
+ * `Object.prototype` carries `reduceOnly` or `side` must not change what a plan says. A request
+ * that throws when read (a getter, a Proxy trap) gives undefined too.
  */
 export function readPermitRequest(req: unknown): PermitRequest | undefined {
   if (typeof req !== 'object' || req === null || Array.isArray(req)) return undefined;
-  const { planId, symbol, action, side, qty, notionalUsd, reduceOnly } = req as Record<string, unknown>;
+  try {
+    return readOwnFields(req);
+  } catch {
+    return undefined;
+  }
+}
+
+function readOwnFields(req: object): PermitRequest | undefined {
+  const planId = own(req, 'planId');
+  const action = own(req, 'action');
+  const symbol = own(req, 'symbol');
   if (!isText(planId, PLAN_ID_MAX) || !isText(action, ACTION_MAX)) return undefined;
   if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return undefined;
   const out: PermitRequest = { planId, symbol, action };
+  const side = own(req, 'side');
   if (side !== undefined) {
     if (side !== 'BUY' && side !== 'SELL') return undefined;
     out.side = side;
   }
+  const qty = own(req, 'qty');
   if (qty !== undefined) {
     if (!isSize(qty)) return undefined;
     out.qty = qty;
   }
+  const notionalUsd = own(req, 'notionalUsd');
   if (notionalUsd !== undefined) {
     if (!isSize(notionalUsd)) return undefined;
     out.notionalUsd = notionalUsd;
   }
+  const reduceOnly = own(req, 'reduceOnly');
   if (reduceOnly !== undefined) {
     if (typeof reduceOnly !== 'boolean') return undefined;
     out.reduceOnly = reduceOnly;

@@ -45,6 +45,8 @@ export interface RedisConnectOptions {
    * servers with `tls-auth-clients yes`. Used for the Sentinels too when they are reached by TLS.
    */
   tls?: { ca?: string; cert?: string; key?: string };
+  /** ioredis `enableAutoPipelining`: commands issued in the same tick go out in one write. */
+  autoPipelining?: boolean;
 }
 
 export const REDIS_DEFAULTS = Object.freeze({
@@ -93,6 +95,7 @@ function profileOptions(options: RedisConnectOptions): RedisOptions {
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), REDIS_DEFAULTS.maxReconnectDelayMs),
     connectionName: options.connectionName,
     lazyConnect: options.lazyConnect ?? false,
+    enableAutoPipelining: options.autoPipelining ?? false,
   };
 }
 
@@ -112,6 +115,7 @@ export function createRedisClient(options: RedisConnectOptions): RedisClient {
     const clusterOptions: ClusterOptions = {
       enableOfflineQueue: false,
       lazyConnect: base.lazyConnect,
+      enableAutoPipelining: base.enableAutoPipelining,
       clusterRetryStrategy: base.retryStrategy,
       // ioredis connects each node on demand; a node option `lazyConnect: false` makes the
       // slot-refresh connection of a seed that is now a replica or gone fail, and the cluster

@@ -70,7 +70,24 @@ export class RedisKeys {
 
   /** Output: `quantum:portfolio:budget:<SYMBOL>`, the hash the gate reads. */
   budget(symbol: string): string {
-    return `${this.prefix}:portfolio:budget:${checked('symbol', symbol, SYMBOL_PATTERN)}`;
+    return `${this.budgetPrefix}${checked('symbol', symbol, SYMBOL_PATTERN)}`;
+  }
+
+  /** Everything before the symbol in a budget hash key. */
+  get budgetPrefix(): string {
+    return `${this.prefix}:portfolio:budget:`;
+  }
+
+  /** The SCAN MATCH pattern that finds every budget hash. */
+  get budgetPattern(): string {
+    return `${this.budgetPrefix}*`;
+  }
+
+  /** The symbol of a budget hash key, or undefined if the key is not one (or names a bad symbol). */
+  symbolOfBudget(key: string): string | undefined {
+    if (!key.startsWith(this.budgetPrefix)) return undefined;
+    const symbol = key.slice(this.budgetPrefix.length);
+    return SYMBOL_PATTERN.test(symbol) ? symbol : undefined;
   }
 
   /** Output: the violation event stream. */

@@ -266,6 +266,7 @@ export class BudgetWorker {
     if (portfolio.ageSec !== undefined) report.portfolio.ageSec = portfolio.ageSec;
     if (portfolio.problem) report.portfolio.problem = portfolio.problem;
     if (portfolio.source !== 'fresh') this.countStale(report, 'portfolio_state');
+    this.metrics.recordPortfolioSource(portfolio.source);
     this.logPortfolioChange(portfolio.source, portfolio.problem, portfolio.ageSec);
 
     const heat = await heatPromise;

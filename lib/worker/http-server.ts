@@ -1,50 +1,62 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import { readBudgetHash } from '../../types/budget-hash';
 import type { Mode } from '../../types/mode';
-import type { CycleResult } from './cycle-report';
+import { isValidSymbol } from '../../types/symbol';
+import type { FailOpenReason, PermitGate } from '../../types/permit';
+import { isOverBudget, listBudgets } from '../redis/budget-listing';
 import type { RedisClient } from '../redis/client';
-import { SERVICE_NAME, silentLogger, type Logger } from '../logger';
-
+import { RedisKeys } from '../redis/keys';
+import { silentLogger, type Logger } from '../logger';
+import { evaluateHealth, type HealthReport, type HealthSource } from './health';
+import { openApiDocument } from './openapi';
 
 export const HTTP_SERVER_DEFAULTS = Object.freeze({
   /** How long /health waits for Redis to answer PING before it reports it disconnected. */
   redisPingTimeoutMs: 500,
+  /** Largest request body; larger ones get 413 before they are read in full. */
+  bodyLimitBytes: 64 * 1024,
+  /** `POST /budget/check` treats a hash older than this as stale and fails open (the gate's default). */
+  staleAfterMs: 60000,
+  /** TTL of the portfolio state written by `POST /test/inject_portfolio_state`, as upstream. */
+  injectedStateTtlSec: 120,
 });
-
-/** The body of GET /health. */
-export interface HealthBody {
-  status: 'healthy' | 'unhealthy';
-  service: typeof SERVICE_NAME;
-  /** The effective mode of this replica's latest cycle. */
-  mode: Mode;
-  redis: 'connected' | 'disconnected';
-  role: 'leader' | 'standby';
-  /** Seconds since the last cycle that ended ok or standby; null before the first. */
-  last_success_age_sec: number | null;
-  last_cycle_result: CycleResult | null;
-  instance: string;
-}
-
-/** What /health reports about the worker; `BudgetWorker` provides it. */
-export interface HealthSource {
-  readonly mode: Mode;
-  readonly role: 'leader' | 'standby';
-  readonly lastSuccessAtMs: number | undefined;
-  readonly lastCycle: { result: CycleResult } | undefined;
-}
 
 export interface HttpServerOptions {
   host: string;
   /** 0 picks a free port; `port` of the returned handle says which. */
   port: number;
   registry: Registry;
+  /** The worker's client: health PING, budget listings and reads, the test injection. */
   redis: RedisClient;
   worker: HealthSource;
   instanceId: string;
+  /**
+   * The gate `POST /v1/decisions` asks: the service passes its own `BudgetGate`, so HTTP callers
+   * get the decisions, breaker and fail-open behaviour of the Node plugin. Without one the route
+   * is not served.
+   */
+  gate?: PermitGate;
+  /** Prefix of the budget keys read (default `quantum`). */
+  keyPrefix?: string;
+  /** When set, every endpoint but /health and /metrics needs `Authorization: Bearer <apiToken>`. */
+  apiToken?: string;
+  /** Serve `POST /test/inject_portfolio_state` (P28_TEST_MODE=1); 403 otherwise. */
+  testMode?: boolean;
+  /** The package version, shown in /openapi.json. */
+  version?: string;
+  /**
+   * Health evaluation behind `GET /health` (default `evaluateHealth` over `redis` and `worker`).
+   * The route only renders what it returns.
+   */
+  health?: () => Promise<HealthReport>;
   /** Wall clock in epoch ms, the same as the worker's (default `Date.now`). */
   now?: () => number;
   redisPingTimeoutMs?: number;
+  staleAfterMs?: number;
   logger?: Logger;
 }
 
@@ -55,87 +67,267 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-/** Whether Redis answers PING within `timeoutMs`. */
-async function redisAnswers(client: RedisClient, timeoutMs: number): Promise<boolean> {
-  if (client.status !== 'ready') return false;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([client.ping().then((reply) => reply === 'PONG', () => false), timeout]);
-  } finally {
-    clearTimeout(timer);
+/** What a client gets for a request the server refuses: a stable code and a message for people. */
+interface ErrorBody {
+  error: string;
+  message?: string;
+}
+
+/** A refusal with its HTTP status, thrown by handlers and rendered by the error handler. */
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly body: ErrorBody,
+  ) {
+    super(body.message ?? body.error);
   }
 }
 
-/**
- * The worker's HTTP endpoints on HOST:PORT: `GET /health` (200 while Redis answers, 503 when it does
- * not) and `GET /metrics` (the worker's registry in the Prometheus text format). Everything else is
- * 404. Node's own http module; no framework.
- */
-export async function startHttpServer(options: HttpServerOptions): Promise<HttpServerHandle> {
-  const now = options.now ?? (() => Date.now());
-  const pingTimeoutMs = options.redisPingTimeoutMs ?? HTTP_SERVER_DEFAULTS.redisPingTimeoutMs;
-  const logger = options.logger ?? silentLogger;
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served without the bearer token even when P28_API_TOKEN is set. */
+    public?: boolean;
+  }
+}
 
-  const health = async (): Promise<{ code: number; body: HealthBody }> => {
-    const connected = await redisAnswers(options.redis, pingTimeoutMs);
-    const lastSuccess = options.worker.lastSuccessAtMs;
-    const body: HealthBody = {
-      status: connected ? 'healthy' : 'unhealthy',
-      service: SERVICE_NAME,
-      mode: options.worker.mode,
-      redis: connected ? 'connected' : 'disconnected',
-      role: options.worker.role,
-      last_success_age_sec: lastSuccess === undefined ? null : Math.max(0, Math.round((now() - lastSuccess) / 100) / 10),
-      last_cycle_result: options.worker.lastCycle?.result ?? null,
-      instance: options.instanceId,
-    };
-    return { code: connected ? 200 : 503, body };
-  };
+/** Methods a known path may be asked with; those it does not serve get 405, not 404. */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (req.method === 'GET' && path === '/health') {
-      const { code, body } = await health();
-      send(res, code, 'application/json; charset=utf-8', JSON.stringify(body));
-    } else if (req.method === 'GET' && path === '/metrics') {
-      send(res, 200, options.registry.contentType, await options.registry.metrics());
-    } else {
-      send(res, 404, 'application/json; charset=utf-8', JSON.stringify({ error: 'not found' }));
-    }
-  };
+/** A fixed-length digest, so that the token comparison takes the same time whatever its length. */
+const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      logger.error({ err: error, url: req.url }, 'http request failed');
-      if (!res.headersSent) send(res, 500, 'application/json; charset=utf-8', JSON.stringify({ error: 'internal error' }));
-      else res.destroy();
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-
-  return {
-    server,
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+/** A bearer-token check in constant time; the token itself is never logged or echoed. */
+function tokenCheck(apiToken: string): (header: string | undefined) => boolean {
+  const expected = digest(apiToken);
+  return (header) => {
+    const match = /^Bearer +(\S+) *$/i.exec(header ?? '');
+    return timingSafeEqual(digest(match?.[1] ?? ''), expected) && match !== null;
   };
 }
 
-function send(res: ServerResponse, code: number, contentType: string, body: string): void {
-  res.writeHead(code, { 'content-type': contentType, 'cache-control': 'no-store' });
-  res.end(body);
+/** A query value as a finite number, or a 400 that names the parameter. */
+function numberParam(query: Record<string, unknown>, name: string, options: { required: boolean; min?: number }): number | undefined {
+  const raw = query[name];
+  if (raw === undefined || raw === '') {
+    if (options.required) throw new HttpError(400, { error: 'bad_request', message: `query parameter ${name} is required` });
+    return undefined;
+  }
+  const value = typeof raw === 'string' ? Number(raw) : Number.NaN;
+  if (!Number.isFinite(value) || (options.min !== undefined && value < options.min)) {
+    const bound = options.min === undefined ? '' : ` >= ${options.min}`;
+    throw new HttpError(400, { error: 'bad_request', message: `query parameter ${name} must be a finite number${bound}` });
+  }
+  return value;
+}
+
+function symbolParam(raw: unknown, where: string): string {
+  if (!isValidSymbol(raw)) {
+    throw new HttpError(400, { error: 'bad_request', message: `${where} must be 1-32 upper-case letters or digits` });
+  }
+  return raw;
+}
+
+/** Runs a Redis read for a route, turning a connection failure into a 503 without its details. */
+async function fromRedis<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    throw new HttpError(503, { error: 'redis_unavailable', message: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+/** The upstream service's `/budget/check` answer. */
+interface BudgetCheckBody {
+  violation: boolean;
+  budget_usd: number | null;
+  over_budget: number;
+  mode: Mode;
+  enforce: boolean;
+  reason?: FailOpenReason;
+}
+
+/**
+ * The worker's HTTP API on HOST:PORT (fastify): `/health`, `/metrics`, the budget decisions of the
+ * service's gate (`POST /v1/decisions`), budget listings, the upstream service's `/budget/*`
+ * endpoints, the test injection and `/openapi.json`. Every refusal is a JSON `{error, message}`
+ * with a 4xx status; no answer or log line carries the token or a Redis password.
+ */
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServerHandle> {
+  const app = buildHttpApp(options);
+  await app.listen({ host: options.host, port: options.port });
+  const server = app.server;
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    close: async () => {
+      server.closeIdleConnections();
+      await app.close();
+    },
+  };
+}
+
+/** The fastify application behind `startHttpServer`, routes and hooks registered, not yet listening. */
+function buildHttpApp(options: HttpServerOptions): FastifyInstance {
+  const now = options.now ?? (() => Date.now());
+  const logger = options.logger ?? silentLogger;
+  const keys = new RedisKeys(options.keyPrefix);
+  const staleAfterMs = options.staleAfterMs ?? HTTP_SERVER_DEFAULTS.staleAfterMs;
+  const health =
+    options.health ??
+    (() =>
+      evaluateHealth({
+        redis: options.redis,
+        worker: options.worker,
+        instanceId: options.instanceId,
+        now,
+        redisPingTimeoutMs: options.redisPingTimeoutMs ?? HTTP_SERVER_DEFAULTS.redisPingTimeoutMs,
+      }));
+  const authorized = options.apiToken ? tokenCheck(options.apiToken) : undefined;
+  const document = openApiDocument(options.version ?? '0.0.0');
+
+  // fastify's own logger stays off: the service logs through its pino logger, with only the
+  // fields below, so that headers (the bearer token) never reach a log line.
+  const app = Fastify({ logger: false, bodyLimit: HTTP_SERVER_DEFAULTS.bodyLimitBytes, return503OnClosing: true });
+  // Bodies are JSON only: a text/plain body would reach the gate as a string and pass for a
+  // malformed request; a 415 tells the caller what is wrong instead.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!authorized || request.routeOptions.config?.public) return;
+    if (!authorized(request.headers.authorization)) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new HttpError(401, { error: 'unauthorized', message: 'a valid Authorization: Bearer token is required' });
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('cache-control', 'no-store');
+    if (error instanceof HttpError) {
+      if (error.statusCode >= 500) logger.warn({ method: request.method, path: request.routeOptions.url, error: error.body.error }, 'http request failed');
+      // A Redis error message names the server, never its password (ioredis leaves credentials
+      // out of its messages), but the client does not need it either.
+      const body = error.statusCode >= 500 ? { error: error.body.error } : error.body;
+      return reply.code(error.statusCode).send(body);
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 500) {
+      logger.error({ method: request.method, path: request.routeOptions.url, err: error.message }, 'http request failed');
+      return reply.code(500).send({ error: 'internal_error' });
+    }
+    const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
+    return reply.code(status).send({ error: code, message: error.message });
+  });
+
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found' }));
+
+  const served = new Map<string, { methods: Set<string>; isPublic: boolean }>();
+  const route = (
+    method: 'GET' | 'POST',
+    url: string,
+    handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+    isPublic = false,
+  ): void => {
+    app.route({ method, url, handler, config: { public: isPublic } });
+    const entry = served.get(url) ?? { methods: new Set<string>(), isPublic };
+    entry.methods.add(method);
+    if (method === 'GET') entry.methods.add('HEAD');
+    served.set(url, entry);
+  };
+
+  route(
+    'GET',
+    '/health',
+    async (_request, reply) => {
+      const { code, body } = await health();
+      return reply.code(code).header('cache-control', 'no-store').send(body);
+    },
+    true,
+  );
+
+  route(
+    'GET',
+    '/metrics',
+    async (_request, reply) =>
+      reply.header('content-type', options.registry.contentType).header('cache-control', 'no-store').send(await options.registry.metrics()),
+    true,
+  );
+
+  const gate = options.gate;
+  if (gate) {
+    // Any JSON value is handed to the gate as is: it answers a body that fails the schema with a
+    // fail-open `invalid_request`, exactly as it does for a Node caller.
+    route('POST', '/v1/decisions', async (request) => gate.evaluate(request.body as never));
+  }
+
+  route('GET', '/v1/budgets', async (request) => {
+    const { over } = request.query as Record<string, unknown>;
+    if (over !== undefined && over !== 'true' && over !== 'false') {
+      throw new HttpError(400, { error: 'bad_request', message: 'query parameter over must be true or false' });
+    }
+    const listed = await fromRedis(() => listBudgets(options.redis, keys));
+    const budgets = listed.map((b) => b.fields).filter((fields) => over !== 'true' || isOverBudget(fields));
+    return { count: budgets.length, budgets };
+  });
+
+  route('GET', '/budget/:symbol', async (request, reply) => {
+    const symbol = symbolParam((request.params as { symbol: string }).symbol, 'symbol');
+    const fields = await fromRedis(() => options.redis.hgetall(keys.budget(symbol)));
+    if (Object.keys(fields).length === 0) return reply.code(404).send({ error: 'no_budget_data' });
+    return fields;
+  });
+
+  route('POST', '/budget/check', async (request): Promise<BudgetCheckBody> => {
+    const query = request.query as Record<string, unknown>;
+    const symbol = symbolParam(query.symbol, 'query parameter symbol');
+    const notional = numberParam(query, 'position_notional', { required: true, min: 0 }) as number;
+    const failOpen = (reason: FailOpenReason, mode: Mode = options.worker.mode): BudgetCheckBody => ({
+      violation: false,
+      budget_usd: null,
+      over_budget: 0,
+      mode,
+      enforce: mode === 'enforce',
+      reason,
+    });
+    let fields: Record<string, string>;
+    try {
+      fields = await options.redis.hgetall(keys.budget(symbol));
+    } catch {
+      return failOpen('redis_unavailable');
+    }
+    if (Object.keys(fields).length === 0) return failOpen('no_budget_data');
+    const budget = readBudgetHash(fields);
+    if (budget === undefined || budget.symbol !== symbol) return failOpen('invalid_budget_data');
+    const ageMs = now() - budget.timestamp * 1000;
+    if (ageMs > staleAfterMs || -ageMs > staleAfterMs) return { ...failOpen('stale_budget_data', budget.mode), budget_usd: budget.budget_usd };
+    const overBudget = Math.max(0, notional - budget.budget_usd);
+    return { violation: overBudget > 0, budget_usd: budget.budget_usd, over_budget: overBudget, mode: budget.mode, enforce: budget.mode === 'enforce' };
+  });
+
+  route('POST', '/test/inject_portfolio_state', async (request) => {
+    if (!options.testMode) throw new HttpError(403, { error: 'forbidden', message: 'test mode not enabled (P28_TEST_MODE=0)' });
+    const query = request.query as Record<string, unknown>;
+    const equityUsd = numberParam(query, 'equity_usd', { required: true, min: 0 }) as number;
+    const drawdown = numberParam(query, 'drawdown', { required: false }) ?? 0;
+    const injected = { equity_usd: String(equityUsd), drawdown: String(drawdown), timestamp: String(Math.floor(now() / 1000)) };
+    const ttlSec = HTTP_SERVER_DEFAULTS.injectedStateTtlSec;
+    await fromRedis(() => options.redis.multi().hset(keys.portfolioState, injected).expire(keys.portfolioState, ttlSec).exec());
+    logger.info({ equity_usd: equityUsd, drawdown }, 'test: portfolio state injected');
+    return { success: true, injected, message: `Portfolio state injected (TTL ${ttlSec}s)` };
+  });
+
+  route('GET', '/openapi.json', async () => document);
+
+  for (const [url, { methods, isPublic }] of served) {
+    const others = METHODS.filter((m) => !methods.has(m));
+    const allow = [...methods].join(', ');
+    app.route({
+      method: others,
+      url,
+      config: { public: isPublic },
+      handler: async (_request, reply) => reply.code(405).header('allow', allow).send({ error: 'method_not_allowed', message: `use ${allow}` }),
+    });
+  }
+
+  return app;
 }

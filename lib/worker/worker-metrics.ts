@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MODES, type Mode } from '../../types/mode';
+import type { PortfolioSource } from '../engine/portfolio-state';
 import { CYCLE_RESULTS, STALE_INPUT_TYPES, type CycleResult, type StaleInputType } from './cycle-report';
 
 
@@ -36,6 +37,8 @@ export class WorkerMetrics {
   readonly isLeader: Gauge;
   readonly activeSymbols: Gauge;
   readonly portfolioHeat: Gauge;
+  readonly lkgCacheUsed: Counter;
+  readonly portfolioTooOld: Counter;
 
   /** Symbols that currently have per-symbol gauge series. */
   private readonly gaugedSymbols = new Set<string>();
@@ -131,6 +134,18 @@ export class WorkerMetrics {
       registers,
     });
 
+    // The upstream service's two counters, kept by name so its dashboards and alerts carry over.
+    this.lkgCacheUsed = new Counter({
+      name: 'p28_lkg_cache_used_total',
+      help: 'Leader cycles that computed budgets from the last-known-good portfolio state because the current one was missing, invalid or older than STALE_SEC.',
+      registers,
+    });
+    this.portfolioTooOld = new Counter({
+      name: 'p28_portfolio_too_old_total',
+      help: 'Leader cycles with no usable portfolio state at all (neither current nor a last-known-good younger than MAX_LKG_AGE_SEC): no budgets written.',
+      registers,
+    });
+
     for (const inputType of STALE_INPUT_TYPES) this.staleInput.labels(inputType).inc(0);
     for (const result of CYCLE_RESULTS) this.cycles.labels(result).inc(0);
   }
@@ -170,6 +185,12 @@ export class WorkerMetrics {
       this.countedSymbols.add(symbol);
     }
     this.activeSymbols.set(activeSymbols);
+  }
+
+  /** Counts a leader cycle's portfolio state source in the upstream service's two counters. */
+  recordPortfolioSource(source: PortfolioSource): void {
+    if (source === 'lkg') this.lkgCacheUsed.inc();
+    else if (source === 'none') this.portfolioTooOld.inc();
   }
 
   /** Marks this replica leader or stand-by; a stand-by exports no per-symbol gauges. */

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics } from 'prom-client';
+import { BudgetGate } from '../../plugin/budget-gate';
 import { BudgetWorker } from './budget-worker';
 import type { WorkerConfig } from '../config';
 import type { HeatReader } from './heat-source';
@@ -8,6 +9,7 @@ import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, typ
 import { WorkerMetrics } from './worker-metrics';
 import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
+import { PACKAGE_VERSION } from '../package-version';
 
 export interface WorkerServiceOptions {
   /** Default: JSON logs on stdout at LOG_LEVEL. */
@@ -26,6 +28,8 @@ export interface WorkerServiceHandle {
   readonly worker: BudgetWorker;
   readonly metrics: WorkerMetrics;
   readonly redis: RedisClient;
+  /** The gate behind `POST /v1/decisions`; its metrics are on `metrics.registry`. */
+  readonly gate: BudgetGate;
   /** The port /health and /metrics listen on (useful with PORT=0). */
   readonly port: number;
   /**
@@ -59,6 +63,15 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: metrics.registry });
   const worker = new BudgetWorker({ config, redis, metrics, logger, heatSource: options.heatSource, now: options.now });
 
+  // The gate of POST /v1/decisions: the plugin's own BudgetGate, so an HTTP caller gets the
+  // decisions, breaker and fail-open of an embedded gate. It reads through a fail-fast client of
+  // its own (the `gate` profile), so a slow worker cycle never queues a decision behind it.
+  const gateRedis = ownsRedis
+    ? createRedisClient({ ...redisOptionsFromConfig(config, `p28-api:${config.instanceId}`), profile: 'gate' })
+    : (options.redis as RedisClient);
+  if (ownsRedis) gateRedis.on('error', () => undefined);
+  const gate = new BudgetGate({ redis: gateRedis, keyPrefix: config.keyPrefix, registry: metrics.registry, logger, now: options.now });
+
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     http = await startHttpServer({
@@ -67,19 +80,37 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       registry: metrics.registry,
       redis,
       worker,
+      gate,
+      keyPrefix: config.keyPrefix,
+      apiToken: config.apiToken,
+      testMode: config.testMode,
+      version: PACKAGE_VERSION,
       instanceId: config.instanceId,
       now: options.now,
       logger,
     });
   } catch (error) {
-    if (ownsRedis) redis.disconnect();
+    await gate.close();
+    if (ownsRedis) {
+      redis.disconnect();
+      gateRedis.disconnect();
+    }
     throw error;
   }
 
   await waitForReady(redis, WORKER_SERVICE_DEFAULTS.startupRedisWaitMs).catch(() => undefined);
   worker.start();
   logger.info(
-    { mode: config.mode, port: http.port, host: config.host, redis: redactUrl(config.redisUrl), instance: config.instanceId, intervalSec: config.computeIntervalSec },
+    {
+      mode: config.mode,
+      port: http.port,
+      host: config.host,
+      redis: redactUrl(config.redisUrl),
+      instance: config.instanceId,
+      intervalSec: config.computeIntervalSec,
+      apiAuth: config.apiToken !== undefined,
+      testMode: config.testMode,
+    },
     `P2.8 Portfolio Risk Governor started (mode=${config.mode}, port=${http.port})`,
   );
 
@@ -89,11 +120,12 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       logger.info('stopping');
       await worker.stop();
       await http.close();
-      if (ownsRedis) await quit(redis);
+      await gate.close();
+      if (ownsRedis) await Promise.all([quit(redis), quit(gateRedis)]);
       logger.info('stopped');
     })());
 
-  return { worker, metrics, redis, port: http.port, stop };
+  return { worker, metrics, redis, gate, port: http.port, stop };
 }
 
 /** Logs connection problems once per change of cause with a count, not every reconnect attempt. */

@@ -1,10 +1,12 @@
 import { createHook } from 'node:async_hooks';
 import { expect } from 'chai';
 import { Registry, register as globalRegistry } from 'prom-client';
+import CircuitBreaker from 'opossum';
 import sinon from 'sinon';
 import { RedisKeys } from '../../lib/redis/keys';
-import { LocalRedisServer } from '../support/local-redis-server';
-import type { RedisClient } from '../../lib/redis/client';
+import { freePort, LocalRedisServer } from '../support/local-redis-server';
+import { useRedisCluster } from '../support/redis-cluster';
+import { createRedisClient, type RedisClient } from '../../lib/redis/client';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { GateOptionsError, type BudgetGateOptions } from '../../plugin/gate-options';
 import { encodeViolationEvent } from '../../types/violation-event';
@@ -174,7 +176,7 @@ describe('BudgetGate', () => {
   it('turns a failed read into a fail-open redis_unavailable counted as a breaker failure, never a block', async () => {
     await writeBudget(budgetFields({ mode: 'enforce' }));
     const gate = newGate({ redis: client, volumeThreshold: 3 });
-    sinon.stub(client, 'hgetall').rejects(new Error('read ECONNRESET'));
+    sinon.stub(client, 'hmget').rejects(new Error('read ECONNRESET'));
     for (let i = 0; i < 3; i += 1) {
       expect(await gate.evaluate(plan(OVER_BUDGET))).to.deep.equal({
         allow: true,
@@ -188,7 +190,11 @@ describe('BudgetGate', () => {
     }
     expect(await metricValue(gate.registry, 'p28_gate_breaker_events_total', { event: 'failure' })).to.equal(3);
     expect(gate.breakerState).to.equal('open');
+    // An open breaker is answered before opossum is asked: no fire(), so no rejection error built.
+    const fire = sinon.spy(CircuitBreaker.prototype, 'fire');
     expect((await gate.evaluate(plan(OVER_BUDGET))).reason).to.equal('breaker_open');
+    expect(fire.callCount).to.equal(0);
+    expect(await metricValue(gate.registry, 'p28_gate_breaker_events_total', { event: 'reject' })).to.equal(1);
   });
 
   it('fails open with stale_budget_data for a timestamp older than staleAfterMs and for one in the future', async () => {
@@ -203,7 +209,7 @@ describe('BudgetGate', () => {
 
   it('answers reduceOnly and close actions with reduce_only without touching Redis', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hgetall');
+    const read = sinon.spy(client, 'hmget');
     const gate = newGate({ redis: client });
     const reduceOnly = await gate.evaluate(plan({ ...OVER_BUDGET, reduceOnly: true }));
     const close = await gate.evaluate(plan({ ...OVER_BUDGET, action: 'PARTIAL_50' }));
@@ -216,19 +222,19 @@ describe('BudgetGate', () => {
     expect(selling).to.include({ allow: true, reason: 'reduce_only', mode: 'enforce', projectedNotionalUsd: 500 });
   });
 
-  it('reads the budget with a single HGETALL per decision: one round trip, one key', async () => {
+  it('reads the budget with a single HMGET of the known fields per decision: one round trip, one key', async () => {
     await writeBudget(budgetFields());
     const gate = newGate({ redis: client });
     await admin.config('RESETSTAT');
     for (let i = 0; i < 3; i += 1) await gate.evaluate(plan());
     const stats = await admin.info('commandstats');
     const calls = Object.fromEntries([...stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map(([, name, count]) => [name, Number(count)]));
-    expect(calls).to.deep.equal({ hgetall: 3 });
+    expect(calls).to.deep.equal({ hmget: 3 });
   });
 
   it('fails open with invalid_request for a malformed request without touching Redis, and never throws', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hgetall');
+    const read = sinon.spy(client, 'hmget');
     const gate = newGate({ redis: client });
     const malformed: unknown[] = [
       null,
@@ -249,9 +255,51 @@ describe('BudgetGate', () => {
     expect(read.callCount).to.equal(0);
   });
 
+  it('judges a plan by its own properties only: an inherited reduceOnly does not make it reduce_only, a throwing getter is invalid_request', async () => {
+    await writeBudget(budgetFields({ mode: 'enforce' }));
+    const gate = newGate({ redis: client });
+    const proto = Object.prototype as { reduceOnly?: boolean };
+    proto.reduceOnly = true;
+    try {
+      const d = await gate.evaluate(plan(OVER_BUDGET));
+      expect(d, JSON.stringify(d)).to.include({ allow: false, reason: 'p28_budget_violation' });
+    } finally {
+      delete proto.reduceOnly;
+    }
+    const throwing = { ...plan(OVER_BUDGET), get side(): 'BUY' { throw new Error('getter'); } };
+    expect(await gate.evaluate(throwing)).to.include({ allow: true, failOpen: true, reason: 'invalid_request' });
+    const trap = new Proxy(plan(OVER_BUDGET), { get() { throw new Error('trap'); }, getOwnPropertyDescriptor() { throw new Error('trap'); } });
+    expect(await gate.evaluate(trap)).to.include({ allow: true, failOpen: true, reason: 'invalid_request' });
+  });
+
+  it('decides within timeoutMs whatever the size of a field: a huge unknown field is never read, a huge known one fails open as invalid_budget_data', async function () {
+    this.timeout(20000);
+    const TIMEOUT_MS = 50;
+    const bigClient = await connectedClient(redis.server, 'gate', TIMEOUT_MS);
+    const huge = '9'.repeat(20 * 1024 * 1024);
+    try {
+      const gate = newGate({ redis: bigClient, timeoutMs: TIMEOUT_MS });
+      await writeBudget({ ...budgetFields({ mode: 'enforce' }), notes: huge });
+      await gate.evaluate(plan());
+      const [unknownField, unknownMs] = await timed(gate, plan(OVER_BUDGET));
+      expect(unknownField).to.include({ reason: 'p28_budget_violation' });
+      expect(unknownMs).to.be.below(TIMEOUT_MS);
+
+      await writeBudget({ ...budgetFields({ mode: 'enforce' }), budget_usd: huge });
+      const [knownField, knownMs] = await timed(gate, plan(OVER_BUDGET));
+      // A loaded machine may not even move 20 MB within timeoutMs: then it is a timeout, still bounded.
+      expect(['invalid_budget_data', 'timeout']).to.include(knownField.reason);
+      if (knownField.reason === 'invalid_budget_data') expect(knownField.detail).to.equal('budget_usd');
+      expect(knownField).to.include({ allow: true, failOpen: true });
+      expect(knownMs).to.be.below(TIMEOUT_MS + 150);
+    } finally {
+      bigClient.disconnect();
+    }
+  });
+
   it('disabled: allows everything with gate_disabled without touching Redis, switchable at run time', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hgetall');
+    const read = sinon.spy(client, 'hmget');
     const gate = newGate({ redis: client, disabled: true });
     expect(gate.isDisabled).to.equal(true);
     expect(await gate.evaluate(plan(OVER_BUDGET))).to.deep.equal({
@@ -480,6 +528,27 @@ describe('BudgetGate when Redis stops answering (SIGSTOP)', () => {
     await eventually(() => gate.pendingReads === 0, 2000);
   });
 
+  it('bounds a read by its own timer when the client passed in has a longer command timeout (or none)', async function () {
+    this.timeout(10000);
+    const slowClient = await connectedClient(redis.server, 'worker');
+    try {
+      await admin.hset(keys.budget('ETHUSDT'), budgetFields());
+      const gate = newGate({ redis: slowClient, timeoutMs: TIMEOUT_MS });
+      expect((await gate.evaluate(plan(OVER_BUDGET))).reason).to.equal('p28_budget_violation');
+      redis.server.pause();
+      try {
+        const [decision, elapsed] = await timed(gate, plan(OVER_BUDGET));
+        expect(decision).to.include({ allow: true, failOpen: true, reason: 'timeout' });
+        expect(elapsed).to.be.below(TIMEOUT_MS + MARGIN_MS);
+      } finally {
+        redis.server.resume();
+      }
+      await eventually(() => gate.pendingReads === 0, 3000);
+    } finally {
+      slowClient.disconnect();
+    }
+  });
+
   it('closes while Redis is stopped without waiting on it and leaves no reads pending', async function () {
     this.timeout(5000);
     const gate = newGate({ redis: client, timeoutMs: TIMEOUT_MS });
@@ -496,6 +565,103 @@ describe('BudgetGate when Redis stops answering (SIGSTOP)', () => {
       redis.server.resume();
     }
     expect(unhandled).to.deep.equal([]);
+  });
+});
+
+describe('BudgetGate under heavy traffic when Redis freezes (SIGSTOP)', () => {
+  const redis = useRedisServer();
+  const newGate = gateFactory();
+  after(() => redis.server.resume());
+
+  it('opens the breaker within 1 s of a freeze after a healthy period at full speed, each decision within timeoutMs', async function () {
+    this.timeout(30000);
+    const admin = await connectedClient(redis.server);
+    await admin.hset(keys.budget('ETHUSDT'), budgetFields({ mode: 'enforce' }));
+    admin.disconnect();
+    const gate = newGate({ redisUrl: redis.server.url });
+    await gate.ready();
+    const timeoutMs = 50;
+    let stop = false;
+    let frozenAt = 0;
+    let openedAt = 0;
+    let worstAfterFreezeMs = 0;
+    let healthy = 0;
+    const callers = Array.from({ length: 16 }, async () => {
+      while (!stop) {
+        const [decision, elapsed] = await timed(gate, plan(OVER_BUDGET));
+        if (!decision.allow) healthy += 1;
+        else expect(decision.failOpen, decision.reason).to.equal(true);
+        if (frozenAt > 0) {
+          worstAfterFreezeMs = Math.max(worstAfterFreezeMs, elapsed);
+          if (openedAt === 0 && gate.breakerState === 'open') openedAt = performance.now();
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(healthy).to.be.above(1000);
+      redis.server.pause();
+      frozenAt = performance.now();
+      await new Promise((r) => setTimeout(r, 2000));
+    } finally {
+      stop = true;
+      await Promise.all(callers);
+      redis.server.resume();
+    }
+    expect(openedAt, 'breaker opened').to.be.above(0);
+    expect(openedAt - frozenAt).to.be.below(1000);
+    expect(worstAfterFreezeMs).to.be.below(timeoutMs + 150);
+  });
+});
+
+describe('BudgetGate at start-up', () => {
+  const redis = useRedisServer();
+  const newGate = gateFactory();
+
+  it('judges the first plan from Redis when created and evaluated in the same tick (standalone), and ready() resolves', async function () {
+    this.timeout(10000);
+    const admin = await connectedClient(redis.server);
+    await admin.hset(keys.budget('ETHUSDT'), budgetFields({ mode: 'enforce' }));
+    admin.disconnect();
+    const gate = newGate({ redisUrl: redis.server.url, timeoutMs: 1000 });
+    const first = gate.evaluate(plan(OVER_BUDGET));
+    const second = gate.evaluate(plan());
+    expect(await first).to.include({ allow: false, reason: 'p28_budget_violation' });
+    expect(await second).to.include({ allow: true, reason: 'within_budget' });
+    await gate.ready();
+  });
+
+  it('fails open with redis_unavailable at once when Redis is down at start, without waiting timeoutMs each time', async function () {
+    this.timeout(10000);
+    const port = await freePort();
+    const gate = newGate({ redisUrl: `redis://127.0.0.1:${port}`, timeoutMs: 1000 });
+    const [first, firstMs] = await timed(gate, plan());
+    expect(first).to.include({ allow: true, failOpen: true, reason: 'redis_unavailable' });
+    expect(firstMs).to.be.below(1000 + 150);
+    const [later, laterMs] = await timed(gate, plan());
+    expect(later).to.include({ reason: 'redis_unavailable' });
+    expect(laterMs).to.be.below(AT_ONCE_MS);
+  });
+
+  describe('on Redis Cluster', () => {
+    const cluster = useRedisCluster();
+
+    it('judges the first plan from Redis when created and evaluated in the same tick', async function () {
+      this.timeout(15000);
+      await cluster.client.hset(keys.budget('ETHUSDT'), budgetFields({ mode: 'enforce' }));
+      const gateClient = createRedisClient({ url: 'redis://127.0.0.1', clusterNodes: cluster.cluster.nodes, profile: 'gate', commandTimeoutMs: 1000 });
+      gateClient.on('error', () => undefined);
+      try {
+        const gate = newGate({ redis: gateClient, timeoutMs: 1000 });
+        const first = gate.evaluate(plan(OVER_BUDGET));
+        expect(await first).to.include({ allow: false, reason: 'p28_budget_violation' });
+        await gate.ready();
+        expect(await gate.evaluate(plan())).to.include({ reason: 'within_budget' });
+      } finally {
+        gateClient.disconnect();
+      }
+    });
   });
 });
 

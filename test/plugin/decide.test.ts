@@ -27,6 +27,19 @@ describe('isClosingRequest', () => {
   });
 });
 
+describe('isClosingRequest and an inherited reduceOnly', () => {
+  it('ignores a reduceOnly the request inherits (a polluted Object.prototype)', () => {
+    const proto = Object.prototype as { reduceOnly?: boolean };
+    proto.reduceOnly = true;
+    try {
+      expect(isClosingRequest(plan())).to.equal(false);
+      expect(isClosingRequest(plan({ reduceOnly: true }))).to.equal(true);
+    } finally {
+      delete proto.reduceOnly;
+    }
+  });
+});
+
 describe('planEffect', () => {
   const long = (amt: number, price = 100) => budgetRecord({ position_amt: amt, position_notional_usd: Math.abs(amt) * price, position_price: price }, NOW_MS);
 
@@ -70,6 +83,46 @@ describe('planEffect', () => {
   it('counts a plan without a size as increasing, projecting the current notional', () => {
     expect(planEffect(plan({ side: 'SELL', qty: undefined }), long(1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 100 });
     expect(planEffect(plan({ side: undefined, qty: undefined }), long(1))).to.deep.equal({ reducing: false, projectedNotionalUsd: 100 });
+  });
+
+  it('judges direction by sign first: a BUY on a long or flat position and a SELL on a short or flat one always increase', () => {
+    // 0.5 + 1e-17 === 0.5 and 1e300 + 1 === 1e300 in floating point: |after| <= |before| would call these reductions.
+    expect(planEffect(plan({ side: 'BUY', qty: 1e-17 }), long(0.5)).reducing).to.equal(false);
+    expect(planEffect(plan({ side: 'BUY', qty: 1 }), long(1e300, 1e-300)).reducing).to.equal(false);
+    expect(planEffect(plan({ side: 'SELL', qty: 1e-17 }), long(-0.5)).reducing).to.equal(false);
+    expect(planEffect(plan({ side: 'SELL', qty: 1 }), long(-1e300, 1e-300)).reducing).to.equal(false);
+    expect(planEffect(plan({ side: 'BUY', qty: 1e-300 }), long(0)).reducing).to.equal(false);
+    expect(planEffect(plan({ side: 'BUY', qty: undefined, notionalUsd: 1e-12 }), long(0.5)).reducing).to.equal(false);
+    expect(planEffect(plan({ side: 'SELL', qty: undefined, notionalUsd: 1e-12 }), long(-0.5)).reducing).to.equal(false);
+  });
+
+  it('counts a move against the position as reducing exactly while it ends no larger, even where the sum would overflow', () => {
+    expect(planEffect(plan({ side: 'SELL', qty: 1e-17 }), long(0.5)).reducing).to.equal(true);
+    expect(planEffect(plan({ side: 'SELL', qty: 1 }), long(0.5)).reducing).to.equal(true);
+    expect(planEffect(plan({ side: 'SELL', qty: 1.0000001 }), long(0.5)).reducing).to.equal(false);
+    expect(planEffect(plan({ side: 'BUY', qty: 1.7e308 }), long(-1e308, 1e-300)).reducing).to.equal(true);
+  });
+
+  it('never counts a move with the position or from flat as reducing, and always counts a move against it of at most its size as reducing (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.double({ noNaN: true, noDefaultInfinity: true, min: Number.MIN_VALUE }),
+        fc.constantFrom('BUY' as const, 'SELL' as const),
+        (amt, qty, side) => {
+          const { reducing } = planEffect(plan({ side, qty }), budgetRecord({ position_amt: amt, position_notional_usd: Math.abs(amt), position_price: 1 }, NOW_MS));
+          const against = side === 'BUY' ? amt < 0 : amt > 0;
+          if (!against) expect(reducing).to.equal(false);
+          else if (qty <= Math.abs(amt)) expect(reducing).to.equal(true);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('reads only the request\'s own side, qty and notionalUsd, never inherited ones', () => {
+    const inherited = Object.assign(Object.create({ side: 'SELL', qty: 0.5 }) as object, { planId: 'p', symbol: 'ETHUSDT', action: 'OPEN' });
+    expect(planEffect(inherited as ReturnType<typeof plan>, long(1)).reducing).to.equal(false);
   });
 
   it('without position_price falls back to the notional path, else to the current notional', () => {

@@ -14,6 +14,13 @@ describe('RedisKeys', () => {
     expect(keys.violationStream).to.equal('quantum:stream:budget.violation');
   });
 
+  it('finds every budget hash with one SCAN pattern and reads the symbol back from a key', () => {
+    expect(keys.budgetPattern).to.equal('quantum:portfolio:budget:*');
+    expect(keys.symbolOfBudget(keys.budget('ETHUSDT'))).to.equal('ETHUSDT');
+    expect(keys.symbolOfBudget('quantum:portfolio:budget:eth*')).to.equal(undefined);
+    expect(keys.symbolOfBudget('quantum:state:market:ETHUSDT')).to.equal(undefined);
+  });
+
   it('uses a configured prefix for every key', () => {
     const staging = new RedisKeys('staging');
     expect(staging.budget('BTCUSDT')).to.equal('staging:portfolio:budget:BTCUSDT');

@@ -18,6 +18,8 @@ import {
   volRegimeOf,
   type BudgetHash as BudgetRecord,
 } from '../../types';
+import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../../types/budget-hash';
+import { MAX_DECIMAL_CHARS, parseDecimal, readDecimal } from '../../types/wire-number';
 import { budgetFixture } from '../support/budget-fixture';
 
 const sampleBudget: BudgetRecord = budgetFixture();
@@ -222,6 +224,42 @@ describe('fast readers agree with the schemas', () => {
     );
   });
 
+  it('readDecimal gives exactly what parseDecimal gives, for any string (property)', () => {
+    const numberish = fc.oneof(
+      fc.double().map(String),
+      fc.stringMatching(/^\s{0,2}[+-]?\d{0,4}\.?\d{0,4}([eE][+-]?\d{0,4})?\s{0,2}$/),
+      fc.string({ unit: fc.constantFrom('0', '1', '9', '.', 'e', 'E', '+', '-', ' ', '\u00a0', '\ufeff', 'x', '_') }),
+      fc.string(),
+    );
+    fc.assert(
+      fc.property(numberish, (raw) => {
+        expect(Object.is(readDecimal(raw), parseDecimal(raw)), raw).to.equal(true);
+      }),
+      { numRuns: 20000 },
+    );
+  });
+
+  it(`rejects a number longer than ${MAX_DECIMAL_CHARS} characters in the schema and the reader alike`, () => {
+    const long = `1${'0'.repeat(MAX_DECIMAL_CHARS)}`;
+    expect(Number.isNaN(readDecimal(long))).to.equal(true);
+    const fields = { ...encodeBudgetHash(sampleBudget), budget_usd: long };
+    expect(readBudgetHash(fields)).to.equal(undefined);
+    const parsed = BudgetHash.safeParse(fields);
+    expect(parsed.success).to.equal(false);
+    // The message quotes the value cut short, never the whole of a huge field.
+    const huge = BudgetHash.safeParse({ ...fields, budget_usd: '9'.repeat(1_000_000) });
+    expect(huge.success || huge.error.issues[0]!.message.length).to.be.below(200);
+  });
+
+  it('reads the HMGET reply of BUDGET_HASH_FIELDS back into the hash, leaving absent fields out', () => {
+    const fields = encodeBudgetHash(sampleBudget);
+    expect(BUDGET_HASH_FIELDS).to.have.members(Object.keys(BudgetHash.shape));
+    const reply = BUDGET_HASH_FIELDS.map((name) => (name === 'last_violation_ts' ? null : (fields[name] ?? null)));
+    const { last_violation_ts: _absent, ...rest } = fields;
+    expect(budgetFieldsFromValues(reply)).to.deep.equal(rest);
+    expect(budgetFieldsFromValues(BUDGET_HASH_FIELDS.map(() => null))).to.deep.equal({});
+  });
+
   it('readBudgetHash reads a valid hash exactly as the schema does', () => {
     expect(readBudgetHash(encodeBudgetHash(sampleBudget))).to.deep.equal(sampleBudget);
   });
@@ -248,5 +286,24 @@ describe('fast readers agree with the schemas', () => {
       expect(PermitRequest.safeParse(notAnObject).success).to.equal(false);
       expect(readPermitRequest(notAnObject)).to.equal(undefined);
     }
+  });
+
+  it('readPermitRequest reads only own properties and gives undefined for a request that throws when read', () => {
+    const proto = Object.prototype as { reduceOnly?: boolean; side?: string };
+    proto.reduceOnly = true;
+    proto.side = 'SELL';
+    try {
+      const read = readPermitRequest({ planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', qty: 1 });
+      expect(read).to.not.equal(undefined);
+      expect(Object.hasOwn(read!, 'reduceOnly')).to.equal(false);
+      expect(Object.hasOwn(read!, 'side')).to.equal(false);
+    } finally {
+      delete proto.reduceOnly;
+      delete proto.side;
+    }
+    const throwing = { planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', get qty(): number { throw new Error('boom'); } };
+    expect(readPermitRequest(throwing)).to.equal(undefined);
+    const trap = new Proxy({}, { getOwnPropertyDescriptor() { throw new Error('trap'); } });
+    expect(readPermitRequest(trap)).to.equal(undefined);
   });
 });

@@ -146,6 +146,8 @@ describe('BudgetWorker', () => {
       expect(await client.ttl(BUDGET('ETHUSDT'))).to.be.at.most(5);
       expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'portfolio_state' })).to.equal(1);
       expect(await metricValue(worker.metrics.registry, 'p28_cycles_total', { result: 'skipped' })).to.equal(1);
+      expect(await metricValue(worker.metrics.registry, 'p28_portfolio_too_old_total')).to.equal(1);
+      expect(await metricValue(worker.metrics.registry, 'p28_lkg_cache_used_total')).to.equal(0);
     });
 
     for (const [name, state] of [
@@ -179,6 +181,8 @@ describe('BudgetWorker', () => {
       expect(await client.hget(BUDGET('BTCUSDT'), 'equity_usd')).to.equal('100000');
       expect(await client.hget(BUDGET('BTCUSDT'), 'timestamp')).to.equal(String(NOW_SEC + 60));
       expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'portfolio_state' })).to.equal(1);
+      expect(await metricValue(worker.metrics.registry, 'p28_lkg_cache_used_total')).to.equal(1);
+      expect(await metricValue(worker.metrics.registry, 'p28_portfolio_too_old_total')).to.equal(0);
 
       clock.tick(841_000);
       await client.del(BUDGET('BTCUSDT'));
@@ -186,6 +190,8 @@ describe('BudgetWorker', () => {
       expect(expired.portfolio.source).to.equal('none');
       expect(await client.exists(BUDGET('BTCUSDT'))).to.equal(0);
       expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'portfolio_state' })).to.equal(2);
+      expect(await metricValue(worker.metrics.registry, 'p28_lkg_cache_used_total')).to.equal(1);
+      expect(await metricValue(worker.metrics.registry, 'p28_portfolio_too_old_total')).to.equal(1);
     });
 
     describe('heat from the P2.6 Heat Gate', () => {

@@ -1,111 +1,448 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
+import { BudgetGate } from '../../plugin/budget-gate';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import { startHttpServer, type HttpServerHandle } from '../../lib/worker/http-server';
-import { LocalRedisServer } from '../support/local-redis-server';
+import { startHttpServer, type HttpServerHandle, type HttpServerOptions } from '../../lib/worker/http-server';
+import { openApiDocument } from '../../lib/worker/openapi';
+import { createRedisClient } from '../../lib/redis/client';
+import { captureLogs } from '../support/log-capture';
+import { freePort, LocalRedisServer } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
+import { OpenApiSchemas, type MediaSite } from '../support/openapi-check';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { seedGuideScenario, workerConfig } from '../support/seed';
 
 const NOW = Date.UTC(2026, 0, 27, 22, 34, 3);
+const TOKEN = 'test-token-0123456789abcdef';
+const schemas = new OpenApiSchemas(openApiDocument('0.0.0') as never);
 
-describe('HTTP endpoints', () => {
+/** Asserts that a live answer matches the document's schema for its operation and status. */
+function expectDocumented(site: MediaSite, body: unknown): void {
+  expect(schemas.errors(site, body), `${site.method} ${site.path} ${site.status}`).to.deep.equal([]);
+}
+
+describe('HTTP API', () => {
   const redis = useRedisServer();
   let client: RedisClient;
+  let gateClient: RedisClient;
   let worker: BudgetWorker;
+  let gate: BudgetGate;
   let http: HttpServerHandle;
   let clock: sinon.SinonFakeTimers;
-  const url = (path: string) => `http://127.0.0.1:${http.port}${path}`;
+  const url = (path: string, server: HttpServerHandle = http) => `http://127.0.0.1:${server.port}${path}`;
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(url(path), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const serve = (extra: Partial<HttpServerOptions> = {}) =>
+    startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: client, worker, gate, instanceId: 'test-worker', ...extra });
 
   beforeEach(async () => {
     clock = sinon.useFakeTimers({ now: NOW, toFake: ['Date'] });
     client = await connectedClient(redis.server);
+    gateClient = await connectedClient(redis.server, 'gate');
     await client.flushall();
     worker = new BudgetWorker({
       config: workerConfig(redis.server, { P28_MODE: 'enforce' }),
       redis: client,
       heatSource: { read: async () => ({ value: 0.65, source: 'live' }) },
     });
-    http = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: client, worker, instanceId: 'test-worker' });
+    gate = new BudgetGate({ redis: gateClient, registry: worker.metrics.registry });
+    http = await serve();
   });
   afterEach(async () => {
     await http.close();
+    await gate.close();
     await worker.stop();
     client.disconnect();
+    gateClient.disconnect();
     clock.restore();
   });
 
-  it('GET /health answers 200 with mode, Redis, role and the age of the last successful cycle', async () => {
-    const before = await fetch(url('/health'));
-    expect(before.status).to.equal(200);
-    expect(await before.json()).to.deep.equal({
-      status: 'healthy',
-      service: 'p2.8-portfolio-risk-governor',
-      mode: 'enforce',
-      redis: 'connected',
-      role: 'standby',
-      last_success_age_sec: null,
-      last_cycle_result: null,
-      instance: 'test-worker',
-    });
-
+  /** The guide's Test 1 under enforce: BTCUSDT 0.5 @ 100000 against a budget of 1348. */
+  async function guideBudgets(): Promise<void> {
     await seedGuideScenario(client, { timestampSec: NOW / 1000 });
-    const report = await worker.runOnce();
-    clock.tick(2500);
-    const after = await fetch(url('/health'));
-    expect(after.headers.get('content-type')).to.match(/^application\/json/);
-    const body = (await after.json()) as { last_success_age_sec: number };
-    expect(body).to.include({ status: 'healthy', role: 'leader', last_cycle_result: 'ok', redis: 'connected' });
-    expect(body.last_success_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
-  });
-
-  it('GET /metrics serves the worker registry in the Prometheus text format', async () => {
-    const res = await fetch(url('/metrics'));
-    expect(res.status).to.equal(200);
-    expect(res.headers.get('content-type')).to.equal(worker.metrics.registry.contentType);
-    const text = await res.text();
-    expect(text).to.contain('p28_enforce_mode 1');
-    expect(text).to.contain('p28_redis_write_fail_total 0');
-  });
-
-  for (const [method, path] of [['GET', '/'], ['GET', '/healthz'], ['POST', '/health'], ['GET', '/metrics/x']] as const) {
-    it(`answers 404 to ${method} ${path}`, async () => {
-      expect((await fetch(url(path), { method })).status).to.equal(404);
-    });
+    await seedGuideScenario(client, { timestampSec: NOW / 1000, symbol: 'ETHUSDT', positionAmt: '0.01', entryPrice: '3000' });
+    expect((await worker.runOnce()).result).to.equal('ok');
   }
 
-  it('GET /health answers 503 with redis disconnected while Redis is down, and 200 again when it is back', async () => {
-    const own = await LocalRedisServer.start();
-    const ownClient = await connectedClient(own);
-    const ownHttp = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: ownClient, worker, instanceId: 'x' });
-    try {
-      await own.kill();
-      const res = await fetch(`http://127.0.0.1:${ownHttp.port}/health`);
-      expect(res.status).to.equal(503);
-      expect(await res.json()).to.include({ status: 'unhealthy', redis: 'disconnected' });
-      await own.restart();
-      await eventually(async () => (await fetch(`http://127.0.0.1:${ownHttp.port}/health`)).status === 200, 10000, 100);
-    } finally {
-      await ownHttp.close();
-      ownClient.disconnect();
-      await own.stop();
+  describe('GET /health and /metrics', () => {
+    it('GET /health answers 200 with mode, Redis, role and the age of the last successful cycle', async () => {
+      const before = await fetch(url('/health'));
+      expect(before.status).to.equal(200);
+      const first = await before.json();
+      expect(first).to.deep.equal({
+        status: 'healthy',
+        service: 'p2.8-portfolio-risk-governor',
+        mode: 'enforce',
+        redis: 'connected',
+        role: 'standby',
+        last_success_age_sec: null,
+        last_cycle_result: null,
+        instance: 'test-worker',
+      });
+      expectDocumented({ path: '/health', method: 'get', status: '200' }, first);
+
+      await seedGuideScenario(client, { timestampSec: NOW / 1000 });
+      const report = await worker.runOnce();
+      clock.tick(2500);
+      const after = await fetch(url('/health'));
+      expect(after.headers.get('content-type')).to.match(/^application\/json/);
+      const body = (await after.json()) as { last_success_age_sec: number };
+      expect(body).to.include({ status: 'healthy', role: 'leader', last_cycle_result: 'ok', redis: 'connected' });
+      expect(body.last_success_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
+    });
+
+    it('renders whatever the health evaluation it is given returns', async () => {
+      const own = await serve({
+        health: async () => ({ code: 503, body: { status: 'unhealthy', service: 'p2.8-portfolio-risk-governor', mode: 'shadow', redis: 'disconnected', role: 'standby', last_success_age_sec: null, last_cycle_result: null, instance: 'x' } }),
+      });
+      try {
+        const res = await fetch(url('/health', own));
+        expect(res.status).to.equal(503);
+        expect(await res.json()).to.include({ status: 'unhealthy', instance: 'x' });
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('GET /metrics serves the worker registry, with the metrics of the decision gate, in the Prometheus text format', async () => {
+      await post('/v1/decisions', { planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.01 });
+      const res = await fetch(url('/metrics'));
+      expect(res.status).to.equal(200);
+      expect(res.headers.get('content-type')).to.equal(worker.metrics.registry.contentType);
+      const text = await res.text();
+      expect(text).to.contain('p28_enforce_mode 1');
+      expect(text).to.contain('p28_redis_write_fail_total 0');
+      expect(text).to.match(/^p28_gate_decisions_total\{[^}]*reason="no_budget_data"[^}]*\} 1$/m);
+    });
+
+    it('GET /health answers 503 with redis disconnected while Redis is down, and 200 again when it is back', async () => {
+      const own = await LocalRedisServer.start();
+      const ownClient = await connectedClient(own);
+      const ownHttp = await serve({ redis: ownClient });
+      try {
+        await own.kill();
+        const res = await fetch(url('/health', ownHttp));
+        expect(res.status).to.equal(503);
+        const body = await res.json();
+        expect(body).to.include({ status: 'unhealthy', redis: 'disconnected' });
+        expectDocumented({ path: '/health', method: 'get', status: '503' }, body);
+        await own.restart();
+        await eventually(async () => (await fetch(url('/health', ownHttp))).status === 200, 10000, 100);
+      } finally {
+        await ownHttp.close();
+        ownClient.disconnect();
+        await own.stop();
+      }
+    });
+
+    it('GET /health answers 503 when Redis is connected but does not answer PING', async () => {
+      const own = await LocalRedisServer.start();
+      const ownClient = await connectedClient(own);
+      const ownHttp = await serve({ redis: ownClient, redisPingTimeoutMs: 100 });
+      try {
+        own.pause();
+        const res = await fetch(url('/health', ownHttp));
+        expect(res.status).to.equal(503);
+        expect(await res.json()).to.include({ redis: 'disconnected' });
+      } finally {
+        own.resume();
+        await ownHttp.close();
+        ownClient.disconnect();
+        await own.stop();
+      }
+    });
+  });
+
+  describe('POST /v1/decisions', () => {
+    it('blocks an add to an over-budget position and allows its reduction, exactly as the in-process gate decides', async () => {
+      await guideBudgets();
+      const add = { planId: 'p-add', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.01 } as const;
+      const trim = { planId: 'p-trim', symbol: 'BTCUSDT', action: 'ADJUST', side: 'SELL', qty: 0.1 } as const;
+      for (const plan of [add, trim]) {
+        const res = await post('/v1/decisions', plan);
+        expect(res.status).to.equal(200);
+        const body = await res.json();
+        expect(body).to.deep.equal(await gate.evaluate(plan));
+        expectDocumented({ path: '/v1/decisions', method: 'post', status: '200' }, body);
+      }
+      expect(await (await post('/v1/decisions', add)).json()).to.include({ allow: false, reason: 'p28_budget_violation', enforced: true, detail: 'projected_over_budget' });
+      expect(await (await post('/v1/decisions', trim)).json()).to.include({ allow: true, reason: 'reduce_only' });
+    });
+
+    it('allows a small open within budget with within_budget', async () => {
+      await guideBudgets();
+      const body = await (await post('/v1/decisions', { planId: 'p', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', qty: 0.1 })).json();
+      expect(body).to.include({ allow: true, reason: 'within_budget', failOpen: false });
+    });
+
+    for (const [name, body] of [
+      ['a lower-case symbol', { planId: 'p', symbol: 'btcusdt', action: 'OPEN' }],
+      ['a negative qty', { planId: 'p', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: -1 }],
+      ['an array', [1, 2]],
+      ['a string', 'BTCUSDT'],
+      ['null', null],
+    ] as const) {
+      it(`answers a body that fails the schema (${name}) with a 200 fail-open invalid_request decision`, async () => {
+        const res = await post('/v1/decisions', JSON.stringify(body));
+        expect(res.status).to.equal(200);
+        const decision = await res.json();
+        expect(decision).to.include({ allow: true, failOpen: true, reason: 'invalid_request' });
+        expectDocumented({ path: '/v1/decisions', method: 'post', status: '200' }, decision);
+      });
+    }
+
+    it('answers malformed JSON with 400 and a message', async () => {
+      const res = await post('/v1/decisions', '{"planId": ');
+      expect(res.status).to.equal(400);
+      const body = (await res.json()) as { error: string; message: string };
+      expect(body.error).to.equal('bad_request');
+      expect(body.message).to.match(/JSON/);
+    });
+
+    it('answers a body that is not JSON (text/plain, form) with 415', async () => {
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+        const res = await fetch(url('/v1/decisions'), { method: 'POST', headers: { 'content-type': type }, body: '{"planId":"p","symbol":"BTCUSDT","action":"OPEN"}' });
+        expect(res.status, type).to.equal(415);
+        expect(await res.json()).to.include({ error: 'unsupported_media_type' });
+      }
+    });
+
+    it('answers a body over 64 KiB with 413, and takes one just under it', async () => {
+      const big = { planId: 'p', symbol: 'BTCUSDT', action: 'OPEN', note: 'x'.repeat(64 * 1024) };
+      expect((await post('/v1/decisions', big)).status).to.equal(413);
+      const fits = { planId: 'p', symbol: 'BTCUSDT', action: 'OPEN', note: 'x'.repeat(60 * 1024) };
+      expect((await post('/v1/decisions', fits)).status).to.equal(200);
+    });
+
+    it('fails open with redis_unavailable when the gate cannot reach Redis', async () => {
+      const own = await LocalRedisServer.start();
+      const ownClient = await connectedClient(own, 'gate');
+      const ownGate = new BudgetGate({ redis: ownClient });
+      const ownHttp = await serve({ gate: ownGate });
+      try {
+        await own.kill();
+        const res = await fetch(url('/v1/decisions', ownHttp), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ planId: 'p', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 1 }),
+        });
+        expect(res.status).to.equal(200);
+        expect(await res.json()).to.include({ allow: true, failOpen: true, reason: 'redis_unavailable' });
+      } finally {
+        await ownHttp.close();
+        await ownGate.close();
+        ownClient.disconnect();
+        await own.stop();
+      }
+    });
+  });
+
+  describe('budget listings and the upstream endpoints', () => {
+    it('GET /v1/budgets lists every budget hash sorted by symbol, and ?over=true only those over budget', async () => {
+      await guideBudgets();
+      const all = (await (await fetch(url('/v1/budgets'))).json()) as { count: number; budgets: Array<Record<string, string>> };
+      expect(all.count).to.equal(2);
+      expect(all.budgets.map((b) => b.symbol)).to.deep.equal(['BTCUSDT', 'ETHUSDT']);
+      expect(all.budgets[0]).to.deep.equal(await client.hgetall('quantum:portfolio:budget:BTCUSDT'));
+      expectDocumented({ path: '/v1/budgets', method: 'get', status: '200' }, all);
+      const over = (await (await fetch(url('/v1/budgets?over=true'))).json()) as { count: number; budgets: Array<Record<string, string>> };
+      expect(over.budgets.map((b) => b.symbol)).to.deep.equal(['BTCUSDT']);
+      expect((await fetch(url('/v1/budgets?over=maybe'))).status).to.equal(400);
+    });
+
+    it('GET /budget/{symbol} answers the hash as stored, or 404 {"error":"no_budget_data"}', async () => {
+      await guideBudgets();
+      const res = await fetch(url('/budget/BTCUSDT'));
+      expect(res.status).to.equal(200);
+      const hash = await res.json();
+      expect(hash).to.deep.equal(await client.hgetall('quantum:portfolio:budget:BTCUSDT'));
+      expect(hash).to.include({ budget_usd: '1348', mode: 'enforce' });
+      expectDocumented({ path: '/budget/{symbol}', method: 'get', status: '200' }, hash);
+      const missing = await fetch(url('/budget/XRPUSDT'));
+      expect(missing.status).to.equal(404);
+      expect(await missing.json()).to.deep.equal({ error: 'no_budget_data' });
+      expect((await fetch(url('/budget/btc*'))).status).to.equal(400);
+    });
+
+    it('POST /budget/check answers the upstream shape: violation, budget_usd, over_budget, mode, enforce', async () => {
+      await guideBudgets();
+      const over = await (await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=50000'), { method: 'POST' })).json();
+      expect(over).to.deep.equal({ violation: true, budget_usd: 1348, over_budget: 48652, mode: 'enforce', enforce: true });
+      expectDocumented({ path: '/budget/check', method: 'post', status: '200' }, over);
+      const within = await (await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=1000'), { method: 'POST' })).json();
+      expect(within).to.deep.equal({ violation: false, budget_usd: 1348, over_budget: 0, mode: 'enforce', enforce: true });
+    });
+
+    it('POST /budget/check fails open with a reason when there is no budget or it is stale', async () => {
+      await guideBudgets();
+      const none = await (await fetch(url('/budget/check?symbol=XRPUSDT&position_notional=50000'), { method: 'POST' })).json();
+      expect(none).to.deep.equal({ violation: false, budget_usd: null, over_budget: 0, mode: 'enforce', enforce: true, reason: 'no_budget_data' });
+      expectDocumented({ path: '/budget/check', method: 'post', status: '200' }, none);
+      clock.tick(61_000);
+      const stale = await (await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=50000'), { method: 'POST' })).json();
+      expect(stale).to.include({ violation: false, reason: 'stale_budget_data' });
+    });
+
+    for (const query of ['symbol=BTCUSDT', 'symbol=BTCUSDT&position_notional=abc', 'symbol=BTCUSDT&position_notional=-1', 'position_notional=1', 'symbol=b*&position_notional=1']) {
+      it(`POST /budget/check?${query} answers 400 with a message`, async () => {
+        const res = await fetch(url(`/budget/check?${query}`), { method: 'POST' });
+        expect(res.status).to.equal(400);
+        expect(((await res.json()) as { message: string }).message).to.match(/symbol|position_notional/);
+      });
+    }
+
+    it('GET /budget/{symbol} and /v1/budgets answer 503 redis_unavailable while Redis is down', async () => {
+      const own = await LocalRedisServer.start();
+      const ownClient = await connectedClient(own);
+      const ownHttp = await serve({ redis: ownClient });
+      try {
+        await own.kill();
+        for (const path of ['/budget/BTCUSDT', '/v1/budgets']) {
+          const res = await fetch(url(path, ownHttp));
+          expect(res.status).to.equal(503);
+          expect(await res.json()).to.deep.equal({ error: 'redis_unavailable' });
+        }
+      } finally {
+        await ownHttp.close();
+        ownClient.disconnect();
+        await own.stop();
+      }
+    });
+  });
+
+  describe('POST /test/inject_portfolio_state', () => {
+    it('answers 403 unless test mode is on', async () => {
+      const res = await fetch(url('/test/inject_portfolio_state?equity_usd=100000'), { method: 'POST' });
+      expect(res.status).to.equal(403);
+      expect(await client.exists('quantum:state:portfolio')).to.equal(0);
+    });
+
+    it('in test mode writes the portfolio state with a 120 s TTL, in a form the worker reads', async () => {
+      const own = await serve({ testMode: true });
+      try {
+        const res = await fetch(url('/test/inject_portfolio_state?equity_usd=100000&drawdown=0.05', own), { method: 'POST' });
+        expect(res.status).to.equal(200);
+        const body = await res.json();
+        expectDocumented({ path: '/test/inject_portfolio_state', method: 'post', status: '200' }, body);
+        expect(await client.hgetall('quantum:state:portfolio')).to.deep.equal({ equity_usd: '100000', drawdown: '0.05', timestamp: String(NOW / 1000) });
+        const ttl = await client.ttl('quantum:state:portfolio');
+        expect(ttl).to.be.within(110, 120);
+        await client.hset('quantum:position:snapshot:BTCUSDT', { position_amt: '0.5', entry_price: '100000' });
+        expect((await worker.runOnce()).portfolio.source).to.equal('fresh');
+        expect((await fetch(url('/test/inject_portfolio_state?equity_usd=-5', own), { method: 'POST' })).status).to.equal(400);
+      } finally {
+        await own.close();
+      }
+    });
+  });
+
+  describe('methods, HEAD and /openapi.json', () => {
+    for (const [method, path] of [['GET', '/'], ['GET', '/healthz'], ['GET', '/metrics/x'], ['GET', '/v1/decision']] as const) {
+      it(`answers 404 to ${method} ${path}`, async () => {
+        expect((await fetch(url(path), { method })).status).to.equal(404);
+      });
+    }
+
+    for (const [method, path, allow] of [
+      ['POST', '/health', 'GET, HEAD'],
+      ['GET', '/v1/decisions', 'POST'],
+      ['DELETE', '/budget/BTCUSDT', 'GET, HEAD'],
+      ['GET', '/budget/check', 'POST'],
+      ['PUT', '/v1/budgets', 'GET, HEAD'],
+    ] as const) {
+      it(`answers 405 with Allow: ${allow} to ${method} ${path}`, async () => {
+        const res = await fetch(url(path), { method });
+        expect(res.status).to.equal(405);
+        expect(res.headers.get('allow')).to.equal(allow);
+      });
+    }
+
+    for (const path of ['/health', '/metrics', '/v1/budgets', '/budget/BTCUSDT', '/openapi.json']) {
+      it(`answers HEAD ${path} with the status of GET and no body`, async () => {
+        await guideBudgets();
+        const [get, head] = [await fetch(url(path)), await fetch(url(path), { method: 'HEAD' })];
+        expect(head.status).to.equal(get.status);
+        expect(await head.text()).to.equal('');
+      });
+    }
+
+    it('serves /openapi.json: the document of this server', async () => {
+      const res = await fetch(url('/openapi.json'));
+      expect(res.status).to.equal(200);
+      const doc = (await res.json()) as { openapi: string; paths: object };
+      expect(doc.openapi).to.equal('3.1.0');
+      expect(doc.paths).to.deep.equal(openApiDocument('0.0.0').paths);
+    });
+  });
+
+  describe('bearer token (P28_API_TOKEN)', () => {
+    let secured: HttpServerHandle;
+    beforeEach(async () => {
+      secured = await serve({ apiToken: TOKEN });
+    });
+    afterEach(async () => {
+      await secured.close();
+    });
+
+    it('leaves /health and /metrics open', async () => {
+      expect((await fetch(url('/health', secured))).status).to.equal(200);
+      expect((await fetch(url('/metrics', secured))).status).to.equal(200);
+      expect((await fetch(url('/metrics', secured), { method: 'HEAD' })).status).to.equal(200);
+    });
+
+    for (const [method, path] of [
+      ['POST', '/v1/decisions'],
+      ['GET', '/v1/budgets'],
+      ['HEAD', '/v1/budgets'],
+      ['GET', '/budget/BTCUSDT'],
+      ['POST', '/budget/check?symbol=BTCUSDT&position_notional=1'],
+      ['POST', '/test/inject_portfolio_state?equity_usd=1'],
+      ['GET', '/openapi.json'],
+    ] as const) {
+      it(`answers ${method} ${path} with 401 without the token or with a wrong one, and serves it with the token`, async () => {
+        const body = method === 'POST' && path === '/v1/decisions' ? JSON.stringify({ planId: 'p', symbol: 'BTCUSDT', action: 'OPEN' }) : undefined;
+        const headers = (auth?: string): Record<string, string> => ({ ...(body ? { 'content-type': 'application/json' } : {}), ...(auth ? { authorization: auth } : {}) });
+        for (const auth of [undefined, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer ']) {
+          const res = await fetch(url(path, secured), { method, headers: headers(auth), body });
+          expect(res.status, String(auth)).to.equal(401);
+          expect(res.headers.get('www-authenticate')).to.equal('Bearer');
+          expect(await res.text()).to.not.contain(TOKEN.slice(0, 8));
+        }
+        const ok = await fetch(url(path, secured), { method, headers: headers(`Bearer ${TOKEN}`), body });
+        expect(ok.status).to.not.equal(401);
+      });
     }
   });
 
-  it('GET /health answers 503 when Redis is connected but does not answer PING', async () => {
-    const own = await LocalRedisServer.start();
-    const ownClient = await connectedClient(own);
-    const ownHttp = await startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: ownClient, worker, instanceId: 'x', redisPingTimeoutMs: 100 });
+  it('never puts the token or a Redis password into an answer or a log line', async () => {
+    const password = 's3cret-redis-pw';
+    const unreachable = createRedisClient({ url: `redis://:${password}@127.0.0.1:${await freePort()}`, profile: 'worker' });
+    unreachable.on('error', () => undefined);
+    const { logger, lines } = captureLogs();
+    const own = await serve({ apiToken: TOKEN, redis: unreachable, testMode: true, logger });
+    const answers: string[] = [];
     try {
-      own.pause();
-      const res = await fetch(`http://127.0.0.1:${ownHttp.port}/health`);
-      expect(res.status).to.equal(503);
-      expect(await res.json()).to.include({ redis: 'disconnected' });
+      for (const auth of [`Bearer ${TOKEN}`, `Bearer ${TOKEN}-wrong`, 'Bearer nope']) {
+        for (const [method, path] of [
+          ['GET', '/budget/BTCUSDT'],
+          ['GET', '/v1/budgets'],
+          ['POST', '/budget/check?symbol=BTCUSDT&position_notional=1'],
+          ['POST', '/test/inject_portfolio_state?equity_usd=1'],
+          ['GET', '/health'],
+        ] as const) {
+          const res = await fetch(url(path, own), { method, headers: { authorization: auth } });
+          answers.push(`${res.status} ${JSON.stringify([...res.headers])} ${await res.text()}`);
+        }
+      }
     } finally {
-      own.resume();
-      await ownHttp.close();
-      ownClient.disconnect();
-      await own.stop();
+      await own.close();
+      unreachable.disconnect();
+    }
+    expect(answers.filter((a) => a.startsWith('503 '))).to.have.length.greaterThan(0);
+    expect(lines.length).to.be.greaterThan(0);
+    for (const text of [...answers, ...lines.map((l) => JSON.stringify(l))]) {
+      expect(text).to.not.contain(TOKEN);
+      expect(text).to.not.contain(password);
     }
   });
 });

@@ -32,6 +32,8 @@ describe('WorkerMetrics', () => {
       'p28_last_success_timestamp_seconds',
       'p28_is_leader',
       'p28_active_symbols',
+      'p28_lkg_cache_used_total',
+      'p28_portfolio_too_old_total',
     ]) {
       expect(text).to.match(new RegExp(`^# HELP ${name} \\S.{20,}$`, 'm'));
     }
