@@ -66,6 +66,10 @@ describe('ACL users, and the cause of failing cycles', function () {
     expect(String(denied)).to.match(/^NOPERM/);
     const other = await gateClient.hgetall('quantum:state:portfolio').catch((e: Error) => e.message);
     expect(String(other)).to.match(/^NOPERM/);
+    // A read the ACL denies (here: another key prefix) is a counted fail-open, never an exception.
+    const denied2 = new BudgetGate({ redis: gateClient, registry: new Registry(), keyPrefix: 'other' });
+    expect(await denied2.evaluate({ planId: 'p2', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.001 })).to.include({ allow: true, failOpen: true, reason: 'redis_unavailable' });
+    await denied2.close();
   });
 
   it('names NOPERM as the cause when a user without write rights runs every cycle', async () => {
