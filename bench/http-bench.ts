@@ -73,9 +73,23 @@ export async function runHttpBench(server: LocalRedisServer, o: HttpBenchOptions
     port: 0,
     registry: new Registry(),
     redis: seed,
-    worker: { mode: 'enforce', role: 'leader', lastSuccessAtMs: undefined, lastCycle: undefined },
+    worker: {
+      mode: 'enforce',
+      healthFacts: {
+        mode: 'enforce',
+        modeSource: 'env',
+        role: 'leader',
+        budgetsWrittenAtMs: undefined,
+        startedAtMs: Date.now(),
+        lastSuccessAtMs: undefined,
+        lastCycleResult: undefined,
+        failedInARow: 0,
+        lastError: undefined,
+      },
+    },
     gate,
     instanceId: 'bench',
+    maxBudgetAgeSec: 15,
   });
   const keepAlive = new Agent({ keepAlive: true, maxSockets: o.concurrency });
   const rows: Row[] = [];

@@ -193,7 +193,10 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
     const keys = new RedisKeys(config.keyPrefix);
     if (mode) {
       await client.set(keys.modeOverride, mode);
-      process.stdout.write(`override set: ${keys.modeOverride} = ${mode}; the leader applies it within one cycle (${config.computeIntervalSec} s)\n`);
+      process.stdout.write(
+        `override set: ${keys.modeOverride} = ${mode}; every worker applies it within one cycle (${config.computeIntervalSec} s).\n` +
+          'It lasts until it is cleared (p28-worker mode --clear) or until a worker process starts: a starting worker clears it and runs on its P28_MODE.\n',
+      );
       return;
     }
     if (options.clear) {
@@ -214,7 +217,8 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
     if (entry) {
       const fields = Object.fromEntries(entry[1].flatMap((v, i, all) => (i % 2 === 0 ? [[v, all[i + 1] ?? '']] : [])));
       const at = Number(fields.timestamp) > 0 ? new Date(Number(fields.timestamp) * 1000).toISOString() : fields.timestamp;
-      process.stdout.write(`last switch: ${fields.from} -> ${fields.to} (${fields.source}) by ${fields.instance} at ${at}\n`);
+      if (fields.event === 'cleared_at_start') process.stdout.write(`last change: override ${fields.from} cleared at start by ${fields.instance} at ${at}; mode -> ${fields.to} (env)\n`);
+      else process.stdout.write(`last switch: ${fields.from} -> ${fields.to} (${fields.source}) by ${fields.instance} at ${at}\n`);
     }
   });
 }
@@ -241,7 +245,7 @@ export function buildCli(): Command {
     .action(checkCommand);
   program
     .command('mode')
-    .description('show the run-time mode override, or set it (shadow|enforce) or --clear it; workers apply it within one cycle')
+    .description('show the effective mode and its source, or set the run-time override (shadow|enforce) or --clear it; workers apply it within one cycle, and a starting worker clears it')
     .addArgument(new Argument('[mode]', 'the mode to switch to').choices(MODES))
     .option('--clear', 'delete the override, so every worker follows its P28_MODE')
     .action(modeCommand);

@@ -38,6 +38,13 @@ export interface WorkerConfig {
   enforceSymbols: string[];
   violationStreamMaxLen: number;
   instanceId: string;
+  /** P28_SYMBOLS: symbols that always get a budget, held or not. */
+  extraSymbols: string[];
+  /** P28_MAX_SYMBOLS: cap on the symbol universe. */
+  maxSymbols: number;
+  violationRepublishSec: number;
+  /** HEALTH_MAX_BUDGET_AGE_SEC, or three compute intervals and at least 15 s when unset. */
+  healthMaxBudgetAgeSec: number;
   /** Bearer token of the HTTP API (every endpoint but /health and /metrics); undefined = no auth. */
   apiToken: string | undefined;
   /** Serve POST /test/inject_portfolio_state. */
@@ -203,6 +210,10 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('LEASE_TTL_MS', 'leaseTtlMs', '15000', integerString({ min: 1000 }), 'leader lease; a stand-by replica takes over within about this long after the leader dies'),
   spec('P28_ENFORCE_SYMBOLS', 'enforceSymbols', undefined, symbolList, 'canary: when set and the mode is enforce, only these symbols get mode=enforce, the rest shadow'),
   spec('VIOLATION_STREAM_MAXLEN', 'violationStreamMaxLen', '100000', integerString({ min: 100 }), 'approximate length cap of the violation stream'),
+  spec('P28_SYMBOLS', 'extraSymbols', undefined, symbolList, 'symbols that always get a budget hash (comma list), besides those with a position snapshot or a market hash'),
+  spec('P28_MAX_SYMBOLS', 'maxSymbols', '20000', integerString({ min: 1 }), 'cap on the symbol universe; symbols past it get no budget and are counted (p28_symbols_over_cap_total) and logged'),
+  spec('VIOLATION_REPUBLISH_SEC', 'violationRepublishSec', '10', numericString({ min: 0, exclusiveMin: true }), 'how often (seconds) a symbol that stays over budget is announced again on the violation stream'),
+  spec('HEALTH_MAX_BUDGET_AGE_SEC', 'healthMaxBudgetAgeSec', undefined, numericString({ min: 0, exclusiveMin: true }), '/health is degraded when no replica has written budgets for this long (seconds); default three compute intervals, at least 15'),
   spec('P28_API_TOKEN', 'apiToken', undefined, apiToken, 'bearer token the HTTP API requires on every endpoint but /health and /metrics (unset: no auth); 16-512 printable characters'),
   spec('P28_TEST_MODE', 'testMode', '0', flag, '1 enables POST /test/inject_portfolio_state (writes the portfolio state; never in production)'),
   spec('P28_INSTANCE_ID', 'instanceId', undefined, text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and logs (default host-pid)'),
@@ -224,7 +235,11 @@ const UNSET_DEFAULTS: Partial<WorkerConfig> = {
   redisSentinels: [],
   redisClusterNodes: [],
   enforceSymbols: [],
+  extraSymbols: [],
 };
+
+/** HEALTH_MAX_BUDGET_AGE_SEC when unset: three cycles may be missed before /health says degraded. */
+const defaultHealthMaxBudgetAgeSec = (computeIntervalSec: number): number => Math.max(15, 3 * computeIntervalSec);
 
 /**
  * Reads and validates the worker's configuration from `env` (normally `process.env`).
@@ -270,6 +285,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (issues.length > 0) throw new ConfigError(issues);
   config.instanceId ??= `${hostname()}-${process.pid}`;
+  config.healthMaxBudgetAgeSec ??= defaultHealthMaxBudgetAgeSec(config.computeIntervalSec);
   Object.freeze(config.budget);
   return Object.freeze(config);
 }

@@ -119,6 +119,17 @@ export function planEffect(req: PermitRequest, budget: BudgetHash): PlanEffect {
   return { reducing: false, projectedNotionalUsd: current };
 }
 
+/**
+ * A plan on a symbol whose position is unknown (`position_status=invalid`): nothing says it
+ * reduces, so it counts as increasing and is judged by its own notional, `notionalUsd`, else
+ * qty * `position_price`, else 0.
+ */
+export function ownPlanEffect(req: PermitRequest, budget: BudgetHash): PlanEffect {
+  if (req.notionalUsd !== undefined) return { reducing: false, projectedNotionalUsd: req.notionalUsd };
+  if (req.qty !== undefined && budget.position_price !== undefined) return { reducing: false, projectedNotionalUsd: req.qty * budget.position_price };
+  return { reducing: false, projectedNotionalUsd: 0 };
+}
+
 function effectiveMode(mode: Mode, policy: DecisionPolicy): Mode {
   return policy.forceShadow ? 'shadow' : mode;
 }
@@ -132,7 +143,7 @@ function effectiveMode(mode: Mode, policy: DecisionPolicy): Mode {
 export function decideBudget(req: PermitRequest, budget: BudgetHash, nowMs: number, policy: DecisionPolicy): GateDecision {
   const mode = effectiveMode(budget.mode, policy);
   const enforce = mode === 'enforce';
-  const effect = planEffect(req, budget);
+  const effect = budget.position_status === 'invalid' ? ownPlanEffect(req, budget) : planEffect(req, budget);
   const numbers = {
     budgetUsd: budget.budget_usd,
     positionNotionalUsd: budget.position_notional_usd,

@@ -34,7 +34,7 @@ describe('Prometheus alert rules', () => {
       'P28HighStaleInputRate',
       'P28HighStaleSymbolInputRate',
       'P28RedisWriteFailures',
-      'P28WorkerCycleNotSucceeding',
+      'P28BudgetsNotWritten',
       'P28NoLeader',
       'P28SeveralLeaders',
       'P28GateFailOpenRate',

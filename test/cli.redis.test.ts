@@ -143,18 +143,28 @@ describe('p28-worker (real processes)', function () {
     };
 
     it('sets, shows and clears the run-time override key', async () => {
+      expect((await mode()).out).to.contain('mode: shadow (source: env');
       const set = await mode('enforce');
       expect(set.code).to.equal(0);
+      expect(set.out).to.contain('lasts until it is cleared (p28-worker mode --clear) or until a worker process starts');
       expect(await client.get('quantum:p28:mode')).to.equal('enforce');
 
       const shown = await mode();
       expect(shown.code).to.equal(0);
+      expect(shown.out).to.contain('mode: enforce (source: override, quantum:p28:mode)');
       expect(shown.out).to.contain('override: enforce');
 
       const cleared = await mode('--clear');
       expect(cleared.code).to.equal(0);
       expect(await client.exists('quantum:p28:mode')).to.equal(0);
-      expect((await mode()).out).to.contain('override: none');
+      const after = (await mode()).out;
+      expect(after).to.contain('override: none');
+      expect(after).to.contain('mode: shadow (source: env');
+    });
+
+    it('shows an override cleared by a starting worker', async () => {
+      await client.xadd('quantum:stream:p28.mode', '*', 'event', 'cleared_at_start', 'from', 'enforce', 'to', 'shadow', 'source', 'env', 'instance', 'proc-b', 'timestamp', '1769553243');
+      expect((await mode()).out).to.contain('last change: override enforce cleared at start by proc-b at 2026-01-27T22:34:03.000Z; mode -> shadow (env)');
     });
 
     it('shows the last switch recorded in the audit stream', async () => {

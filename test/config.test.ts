@@ -32,13 +32,23 @@ describe('loadConfig', () => {
       leaseTtlMs: 15000,
       violationStreamMaxLen: 100000,
       redisSentinelName: 'mymaster',
+      maxSymbols: 20000,
+      violationRepublishSec: 10,
+      healthMaxBudgetAgeSec: 15,
       testMode: false,
     });
+    expect(config.extraSymbols).to.deep.equal([]);
     expect(config.apiToken).to.equal(undefined);
     expect(config.redisSentinels).to.deep.equal([]);
     expect(config.redisClusterNodes).to.deep.equal([]);
     expect(config.enforceSymbols).to.deep.equal([]);
     expect(config.instanceId).to.equal(`${hostname()}-${process.pid}`);
+  });
+
+  it('defaults HEALTH_MAX_BUDGET_AGE_SEC to three compute intervals, at least 15 s', () => {
+    expect(loadConfig({ BUDGET_COMPUTE_INTERVAL_SEC: '10', BUDGET_HASH_TTL_SEC: '60' }).healthMaxBudgetAgeSec).to.equal(30);
+    expect(loadConfig({ BUDGET_COMPUTE_INTERVAL_SEC: '1' }).healthMaxBudgetAgeSec).to.equal(15);
+    expect(loadConfig({ BUDGET_COMPUTE_INTERVAL_SEC: '10', HEALTH_MAX_BUDGET_AGE_SEC: '12' }).healthMaxBudgetAgeSec).to.equal(12);
   });
 
   it('returns a frozen object', () => {
@@ -81,6 +91,10 @@ describe('loadConfig', () => {
     LEASE_TTL_MS: { good: ['30000', 'leaseTtlMs', 30000], bad: '10', says: 'expected a whole number >= 1000, got "10"' },
     P28_ENFORCE_SYMBOLS: { good: ['BTCUSDT,ETHUSDT', 'enforceSymbols', ['BTCUSDT', 'ETHUSDT']], bad: 'BTCUSDT,eth*', says: 'expected comma-separated upper-case symbols, got "eth*"' },
     VIOLATION_STREAM_MAXLEN: { good: ['5000', 'violationStreamMaxLen', 5000], bad: '10', says: 'expected a whole number >= 100, got "10"' },
+    P28_SYMBOLS: { good: ['SOLUSDT, XRPUSDT', 'extraSymbols', ['SOLUSDT', 'XRPUSDT']], bad: 'SOLUSDT;XRP', says: 'expected comma-separated upper-case symbols, got "SOLUSDT;XRP"' },
+    P28_MAX_SYMBOLS: { good: ['500', 'maxSymbols', 500], bad: '0', says: 'expected a whole number >= 1, got "0"' },
+    VIOLATION_REPUBLISH_SEC: { good: ['2.5', 'violationRepublishSec', 2.5], bad: '0', says: 'expected a number > 0, got "0"' },
+    HEALTH_MAX_BUDGET_AGE_SEC: { good: ['4', 'healthMaxBudgetAgeSec', 4], bad: '-1', says: 'expected a number > 0, got "-1"' },
     P28_API_TOKEN: { good: ['s3cret-token-0123456789', 'apiToken', 's3cret-token-0123456789'], bad: 'short', says: 'expected 16 to 512 printable characters without spaces (got 5 characters)' },
     P28_TEST_MODE: { good: ['1', 'testMode', true], bad: 'yes', says: 'expected 0 or 1, got "yes"' },
     P28_INSTANCE_ID: { good: ['worker-a', 'instanceId', 'worker-a'], bad: 'a b', says: 'expected an id without spaces, got "a b"' },

@@ -117,10 +117,12 @@ describe('demo (npm run demo)', function () {
       expect(budgetRows(run.stdout, 'Budgets at heat 0.65')).to.deep.equal([
         ['BTCUSDT', '0.65', '0.326', '1348', '50000', '48652', 'shadow'],
         ['ETHUSDT', '0.65', '0.326', '1348', '600', '0', 'shadow'],
+        ['SOLUSDT', '0.65', '0.326', '1348', '0', '0', 'shadow'],
       ]);
       expect(budgetRows(run.stdout, 'Heat falls to 0.15')).to.deep.equal([
         ['BTCUSDT', '0.15', '0.126', '1748', '50000', '48252', 'enforce'],
         ['ETHUSDT', '0.15', '0.126', '1748', '600', '0', 'enforce'],
+        ['SOLUSDT', '0.15', '0.126', '1748', '0', '0', 'enforce'],
       ]);
     });
 
@@ -131,7 +133,8 @@ describe('demo (npm run demo)', function () {
         ['ETHUSDT', 'ADD BUY 0.3', 'allow', 'shadow_would_block', '1348', '600', '1500'],
         ['BTCUSDT', 'PARTIAL_50', 'allow', 'reduce_only', '-', '-', '-'],
         ['BTCUSDT', 'FULL_CLOSE_PROPOSED', 'allow', 'reduce_only', '-', '-', '-'],
-        ['SOLUSDT', 'OPEN BUY 5', 'allow (fail-open)', 'no_budget_data', '-', '-', '-'],
+        ['SOLUSDT', 'OPEN BUY 2000 USD', 'allow', 'shadow_would_block', '1348', '0', '2000'],
+        ['DOGEUSDT', 'OPEN BUY 5', 'allow (fail-open)', 'no_budget_data', '-', '-', '-'],
       ]);
     });
 
@@ -144,7 +147,8 @@ describe('demo (npm run demo)', function () {
         ['ETHUSDT', 'ADD BUY 0.3', 'BLOCK', 'p28_budget_violation', '1348', '600', '1500'],
         ['BTCUSDT', 'PARTIAL_50', 'allow', 'reduce_only', '-', '-', '-'],
         ['BTCUSDT', 'FULL_CLOSE_PROPOSED', 'allow', 'reduce_only', '-', '-', '-'],
-        ['SOLUSDT', 'OPEN BUY 5', 'allow (fail-open)', 'no_budget_data', '-', '-', '-'],
+        ['SOLUSDT', 'OPEN BUY 2000 USD', 'BLOCK', 'p28_budget_violation', '1348', '0', '2000'],
+        ['DOGEUSDT', 'OPEN BUY 5', 'allow (fail-open)', 'no_budget_data', '-', '-', '-'],
       ]);
     });
 

@@ -33,6 +33,16 @@ const OPTIONAL_NUMBERS = {
   position_price: { min: 0, exclusiveMin: true },
 } as const satisfies Record<string, NumberBounds>;
 
+/**
+ * Whether the position fields can be trusted: `invalid` when the snapshot's numbers were unusable
+ * (non-finite notional, negative price, unreadable hash). The budget still stands; `position_amt`,
+ * `position_notional_usd` and `over_budget_usd` are then 0 and say nothing, and the gate judges an
+ * increasing plan by its own notional.
+ */
+export const POSITION_STATUSES = ['ok', 'invalid'] as const;
+export const PositionStatus = z.enum(POSITION_STATUSES);
+export type PositionStatus = z.infer<typeof PositionStatus>;
+
 export const BudgetHash = z.object({
   symbol: SymbolName,
   budget_usd: numericString(NUMBERS.budget_usd),
@@ -54,6 +64,8 @@ export const BudgetHash = z.object({
   last_violation_ts: numericString(OPTIONAL_NUMBERS.last_violation_ts).optional(),
   /** The price the notional was measured at (mark, else entry); absent while flat without a price. */
   position_price: numericString(OPTIONAL_NUMBERS.position_price).optional(),
+  /** Absent in hashes written before the field existed, which means `ok`. */
+  position_status: PositionStatus.optional(),
 });
 /** A parsed budget hash: numbers, not strings. */
 export type BudgetHash = z.output<typeof BudgetHash>;
@@ -117,6 +129,8 @@ export function readBudgetHash(fields: Readonly<Record<string, unknown>>): Budge
   const mode = own(fields, 'mode');
   if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return undefined;
   if (mode !== 'shadow' && mode !== 'enforce') return undefined;
+  const positionStatus = own(fields, 'position_status');
+  if (positionStatus !== undefined && positionStatus !== 'ok' && positionStatus !== 'invalid') return undefined;
   // One named read per field, into an object literal of one fixed shape: the permit path then
   // never goes through keyed property access. NaN marks a field that failed.
   const out: BudgetHash = {
@@ -140,6 +154,7 @@ export function readBudgetHash(fields: Readonly<Record<string, unknown>>): Budge
   ) {
     return undefined;
   }
+  if (positionStatus !== undefined) out.position_status = positionStatus;
   if (own(fields, 'last_violation_ts') !== undefined) {
     out.last_violation_ts = numberField(fields, 'last_violation_ts', OPTIONAL_NUMBERS.last_violation_ts);
     if (Number.isNaN(out.last_violation_ts)) return undefined;

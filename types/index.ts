@@ -5,3 +5,4 @@ export * from './inputs';
 export * from './budget-hash';
 export * from './violation-event';
 export * from './permit';
+export * from './worker-heartbeat';

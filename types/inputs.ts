@@ -56,16 +56,31 @@ export type VolRegimeName = keyof typeof VOL_REGIME_LEVELS;
 /** The level used when a symbol's market state says nothing about volatility. */
 export const DEFAULT_VOL_REGIME = VOL_REGIME_LEVELS.NORMAL;
 
-const namedRegime = z
-  .string()
-  .transform((raw) => raw.trim().toUpperCase())
-  .pipe(z.enum(Object.keys(VOL_REGIME_LEVELS) as [VolRegimeName, ...VolRegimeName[]]))
-  .transform((name) => VOL_REGIME_LEVELS[name]);
+/**
+ * A regime name as the live system writes it: LOW, NORMAL, HIGH or EXTREME, optionally followed by
+ * `_VOL` and a further `_suffix` (`HIGH_VOL`, `EXTREME_VOL`, `high_vol_trending`), any case.
+ */
+const REGIME_NAME_PATTERN = /^(LOW|NORMAL|HIGH|EXTREME)(?:_VOL(?:_[A-Z0-9]+)*)?$/;
 
-/** `vol_regime`: LOW|NORMAL|HIGH|EXTREME (any case), or a number in [0,1] taken as is. */
+/** The level of a regime name, or undefined when `raw` is not one. */
+export function volRegimeLevel(raw: string): number | undefined {
+  const match = REGIME_NAME_PATTERN.exec(raw.trim().toUpperCase());
+  return match ? VOL_REGIME_LEVELS[match[1] as VolRegimeName] : undefined;
+}
+
+const namedRegime = z.string().transform((raw, ctx) => {
+  const level = volRegimeLevel(raw);
+  if (level === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'not a regime name' });
+    return z.NEVER;
+  }
+  return level;
+});
+
+/** `vol_regime`: LOW|NORMAL|HIGH|EXTREME[_VOL[_suffix]] (any case), or a number in [0,1] taken as is. */
 export const VolRegimeField = z.union([namedRegime, numericString({ min: 0, max: 1 })], {
   error: (issue) =>
-    `expected LOW, NORMAL, HIGH, EXTREME or a number in [0,1], got ${JSON.stringify(issue.input)}`,
+    `expected LOW, NORMAL, HIGH or EXTREME (optionally with _VOL and a _suffix) or a number in [0,1], got ${JSON.stringify(issue.input)}`,
 });
 
 /** `quantum:state:market:<SYMBOL>`. */

@@ -1,4 +1,4 @@
-import type { BudgetHash } from '../../types/budget-hash';
+import type { BudgetHash, PositionStatus } from '../../types/budget-hash';
 import type { Mode } from '../../types/mode';
 import { VIOLATION_EVENT_TYPE, type ViolationEvent } from '../../types/violation-event';
 import { BudgetInputError, computeBudget, type BudgetParams } from './compute-budget';
@@ -6,12 +6,14 @@ import { BudgetInputError, computeBudget, type BudgetParams } from './compute-bu
 /** One symbol's inputs, parsed and with every fallback applied. */
 export interface SymbolInputs {
   symbol: string;
-  /** Signed position size; 0 when flat. */
+  /** Signed position size; 0 when flat or when the position is `invalid`. */
   positionAmt: number;
-  /** Mark price, else entry price; undefined only for a flat position without a price. */
+  /** Mark price, else entry price, when usable; undefined for a flat position without a price. */
   positionPrice: number | undefined;
-  /** |position_amt| * price, rounded to the cent. */
+  /** |position_amt| * price, rounded to the cent; 0 when the position is `invalid`. */
   notionalUsd: number;
+  /** `invalid` when the snapshot's numbers were unusable: the position is unknown, the budget still stands. */
+  positionStatus: PositionStatus;
   clusterId: string;
   clusterStress: number;
   volRegime: number;
@@ -69,6 +71,7 @@ export function buildBudgetWrite(input: SymbolInputs, ctx: BudgetRecordContext):
     position_amt: input.positionAmt,
     position_notional_usd: input.notionalUsd,
     over_budget_usd: overBudgetUsd,
+    position_status: input.positionStatus,
   };
   if (input.positionPrice !== undefined) record.position_price = input.positionPrice;
   if (overBudgetUsd === 0) return { record };

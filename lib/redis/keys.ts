@@ -65,7 +65,24 @@ export class RedisKeys {
 
   /** Input: `quantum:state:market:<SYMBOL>` (vol_regime, sigma, cluster_id). */
   marketState(symbol: string): string {
-    return `${this.prefix}:state:market:${checked('symbol', symbol, SYMBOL_PATTERN)}`;
+    return `${this.marketStatePrefix}${checked('symbol', symbol, SYMBOL_PATTERN)}`;
+  }
+
+  /** Everything before the symbol in a market state key. */
+  get marketStatePrefix(): string {
+    return `${this.prefix}:state:market:`;
+  }
+
+  /** The SCAN MATCH pattern that finds every market state hash (symbols the market engine tracks). */
+  get marketStatePattern(): string {
+    return `${this.marketStatePrefix}*`;
+  }
+
+  /** The symbol of a market state key, or undefined if the key is not one (or names a bad symbol). */
+  symbolOfMarketState(key: string): string | undefined {
+    if (!key.startsWith(this.marketStatePrefix)) return undefined;
+    const symbol = key.slice(this.marketStatePrefix.length);
+    return SYMBOL_PATTERN.test(symbol) ? symbol : undefined;
   }
 
   /** Output: `quantum:portfolio:budget:<SYMBOL>`, the hash the gate reads. */
@@ -103,6 +120,11 @@ export class RedisKeys {
   /** Audit trail of mode switches. */
   get modeAuditStream(): string {
     return `${this.prefix}:stream:p28.mode`;
+  }
+
+  /** Written by the leader after every successful cycle; read by every replica for /health. */
+  get workerHeartbeat(): string {
+    return `${this.prefix}:p28:worker:heartbeat`;
   }
 
   /** The leader lease among worker replicas. */

@@ -1,15 +1,21 @@
 import { performance } from 'node:perf_hooks';
 import type { Mode } from '../../types/mode';
-import { computeBudgets, type BudgetWrite } from '../engine/budget-record';
+import type { PortfolioStateHash } from '../../types/inputs';
+import { encodeWorkerHeartbeat, type WorkerHeartbeat } from '../../types/worker-heartbeat';
+import { computeBudgets, type BudgetWrite, type SymbolInputs } from '../engine/budget-record';
+import { symbolUniverse } from '../engine/symbol-universe';
+import { ViolationCadence, type Announcement } from '../engine/violation-cadence';
+import type { ViolationEvent } from '../../types/violation-event';
 import { BudgetWriter } from './budget-writer';
-import { command, execBatch } from '../redis/command-batch';
+import { execBatch, type RedisCommand } from '../redis/command-batch';
 import type { WorkerConfig } from '../config';
 import { HeatSource, type HeatReader, type HeatReading } from './heat-source';
 import { RedisKeys } from '../redis/keys';
 import { LeaderLease } from './leader-lease';
 import { silentLogger, type Logger } from '../logger';
-import { ModeSwitch, type ModeSource } from './mode-switch';
-import { PortfolioReader, type InputProblem } from './input-reader';
+import { ModeSwitch, type ModeDecision, type ModeSource } from './mode-switch';
+import { PortfolioReader, type CycleHead, type InputProblem } from './input-reader';
+import type { WorkerHealthFacts } from './health';
 import { PortfolioStateTracker, type PortfolioSource } from '../engine/portfolio-state';
 import type { RedisClient } from '../redis/client';
 import { redisErrorCause } from '../redis/error-cause';
@@ -33,6 +39,8 @@ export interface BudgetWorkerOptions {
   /** Default: COUNT hint of the snapshot SCAN, see `PORTFOLIO_READER_DEFAULTS`. */
   scanCount?: number;
 }
+
+const announcementOf = (v: ViolationEvent): Announcement => ({ overBudgetUsd: v.over_budget, budgetUsd: v.budget_usd, mode: v.mode });
 
 /** A Redis failure that ended a cycle (as opposed to a programming error). */
 class RedisStepError extends Error {
@@ -81,10 +89,22 @@ export class BudgetWorker {
   private looping = false;
   private lastReport: CycleReport | undefined;
   private lastSuccessAt: number | undefined;
-  private consecutiveFailures = 0;
+  /** Failed cycles, logged once per cause. */
   private readonly failureLog: CauseLog;
   /** Fallbacks of the portfolio state, logged once per cause. */
   private readonly portfolioLog: CauseLog;
+  private readonly cadence: ViolationCadence;
+  private readonly createdAt: number;
+  private modeSource: ModeSource = 'env';
+  private startOverrideCleared = false;
+  /** Symbols past P28_MAX_SYMBOLS in the last leader cycle, to log only when that changes. */
+  private lastOverCap = 0;
+  /** Epoch ms of the latest heartbeat seen: when any replica last wrote budgets. */
+  private budgetsWrittenAt: number | undefined;
+  private failedInARow = 0;
+  private lastError: string | undefined;
+  private lastCause: string | undefined;
+  private cycleStartedPerf = 0;
 
   constructor(options: BudgetWorkerOptions) {
     const { config } = options;
@@ -126,7 +146,10 @@ export class BudgetWorker {
       ttlMs: config.leaseTtlMs,
       logger: this.logger,
     });
+    this.cadence = new ViolationCadence(config.violationRepublishSec * 1000);
+    this.createdAt = this.now();
     this.metrics.setMode(config.mode);
+    this.metrics.setModeSource('env');
     this.metrics.setLeader(false);
   }
 
@@ -148,13 +171,20 @@ export class BudgetWorker {
     return this.lastReport;
   }
 
-  /**
-   * How many cycles in a row have failed, and the cause of the latest (`NOPERM`, `OOM`, ...);
-   * `{ count: 0 }` once a cycle succeeds. /health names the cause when every cycle fails.
-   */
-  get failures(): { count: number; cause?: string } {
-    if (this.consecutiveFailures === 0) return { count: 0 };
-    return { count: this.consecutiveFailures, cause: this.lastReport?.cause };
+  /** What /health reports about this worker (`evaluateHealth`). */
+  get healthFacts(): WorkerHealthFacts {
+    return {
+      mode: this.mode,
+      modeSource: this.modeSource,
+      role: this.role,
+      budgetsWrittenAtMs: this.budgetsWrittenAt,
+      startedAtMs: this.createdAt,
+      lastSuccessAtMs: this.lastSuccessAt,
+      lastCycleResult: this.lastReport?.result,
+      failedInARow: this.failedInARow,
+      lastError: this.lastError,
+      lastCause: this.lastCause,
+    };
   }
 
   /** Runs one cycle now; while one is running, returns that one instead of starting another. */
@@ -195,11 +225,12 @@ export class BudgetWorker {
 
   private async cycle(): Promise<CycleReport> {
     const started = performance.now();
+    this.cycleStartedPerf = started;
     const report: CycleReport = {
       result: 'failed',
       role: this.role,
       mode: this.modeSwitch.mode,
-      modeSource: 'env',
+      modeSource: this.modeSource,
       startedAt: this.now(),
       durationMs: 0,
       portfolio: { source: 'none' },
@@ -213,6 +244,7 @@ export class BudgetWorker {
       writeFailures: [],
     };
     try {
+      if (!this.startOverrideCleared) await this.clearOverrideAtStart(report.startedAt);
       const leader = await redisStep('lease', () => this.lease.hold());
       report.role = leader ? 'leader' : 'standby';
       this.metrics.setLeader(leader);
@@ -233,31 +265,96 @@ export class BudgetWorker {
     return this.finish(report, started);
   }
 
+  /**
+   * One truth for the mode: a starting worker deletes the run-time override, so that P28_MODE in
+   * the env file is what a restart brings back (the guide's rollback), and audits what it removed.
+   * Retried every cycle until Redis has answered once.
+   */
+  private async clearOverrideAtStart(nowMs: number): Promise<void> {
+    const removed = await redisStep('clear mode override', () => this.client.getdel(this.keys.modeOverride));
+    this.startOverrideCleared = true;
+    if (removed === null) return;
+    const entry = this.modeSwitch.clearedAtStartCommand(this.keys.modeAuditStream, removed, nowMs);
+    await redisStep('audit cleared mode override', () => execBatch(this.client, [entry]));
+    this.logger.warn({ override: removed, mode: this.config.mode }, `run-time mode override ${JSON.stringify(removed)} cleared at start; mode = P28_MODE = ${this.config.mode}`);
+  }
+
   private async standbyCycle(report: CycleReport): Promise<void> {
     // A stand-by still follows the override, so its /health and p28_enforce_mode tell the truth.
-    const [override] = await redisStep('read mode override', () => execBatch(this.client, [command('get', this.keys.modeOverride)]));
-    const decision = this.modeSwitch.resolve(override!.error ?? (override!.value as string | null), report.startedAt);
-    this.applyMode(report, decision.mode, decision.source, decision.invalidOverride);
+    const read = await redisStep('read mode override', () => this.reader.readStandby());
+    this.noteHeartbeat(read.heartbeat);
+    const decision = this.modeSwitch.resolve(read.override, report.startedAt);
+    this.applyMode(report, decision);
     report.result = 'standby';
   }
 
+  /**
+   * The leader's cycle, step by step: read the inputs, settle the mode and the portfolio state, build
+   * the symbol universe, read its symbols, compute the budgets, pick the violations due, write, and
+   * record. A step that cannot reach Redis ends the cycle (`RedisStepError`).
+   */
   private async leaderCycle(report: CycleReport): Promise<void> {
     const nowMs = report.startedAt;
     const heatPromise = this.readHeat();
     const head = await redisStep('read inputs', () => this.reader.readHead());
     report.scanPages = head.scanPages;
-    report.symbols = head.symbols.length;
+    this.noteHeartbeat(head.heartbeat);
+    const mode = this.settleMode(report, head);
+    this.countInvalidSnapshotKeys(report, head.invalidKeys);
+    const portfolio = this.settlePortfolio(report, head.portfolio, nowMs);
+    const heat = await this.settleHeat(report, heatPromise);
 
-    const decision = this.modeSwitch.resolve(head.override, nowMs, head.auditTail);
-    this.applyMode(report, decision.mode, decision.source, decision.invalidOverride);
-    const extra = decision.audit ? [this.modeSwitch.auditCommand(this.keys.modeAuditStream, decision.audit)] : [];
+    if (!portfolio) {
+      // No usable equity: write no budgets, so the old ones expire and the gate fails open.
+      await this.write(report, [], mode.audit);
+      report.result = report.writeFailures.length > 0 ? 'failed' : 'skipped';
+      return;
+    }
+    this.metrics.portfolioHeat.set(heat);
 
-    for (const key of head.invalidKeys) {
+    const symbols = this.buildUniverse(report, head);
+    const read = await redisStep('read symbols', () => this.reader.readSymbols(symbols));
+    report.skipped.push(...read.skipped);
+    this.recordProblems(report, read.problems);
+
+    const writes = this.computeWrites(report, read.inputs, { equityUsd: portfolio.equity_usd, heat, mode: mode.mode, nowMs });
+    const announce = this.violationsDue(writes, nowMs);
+
+    if (!this.lease.isLeader) {
+      // The process stalled for longer than the lease TTL since the lease was confirmed: another
+      // replica may lead by now, so this cycle's results are dropped rather than written.
+      report.role = 'standby';
+      report.result = 'standby';
+      this.metrics.setLeader(false);
+      return;
+    }
+    const published = await this.write(report, announce, mode.audit);
+    this.recordAnnounced(announce, published, nowMs);
+    this.metrics.recordBudgets(
+      report.budgets.map((b) => ({ symbol: b.symbol, budgetUsd: b.budget_usd, stressFactor: b.stress_factor, mode: b.mode, overBudget: b.over_budget_usd > 0 })),
+      read.inputs.filter((i) => i.positionAmt !== 0).length,
+    );
+    report.result = report.writeFailures.length > 0 ? 'failed' : 'ok';
+    if (report.result === 'ok') await this.writeHeartbeat(report, nowMs);
+  }
+
+  /** The cycle's effective mode from the override, and the audit entry to append with the writes. */
+  private settleMode(report: CycleReport, head: CycleHead): { mode: Mode; audit: RedisCommand[] } {
+    const decision = this.modeSwitch.resolve(head.override, report.startedAt, head.auditTail);
+    this.applyMode(report, decision);
+    return { mode: decision.mode, audit: decision.audit ? [this.modeSwitch.auditCommand(this.keys.modeAuditStream, decision.audit)] : [] };
+  }
+
+  private countInvalidSnapshotKeys(report: CycleReport, keys: readonly string[]): void {
+    for (const key of keys) {
       report.skipped.push({ symbol: key, reason: 'snapshot key does not name a valid symbol' });
       this.countStale(report, 'position_snapshot');
     }
+  }
 
-    const portfolio = this.portfolioState.evaluate(head.portfolio, nowMs);
+  /** The portfolio state the cycle runs on (fresh or last-known-good), or undefined when there is none. */
+  private settlePortfolio(report: CycleReport, raw: CycleHead['portfolio'], nowMs: number): PortfolioStateHash | undefined {
+    const portfolio = this.portfolioState.evaluate(raw, nowMs);
     report.portfolio = { source: portfolio.source };
     if (portfolio.state) {
       report.portfolio.equityUsd = portfolio.state.equity_usd;
@@ -268,54 +365,85 @@ export class BudgetWorker {
     if (portfolio.source !== 'fresh') this.countStale(report, 'portfolio_state');
     this.metrics.recordPortfolioSource(portfolio.source);
     this.logPortfolioChange(portfolio.source, portfolio.problem, portfolio.ageSec);
+    return portfolio.state;
+  }
 
-    const heat = await heatPromise;
+  private async settleHeat(report: CycleReport, reading: Promise<HeatReading>): Promise<number> {
+    const heat = await reading;
     report.heat = heat;
     if (heat.source !== 'live') this.countStale(report, 'heat');
+    return heat.value;
+  }
 
-    if (!portfolio.state) {
-      // No usable equity: write no budgets, so the old ones expire and the gate fails open.
-      await this.write(report, [], extra);
-      report.result = report.writeFailures.length > 0 ? 'failed' : 'skipped';
-      return;
+  /** The symbols that get a budget: held, configured and tracked, capped; the excess counted and logged on change. */
+  private buildUniverse(report: CycleReport, head: CycleHead): string[] {
+    const universe = symbolUniverse({ held: head.symbols, configured: this.config.extraSymbols, tracked: head.trackedSymbols }, this.config.maxSymbols);
+    report.symbols = universe.symbols.length;
+    report.overCap = universe.overCap.length;
+    if (universe.overCap.length > 0) this.metrics.symbolsOverCap.inc(universe.overCap.length);
+    if (universe.overCap.length !== this.lastOverCap) {
+      if (universe.overCap.length > 0) {
+        this.logger.warn(
+          { maxSymbols: this.config.maxSymbols, overCap: universe.overCap.length, firstLeftOut: universe.overCap.slice(0, 20) },
+          `symbol universe exceeds P28_MAX_SYMBOLS=${this.config.maxSymbols}: ${universe.overCap.length} symbols get no budget (the gate fails open for them)`,
+        );
+      } else {
+        this.logger.info({ maxSymbols: this.config.maxSymbols }, 'symbol universe within P28_MAX_SYMBOLS again');
+      }
+      this.lastOverCap = universe.overCap.length;
     }
-    this.metrics.portfolioHeat.set(heat.value);
+    return universe.symbols;
+  }
 
-    const read = await redisStep('read symbols', () => this.reader.readSymbols(head.symbols));
-    report.skipped.push(...read.skipped);
-    this.recordProblems(report, read.problems);
-
-    const computed = computeBudgets(read.inputs, {
-      equityUsd: portfolio.state.equity_usd,
-      portfolioHeat: heat.value,
+  private computeWrites(report: CycleReport, inputs: readonly SymbolInputs[], at: { equityUsd: number; heat: number; mode: Mode; nowMs: number }): BudgetWrite[] {
+    const computed = computeBudgets(inputs, {
+      equityUsd: at.equityUsd,
+      portfolioHeat: at.heat,
       params: this.config.budget,
-      modeOf: (symbol) => this.modeSwitch.symbolMode(symbol, decision.mode),
-      timestamp: Math.floor(nowMs / 1000),
+      modeOf: (symbol) => this.modeSwitch.symbolMode(symbol, at.mode),
+      timestamp: Math.floor(at.nowMs / 1000),
     });
     for (const rejected of computed.rejected) {
       report.skipped.push(rejected);
       this.logger.error(rejected, 'budget not computable; symbol skipped');
     }
-    const writes: BudgetWrite[] = computed.writes;
-    for (const write of writes) {
-      report.budgets.push(write.record);
-      if (write.violation) report.violations.push(write.violation);
-    }
+    for (const write of computed.writes) report.budgets.push(write.record);
+    return computed.writes;
+  }
 
-    if (!this.lease.isLeader) {
-      // The process stalled for longer than the lease TTL since the lease was confirmed: another
-      // replica may lead by now, so this cycle's results are dropped rather than written.
-      report.role = 'standby';
-      report.result = 'standby';
-      this.metrics.setLeader(false);
-      return;
+  /** The writes with only the violations that are due on the stream this cycle (`violationDue`). */
+  private violationsDue(writes: readonly BudgetWrite[], nowMs: number): BudgetWrite[] {
+    const over = new Set<string>();
+    const out = writes.map((write) => {
+      if (!write.violation) return write;
+      over.add(write.record.symbol);
+      if (!this.cadence.due(write.record.symbol, announcementOf(write.violation), nowMs)) return { record: write.record };
+      return write;
+    });
+    this.cadence.retain(over);
+    return out;
+  }
+
+  private recordAnnounced(writes: readonly BudgetWrite[], published: ReadonlySet<string>, nowMs: number): void {
+    for (const write of writes) {
+      if (!write.violation || !published.has(write.record.symbol)) continue;
+      this.cadence.record(write.record.symbol, announcementOf(write.violation), nowMs);
     }
-    await this.write(report, writes, extra);
-    this.metrics.recordBudgets(
-      report.budgets.map((b) => ({ symbol: b.symbol, budgetUsd: b.budget_usd, stressFactor: b.stress_factor, mode: b.mode, overBudget: b.over_budget_usd > 0 })),
-      read.inputs.filter((i) => i.positionAmt !== 0).length,
-    );
-    report.result = report.writeFailures.length > 0 ? 'failed' : 'ok';
+  }
+
+  /** The heartbeat every replica reads for /health and `p28_budgets_written_timestamp_seconds`. */
+  private async writeHeartbeat(report: CycleReport, nowMs: number): Promise<void> {
+    const cycleMs = performance.now() - this.cycleStartedPerf;
+    const beat = { last_success_ts: Math.round(nowMs + cycleMs), leader: this.config.instanceId, symbols_written: report.written.length, cycle_ms: cycleMs };
+    await redisStep('write heartbeat', () => this.client.hset(this.keys.workerHeartbeat, encodeWorkerHeartbeat(beat)));
+    this.noteHeartbeat(beat);
+  }
+
+  /** The heartbeat as last read (or written): Redis holds the truth, whichever replica wrote it. */
+  private noteHeartbeat(beat: WorkerHeartbeat | undefined): void {
+    if (beat === undefined) return;
+    this.budgetsWrittenAt = beat.last_success_ts;
+    this.metrics.budgetsWritten.set(beat.last_success_ts / 1000);
   }
 
   /** Logs the portfolio state's fallbacks once per change of cause with a count, not on every cycle. */
@@ -336,20 +464,25 @@ export class BudgetWorker {
     }
   }
 
-  private async write(report: CycleReport, writes: BudgetWrite[], extra: ReturnType<ModeSwitch['auditCommand']>[]): Promise<void> {
-    if (writes.length === 0 && extra.length === 0) return;
+  /** Writes the budgets, the violations due and `extra` (the mode audit entry); resolves to the symbols whose violation reached the stream. */
+  private async write(report: CycleReport, writes: BudgetWrite[], extra: RedisCommand[]): Promise<Set<string>> {
+    if (writes.length === 0 && extra.length === 0) return new Set();
     const result = await redisStep('write budgets', () => this.writer.write(writes, extra));
     report.written = result.written;
     report.writeFailures = result.failures;
+    for (const write of writes) if (write.violation && result.published.includes(write.record.symbol)) report.violations.push(write.violation);
     // Logged with the failed cycle (once per cause), not here on every cycle.
     if (result.failures.length > 0) this.metrics.redisWriteFail.inc();
+    return new Set(result.published);
   }
 
-  private applyMode(report: CycleReport, mode: Mode, source: ModeSource, invalidOverride: string | undefined): void {
-    report.mode = mode;
-    report.modeSource = source;
-    this.metrics.setMode(mode);
-    if (invalidOverride !== undefined) this.countStale(report, 'mode_override');
+  private applyMode(report: CycleReport, decision: ModeDecision): void {
+    report.mode = decision.mode;
+    report.modeSource = decision.source;
+    this.modeSource = decision.source;
+    this.metrics.setMode(decision.mode);
+    this.metrics.setModeSource(decision.source);
+    if (decision.invalidOverride !== undefined) this.countStale(report, 'mode_override');
   }
 
   private recordProblems(report: CycleReport, problems: readonly InputProblem[]): void {
@@ -366,14 +499,16 @@ export class BudgetWorker {
 
   private finish(report: CycleReport, started: number): CycleReport {
     report.durationMs = performance.now() - started;
-    if (report.result === 'failed') {
-      report.cause ??= report.writeFailures[0] ? redisErrorCause(report.writeFailures[0].error) : 'ERROR';
-      this.consecutiveFailures += 1;
-    } else {
-      this.consecutiveFailures = 0;
-    }
+    if (report.result === 'failed') report.cause ??= report.writeFailures[0] ? redisErrorCause(report.writeFailures[0].error) : 'ERROR';
     const endedAt = report.startedAt + report.durationMs;
     if (report.result === 'ok' || report.result === 'standby') this.lastSuccessAt = endedAt;
+    if (report.result === 'failed') {
+      this.failedInARow += 1;
+      this.lastError = report.error ?? report.writeFailures.map((f) => `${f.target}: ${f.error}`)[0];
+      this.lastCause = report.cause;
+    } else {
+      this.failedInARow = 0;
+    }
     this.metrics.recordCycle(report.result, report.durationMs / 1000, endedAt);
     this.lastReport = report;
     const line = {
@@ -383,6 +518,7 @@ export class BudgetWorker {
       portfolio: report.portfolio.source,
       heat: report.heat?.source,
       symbols: report.symbols,
+      ...(report.overCap ? { overCap: report.overCap } : {}),
       written: report.written.length,
       violations: report.violations.length,
       skipped: report.skipped.length,

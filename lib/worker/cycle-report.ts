@@ -13,6 +13,7 @@ export const STALE_INPUT_TYPES = [
   'cluster_stress',
   'vol_regime',
   'position_snapshot',
+  'position',
   'mode_override',
 ] as const;
 export type StaleInputType = (typeof STALE_INPUT_TYPES)[number];
@@ -44,13 +45,16 @@ export interface CycleReport {
   };
   /** Absent on a stand-by and when the cycle failed before reading it. */
   heat?: HeatReading;
-  /** Position snapshot keys found by SCAN (valid symbols). */
+  /** Symbols in the universe of the cycle (held, configured and tracked, after the cap). */
   symbols: number;
+  /** Symbols left out by P28_MAX_SYMBOLS. */
+  overCap?: number;
   scanPages: number;
   /** The budget hashes computed this cycle. */
   budgets: BudgetHash[];
   /** Symbols whose hash was written with its TTL. */
   written: string[];
+  /** Violations appended to the stream this cycle (a lasting one only every VIOLATION_REPUBLISH_SEC). */
   violations: ViolationEvent[];
   skipped: { symbol: string; reason: string }[];
   /** Inputs replaced by their fallback this cycle, per `p28_stale_input_total` label. */

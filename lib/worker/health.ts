@@ -1,28 +1,72 @@
 import type { Mode } from '../../types/mode';
-import type { CycleResult } from './cycle-report';
 import type { RedisClient } from '../redis/client';
 import { SERVICE_NAME } from '../logger';
+import type { CycleResult, WorkerRole } from './cycle-report';
+import type { ModeSource } from './mode-switch';
+
+/** Failed cycles in a row after which a replica reports itself degraded. */
+export const FAILED_CYCLES_DEGRADED = 3;
+
+/** What a worker knows about itself that /health reports; `BudgetWorker.healthFacts` provides it. */
+export interface WorkerHealthFacts {
+  mode: Mode;
+  modeSource: ModeSource;
+  role: WorkerRole;
+  /** Epoch ms of the latest budgets written by any replica (the heartbeat); undefined when none is known. */
+  budgetsWrittenAtMs: number | undefined;
+  /** Epoch ms at which this worker was created: before the first heartbeat, budgets are missing since then. */
+  startedAtMs: number;
+  /** Epoch ms at which this replica's last cycle ended ok or standby. */
+  lastSuccessAtMs: number | undefined;
+  lastCycleResult: CycleResult | undefined;
+  /** This replica's failed cycles in a row, and the error of the latest. */
+  failedInARow: number;
+  lastError: string | undefined;
+  /** A short name of why the latest cycle failed (`NOPERM`, `OOM`, `TIMEOUT`, ...: `CycleReport.cause`). */
+  lastCause?: string;
+}
+
+/** What the HTTP API reads from the worker; `BudgetWorker` provides it. */
+export interface HealthSource {
+  /** The effective mode of the latest cycle. */
+  readonly mode: Mode;
+  readonly healthFacts: WorkerHealthFacts;
+}
 
 /** The body of GET /health. */
 export interface HealthBody {
-  status: 'healthy' | 'unhealthy';
+  status: 'healthy' | 'degraded' | 'unhealthy';
   service: typeof SERVICE_NAME;
   /** The effective mode of this replica's latest cycle. */
   mode: Mode;
+  mode_source: ModeSource;
   redis: 'connected' | 'disconnected';
-  role: 'leader' | 'standby';
-  /** Seconds since the last cycle that ended ok or standby; null before the first. */
+  role: WorkerRole;
+  /** Seconds since any replica last wrote budgets; null when none is known. */
+  budgets_age_sec: number | null;
+  /** Why the status is not healthy. */
+  reason?: string;
+  /** Seconds since this replica's last cycle that ended ok or standby; null before the first. */
   last_success_age_sec: number | null;
   last_cycle_result: CycleResult | null;
   instance: string;
 }
 
-/** What /health reports about the worker; `BudgetWorker` provides it. */
-export interface HealthSource {
-  readonly mode: Mode;
-  readonly role: 'leader' | 'standby';
-  readonly lastSuccessAtMs: number | undefined;
-  readonly lastCycle: { result: CycleResult } | undefined;
+/** The verdict of a health check: the HTTP status and the body. */
+export interface HealthReport {
+  code: 200 | 503;
+  body: HealthBody;
+}
+
+/** What `judgeHealth` decides from: the worker's facts and the moment's observations. */
+export interface HealthInput {
+  worker: WorkerHealthFacts;
+  /** Whether Redis answered PING just now. */
+  redisConnected: boolean;
+  /** HEALTH_MAX_BUDGET_AGE_SEC. */
+  maxBudgetAgeSec: number;
+  nowMs: number;
+  instanceId: string;
 }
 
 /** What `evaluateHealth` needs besides the worker. */
@@ -30,16 +74,69 @@ export interface HealthContext {
   redis: RedisClient;
   worker: HealthSource;
   instanceId: string;
+  /** HEALTH_MAX_BUDGET_AGE_SEC. */
+  maxBudgetAgeSec: number;
   /** Wall clock in epoch ms, the same as the worker's. */
   now: () => number;
   /** How long to wait for Redis to answer PING before reporting it disconnected. */
   redisPingTimeoutMs: number;
 }
 
-/** The verdict of a health check: the HTTP status and the body. */
-export interface HealthReport {
-  code: 200 | 503;
-  body: HealthBody;
+const ageSec = (nowMs: number, atMs: number | undefined): number | null =>
+  atMs === undefined ? null : Math.max(0, Math.round((nowMs - atMs) / 100) / 10);
+
+/**
+ * The Redis error code of a failure message (`NOPERM`, `OOM`, `READONLY`, ...), so an operator sees
+ * the cause first; undefined when the message carries none (a timeout, a refused connection).
+ */
+export function failureCause(message: string): string | undefined {
+  return /\b(NOPERM|OOM|READONLY|NOSCRIPT|WRONGTYPE|LOADING|MASTERDOWN|CLUSTERDOWN|BUSY|NOAUTH|WRONGPASS|MISCONF|TRYAGAIN|CROSSSLOT|EXECABORT|ERR)\b/.exec(message)?.[1];
+}
+
+/**
+ * The answer of GET /health from what the worker knows, a pure function: 503 `unhealthy` while
+ * Redis does not answer; 503 `degraded`, with a `reason`, when no replica has written budgets for
+ * `maxBudgetAgeSec` (a stalled or failing leader is seen by every replica, as budgets age on all of
+ * them alike) or this replica's last three cycles failed; else 200 `healthy`.
+ */
+export function judgeHealth(input: HealthInput): HealthReport {
+  const { worker, nowMs } = input;
+  const budgetsAge = ageSec(nowMs, worker.budgetsWrittenAtMs);
+  const body: HealthBody = {
+    status: 'healthy',
+    service: SERVICE_NAME,
+    mode: worker.mode,
+    mode_source: worker.modeSource,
+    redis: input.redisConnected ? 'connected' : 'disconnected',
+    role: worker.role,
+    budgets_age_sec: budgetsAge,
+    last_success_age_sec: ageSec(nowMs, worker.lastSuccessAtMs),
+    last_cycle_result: worker.lastCycleResult ?? null,
+    instance: input.instanceId,
+  };
+  const reason = unhealthyReason(input, budgetsAge);
+  if (reason === undefined) return { code: 200, body };
+  body.status = input.redisConnected ? 'degraded' : 'unhealthy';
+  body.reason = reason;
+  return { code: 503, body };
+}
+
+function unhealthyReason(input: HealthInput, budgetsAge: number | null): string | undefined {
+  const { worker, maxBudgetAgeSec, nowMs } = input;
+  if (!input.redisConnected) return 'redis does not answer PING';
+  if (worker.failedInARow >= FAILED_CYCLES_DEGRADED) {
+    const error = worker.lastError ?? 'unknown error';
+    const cause = worker.lastCause ?? failureCause(error);
+    return `last ${worker.failedInARow} cycles failed${cause ? ` (${cause})` : ''}: ${error.slice(0, 300)}`;
+  }
+  if (budgetsAge !== null && budgetsAge > maxBudgetAgeSec) {
+    return `no replica has written budgets for ${budgetsAge} s (HEALTH_MAX_BUDGET_AGE_SEC=${maxBudgetAgeSec})`;
+  }
+  const upSec = (nowMs - worker.startedAtMs) / 1000;
+  if (budgetsAge === null && upSec > maxBudgetAgeSec) {
+    return `no budgets written by any replica since this one started ${Math.round(upSec)} s ago (HEALTH_MAX_BUDGET_AGE_SEC=${maxBudgetAgeSec})`;
+  }
+  return undefined;
 }
 
 /** Whether Redis answers PING within `timeoutMs`. */
@@ -56,22 +153,14 @@ async function redisAnswers(client: RedisClient, timeoutMs: number): Promise<boo
   }
 }
 
-/**
- * The worker's health: 200 `healthy` while Redis answers PING within the time limit, 503
- * `unhealthy` when it does not, with the mode, role and age of the last successful cycle either way.
- */
+/** The worker's health now: PING Redis within the time limit, then `judgeHealth`. */
 export async function evaluateHealth(ctx: HealthContext): Promise<HealthReport> {
-  const connected = await redisAnswers(ctx.redis, ctx.redisPingTimeoutMs);
-  const lastSuccess = ctx.worker.lastSuccessAtMs;
-  const body: HealthBody = {
-    status: connected ? 'healthy' : 'unhealthy',
-    service: SERVICE_NAME,
-    mode: ctx.worker.mode,
-    redis: connected ? 'connected' : 'disconnected',
-    role: ctx.worker.role,
-    last_success_age_sec: lastSuccess === undefined ? null : Math.max(0, Math.round((ctx.now() - lastSuccess) / 100) / 10),
-    last_cycle_result: ctx.worker.lastCycle?.result ?? null,
-    instance: ctx.instanceId,
-  };
-  return { code: connected ? 200 : 503, body };
+  const redisConnected = await redisAnswers(ctx.redis, ctx.redisPingTimeoutMs);
+  return judgeHealth({
+    worker: ctx.worker.healthFacts,
+    redisConnected,
+    maxBudgetAgeSec: ctx.maxBudgetAgeSec,
+    nowMs: ctx.now(),
+    instanceId: ctx.instanceId,
+  });
 }

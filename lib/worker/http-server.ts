@@ -34,6 +34,8 @@ export interface HttpServerOptions {
   redis: RedisClient;
   worker: HealthSource;
   instanceId: string;
+  /** HEALTH_MAX_BUDGET_AGE_SEC: /health is degraded when budgets are older. */
+  maxBudgetAgeSec: number;
   /**
    * The gate `POST /v1/decisions` asks: the service passes its own `BudgetGate`, so HTTP callers
    * get the decisions, breaker and fail-open behaviour of the Node plugin. Without one the route
@@ -180,6 +182,7 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
         redis: options.redis,
         worker: options.worker,
         instanceId: options.instanceId,
+        maxBudgetAgeSec: options.maxBudgetAgeSec,
         now,
         redisPingTimeoutMs: options.redisPingTimeoutMs ?? HTTP_SERVER_DEFAULTS.redisPingTimeoutMs,
       }));

@@ -1,4 +1,5 @@
 import { MarketStateHash, PositionSnapshotHash, ClusterStressHash, positionPrice, volRegimeOf } from '../../types/inputs';
+import { WorkerHeartbeat } from '../../types/worker-heartbeat';
 import { formatIssues } from '../../types/wire-number';
 import { command, execBatch, type BatchOutcome } from '../redis/command-batch';
 import { scanKeys } from '../redis/key-scanner';
@@ -26,8 +27,12 @@ export interface CycleHead {
   portfolio: Record<string, string> | Error;
   /** Symbols of the position snapshot keys found, each once. */
   symbols: string[];
+  /** Symbols of the market state keys found, each once. */
+  trackedSymbols: string[];
   /** Snapshot keys whose symbol part is not a valid symbol. */
   invalidKeys: string[];
+  /** The leader heartbeat, undefined when absent, invalid or unreadable. */
+  heartbeat: WorkerHeartbeat | undefined;
   scanPages: number;
 }
 
@@ -41,9 +46,9 @@ export interface InputProblem {
 
 export interface SymbolsRead {
   inputs: SymbolInputs[];
-  /** Symbols without a usable snapshot, with the reason. */
+  /** Symbols left out, with the reason (none at present: an unusable snapshot costs only the position). */
   skipped: { symbol: string; reason: string }[];
-  /** Counted fallbacks; a snapshot that vanished between SCAN and read is skipped but not counted. */
+  /** Counted fallbacks, an unusable position snapshot among them. */
   problems: InputProblem[];
 }
 
@@ -74,32 +79,47 @@ export class PortfolioReader {
     this.scanCount = options.scanCount ?? PORTFOLIO_READER_DEFAULTS.scanCount;
   }
 
-  /** Round trip 1 plus the SCAN. Rejects when Redis cannot be reached. */
+  /** Round trip 1 plus the SCANs of position snapshots and market states. Rejects when Redis cannot be reached. */
   async readHead(): Promise<CycleHead> {
-    const [outcomes, scan] = await Promise.all([
+    const [outcomes, snapshots, markets] = await Promise.all([
       execBatch(this.client, [
         command('get', this.keys.modeOverride),
         command('xrevrange', this.keys.modeAuditStream, '+', '-', 'COUNT', 1),
         command('hgetall', this.keys.portfolioState),
+        command('hgetall', this.keys.workerHeartbeat),
       ]),
       scanKeys(this.client, this.keys.positionSnapshotPattern, this.scanCount),
+      scanKeys(this.client, this.keys.marketStatePattern, this.scanCount),
     ]);
-    const [override, audit, portfolio] = outcomes as [BatchOutcome, BatchOutcome, BatchOutcome];
+    const [override, audit, portfolio, heartbeat] = outcomes as [BatchOutcome, BatchOutcome, BatchOutcome, BatchOutcome];
     const symbols = new Set<string>();
     const invalidKeys: string[] = [];
-    for (const key of scan.keys) {
+    for (const key of snapshots.keys) {
       const symbol = this.keys.symbolOfPositionSnapshot(key);
       if (symbol === undefined) invalidKeys.push(key);
       else symbols.add(symbol);
     }
+    // A market key that names no valid symbol is the market engine's business, not a budget's.
+    const tracked = new Set(markets.keys.map((key) => this.keys.symbolOfMarketState(key)).filter((s) => s !== undefined));
     return {
       override: override.error ?? (override.value as string | null),
       auditTail: audit.error ? null : auditTailOf(audit.value),
       portfolio: portfolio.error ?? (portfolio.value as Record<string, string>),
       symbols: [...symbols].sort(),
+      trackedSymbols: [...tracked].sort(),
       invalidKeys,
-      scanPages: scan.pages,
+      heartbeat: heartbeatOf(heartbeat),
+      scanPages: snapshots.pages + markets.pages,
     };
+  }
+
+  /** The mode override and the heartbeat: what a stand-by reads each cycle. Rejects when Redis cannot be reached. */
+  async readStandby(): Promise<{ override: OverrideRead; heartbeat: WorkerHeartbeat | undefined }> {
+    const [override, heartbeat] = await execBatch(this.client, [
+      command('get', this.keys.modeOverride),
+      command('hgetall', this.keys.workerHeartbeat),
+    ]);
+    return { override: override!.error ?? (override!.value as string | null), heartbeat: heartbeatOf(heartbeat!) };
   }
 
   /** Round trips 2 and 3. Rejects when Redis cannot be reached. */
@@ -120,7 +140,6 @@ export class PortfolioReader {
       const snapshot = outcomes[2 * i]!;
       const market = outcomes[2 * i + 1]!;
       const position = this.parseSnapshot(symbol, snapshot, result);
-      if (!position) return;
       const { clusterId, volRegime } = this.parseMarket(symbol, market, result);
       pending.push({ symbol, ...position, clusterId, volRegime });
     });
@@ -137,27 +156,32 @@ export class PortfolioReader {
     return result;
   }
 
-  private parseSnapshot(
-    symbol: string,
-    outcome: BatchOutcome,
-    result: SymbolsRead,
-  ): Pick<SymbolInputs, 'positionAmt' | 'positionPrice' | 'notionalUsd'> | undefined {
+  /**
+   * A symbol's position. No snapshot (a symbol only tracked or configured, or one deleted between
+   * SCAN and read) is a flat position. A snapshot whose numbers are unusable (unreadable, invalid,
+   * or a notional that is not a finite number of cents) leaves the position unknown (`invalid`,
+   * counted as `position`) but never costs the symbol its budget; its price is kept when it is
+   * itself usable, so the gate can still size a plan given in base units.
+   */
+  private parseSnapshot(symbol: string, outcome: BatchOutcome, result: SymbolsRead): Pick<SymbolInputs, 'positionAmt' | 'positionPrice' | 'notionalUsd' | 'positionStatus'> {
     if (!outcome.error && Object.keys(outcome.value as object).length === 0) {
-      // Deleted between SCAN and read: a closed position whose snapshot was removed, not bad data.
-      result.skipped.push({ symbol, reason: 'snapshot vanished' });
-      return undefined;
+      return { positionAmt: 0, positionPrice: undefined, notionalUsd: 0, positionStatus: 'ok' };
     }
     const parsed = outcome.error ? undefined : PositionSnapshotHash.safeParse(outcome.value);
+    let problem: string | undefined;
+    let price: number | undefined;
     if (!parsed?.success) {
-      const detail = outcome.error ? `unreadable: ${outcome.error.message}` : `invalid: ${formatIssues(parsed!.error).join('; ')}`;
-      result.skipped.push({ symbol, reason: `position snapshot ${detail}` });
-      result.problems.push({ inputType: 'position_snapshot', subject: symbol, detail });
-      return undefined;
+      problem = outcome.error ? `unreadable: ${outcome.error.message}` : `invalid: ${formatIssues(parsed!.error).join('; ')}`;
+      price = outcome.error ? undefined : usablePrice(outcome.value as Record<string, string>);
+    } else {
+      const snapshot = parsed.data;
+      price = positionPrice(snapshot);
+      const notionalUsd = snapshot.position_amt === 0 || price === undefined ? 0 : roundCents(Math.abs(snapshot.position_amt) * price);
+      if (Number.isFinite(notionalUsd)) return { positionAmt: snapshot.position_amt, positionPrice: price, notionalUsd, positionStatus: 'ok' };
+      problem = `notional ${snapshot.position_amt} x ${price} is not a finite number`;
     }
-    const snapshot = parsed.data;
-    const price = positionPrice(snapshot);
-    const notionalUsd = snapshot.position_amt === 0 || price === undefined ? 0 : roundCents(Math.abs(snapshot.position_amt) * price);
-    return { positionAmt: snapshot.position_amt, positionPrice: price, notionalUsd };
+    result.problems.push({ inputType: 'position', subject: symbol, detail: `position snapshot ${problem}; position unknown` });
+    return { positionAmt: 0, positionPrice: price, notionalUsd: 0, positionStatus: 'invalid' };
   }
 
   /**
@@ -205,6 +229,20 @@ export class PortfolioReader {
     result.problems.push({ inputType: 'cluster_stress', subject: clusterId, detail: `${detail}; using 0` });
     return 0;
   }
+}
+
+/** A snapshot's price when the snapshot as a whole failed: mark, else entry, whichever is a usable number. */
+function usablePrice(raw: Record<string, string>): number | undefined {
+  const shape = PositionSnapshotHash.shape;
+  const mark = shape.mark_price.safeParse(raw.mark_price);
+  const entry = shape.entry_price.safeParse(raw.entry_price);
+  return positionPrice({ mark_price: mark.success ? mark.data : undefined, entry_price: entry.success ? entry.data : undefined });
+}
+
+function heartbeatOf(outcome: BatchOutcome): WorkerHeartbeat | undefined {
+  if (outcome.error) return undefined;
+  const parsed = WorkerHeartbeat.safeParse(outcome.value);
+  return parsed.success ? parsed.data : undefined;
 }
 
 /** The `to` field of an XREVRANGE ... COUNT 1 reply, or null. */

@@ -127,6 +127,24 @@ export class ModeSwitch {
     return effective;
   }
 
+  /**
+   * XADD of the audit entry of a starting worker that deleted the override `removed`: event
+   * `cleared_at_start`, `from` the mode the override had (or `none` when it held no valid mode),
+   * `to` P28_MODE.
+   */
+  clearedAtStartCommand(stream: string, removed: string, nowMs: number): RedisCommand {
+    return [
+      'xadd', stream, 'MAXLEN', '~', this.auditMaxLen, '*',
+      'event', 'cleared_at_start',
+      'from', parseModeOverride(removed) ?? 'none',
+      'to', this.options.configuredMode,
+      'source', 'env',
+      'instance', this.options.instanceId,
+      'timestamp', Math.floor(nowMs / 1000),
+      'override', removed.slice(0, 64),
+    ];
+  }
+
   /** XADD of an audit entry to `stream`, length-capped. */
   auditCommand(stream: string, entry: ModeAuditEntry): RedisCommand {
     return [

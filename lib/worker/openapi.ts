@@ -105,9 +105,10 @@ const SCHEMAS: Record<string, JsonSchema> = {
       mode_source: { type: 'string', enum: ['env', 'override'] },
       redis: { type: 'string', enum: ['connected', 'disconnected'] },
       role: { type: 'string', enum: ['leader', 'standby'] },
-      reason: { type: 'string' },
+      budgets_age_sec: { type: ['number', 'null'], minimum: 0, description: 'Seconds since any replica last wrote budgets (the leader heartbeat); null while none is known.' },
+      reason: { type: 'string', description: 'Why the status is not healthy.' },
     },
-    required: ['status', 'service', 'mode', 'redis', 'role'],
+    required: ['status', 'service', 'mode', 'mode_source', 'redis', 'role', 'budgets_age_sec'],
   },
   InjectedPortfolioState: {
     type: 'object',

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MODES, type Mode } from '../../types/mode';
+import type { ModeSource } from './mode-switch';
 import type { PortfolioSource } from '../engine/portfolio-state';
 import { CYCLE_RESULTS, STALE_INPUT_TYPES, type CycleResult, type StaleInputType } from './cycle-report';
 
@@ -37,6 +38,9 @@ export class WorkerMetrics {
   readonly isLeader: Gauge;
   readonly activeSymbols: Gauge;
   readonly portfolioHeat: Gauge;
+  readonly budgetsWritten: Gauge;
+  readonly modeSource: Gauge<'source'>;
+  readonly symbolsOverCap: Counter;
   readonly lkgCacheUsed: Counter;
   readonly portfolioTooOld: Counter;
 
@@ -91,13 +95,13 @@ export class WorkerMetrics {
     });
     this.staleInput = new Counter({
       name: 'p28_stale_input_total',
-      help: 'Inputs that were missing, stale or invalid and replaced by their fallback, once per input per cycle: portfolio_state (last-known-good used, or no budgets written), heat (last known value, else 0), cluster_stress (invalid stress hash or cluster_id: 0 or the default cluster used), vol_regime (market state missing or without a valid vol_regime: sigma, else NORMAL 0.33 used), position_snapshot (invalid snapshot: symbol skipped), mode_override (invalid override: P28_MODE used).',
+      help: 'Inputs that were missing, stale or invalid and replaced by their fallback, once per input per cycle: portfolio_state (last-known-good used, or no budgets written), heat (last known value, else 0), cluster_stress (invalid stress hash or cluster_id: 0 or the default cluster used), vol_regime (market state missing or without a valid vol_regime: sigma, else NORMAL 0.33 used), position_snapshot (snapshot key naming no valid symbol: skipped), position (unusable snapshot numbers: budget written with position_status=invalid), mode_override (invalid override: P28_MODE used).',
       labelNames: ['input_type'],
       registers,
     });
     this.budgetViolations = new Counter({
       name: 'p28_budget_violations_total',
-      help: 'Violations published (position notional > budget_usd), per symbol and the mode written with them; one per over-budget symbol per cycle.',
+      help: 'Leader cycles in which the symbol was over budget (position notional > budget_usd), per symbol and the mode written; the violation stream gets an entry only on a change or every VIOLATION_REPUBLISH_SEC.',
       labelNames: ['symbol', 'mode'],
       registers,
     });
@@ -134,6 +138,23 @@ export class WorkerMetrics {
       registers,
     });
 
+    this.budgetsWritten = new Gauge({
+      name: 'p28_budgets_written_timestamp_seconds',
+      help: 'Epoch seconds at which the leader (any replica) last wrote budgets, from the heartbeat hash every replica reads; a stalled leader shows here on every replica.',
+      registers,
+    });
+    this.modeSource = new Gauge({
+      name: 'p28_mode_source',
+      help: 'Where the effective mode comes from: 1 on source="env" (P28_MODE) or source="override" (the run-time key quantum:p28:mode), 0 on the other.',
+      labelNames: ['source'],
+      registers,
+    });
+    this.symbolsOverCap = new Counter({
+      name: 'p28_symbols_over_cap_total',
+      help: 'Symbols left without a budget because the symbol universe exceeded P28_MAX_SYMBOLS, once per symbol per leader cycle.',
+      registers,
+    });
+    this.setModeSource('env');
     // The upstream service's two counters, kept by name so its dashboards and alerts carry over.
     this.lkgCacheUsed = new Counter({
       name: 'p28_lkg_cache_used_total',
@@ -153,6 +174,12 @@ export class WorkerMetrics {
   /** Sets `p28_enforce_mode` from an effective mode. */
   setMode(mode: Mode): void {
     this.enforceMode.set(mode === 'enforce' ? 1 : 0);
+  }
+
+  /** Sets `p28_mode_source`: 1 on the source in effect, 0 on the other. */
+  setModeSource(source: ModeSource): void {
+    this.modeSource.labels('env').set(source === 'env' ? 1 : 0);
+    this.modeSource.labels('override').set(source === 'override' ? 1 : 0);
   }
 
   countStale(inputType: StaleInputType, by = 1): void {

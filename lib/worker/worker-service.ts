@@ -86,6 +86,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       testMode: config.testMode,
       version: PACKAGE_VERSION,
       instanceId: config.instanceId,
+      maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
       now: options.now,
       logger,
     });
@@ -103,6 +104,8 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   logger.info(
     {
       mode: config.mode,
+      // A starting worker clears any run-time override in its first cycle: the mode starts from P28_MODE.
+      mode_source: 'env',
       port: http.port,
       host: config.host,
       redis: redactUrl(config.redisUrl),
@@ -111,7 +114,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       apiAuth: config.apiToken !== undefined,
       testMode: config.testMode,
     },
-    `P2.8 Portfolio Risk Governor started (mode=${config.mode}, port=${http.port})`,
+    `P2.8 Portfolio Risk Governor started (mode=${config.mode} from env P28_MODE, port=${http.port})`,
   );
 
   let stopping: Promise<void> | undefined;

@@ -10,6 +10,7 @@ const btc = (overrides: Partial<SymbolInputs> = {}): SymbolInputs => ({
   positionAmt: 0.5,
   positionPrice: 100000,
   notionalUsd: 50000,
+  positionStatus: 'ok',
   clusterId: 'default',
   clusterStress: 0,
   volRegime: 0.33,

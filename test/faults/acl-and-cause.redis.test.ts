@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Registry } from 'prom-client';
 import { createRedisClient, waitForReady, type RedisClient } from '../../lib/redis/client';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
+import { judgeHealth } from '../../lib/worker/health';
 import type { HeatReader } from '../../lib/worker/heat-source';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { connectedClient, useRedisServer } from '../support/redis';
@@ -11,7 +12,7 @@ import { seedGuideScenario, workerConfig } from '../support/seed';
 const WORKER_ACL = [
   'resetkeys', 'resetchannels', '-@all',
   '+@connection', '+info',
-  '+get', '+set', '+del', '+pexpire', '+expire', '+hgetall', '+hset', '+hdel', '+scan', '+xadd', '+xrevrange',
+  '+get', '+getdel', '+set', '+del', '+pexpire', '+expire', '+hgetall', '+hset', '+hdel', '+scan', '+xadd', '+xrevrange',
   '+evalsha', '+eval',
   '%R~quantum:state:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
   '~quantum:portfolio:budget:*', '~quantum:stream:budget.violation', '~quantum:stream:p28.mode', '~quantum:p28:*',
@@ -53,7 +54,7 @@ describe('ACL users, and the cause of failing cycles', function () {
 
   it('runs the worker and the gate under their minimal ACL users; the gate user cannot write', async () => {
     const worker = new BudgetWorker({ config: workerConfig(redis.server), redis: await clientAs('p28-worker'), heatSource: heat });
-        for (let i = 0; i < 3; i++) expect(await worker.runOnce()).to.include({ result: 'ok' });
+    for (let i = 0; i < 3; i++) expect(await worker.runOnce()).to.include({ result: 'ok' });
     expect(await admin.hget('quantum:portfolio:budget:BTCUSDT', 'budget_usd')).to.equal('1348');
     expect(await worker.lease.release()).to.equal(true);
 
@@ -75,7 +76,11 @@ describe('ACL users, and the cause of failing cycles', function () {
   it('names NOPERM as the cause when a user without write rights runs every cycle', async () => {
     const worker = new BudgetWorker({ config: workerConfig(redis.server), redis: await clientAs('reader'), heatSource: heat });
     for (let i = 0; i < 3; i++) expect(await worker.runOnce()).to.include({ result: 'failed', cause: 'NOPERM' });
-    expect(worker.failures).to.deep.equal({ count: 3, cause: 'NOPERM' });
+    expect(worker.healthFacts).to.include({ failedInARow: 3, lastCause: 'NOPERM' });
+    // Redis answers the denial inside the lease script as a generic "ERR ... script": /health still names NOPERM.
+    const health = judgeHealth({ worker: worker.healthFacts, redisConnected: true, maxBudgetAgeSec: 3600, nowMs: Date.now(), instanceId: 'w' });
+    expect(health.body).to.include({ status: 'degraded' });
+    expect(health.body.reason).to.match(/^last 3 cycles failed \(NOPERM\)/);
   });
 
   it('names OOM as the cause when Redis is out of memory, and clears it once a cycle succeeds', async () => {
@@ -83,10 +88,10 @@ describe('ACL users, and the cause of failing cycles', function () {
     expect(await worker.runOnce()).to.include({ result: 'ok' });
     await admin.config('SET', 'maxmemory', '1');
     for (let i = 0; i < 3; i++) expect(await worker.runOnce()).to.include({ result: 'failed', cause: 'OOM' });
-    expect(worker.failures).to.deep.equal({ count: 3, cause: 'OOM' });
+    expect(worker.healthFacts).to.include({ failedInARow: 3, lastCause: 'OOM' });
     await admin.config('SET', 'maxmemory', '0');
     expect(await worker.runOnce()).to.include({ result: 'ok' });
-    expect(worker.failures).to.deep.equal({ count: 0 });
+    expect(worker.healthFacts).to.include({ failedInARow: 0 });
     await worker.lease.release();
   });
 });

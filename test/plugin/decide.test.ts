@@ -278,6 +278,29 @@ describe('decideBudget', () => {
   });
 });
 
+describe('an unknown position (position_status=invalid)', () => {
+  const invalid = { position_status: 'invalid' as const, position_amt: 0, position_notional_usd: 0, over_budget_usd: 0 };
+
+  it('blocks under enforce a plan whose own notional exceeds the budget, from notionalUsd or qty * position_price', () => {
+    expect(decideAt(invalid, plan({ qty: undefined, notionalUsd: 1500 }))).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget', projectedNotionalUsd: 1500 });
+    expect(decideAt(invalid, plan({ qty: 2 }))).to.include({ allow: false, reason: 'p28_budget_violation', projectedNotionalUsd: 2000 });
+  });
+
+  it('allows a plan whose own notional fits, and judges a SELL as increasing (the position cannot say it reduces)', () => {
+    expect(decideAt(invalid, plan({ qty: 1 }))).to.include({ allow: true, reason: 'within_budget', projectedNotionalUsd: 1000 });
+    expect(decideAt(invalid, plan({ side: 'SELL', qty: 2 }))).to.include({ allow: false, reason: 'p28_budget_violation' });
+  });
+
+  it('reports the same plan as shadow_would_block under shadow', () => {
+    expect(decideAt({ ...invalid, mode: 'shadow' }, plan({ qty: 2 }))).to.include({ allow: true, reason: 'shadow_would_block', wouldBlock: true });
+  });
+
+  it('reads the status from the hash fields and refuses an unknown one as invalid_budget_data', () => {
+    expect(fromFields(budgetFields(invalid, NOW_MS), plan({ qty: 2 }))).to.include({ allow: false, reason: 'p28_budget_violation' });
+    expect(fromFields({ ...budgetFields({}, NOW_MS), position_status: 'maybe' })).to.include({ reason: 'invalid_budget_data', detail: 'position_status' });
+  });
+});
+
 describe('decideFromBudgetFields', () => {
   it('fails open with no_budget_data on an empty hash (no key), mode null', () => {
     expect(fromFields({})).to.deep.equal({ allow: true, reason: 'no_budget_data', enforced: false, failOpen: true, wouldBlock: false, mode: null });

@@ -12,6 +12,14 @@ describe('RedisKeys', () => {
     expect(keys.marketState('ETHUSDT')).to.equal('quantum:state:market:ETHUSDT');
     expect(keys.budget('BTCUSDT')).to.equal('quantum:portfolio:budget:BTCUSDT');
     expect(keys.violationStream).to.equal('quantum:stream:budget.violation');
+    expect(keys.marketStatePattern).to.equal('quantum:state:market:*');
+    expect(keys.workerHeartbeat).to.equal('quantum:p28:worker:heartbeat');
+  });
+
+  it('reads the symbol back from a market state key and ignores anything else', () => {
+    expect(keys.symbolOfMarketState('quantum:state:market:SOLUSDT')).to.equal('SOLUSDT');
+    expect(keys.symbolOfMarketState('quantum:state:market:sol')).to.equal(undefined);
+    expect(keys.symbolOfMarketState('quantum:position:snapshot:SOLUSDT')).to.equal(undefined);
   });
 
   it('finds every budget hash with one SCAN pattern and reads the symbol back from a key', () => {

@@ -21,6 +21,7 @@ import {
 import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../../types/budget-hash';
 import { MAX_DECIMAL_CHARS, parseDecimal, readDecimal } from '../../types/wire-number';
 import { budgetFixture } from '../support/budget-fixture';
+import { encodeWorkerHeartbeat, WorkerHeartbeat } from '../../types/worker-heartbeat';
 
 const sampleBudget: BudgetRecord = budgetFixture();
 
@@ -84,6 +85,22 @@ describe('input hashes', () => {
     expect(volRegimeOf(undefined)).to.deep.equal({ value: 0.33, source: 'default' });
   });
 
+  it('maps the live system\'s regime names with _VOL and a further suffix, in any case', () => {
+    const regime = (raw: string) => volRegimeOf(MarketStateHash.parse({ vol_regime: raw })).value;
+    expect(regime('LOW_VOL')).to.equal(0);
+    expect(regime('normal_vol')).to.equal(0.33);
+    expect(regime('HIGH_VOL')).to.equal(0.67);
+    expect(regime('high_vol_trending')).to.equal(0.67);
+    expect(regime('EXTREME_VOL')).to.equal(1);
+    expect(regime(' Extreme_Vol_Spike_2 ')).to.equal(1);
+  });
+
+  it('rejects names that only look like a regime, so they fall to sigma', () => {
+    for (const raw of ['HIGHVOL', 'HIGH_TRENDING', 'VERY_HIGH', 'HIGH_VOL_', 'HIGH__VOL', 'EXTREME_VOLATILE']) {
+      expect(MarketStateHash.safeParse({ vol_regime: raw }).success, raw).to.equal(false);
+    }
+  });
+
   it('rejects an unknown vol regime name and a cluster id that is not key-safe', () => {
     expect(MarketStateHash.safeParse({ vol_regime: 'CALM' }).success).to.equal(false);
     expect(MarketStateHash.safeParse({ vol_regime: '1.5' }).success).to.equal(false);
@@ -118,6 +135,7 @@ describe('BudgetHash', () => {
           position_amt: fc.double({ min: -1e9, max: 1e9, noNaN: true }).map((x) => x + 0), // -0 is written as "0"
           position_notional_usd: money,
           over_budget_usd: money,
+          position_status: fc.constantFrom('ok' as const, 'invalid' as const),
         }),
         (record) => {
           expect(BudgetHash.parse(encodeBudgetHash(record))).to.deep.equal(record);
@@ -204,7 +222,7 @@ describe('PermitRequest and GateReason', () => {
 describe('fast readers agree with the schemas', () => {
   // zod keeps an optional key whose value is undefined; the readers leave it out. Same values.
   const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  const tricky = fc.constantFrom('', ' ', 'NaN', 'Infinity', '-1', '0', '1', '1.5', '0x10', '1e3', ' 7 ', 'abc', 'shadow', 'enforce', 'BTCUSDT', 'btc', '-0', '.5', '1e999');
+  const tricky = fc.constantFrom('', ' ', 'NaN', 'Infinity', '-1', '0', '1', '1.5', '0x10', '1e3', ' 7 ', 'abc', 'shadow', 'enforce', 'BTCUSDT', 'btc', '-0', '.5', '1e999', 'ok', 'invalid');
 
   it('readBudgetHash gives the same verdict and output as BudgetHash.safeParse (property)', () => {
     const fieldNames = [...Object.keys(BudgetHash.shape), 'extra'];
@@ -305,5 +323,18 @@ describe('fast readers agree with the schemas', () => {
     expect(readPermitRequest(throwing)).to.equal(undefined);
     const trap = new Proxy({}, { getOwnPropertyDescriptor() { throw new Error('trap'); } });
     expect(readPermitRequest(trap)).to.equal(undefined);
+  });
+});
+
+describe('WorkerHeartbeat', () => {
+  it('round-trips through the strings written to Redis, epoch ms whole', () => {
+    const fields = encodeWorkerHeartbeat({ last_success_ts: 1764000000123.4, leader: 'w1-42', symbols_written: 12, cycle_ms: 3.456 });
+    expect(fields).to.deep.equal({ last_success_ts: '1764000000123', leader: 'w1-42', symbols_written: '12', cycle_ms: '3.5' });
+    expect(WorkerHeartbeat.parse(fields)).to.deep.equal({ last_success_ts: 1764000000123, leader: 'w1-42', symbols_written: 12, cycle_ms: 3.5 });
+  });
+
+  it('rejects a heartbeat without a whole epoch ms or a leader', () => {
+    expect(WorkerHeartbeat.safeParse({ last_success_ts: '1.5', leader: 'w1', symbols_written: '1', cycle_ms: '1' }).success).to.equal(false);
+    expect(WorkerHeartbeat.safeParse({ last_success_ts: '1', leader: '', symbols_written: '1', cycle_ms: '1' }).success).to.equal(false);
   });
 });

@@ -12,6 +12,8 @@ import { HeatGateStub } from '../support/heat-gate-stub';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { useRedisCluster } from '../support/redis-cluster';
 import { metricValue, seedGuideScenario, seedSymbols, workerConfig } from '../support/seed';
+import { decideFromBudgetFields } from '../../plugin/decide';
+import { DEFAULT_POLICY } from '../support/gate-fixtures';
 
 const NOW = Date.UTC(2026, 0, 27, 22, 34, 3);
 const NOW_SEC = Math.floor(NOW / 1000);
@@ -240,7 +242,7 @@ describe('BudgetWorker', () => {
       });
     });
 
-    it('skips and counts a symbol with an invalid snapshot, and still writes the others', async () => {
+    it('writes the budget of a symbol with an unusable snapshot, marks its position invalid and counts it; skips a bad key', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
       await client.hset('quantum:position:snapshot:ETHUSDT', { position_amt: 'lots', entry_price: '3000' });
       await client.hset('quantum:position:snapshot:SOLUSDT', { position_amt: '2' });
@@ -248,10 +250,16 @@ describe('BudgetWorker', () => {
       await client.hset('quantum:position:snapshot:bad-symbol', { position_amt: '1', entry_price: '1' });
       const worker = makeWorker();
       const report = await worker.runOnce();
-      expect(report.written).to.deep.equal(['BTCUSDT']);
-      expect(report.skipped.map((s) => s.symbol).sort()).to.deep.equal(['ETHUSDT', 'SOLUSDT', 'XRPUSDT', 'quantum:position:snapshot:bad-symbol']);
-      expect(await client.exists(BUDGET('ETHUSDT'), BUDGET('SOLUSDT'), BUDGET('XRPUSDT'))).to.equal(0);
-      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'position_snapshot' })).to.equal(4);
+      expect(report.result).to.equal('ok');
+      expect(report.written.sort()).to.deep.equal(['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'XRPUSDT']);
+      expect(report.skipped.map((s) => s.symbol)).to.deep.equal(['quantum:position:snapshot:bad-symbol']);
+      for (const symbol of ['ETHUSDT', 'SOLUSDT', 'XRPUSDT']) {
+        expect(await client.hgetall(BUDGET(symbol))).to.include({ position_status: 'invalid', position_amt: '0', position_notional_usd: '0', over_budget_usd: '0' });
+      }
+      expect(await client.hget(BUDGET('ETHUSDT'), 'position_price')).to.equal('3000');
+      expect(await client.hget(BUDGET('BTCUSDT'), 'position_status')).to.equal('ok');
+      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'position' })).to.equal(3);
+      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'position_snapshot' })).to.equal(1);
     });
 
     it('reads the cluster from the market hash and its stress; missing stress is 0 without counting', async () => {
@@ -353,15 +361,18 @@ describe('BudgetWorker', () => {
       expect(await client.hexists(BUDGET('BTCUSDT'), 'position_price')).to.equal(0);
     });
 
-    it('appends one violation per over-budget symbol per cycle and keeps the stream near VIOLATION_STREAM_MAXLEN', async () => {
+    it('announces every over-budget symbol once, again each VIOLATION_REPUBLISH_SEC, and keeps the stream near VIOLATION_STREAM_MAXLEN', async () => {
       // Equity 0 clamps every budget to MIN_BUDGET_K (500); each position is 1000 * 11 = 11000 USD.
       await client.hset('quantum:state:portfolio', { equity_usd: '0', timestamp: String(NOW_SEC) });
       const symbols = await seedSymbols(client, 300);
       for (const symbol of symbols) await client.hset(`quantum:position:snapshot:${symbol}`, { position_amt: '1000' });
-      const worker = makeWorker({ VIOLATION_STREAM_MAXLEN: '100' }, { heatSource: fixedHeat(0.5) });
+      const worker = makeWorker({ VIOLATION_STREAM_MAXLEN: '100', VIOLATION_REPUBLISH_SEC: '10' }, { heatSource: fixedHeat(0.5) });
+      expect((await worker.runOnce()).violations).to.have.length(300);
+      expect((await worker.runOnce()).violations).to.have.length(0);
       for (let i = 0; i < 3; i++) {
-        const report = await worker.runOnce();
-        expect(report.violations).to.have.length(300);
+        clock.tick(10_000);
+        await client.hset('quantum:state:portfolio', 'timestamp', String(Math.floor(Date.now() / 1000)));
+        expect((await worker.runOnce()).violations).to.have.length(300);
       }
       const length = await client.xlen(VIOLATIONS);
       expect(length).to.be.at.least(100);
@@ -402,30 +413,36 @@ describe('BudgetWorker', () => {
 
     it('audits a switch once, not again on later cycles nor by a replica that takes over', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
-      await client.set('quantum:p28:mode', 'enforce');
       const first = makeWorker();
+      const second = makeWorker();
+      await first.runOnce();
+      await second.runOnce(); // started, standing by
+      await client.set('quantum:p28:mode', 'enforce');
       await first.runOnce();
       await first.runOnce();
       await first.stop();
-      const second = makeWorker();
       await second.runOnce();
-      expect(await client.xlen('quantum:stream:p28.mode')).to.equal(1);
+      expect(await client.hget(BUDGET('BTCUSDT'), 'mode')).to.equal('enforce');
+      // none -> shadow at the first cycle, shadow -> enforce once.
+      expect(await client.xlen('quantum:stream:p28.mode')).to.equal(2);
     });
 
     it('records the switch even in a cycle that writes no budgets', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC - 3600 });
-      await client.set('quantum:p28:mode', 'enforce');
       const worker = makeWorker();
+      await worker.runOnce();
+      await client.set('quantum:p28:mode', 'enforce');
       const report = await worker.runOnce();
       expect(report.result).to.equal('skipped');
       expect(await metricValue(worker.metrics.registry, 'p28_enforce_mode')).to.equal(1);
-      expect(await client.xlen('quantum:stream:p28.mode')).to.equal(1);
+      expect(await client.xlen('quantum:stream:p28.mode')).to.equal(2);
     });
 
     it('ignores and counts an invalid override, keeping P28_MODE', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
-      await client.set('quantum:p28:mode', 'block-everything');
       const worker = makeWorker({ P28_MODE: 'shadow' });
+      await worker.runOnce();
+      await client.set('quantum:p28:mode', 'block-everything');
       const report = await worker.runOnce();
       expect(report).to.include({ mode: 'shadow', modeSource: 'env' });
       expect(await client.hget(BUDGET('BTCUSDT'), 'mode')).to.equal('shadow');
@@ -471,12 +488,159 @@ describe('BudgetWorker', () => {
       const small = await socketWritesOfOneCycle(worker);
       await seedSymbols(client, 490, 10);
       const large = await socketWritesOfOneCycle(worker);
-      expect(small.scanPages).to.equal(1);
-      expect(large.scanPages).to.equal(1);
+      // One page for the snapshots and one for the market states.
+      expect(small.scanPages).to.equal(2);
+      expect(large.scanPages).to.equal(2);
       expect(large.writes).to.equal(small.writes);
-      // lease renewal, inputs head, SCAN, symbols, clusters, writes
-      expect(small.writes).to.equal(6);
+      // lease renewal, inputs head, SCAN of snapshots, SCAN of market states, symbols, clusters, writes, heartbeat
+      expect(small.writes).to.equal(8);
       expect(large.commands).to.be.greaterThan(small.commands * 20);
+    });
+  });
+
+  describe('the symbol universe', () => {
+    const openBuy = { planId: 'open-1', symbol: 'SOLUSDT', action: 'OPEN', side: 'BUY' as const, notionalUsd: 5000 };
+
+    it('writes a flat hash for a symbol with only a market hash, so an OPEN over budget is blocked under enforce', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      await client.hset('quantum:state:market:SOLUSDT', { vol_regime: 'HIGH_VOL' });
+      const report = await makeWorker({ P28_MODE: 'enforce' }).runOnce();
+      expect(report.written.sort()).to.deep.equal(['BTCUSDT', 'SOLUSDT']);
+      const hash = await client.hgetall(BUDGET('SOLUSDT'));
+      expect(hash).to.include({ position_amt: '0', position_notional_usd: '0', over_budget_usd: '0', mode: 'enforce', position_status: 'ok' });
+      expect(decideFromBudgetFields(openBuy, hash, NOW, DEFAULT_POLICY)).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget' });
+    });
+
+    it('writes a hash for every P28_SYMBOLS symbol, held or tracked or not', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      const report = await makeWorker({ P28_SYMBOLS: 'XRPUSDT,DOGEUSDT' }).runOnce();
+      expect(report.written.sort()).to.deep.equal(['BTCUSDT', 'DOGEUSDT', 'XRPUSDT']);
+      expect(await client.hgetall(BUDGET('XRPUSDT'))).to.include({ position_amt: '0', vol_regime: '0.33' });
+    });
+
+    it('caps the universe at P28_MAX_SYMBOLS, held symbols first, counts the rest and logs it once', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      for (const symbol of ['AUSDT', 'BUSDT', 'CUSDT']) await client.hset(`quantum:state:market:${symbol}`, { vol_regime: 'LOW' });
+      const lines: { msg: string }[] = [];
+      const logger = { warn: (_o: unknown, msg: string) => lines.push({ msg }), info: () => undefined, error: () => undefined, debug: () => undefined } as unknown as NonNullable<BudgetWorkerOptions['logger']>;
+      const worker = makeWorker({ P28_MAX_SYMBOLS: '2', P28_SYMBOLS: 'ZUSDT' }, { logger });
+      const first = await worker.runOnce();
+      await worker.runOnce();
+      expect(first.written.sort()).to.deep.equal(['BTCUSDT', 'ZUSDT']);
+      expect(first.overCap).to.equal(3);
+      expect(await metricValue(worker.metrics.registry, 'p28_symbols_over_cap_total')).to.equal(6);
+      expect(lines.filter((l) => l.msg.includes('P28_MAX_SYMBOLS'))).to.have.length(1);
+    });
+
+    it('leaves a symbol outside the universe without a hash: the gate fails open with no_budget_data', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      await makeWorker({ P28_MODE: 'enforce' }).runOnce();
+      const hash = await client.hgetall(BUDGET('SOLUSDT'));
+      expect(decideFromBudgetFields(openBuy, hash, NOW, DEFAULT_POLICY)).to.include({ allow: true, failOpen: true, reason: 'no_budget_data' });
+    });
+  });
+
+  describe('vol regime names of the live system', () => {
+    // Heat 0.65 and cluster 0: stress = 0.4*0.65 + 0.2*vol; base budget 2000.
+    it('HIGH_VOL contributes 0.67: stress 0.394, budget 1212', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC, volRegime: 'HIGH_VOL' });
+      await makeWorker().runOnce();
+      expect(await client.hgetall(BUDGET('BTCUSDT'))).to.include({ vol_regime: '0.67', stress_factor: '0.394', budget_usd: '1212' });
+    });
+
+    it('EXTREME_VOL contributes 1.0: stress 0.46, budget 1080; high_vol_trending reads as HIGH', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC, volRegime: 'EXTREME_VOL' });
+      await seedGuideScenario(client, { timestampSec: NOW_SEC, symbol: 'ETHUSDT', volRegime: 'high_vol_trending' });
+      const worker = makeWorker();
+      await worker.runOnce();
+      expect(await client.hgetall(BUDGET('BTCUSDT'))).to.include({ vol_regime: '1', stress_factor: '0.46', budget_usd: '1080' });
+      expect(await client.hget(BUDGET('ETHUSDT'), 'vol_regime')).to.equal('0.67');
+      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'vol_regime' })).to.equal(0);
+    });
+
+    it('counts an unknown name and falls to sigma', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      await client.hset('quantum:state:market:BTCUSDT', { vol_regime: 'VERY_HIGH', sigma: '0.025' });
+      const worker = makeWorker();
+      await worker.runOnce();
+      expect(await client.hget(BUDGET('BTCUSDT'), 'vol_regime')).to.equal('0.67');
+      expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'vol_regime' })).to.equal(1);
+    });
+  });
+
+  describe('absurd position snapshots', () => {
+    const snapshots: [string, Record<string, string>][] = [
+      ['1e308 x 1e308', { position_amt: '1e308', mark_price: '1e308', entry_price: '1' }],
+      ['a negative price', { position_amt: '2', mark_price: '-5', entry_price: '-5' }],
+      ['a notional beyond a finite number of cents', { position_amt: '1e300', entry_price: '1e7' }],
+    ];
+    for (const [what, snapshot] of snapshots) {
+      it(`still writes the budget for ${what}, position_status=invalid, counted as position, the cycle ok`, async () => {
+        await seedGuideScenario(client, { timestampSec: NOW_SEC });
+        await client.hset('quantum:position:snapshot:ETHUSDT', snapshot);
+        const worker = makeWorker({ P28_MODE: 'enforce' });
+        const report = await worker.runOnce();
+        expect(report.result).to.equal('ok');
+        const hash = await client.hgetall(BUDGET('ETHUSDT'));
+        expect(hash).to.include({ position_status: 'invalid', position_amt: '0', position_notional_usd: '0', over_budget_usd: '0', budget_usd: '1348' });
+        for (const value of Object.values(hash)) expect(value).not.to.match(/NaN|Infinity/);
+        expect(BudgetHash.safeParse(hash).success).to.equal(true);
+        expect(await metricValue(worker.metrics.registry, 'p28_stale_input_total', { input_type: 'position' })).to.equal(1);
+        expect(await metricValue(worker.metrics.registry, 'p28_redis_write_fail_total')).to.equal(0);
+        const add = { planId: 'add-1', symbol: 'ETHUSDT', action: 'ADD', side: 'BUY' as const, notionalUsd: 2000 };
+        expect(decideFromBudgetFields(add, hash, NOW, DEFAULT_POLICY)).to.include({ allow: false, reason: 'p28_budget_violation', projectedNotionalUsd: 2000 });
+      });
+    }
+  });
+
+  describe('violation cadence', () => {
+    const runFor = async (worker: BudgetWorker, cycles: number, stepMs: number) => {
+      for (let i = 0; i < cycles; i++) {
+        clock.tick(stepMs);
+        await client.hset('quantum:state:portfolio', 'timestamp', String(Math.floor(Date.now() / 1000)));
+        const report = await worker.runOnce();
+        expect(report.result).to.equal('ok');
+      }
+    };
+
+    it('30 minutes over budget at a 5 s interval add about 30*60/VIOLATION_REPUBLISH_SEC entries, and last_violation_ts stays fresh', async function () {
+      this.timeout(60000);
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      const worker = makeWorker({ VIOLATION_REPUBLISH_SEC: '10' });
+      await worker.runOnce();
+      await runFor(worker, (30 * 60) / 5, 5000);
+      const entries = await client.xlen(VIOLATIONS);
+      expect(entries).to.be.within(180, 182);
+      expect(await client.hget(BUDGET('BTCUSDT'), 'last_violation_ts')).to.equal(String(Math.floor(Date.now() / 1000)));
+    });
+
+    it('announces at once when the over-budget amount moves by more than 1 %, and not for a smaller move', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      const worker = makeWorker({ VIOLATION_REPUBLISH_SEC: '60' });
+      await worker.runOnce();
+      await runFor(worker, 2, 1000);
+      expect(await client.xlen(VIOLATIONS)).to.equal(1);
+      // 48652 over; 0.504 BTC is 50400, 400 more over (0.8 %): not news.
+      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.504');
+      await runFor(worker, 1, 1000);
+      expect(await client.xlen(VIOLATIONS)).to.equal(1);
+      // 0.52 BTC is 52000, 3.4 % more over: news.
+      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.52');
+      await runFor(worker, 1, 1000);
+      expect(await client.xlen(VIOLATIONS)).to.equal(2);
+      const last = entryFields((await client.xrevrange(VIOLATIONS, '+', '-', 'COUNT', 1))[0]![1]);
+      expect(last).to.include({ over_budget: '50652', position_notional: '52000' });
+    });
+
+    it('announces again at once a symbol that went back within budget and then over', async () => {
+      await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      const worker = makeWorker({ VIOLATION_REPUBLISH_SEC: '60' });
+      await worker.runOnce();
+      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.001');
+      await runFor(worker, 1, 1000);
+      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.5');
+      await runFor(worker, 1, 1000);
+      expect(await client.xlen(VIOLATIONS)).to.equal(2);
     });
   });
 
@@ -598,7 +762,8 @@ describe('BudgetWorker', () => {
       });
       const report = await worker.runOnce();
       expect(report.result).to.equal('ok');
-      expect(report.scanPages).to.equal(3);
+      // Snapshots and market states, on each of the three masters.
+      expect(report.scanPages).to.equal(6);
       expect(report.written).to.have.length(41);
       expect(report.written).to.include.members(symbols);
       expect(await redisCluster.client.hgetall(BUDGET('BTCUSDT'))).to.include({ budget_usd: '1348', stress_factor: '0.326', over_budget_usd: '48652' });

@@ -33,7 +33,7 @@ describe('HTTP API', () => {
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(url(path), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const serve = (extra: Partial<HttpServerOptions> = {}) =>
-    startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: client, worker, gate, instanceId: 'test-worker', ...extra });
+    startHttpServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, redis: client, worker, gate, instanceId: 'test-worker', maxBudgetAgeSec: 15, ...extra });
 
   beforeEach(async () => {
     clock = sinon.useFakeTimers({ now: NOW, toFake: ['Date'] });
@@ -73,8 +73,10 @@ describe('HTTP API', () => {
         status: 'healthy',
         service: 'p2.8-portfolio-risk-governor',
         mode: 'enforce',
+        mode_source: 'env',
         redis: 'connected',
         role: 'standby',
+        budgets_age_sec: null,
         last_success_age_sec: null,
         last_cycle_result: null,
         instance: 'test-worker',
@@ -86,14 +88,15 @@ describe('HTTP API', () => {
       clock.tick(2500);
       const after = await fetch(url('/health'));
       expect(after.headers.get('content-type')).to.match(/^application\/json/);
-      const body = (await after.json()) as { last_success_age_sec: number };
-      expect(body).to.include({ status: 'healthy', role: 'leader', last_cycle_result: 'ok', redis: 'connected' });
+      const body = (await after.json()) as { last_success_age_sec: number; budgets_age_sec: number };
+      expect(body).to.include({ status: 'healthy', role: 'leader', last_cycle_result: 'ok', redis: 'connected', mode_source: 'env' });
+      expect(body.budgets_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
       expect(body.last_success_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
     });
 
     it('renders whatever the health evaluation it is given returns', async () => {
       const own = await serve({
-        health: async () => ({ code: 503, body: { status: 'unhealthy', service: 'p2.8-portfolio-risk-governor', mode: 'shadow', redis: 'disconnected', role: 'standby', last_success_age_sec: null, last_cycle_result: null, instance: 'x' } }),
+        health: async () => ({ code: 503, body: { status: 'unhealthy', service: 'p2.8-portfolio-risk-governor', mode: 'shadow', mode_source: 'env', redis: 'disconnected', role: 'standby', budgets_age_sec: null, last_success_age_sec: null, last_cycle_result: null, instance: 'x' } }),
       });
       try {
         const res = await fetch(url('/health', own));

@@ -106,8 +106,7 @@ describe('rollback timing (worker, override key and gate on a real Redis)', func
   });
 
   it('a rollback to shadow through the override reaches the gate within one compute interval plus one cycle', async () => {
-    await client.set(keys.modeOverride, 'enforce');
-    await startWorker();
+    await startWorker({ P28_MODE: 'enforce' });
     await eventually(async () => (await gate.evaluate(ADD_OVER_BUDGET)).reason === 'p28_budget_violation', 10000);
 
     const figures: number[] = [];
@@ -133,8 +132,7 @@ describe('rollback timing (worker, override key and gate on a real Redis)', func
   });
 
   it('the emergency switch gate.setForceShadow(true) takes effect on the next decision, whatever the hashes say', async () => {
-    await client.set(keys.modeOverride, 'enforce');
-    await startWorker();
+    await startWorker({ P28_MODE: 'enforce' });
     await eventually(async () => (await gate.evaluate(ADD_OVER_BUDGET)).reason === 'p28_budget_violation', 10000);
 
     const switchedAt = performance.now();
@@ -151,8 +149,7 @@ describe('rollback timing (worker, override key and gate on a real Redis)', func
 
   it('after the worker stops, its hashes keep enforcing until BUDGET_HASH_TTL_SEC, then the gate fails open with no_budget_data', async () => {
     const ttlSec = 2;
-    await client.set(keys.modeOverride, 'enforce');
-    await startWorker({ BUDGET_HASH_TTL_SEC: String(ttlSec) });
+    await startWorker({ P28_MODE: 'enforce', BUDGET_HASH_TTL_SEC: String(ttlSec) });
     await eventually(async () => (await gate.evaluate(ADD_OVER_BUDGET)).reason === 'p28_budget_violation', 10000);
 
     await service!.stop();
