@@ -39,8 +39,8 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
   const key = keys.budget(SYMBOL);
   const writer = createRedisClient({ url: server.url, profile: 'worker' });
   const raw = createRedisClient({ url: server.url, profile: 'gate', commandTimeoutMs: 1000 });
-  const data = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-  const subscriber = new Redis(server.url, { autoResubscribe: false });
+  const data = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, protocol: 2 });
+  const subscriber = new Redis(server.url, { autoResubscribe: false, protocol: 2 });
   for (const c of [writer, raw, data, subscriber]) c.on('error', () => undefined);
   await Promise.all([writer, raw, data].map((c) => waitForReady(c, 5000)));
   const nowSec = Math.floor(Date.now() / 1000);
@@ -101,7 +101,7 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
   // Baseline: a plain PUBLISH from the same writer to a subscriber of its own, alternating with
   // the writes, so both see the same machine load.
   log('cache: invalidation latency');
-  const listener = new Redis(server.url);
+  const listener = new Redis(server.url, { protocol: 2 });
   listener.on('error', () => undefined);
   let onPublished: (() => void) | undefined;
   listener.on('message', () => onPublished?.());
@@ -114,13 +114,13 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
     const invalidated = new Promise<void>((resolve) => (onInvalidated = resolve));
     let start = nowNs();
     void writer.hset(key, 'stress_factor', String(i));
-    await invalidated;
+    await withinMs(invalidated, 5000, 'invalidation');
     latencies.push(elapsedUs(start) / 1000);
     if (cache.lookup(key) !== undefined) throw new Error('cache bench: an invalidated entry was still a hit');
     const published = new Promise<void>((resolve) => (onPublished = resolve));
     start = nowNs();
     void writer.publish(channel, String(i));
-    await published;
+    await withinMs(published, 5000, 'pub/sub message');
     pubsub.push(elapsedUs(start) / 1000);
   }
   onInvalidated = undefined;
@@ -143,4 +143,13 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
   cache.close();
   for (const c of [writer, raw, data]) c.disconnect();
   return rows;
+}
+
+/** `promise`, or a rejection after `ms`: a lost message fails the run instead of hanging it. */
+function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`cache bench: no ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }

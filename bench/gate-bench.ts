@@ -81,7 +81,7 @@ async function measure(server: LocalRedisServer, placement: Placement, o: GateBe
   const at = `, ${placement.name}`;
   const rows: Row[] = [];
   const raw = createRedisClient({ url: server.url, profile: 'gate', commandTimeoutMs: 1000 });
-  const rawAuto = new Redis({ host: '127.0.0.1', port: server.port, enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  const rawAuto = new Redis({ host: '127.0.0.1', port: server.port, enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, protocol: 2 });
   for (const client of [raw, rawAuto]) {
     client.on('error', () => undefined);
     await waitForReady(client, 5000);

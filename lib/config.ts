@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { MODES, type Mode } from '../types/mode';
@@ -6,7 +7,8 @@ import { integerString, numericString } from '../types/wire-number';
 import type { BudgetParams } from './engine/compute-budget';
 import { OptionsError, type OptionIssue } from './options-error';
 import { DEFAULT_KEY_PREFIX } from './redis/keys';
-import { redactUrl, type HostPort } from './redis/client';
+import type { HostPort } from './redis/client';
+import { parseRedisUrl, redactUrl } from './redis/redis-url';
 
 /** The worker's validated configuration. Units are in the names. */
 export interface WorkerConfig {
@@ -21,11 +23,16 @@ export interface WorkerConfig {
   redisSentinels: HostPort[];
   redisSentinelName: string | undefined;
   redisClusterNodes: HostPort[];
+  redisSentinelPassword: string | undefined;
+  redisTlsCaFile: string | undefined;
+  redisTlsCertFile: string | undefined;
+  redisTlsKeyFile: string | undefined;
   keyPrefix: string;
   port: number;
   host: string;
   heatGateMetricsUrl: string;
   heatFetchTimeoutMs: number;
+  heatMaxBytes: number;
   logLevel: LogLevel;
   leaseTtlMs: number;
   enforceSymbols: string[];
@@ -60,6 +67,28 @@ const hostPortList = z.string().transform((raw, ctx) => {
     out.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
   }
   return out;
+});
+
+/** A file the worker can read (TLS material); the message names the path, never the content. */
+const readableFile = z.string().transform((raw, ctx) => {
+  try {
+    accessSync(raw, constants.R_OK);
+    return raw;
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `cannot read ${JSON.stringify(raw)} (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+    return z.NEVER;
+  }
+});
+
+/** A redis:// or rediss:// URL that `createRedisClient` can use; the message never shows its password. */
+const redisUrl = z.string().transform((raw, ctx) => {
+  try {
+    parseRedisUrl(raw);
+    return raw;
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
 });
 
 function urlWithScheme(schemes: string[]) {
@@ -163,15 +192,20 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('MAX_LKG_AGE_SEC', 'maxLkgAgeSec', '900', numericString({ min: 0 }), 'how long (seconds) a last-known-good portfolio state or heat may stand in; 0 = never'),
   spec('BUDGET_HASH_TTL_SEC', 'budgetHashTtlSec', '60', integerString({ min: 1 }), 'TTL (seconds) of each budget hash; must exceed the compute interval'),
   spec('BUDGET_COMPUTE_INTERVAL_SEC', 'computeIntervalSec', '5', numericString({ min: 0.05 }), 'worker cycle period in seconds'),
-  spec('REDIS_URL', 'redisUrl', 'redis://127.0.0.1:6379', urlWithScheme(['redis:', 'rediss:']), 'redis:// or rediss:// URL, with user, password and db as usual'),
+  spec('REDIS_URL', 'redisUrl', 'redis://127.0.0.1:6379', redisUrl, 'redis:// or rediss:// URL, with user, password and db as usual'),
   spec('REDIS_SENTINELS', 'redisSentinels', undefined, hostPortList, 'host:port,... of Redis Sentinels; when set, REDIS_SENTINEL_NAME names the master and REDIS_URL gives credentials, TLS and db'),
   spec('REDIS_SENTINEL_NAME', 'redisSentinelName', 'mymaster', text(/^\S+$/, 'a master name'), 'the Sentinel master name'),
+  spec('REDIS_SENTINEL_PASSWORD', 'redisSentinelPassword', undefined, z.string(), 'password of the Sentinels when they have their own (Sentinel requirepass); default: the password of REDIS_URL'),
   spec('REDIS_CLUSTER_NODES', 'redisClusterNodes', undefined, hostPortList, 'host:port,... seed nodes of a Redis Cluster; when set, REDIS_URL gives credentials and TLS'),
+  spec('REDIS_TLS_CA_FILE', 'redisTlsCaFile', undefined, readableFile, 'PEM file of the CA(s) that signed the Redis server certificate (a private CA); needs a rediss:// REDIS_URL'),
+  spec('REDIS_TLS_CERT_FILE', 'redisTlsCertFile', undefined, readableFile, 'PEM client certificate, for servers with tls-auth-clients yes (mutual TLS); needs REDIS_TLS_KEY_FILE'),
+  spec('REDIS_TLS_KEY_FILE', 'redisTlsKeyFile', undefined, readableFile, 'PEM private key of REDIS_TLS_CERT_FILE'),
   spec('P28_KEY_PREFIX', 'keyPrefix', DEFAULT_KEY_PREFIX, text(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-"'), 'first segment of every Redis key read or written'),
   spec('PORT', 'port', '8049', integerString({ min: 0, max: 65535 }), 'port of /health and /metrics (0 picks a free one)'),
   spec('HOST', 'host', '127.0.0.1', text(/^\S+$/, 'a host name or address'), 'address /health and /metrics listen on'),
   spec('HEAT_GATE_METRICS_URL', 'heatGateMetricsUrl', 'http://127.0.0.1:8056/metrics', urlWithScheme(['http:', 'https:']), 'P2.6 Heat Gate exposition text with the gauge p26_heat_value'),
   spec('HEAT_FETCH_TIMEOUT_MS', 'heatFetchTimeoutMs', '1000', integerString({ min: 1, max: 60000 }), 'time limit for one heat fetch'),
+  spec('HEAT_MAX_BYTES', 'heatMaxBytes', '1048576', integerString({ min: 1024, max: 67108864 }), 'largest P2.6 response read; a longer one is cut off and counts as a heat fallback'),
   spec('LOG_LEVEL', 'logLevel', 'info', choice(LOG_LEVELS), 'fatal, error, warn, info, debug, trace or silent (JSON logs on stdout)'),
   spec('LEASE_TTL_MS', 'leaseTtlMs', '15000', integerString({ min: 1000 }), 'leader lease; a stand-by replica takes over within about this long after the leader dies'),
   spec('P28_ENFORCE_SYMBOLS', 'enforceSymbols', undefined, symbolList, 'canary: when set and the mode is enforce, only these symbols get mode=enforce, the rest shadow'),
@@ -241,6 +275,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (config.redisSentinels?.length > 0 && config.redisClusterNodes?.length > 0) {
     issues.push({ field: 'REDIS_CLUSTER_NODES', message: 'cannot be combined with REDIS_SENTINELS' });
+  }
+  const tlsFiles = ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE'].filter((v) => (env[v] ?? '').trim() !== '');
+  if (tlsFiles.length > 0 && !bad.has('REDIS_URL') && !/^rediss:/i.test(config.redisUrl)) {
+    issues.push({ field: tlsFiles[0]!, message: 'needs a rediss:// REDIS_URL (TLS is switched on by the URL scheme)' });
+  }
+  if ((config.redisTlsCertFile === undefined) !== (config.redisTlsKeyFile === undefined) && !bad.has('REDIS_TLS_CERT_FILE') && !bad.has('REDIS_TLS_KEY_FILE')) {
+    issues.push({ field: config.redisTlsCertFile === undefined ? 'REDIS_TLS_CERT_FILE' : 'REDIS_TLS_KEY_FILE', message: 'REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together' });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   config.instanceId ??= `${hostname()}-${process.pid}`;

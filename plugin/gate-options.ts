@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import { DEFAULT_KEY_PREFIX, RedisKeys } from '../lib/redis/keys';
+import { parseRedisUrl } from '../lib/redis/redis-url';
 import { OptionsError, type OptionIssue } from '../lib/options-error';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
@@ -205,8 +206,14 @@ export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOpti
   if ((options.redis === undefined) === (options.redisUrl === undefined)) {
     issues.push({ field: 'redis', message: 'exactly one of redis and redisUrl is required' });
   }
-  if (options.redisUrl !== undefined && !/^rediss?:\/\//.test(options.redisUrl)) {
-    issues.push({ field: 'redisUrl', message: 'must start with redis:// or rediss://' });
+  if (options.redisUrl !== undefined) {
+    try {
+      if (typeof options.redisUrl !== 'string') throw new Error('must be a redis:// or rediss:// URL');
+      parseRedisUrl(options.redisUrl);
+    } catch (error) {
+      // RedisUrlError's message shows the URL with its credentials hidden.
+      issues.push({ field: 'redisUrl', message: (error as Error).message });
+    }
   }
   if (options.keyPrefix !== undefined) {
     try {

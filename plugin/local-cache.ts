@@ -62,8 +62,15 @@ export class GateLocalCache {
       options.logger.warn('localCache is not supported on Redis Cluster: reading Redis for every decision');
       return undefined;
     }
+    if (client.options.protocol !== 2) {
+      // Invalidations are read as RESP2 pub/sub messages on the subscriber; a RESP3 connection gets
+      // them as push frames instead, and a cache that never hears of a change must not answer.
+      options.logger.warn('localCache needs a RESP2 client (protocol: 2, as createRedisClient makes): reading Redis for every decision');
+      return undefined;
+    }
     const metrics = new LocalCacheMetrics(options.registry);
     const subscriber = client.duplicate({
+      protocol: 2,
       autoResubscribe: false,
       enableAutoPipelining: false,
       connectionName: 'p28-budget-gate-cache',

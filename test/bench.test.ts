@@ -14,6 +14,9 @@ describe('npm run bench (quick mode)', () => {
         cwd: join(__dirname, '..'),
         encoding: 'utf8',
         env: { ...process.env, BENCH_RESULTS_DIR: out },
+        // spawnSync blocks mocha's own timeout: a hung run must end here, as a failure.
+        timeout: 110000,
+        killSignal: 'SIGKILL',
       });
       expect(run.status, run.stderr).to.equal(0);
       for (const scenario of [

@@ -60,7 +60,8 @@ describe('loadConfig', () => {
   });
 
   // One accepted value and one rejected value for every variable the worker reads.
-  const cases: Record<string, { good: [string, string, unknown]; bad: string; says: string }> = {
+  // `with`: other variables the accepted value needs (TLS files need a rediss:// URL).
+  const cases: Record<string, { good: [string, string, unknown]; bad: string; says: string; with?: Record<string, string> }> = {
     P28_MODE: { good: ['ENFORCE', 'mode', 'enforce'], bad: 'block', says: 'expected one of shadow, enforce, got "block"' },
     BASE_RISK_PCT: { good: ['0.05', 'budget.baseRiskPct', 0.05], bad: '0', says: 'expected a number in (0,1], got "0"' },
     ALPHA_HEAT: { good: ['0.5', 'budget.alphaHeat', 0.5], bad: 'abc', says: 'expected a number in [0,1], got "abc"' },
@@ -72,15 +73,20 @@ describe('loadConfig', () => {
     MAX_LKG_AGE_SEC: { good: ['0', 'maxLkgAgeSec', 0], bad: '15m', says: 'expected a number >= 0, got "15m"' },
     BUDGET_HASH_TTL_SEC: { good: ['120', 'budgetHashTtlSec', 120], bad: '60.5', says: 'expected a whole number >= 1, got "60.5"' },
     BUDGET_COMPUTE_INTERVAL_SEC: { good: ['2.5', 'computeIntervalSec', 2.5], bad: '0', says: 'expected a number >= 0.05, got "0"' },
-    REDIS_URL: { good: ['rediss://user:pw@redis.internal:6380/2', 'redisUrl', 'rediss://user:pw@redis.internal:6380/2'], bad: 'http://user:secret@x', says: 'expected a redis:// or rediss:// URL, got "http://user:***@x/"' },
+    REDIS_URL: { good: ['rediss://user:pw@redis.internal:6380/2', 'redisUrl', 'rediss://user:pw@redis.internal:6380/2'], bad: 'http://user:secret@x', says: 'expected a redis:// or rediss:// URL, got "http://user:***@x"' },
     REDIS_SENTINELS: { good: ['s1:26379, s2:26379', 'redisSentinels', [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }]], bad: 's1', says: 'expected a comma-separated list of host:port, got "s1"' },
     REDIS_SENTINEL_NAME: { good: ['primary', 'redisSentinelName', 'primary'], bad: 'my master', says: 'expected a master name, got "my master"' },
+    REDIS_SENTINEL_PASSWORD: { good: ['s3nt:/@%', 'redisSentinelPassword', 's3nt:/@%'], bad: '', says: '' },
     REDIS_CLUSTER_NODES: { good: ['10.0.0.1:7000,[::1]:7001', 'redisClusterNodes', [{ host: '10.0.0.1', port: 7000 }, { host: '::1', port: 7001 }]], bad: 'n1:99999', says: 'expected a comma-separated list of host:port, got "n1:99999"' },
+    REDIS_TLS_CA_FILE: { good: ['package.json', 'redisTlsCaFile', 'package.json'], bad: '/nonexistent/ca.pem', says: 'cannot read "/nonexistent/ca.pem" (ENOENT)', with: { REDIS_URL: 'rediss://redis:6380' } },
+    REDIS_TLS_CERT_FILE: { good: ['package.json', 'redisTlsCertFile', 'package.json'], bad: '/nonexistent/c.pem', says: 'cannot read "/nonexistent/c.pem" (ENOENT)', with: { REDIS_URL: 'rediss://redis:6380', REDIS_TLS_KEY_FILE: 'package.json' } },
+    REDIS_TLS_KEY_FILE: { good: ['package.json', 'redisTlsKeyFile', 'package.json'], bad: '/nonexistent/k.pem', says: 'cannot read "/nonexistent/k.pem" (ENOENT)', with: { REDIS_URL: 'rediss://redis:6380', REDIS_TLS_CERT_FILE: 'package.json' } },
     P28_KEY_PREFIX: { good: ['staging', 'keyPrefix', 'staging'], bad: 'a:b', says: 'expected letters, digits, "_", "." or "-", got "a:b"' },
     PORT: { good: ['0', 'port', 0], bad: '70000', says: 'expected a whole number in [0,65535], got "70000"' },
     HOST: { good: ['0.0.0.0', 'host', '0.0.0.0'], bad: 'two words', says: 'expected a host name or address, got "two words"' },
     HEAT_GATE_METRICS_URL: { good: ['https://heat:8443/metrics', 'heatGateMetricsUrl', 'https://heat:8443/metrics'], bad: 'ftp://x', says: 'expected a http:// or https:// URL, got "ftp://x"' },
     HEAT_FETCH_TIMEOUT_MS: { good: ['250', 'heatFetchTimeoutMs', 250], bad: '0', says: 'expected a whole number in [1,60000], got "0"' },
+    HEAT_MAX_BYTES: { good: ['65536', 'heatMaxBytes', 65536], bad: '10', says: 'expected a whole number in [1024,67108864], got "10"' },
     LOG_LEVEL: { good: ['debug', 'logLevel', 'debug'], bad: 'verbose', says: 'expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"' },
     LEASE_TTL_MS: { good: ['30000', 'leaseTtlMs', 30000], bad: '10', says: 'expected a whole number >= 1000, got "10"' },
     P28_ENFORCE_SYMBOLS: { good: ['BTCUSDT,ETHUSDT', 'enforceSymbols', ['BTCUSDT', 'ETHUSDT']], bad: 'BTCUSDT,eth*', says: 'expected comma-separated upper-case symbols, got "eth*"' },
@@ -101,12 +107,14 @@ describe('loadConfig', () => {
   for (const [variable, c] of Object.entries(cases)) {
     const [value, key, expected] = c.good;
     it(`reads ${variable}=${value}`, () => {
-      const config = loadConfig({ [variable]: value }) as unknown as Record<string, Record<string, unknown>>;
+      const config = loadConfig({ ...c.with, [variable]: value }) as unknown as Record<string, Record<string, unknown>>;
       const [head, field] = key.split('.');
       expect(field === undefined ? config[head!] : config[head!]![field]).to.deep.equal(expected);
     });
+    // Any string is a password: nothing to reject.
+    if (variable === 'REDIS_SENTINEL_PASSWORD') continue;
     it(`rejects ${variable}=${c.bad} with a message naming the variable`, () => {
-      const error = configError({ [variable]: c.bad });
+      const error = configError({ ...c.with, [variable]: c.bad });
       expect(error.issues).to.deep.equal([{ field: variable, message: c.says }]);
       expect(error.message).to.contain(`${variable}: ${c.says}`);
       expect(error.code).to.equal('P28_CONFIG');
@@ -132,6 +140,15 @@ describe('loadConfig', () => {
   it('rejects a hash TTL that does not outlive the compute interval', () => {
     const error = configError({ BUDGET_HASH_TTL_SEC: '5', BUDGET_COMPUTE_INTERVAL_SEC: '5' });
     expect(error.issues[0]?.field).to.equal('BUDGET_HASH_TTL_SEC');
+  });
+
+  it('rejects TLS files without a rediss:// URL, and a client certificate without its key', () => {
+    expect(configError({ REDIS_TLS_CA_FILE: 'package.json' }).issues).to.deep.equal([
+      { field: 'REDIS_TLS_CA_FILE', message: 'needs a rediss:// REDIS_URL (TLS is switched on by the URL scheme)' },
+    ]);
+    expect(configError({ REDIS_URL: 'rediss://r:6380', REDIS_TLS_CERT_FILE: 'package.json' }).issues).to.deep.equal([
+      { field: 'REDIS_TLS_KEY_FILE', message: 'REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together' },
+    ]);
   });
 
   it('rejects Sentinel and Cluster together', () => {

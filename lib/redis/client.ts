@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { WorkerConfig } from '../config';
+import { parseRedisUrl } from './redis-url';
 
 /** One host:port of a Redis Sentinel or Cluster seed list. */
 export interface HostPort {
@@ -7,20 +10,7 @@ export interface HostPort {
   port: number;
 }
 
-/** Replaces the password (and a user name that stands alone) of a URL with `***`, for logs and errors. */
-export function redactUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password) url.password = '***';
-    else if (url.username) url.username = '***';
-    else return raw;
-    return url.toString();
-  } catch {
-    // Not a URL we can parse: hide anything between "//" and "@", which is where credentials live.
-    return raw.replace(/\/\/[^/@]*@/, '//***@');
-  }
-}
-
+export { redactUrl } from './redis-url';
 
 /** An ioredis client or cluster: everything in this package accepts either. */
 export type RedisClient = Redis | Cluster;
@@ -48,6 +38,13 @@ export interface RedisConnectOptions {
   connectionName?: string;
   /** Do not connect until the first command or `connect()`. */
   lazyConnect?: boolean;
+  /** Password of the Sentinels when they have their own (REDIS_SENTINEL_PASSWORD); default: the URL's. */
+  sentinelPassword?: string;
+  /**
+   * TLS material for rediss:// (PEM text): a private CA, and a client certificate and key for
+   * servers with `tls-auth-clients yes`. Used for the Sentinels too when they are reached by TLS.
+   */
+  tls?: { ca?: string; cert?: string; key?: string };
   /** ioredis `enableAutoPipelining`: commands issued in the same tick go out in one write. */
   autoPipelining?: boolean;
 }
@@ -56,31 +53,45 @@ export const REDIS_DEFAULTS = Object.freeze({
   gateCommandTimeoutMs: 250,
   workerCommandTimeoutMs: 1000,
   connectTimeoutMs: 2000,
+  /**
+   * How long a dropped connection may take to close before its socket is destroyed. A hung server
+   * never sends its FIN, so ioredis's default (2 s) would delay leaving it by that much after a
+   * Sentinel failover.
+   */
+  disconnectTimeoutMs: 100,
   maxReconnectDelayMs: 2000,
+  /**
+   * A worker connection that has heard nothing for this long is sent a PING; if that times out the
+   * connection is dropped and made again (through the Sentinels, to whichever master they name).
+   */
+  workerSilenceProbeMs: 2000,
 });
 
-/** ioredis options from a URL: host, port, user, password, db and TLS for rediss://. */
-function urlOptions(raw: string): RedisOptions {
-  const url = new URL(raw);
-  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0;
+/** ioredis options from a URL: host, port, user, password, db and TLS for rediss://. Throws `RedisUrlError`. */
+function urlOptions(raw: string, tls: RedisConnectOptions['tls']): RedisOptions {
+  const url = parseRedisUrl(raw);
   return {
-    host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: url.port ? Number(url.port) : 6379,
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    db: Number.isInteger(db) ? db : 0,
-    tls: url.protocol === 'rediss:' ? {} : undefined,
+    host: url.host,
+    port: url.port,
+    username: url.username,
+    password: url.password,
+    db: url.db,
+    tls: url.tls ? { ...tls } : undefined,
   };
 }
 
 function profileOptions(options: RedisConnectOptions): RedisOptions {
   const gate = options.profile === 'gate';
   return {
+    // ioredis 6 speaks RESP3 by default; RESP2 keeps replies, CLIENT TRACKING redirection and the
+    // servers supported (no HELLO needed) exactly as they were under ioredis 5.
+    protocol: 2,
     enableOfflineQueue: false,
     maxRetriesPerRequest: gate ? 0 : 1,
     commandTimeout:
       options.commandTimeoutMs ?? (gate ? REDIS_DEFAULTS.gateCommandTimeoutMs : REDIS_DEFAULTS.workerCommandTimeoutMs),
     connectTimeout: REDIS_DEFAULTS.connectTimeoutMs,
+    disconnectTimeout: REDIS_DEFAULTS.disconnectTimeoutMs,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), REDIS_DEFAULTS.maxReconnectDelayMs),
     connectionName: options.connectionName,
     lazyConnect: options.lazyConnect ?? false,
@@ -88,12 +99,17 @@ function profileOptions(options: RedisConnectOptions): RedisOptions {
   };
 }
 
+function withoutLazyConnect(options: RedisOptions): RedisOptions {
+  const { lazyConnect: _ignored, ...rest } = options;
+  return rest;
+}
+
 /**
  * The one ioredis factory used by the worker, the gate, the benchmarks and the demo.
  * Standalone, Sentinel or Cluster, with the fail-fast settings of the chosen profile.
  */
 export function createRedisClient(options: RedisConnectOptions): RedisClient {
-  const fromUrl = urlOptions(options.url);
+  const fromUrl = urlOptions(options.url, options.tls);
   const base = profileOptions(options);
   if (options.clusterNodes && options.clusterNodes.length > 0) {
     const clusterOptions: ClusterOptions = {
@@ -101,8 +117,11 @@ export function createRedisClient(options: RedisConnectOptions): RedisClient {
       lazyConnect: base.lazyConnect,
       enableAutoPipelining: base.enableAutoPipelining,
       clusterRetryStrategy: base.retryStrategy,
+      // ioredis connects each node on demand; a node option `lazyConnect: false` makes the
+      // slot-refresh connection of a seed that is now a replica or gone fail, and the cluster
+      // never becomes ready (a worker started after a failover never connected).
       redisOptions: {
-        ...base,
+        ...withoutLazyConnect(base),
         username: fromUrl.username,
         password: fromUrl.password,
         tls: fromUrl.tls,
@@ -110,20 +129,61 @@ export function createRedisClient(options: RedisConnectOptions): RedisClient {
     };
     return new Cluster(options.clusterNodes, clusterOptions);
   }
-  if (options.sentinels && options.sentinels.length > 0) {
-    return new Redis({
-      ...base,
-      sentinels: options.sentinels,
-      name: options.sentinelName ?? 'mymaster',
-      username: fromUrl.username,
-      password: fromUrl.password,
-      sentinelPassword: fromUrl.password,
-      db: fromUrl.db,
-      tls: fromUrl.tls,
-      enableTLSForSentinelMode: fromUrl.tls !== undefined,
-    });
-  }
-  return new Redis({ ...fromUrl, ...base });
+  const client =
+    options.sentinels && options.sentinels.length > 0
+      ? new Redis({
+          ...base,
+          sentinels: options.sentinels,
+          name: options.sentinelName ?? 'mymaster',
+          username: fromUrl.username,
+          password: fromUrl.password,
+          sentinelPassword: options.sentinelPassword ?? fromUrl.password,
+          db: fromUrl.db,
+          tls: fromUrl.tls,
+          enableTLSForSentinelMode: fromUrl.tls !== undefined,
+          sentinelTLS: fromUrl.tls,
+          // Subscribe to the Sentinels' +switch-master and reconnect at once: a master that hangs
+          // (SIGSTOP, a frozen VM) keeps its TCP connections open, so nothing else would tell.
+          failoverDetector: true,
+          sentinelCommandTimeout: REDIS_DEFAULTS.connectTimeoutMs,
+        })
+      : new Redis({ ...fromUrl, ...base });
+  if (options.profile === 'worker') reconnectWhenSilent(client, REDIS_DEFAULTS.workerSilenceProbeMs);
+  return client;
+}
+
+/**
+ * Drops and remakes the connection when the server stops answering but keeps its connection open
+ * (SIGSTOP, a hung host): the kernel answers TCP keep-alives for a stopped process, so only an
+ * unanswered command tells. A PING is sent only after `silenceMs` without any reply, and only one at
+ * a time, so a busy connection carries no extra traffic.
+ */
+function reconnectWhenSilent(client: Redis, silenceMs: number): void {
+  let lastHeardAt = performance.now();
+  const heard = (): void => {
+    lastHeardAt = performance.now();
+  };
+  client.on('ready', () => {
+    heard();
+    client.stream?.on('data', heard);
+  });
+  let probing = false;
+  const timer = setInterval(() => {
+    if (probing || client.status !== 'ready' || performance.now() - lastHeardAt < silenceMs) return;
+    probing = true;
+    client
+      .ping()
+      .then(heard, (error: Error) => {
+        // Destroy, not end: a stopped peer never sends its FIN, so a graceful close would wait for
+        // it; a destroyed socket is a lost connection, which ioredis remakes at once.
+        if (client.status === 'ready' && /timed out/i.test(error.message)) client.stream?.destroy();
+      })
+      .finally(() => {
+        probing = false;
+      });
+  }, silenceMs / 2);
+  timer.unref();
+  client.once('end', () => clearInterval(timer));
 }
 
 /**
@@ -136,9 +196,18 @@ export function redisOptionsFromConfig(config: WorkerConfig, connectionName: str
     sentinels: config.redisSentinels,
     sentinelName: config.redisSentinelName,
     clusterNodes: config.redisClusterNodes,
+    sentinelPassword: config.redisSentinelPassword,
+    tls: tlsMaterial(config),
     profile: 'worker',
     connectionName,
   };
+}
+
+/** The PEM files named by REDIS_TLS_*_FILE, read when a client is made (so a renewed certificate is picked up on restart). */
+function tlsMaterial(config: WorkerConfig): RedisConnectOptions['tls'] {
+  const read = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file, 'utf8'));
+  if (!config.redisTlsCaFile && !config.redisTlsCertFile && !config.redisTlsKeyFile) return undefined;
+  return { ca: read(config.redisTlsCaFile), cert: read(config.redisTlsCertFile), key: read(config.redisTlsKeyFile) };
 }
 
 /** Resolves when the client is ready, rejects after `timeoutMs`; never leaves a listener behind. */

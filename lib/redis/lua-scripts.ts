@@ -9,7 +9,7 @@ import type { RedisClient } from './client';
  * so they work in pipelines and, having one key each, on Redis Cluster.
  */
 const SCRIPTS = {
-  p28RenewLease: 'renew-lease-1.lua',
+  p28HoldLease: 'hold-lease-1.lua',
   p28ReleaseLease: 'release-lease-1.lua',
 } as const;
 
@@ -23,7 +23,7 @@ export function scriptKeyCount(file: string): number {
 export type ScriptName = keyof typeof SCRIPTS;
 
 export interface ScriptCommands {
-  p28RenewLease(key: string, token: string, ttlMs: number): Promise<number>;
+  p28HoldLease(key: string, token: string, ttlMs: number): Promise<number>;
   p28ReleaseLease(key: string, token: string): Promise<number>;
 }
 

@@ -18,6 +18,8 @@ import { PortfolioReader, type CycleHead, type InputProblem } from './input-read
 import type { WorkerHealthFacts } from './health';
 import { PortfolioStateTracker, type PortfolioSource } from '../engine/portfolio-state';
 import type { RedisClient } from '../redis/client';
+import { redisErrorCause } from '../redis/error-cause';
+import { CauseLog } from '../cause-log';
 import { WorkerMetrics } from './worker-metrics';
 import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
 
@@ -87,8 +89,10 @@ export class BudgetWorker {
   private looping = false;
   private lastReport: CycleReport | undefined;
   private lastSuccessAt: number | undefined;
-  /** `source/problem` of the portfolio state fallback in use; undefined while the state is fresh. */
-  private portfolioFallback: string | undefined;
+  /** Failed cycles, logged once per cause. */
+  private readonly failureLog: CauseLog;
+  /** Fallbacks of the portfolio state, logged once per cause. */
+  private readonly portfolioLog: CauseLog;
   private readonly cadence: ViolationCadence;
   private readonly createdAt: number;
   private modeSource: ModeSource = 'env';
@@ -99,6 +103,7 @@ export class BudgetWorker {
   private budgetsWrittenAt: number | undefined;
   private failedInARow = 0;
   private lastError: string | undefined;
+  private lastCause: string | undefined;
   private cycleStartedPerf = 0;
 
   constructor(options: BudgetWorkerOptions) {
@@ -107,6 +112,8 @@ export class BudgetWorker {
     this.client = options.redis;
     this.keys = new RedisKeys(config.keyPrefix);
     this.logger = options.logger ?? silentLogger;
+    this.failureLog = new CauseLog(this.logger);
+    this.portfolioLog = new CauseLog(this.logger);
     this.metrics = options.metrics ?? new WorkerMetrics();
     this.now = options.now ?? (() => Date.now());
     this.heat =
@@ -114,6 +121,7 @@ export class BudgetWorker {
       new HeatSource({
         url: config.heatGateMetricsUrl,
         timeoutMs: config.heatFetchTimeoutMs,
+        maxBytes: config.heatMaxBytes,
         maxLkgAgeSec: config.maxLkgAgeSec,
         now: this.now,
         logger: this.logger,
@@ -176,6 +184,7 @@ export class BudgetWorker {
       lastCycleResult: this.lastReport?.result,
       failedInARow: this.failedInARow,
       lastError: this.lastError,
+      lastCause: this.lastCause,
     };
   }
 
@@ -246,8 +255,13 @@ export class BudgetWorker {
       report.result = 'failed';
       report.role = this.role;
       report.error = error instanceof Error ? error.message : String(error);
-      if (error instanceof RedisStepError) this.metrics.redisWriteFail.inc();
-      else this.logger.error({ err: error }, 'cycle failed on an unexpected error');
+      if (error instanceof RedisStepError) {
+        report.cause = redisErrorCause(error.cause);
+        this.metrics.redisWriteFail.inc();
+      } else {
+        report.cause = 'INTERNAL';
+        this.logger.error({ err: error }, 'cycle failed on an unexpected error');
+      }
     }
     return this.finish(report, started);
   }
@@ -433,14 +447,13 @@ export class BudgetWorker {
     this.metrics.budgetsWritten.set(beat.last_success_ts / 1000);
   }
 
-  /** Logs the portfolio state's fallbacks when they begin or change, not on every cycle. */
+  /** Logs the portfolio state's fallbacks once per change of cause with a count, not on every cycle. */
   private logPortfolioChange(source: PortfolioSource, problem: string | undefined, ageSec: number | undefined): void {
-    const key = source === 'fresh' ? undefined : `${source}/${problem?.split(':')[0]}`;
-    if (key === this.portfolioFallback) return;
-    if (source === 'fresh') this.logger.info({ previous: this.portfolioFallback }, 'portfolio state fresh again');
-    else if (source === 'lkg') this.logger.warn({ problem, ageSec }, 'portfolio state unusable; the last-known-good state stands in');
-    else this.logger.warn({ problem }, 'no usable portfolio state; no budgets are written until one is');
-    this.portfolioFallback = key;
+    if (source === 'fresh') return this.portfolioLog.resolved({}, 'portfolio state fresh again');
+    // Numbers (the timestamp, a clock skew in seconds) change every cycle; the kind of problem does not.
+    const cause = `${source}/${problem?.split(':')[0]?.replace(/-?[\d.]+/g, 'N')}`;
+    if (source === 'lkg') this.portfolioLog.problem(cause, { problem, ageSec }, 'portfolio state unusable; the last-known-good state stands in');
+    else this.portfolioLog.problem(cause, { problem }, 'no usable portfolio state; no budgets are written until one is');
   }
 
   /** The heat reading; an injected reader that rejects counts as an unreachable heat source. */
@@ -459,10 +472,8 @@ export class BudgetWorker {
     report.written = result.written;
     report.writeFailures = result.failures;
     for (const write of writes) if (write.violation && result.published.includes(write.record.symbol)) report.violations.push(write.violation);
-    if (result.failures.length > 0) {
-      this.metrics.redisWriteFail.inc();
-      this.logger.error({ failures: result.failures.slice(0, 20), failed: result.failures.length }, 'budget writes failed; the next cycle writes everything again');
-    }
+    // Logged with the failed cycle (once per cause), not here on every cycle.
+    if (result.failures.length > 0) this.metrics.redisWriteFail.inc();
     return new Set(result.published);
   }
 
@@ -489,11 +500,13 @@ export class BudgetWorker {
 
   private finish(report: CycleReport, started: number): CycleReport {
     report.durationMs = performance.now() - started;
+    if (report.result === 'failed') report.cause ??= report.writeFailures[0] ? redisErrorCause(report.writeFailures[0].error) : 'ERROR';
     const endedAt = report.startedAt + report.durationMs;
     if (report.result === 'ok' || report.result === 'standby') this.lastSuccessAt = endedAt;
     if (report.result === 'failed') {
       this.failedInARow += 1;
       this.lastError = report.error ?? report.writeFailures.map((f) => `${f.target}: ${f.error}`)[0];
+      this.lastCause = report.cause;
     } else {
       this.failedInARow = 0;
     }
@@ -514,9 +527,15 @@ export class BudgetWorker {
       writeFailures: report.writeFailures.length,
       durationMs: Math.round(report.durationMs * 10) / 10,
       ...(report.error ? { error: report.error } : {}),
+      ...(report.cause ? { cause: report.cause } : {}),
     };
-    if (report.result === 'failed') this.logger.warn(line, 'cycle failed');
-    else this.logger.info(line, 'cycle');
+    if (report.result === 'failed') {
+      const failures = report.writeFailures.length > 0 ? { failures: report.writeFailures.slice(0, 5) } : {};
+      this.failureLog.problem(report.cause ?? 'ERROR', { ...line, ...failures }, 'cycle failed; the next cycle writes everything again (repeats of this cause are counted, not logged)');
+    } else {
+      this.failureLog.resolved({ result: report.result }, 'cycles succeed again');
+      this.logger.info(line, 'cycle');
+    }
     return report;
   }
 }

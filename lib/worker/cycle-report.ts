@@ -62,4 +62,9 @@ export interface CycleReport {
   writeFailures: WriteFailure[];
   /** Set when the cycle failed as a whole. */
   error?: string;
+  /**
+   * Set whenever `result` is `failed`: a short name of why (`NOPERM`, `OOM`, `READONLY`, `TIMEOUT`,
+   * `CONNECTION`, ... from `redisErrorCause`, or `INTERNAL` for an unexpected error), for /health.
+   */
+  cause?: string;
 }

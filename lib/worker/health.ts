@@ -22,6 +22,8 @@ export interface WorkerHealthFacts {
   /** This replica's failed cycles in a row, and the error of the latest. */
   failedInARow: number;
   lastError: string | undefined;
+  /** A short name of why the latest cycle failed (`NOPERM`, `OOM`, `TIMEOUT`, ...: `CycleReport.cause`). */
+  lastCause?: string;
 }
 
 /** What the HTTP API reads from the worker; `BudgetWorker` provides it. */
@@ -124,7 +126,7 @@ function unhealthyReason(input: HealthInput, budgetsAge: number | null): string 
   if (!input.redisConnected) return 'redis does not answer PING';
   if (worker.failedInARow >= FAILED_CYCLES_DEGRADED) {
     const error = worker.lastError ?? 'unknown error';
-    const cause = failureCause(error);
+    const cause = worker.lastCause ?? failureCause(error);
     return `last ${worker.failedInARow} cycles failed${cause ? ` (${cause})` : ''}: ${error.slice(0, 300)}`;
   }
   if (budgetsAge !== null && budgetsAge > maxBudgetAgeSec) {

@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../logger';
 export const HEAT_METRIC = 'p26_heat_value';
 
 /** Why a heat fetch did not yield a usable value. */
-export type HeatFailure = 'unreachable' | 'timeout' | 'http_status' | 'unparsable' | 'missing_metric' | 'out_of_range';
+export type HeatFailure = 'unreachable' | 'timeout' | 'http_status' | 'too_large' | 'unparsable' | 'missing_metric' | 'out_of_range';
 
 /**
  * The heat a cycle uses. `live`: read from P2.6 just now. `lkg`: P2.6 failed and its last
@@ -33,12 +33,23 @@ export interface HeatSourceOptions {
   url: string;
   /** Time limit of one fetch, headers and body together (HEAT_FETCH_TIMEOUT_MS). */
   timeoutMs: number;
+  /**
+   * Largest response body read, in bytes (HEAT_MAX_BYTES, default 1 MiB). A longer answer is cut
+   * off (the request is aborted) and treated as a failed fetch, so a runaway exporter can cost at
+   * most this much memory and parse time per cycle.
+   */
+  maxBytes?: number;
   /** How long the last good value may stand in, in seconds (MAX_LKG_AGE_SEC); 0 = never. */
   maxLkgAgeSec: number;
   /** Clock in epoch ms (default `Date.now`). */
   now?: () => number;
   logger?: Logger;
 }
+
+export const HEAT_SOURCE_DEFAULTS = Object.freeze({
+  /** A P2.6 exposition is a few hundred bytes; 1 MiB leaves room for many labelled samples. */
+  maxBytes: 1048576,
+});
 
 const heatValue = numericString({ min: 0, max: 1 });
 
@@ -125,17 +136,25 @@ export class HeatSource implements HeatReader {
   }
 
   private async fetchHeat(): Promise<{ value: number } | { failure: HeatFailure; detail: string }> {
+    const maxBytes = this.options.maxBytes ?? HEAT_SOURCE_DEFAULTS.maxBytes;
+    const abort = new AbortController();
     let text: string;
     try {
       const response = await fetch(this.options.url, {
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs), abort.signal]),
         headers: { accept: 'text/plain' },
       });
       if (response.status !== 200) {
-        await response.body?.cancel();
+        abort.abort();
         return { failure: 'http_status', detail: `HTTP ${response.status}` };
       }
-      text = await response.text();
+      const body = await readBounded(response, maxBytes);
+      if (body === undefined) {
+        // Stop the transfer: the rest of the body is never downloaded, buffered or parsed.
+        abort.abort();
+        return { failure: 'too_large', detail: `response longer than HEAT_MAX_BYTES (${maxBytes} bytes)` };
+      }
+      text = body;
     } catch (error) {
       const e = error as Error;
       if (e.name === 'TimeoutError' || e.name === 'AbortError') {
@@ -146,4 +165,19 @@ export class HeatSource implements HeatReader {
     }
     return heatFromExposition(text);
   }
+}
+
+/** The body as text, or undefined as soon as it is known to exceed `maxBytes` (by Content-Length or by counting). */
+async function readBounded(response: Response, maxBytes: number): Promise<string | undefined> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) return undefined;
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of response.body) {
+    length += chunk.byteLength;
+    if (length > maxBytes) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, length).toString('utf8');
 }

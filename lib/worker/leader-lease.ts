@@ -16,9 +16,10 @@ export interface LeaderLeaseOptions {
 
 /**
  * A leader lease among worker replicas, held in one Redis key whose value names the holder.
- * A stand-by takes it with `SET key token NX PX ttl`; the holder renews it every cycle with a
- * compare-and-pexpire script and releases it on shutdown with compare-and-delete, so a replica can
- * never extend or delete a lease that has passed to another. When the leader dies or stalls, the key
+ * Every cycle one script takes the lease if free (`SET NX PX`) or renews it if it carries this
+ * replica's token (compare-and-pexpire); release on shutdown is compare-and-delete, so a replica can
+ * never extend or delete a lease that has passed to another. Because the token, not local state,
+ * decides, a holder whose SET or renewal timed out but was applied by Redis later keeps leading. When the leader dies or stalls, the key
  * expires after `ttlMs` and the next stand-by cycle takes it.
  *
  * Locally, leadership is also dropped once `ttlMs` has passed since the last confirmed renewal: a
@@ -65,15 +66,9 @@ export class LeaderLease {
   async hold(): Promise<boolean> {
     const started = performance.now();
     try {
-      let held: boolean;
-      if (this.leader) {
-        held = (await this.client.p28RenewLease(this.options.key, this.token, this.options.ttlMs)) === 1;
-        if (!held) this.setLeader(false, 'lease lost to another replica or expired');
-      }
-      if (!this.leader) {
-        held = (await this.client.set(this.options.key, this.token, 'PX', this.options.ttlMs, 'NX')) === 'OK';
-        if (held) this.setLeader(true, 'lease acquired');
-      }
+      const held = await this.client.p28HoldLease(this.options.key, this.token, this.options.ttlMs);
+      if (held === 0) this.setLeader(false, 'lease held by another replica or expired');
+      else this.setLeader(true, held === 2 && !this.leader ? 'own token found on the lease after a stall' : 'lease acquired');
       if (this.leader) this.confirmedAt = started;
       return this.leader;
     } catch (error) {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Mode } from '../../types/mode';
+import { MODES, type Mode } from '../../types/mode';
 import type { ModeSource } from './mode-switch';
 import type { PortfolioSource } from '../engine/portfolio-state';
 import { CYCLE_RESULTS, STALE_INPUT_TYPES, type CycleResult, type StaleInputType } from './cycle-report';
@@ -46,6 +46,8 @@ export class WorkerMetrics {
 
   /** Symbols that currently have per-symbol gauge series. */
   private readonly gaugedSymbols = new Set<string>();
+  /** Symbols that have any per-symbol series (counters included). */
+  private readonly countedSymbols = new Set<string>();
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -187,6 +189,8 @@ export class WorkerMetrics {
   /**
    * Records one leader cycle's budgets: counters per symbol, and the per-symbol gauges replaced by
    * this cycle's set, so a symbol that is gone stops being exported instead of showing its last value.
+   * Every per-symbol series (counters too) of a symbol that left the universe is removed, so the
+   * series count follows the universe, not its history (symbols come and go by the thousand).
    */
   recordBudgets(samples: readonly SymbolBudgetSample[], activeSymbols: number): void {
     const seen = new Set<string>();
@@ -202,7 +206,11 @@ export class WorkerMetrics {
       }
     }
     this.dropSymbolGauges((symbol) => !seen.has(symbol));
-    for (const symbol of seen) this.gaugedSymbols.add(symbol);
+    for (const symbol of this.countedSymbols) if (!seen.has(symbol)) this.dropSymbolCounters(symbol);
+    for (const symbol of seen) {
+      this.gaugedSymbols.add(symbol);
+      this.countedSymbols.add(symbol);
+    }
     this.activeSymbols.set(activeSymbols);
   }
 
@@ -225,6 +233,14 @@ export class WorkerMetrics {
     this.cycles.labels(result).inc();
     this.cycleDuration.observe(durationSec);
     if (result === 'ok' || result === 'standby') this.lastSuccess.set(endedAtMs / 1000);
+  }
+
+  private dropSymbolCounters(symbol: string): void {
+    this.budgetComputed.remove(symbol);
+    this.budgetAllow.remove(symbol);
+    this.budgetBlocks.remove(symbol);
+    for (const mode of MODES) this.budgetViolations.remove(symbol, mode);
+    this.countedSymbols.delete(symbol);
   }
 
   private dropSymbolGauges(drop: (symbol: string) => boolean): void {

@@ -7,6 +7,8 @@ import { startHttpServer } from './http-server';
 import { createLogger, type Logger } from '../logger';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from '../redis/client';
 import { WorkerMetrics } from './worker-metrics';
+import { CauseLog } from '../cause-log';
+import { redisErrorCause } from '../redis/error-cause';
 import { PACKAGE_VERSION } from '../package-version';
 
 export interface WorkerServiceOptions {
@@ -129,17 +131,16 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   return { worker, metrics, redis, gate, port: http.port, stop };
 }
 
-/** Logs connection changes once each, not every reconnect attempt. */
+/** Logs connection problems once per change of cause with a count, not every reconnect attempt. */
 function watchConnection(redis: RedisClient, logger: Logger, config: WorkerConfig): void {
-  let lastError: string | undefined;
+  const problems = new CauseLog(logger);
+  const redisShown = redactUrl(config.redisUrl);
   redis.on('error', (error: Error) => {
-    if (error.message === lastError) return;
-    lastError = error.message;
-    logger.warn({ err: error.message, redis: redactUrl(config.redisUrl) }, 'redis connection error');
+    problems.problem(redisErrorCause(error), { err: error.message, redis: redisShown }, 'redis connection error');
   });
   redis.on('ready', () => {
-    lastError = undefined;
-    logger.info({ redis: redactUrl(config.redisUrl) }, 'redis connected');
+    if (problems.state) problems.resolved({ redis: redisShown }, 'redis connected again');
+    else logger.info({ redis: redisShown }, 'redis connected');
   });
 }
 

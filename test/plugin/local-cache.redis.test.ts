@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Cluster } from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { Registry } from 'prom-client';
 import { RedisKeys } from '../../lib/redis/keys';
 import type { RedisClient } from '../../lib/redis/client';
@@ -164,6 +164,17 @@ describe('BudgetGate localCache (redis)', function () {
       expect(lines.map((line) => line.msg)).to.include('localCache is not supported on Redis Cluster: reading Redis for every decision');
     } finally {
       cluster.disconnect();
+    }
+  });
+
+  it('falls back to reading Redis, logged, for a client that speaks RESP3', async () => {
+    const { logger, lines } = captureLogs();
+    const resp3 = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true, protocol: 3 });
+    try {
+      expect(GateLocalCache.create(resp3, { keys, registry: new Registry(), logger })).to.equal(undefined);
+      expect(lines.map((line) => line.msg).join('\n')).to.contain('localCache needs a RESP2 client');
+    } finally {
+      resp3.disconnect();
     }
   });
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { LocalRedisServer } from '../support/local-redis-server';
-import { createRedisClient, waitForReady } from '../../lib/redis/client';
+import { createRedisClient, REDIS_DEFAULTS, waitForReady } from '../../lib/redis/client';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 
 describe('LocalRedisServer', () => {
@@ -63,6 +63,27 @@ describe('createRedisClient', () => {
     } finally {
       redis.server.resume();
       client.disconnect();
+    }
+  });
+
+  it('drops a worker connection whose server went silent (SIGSTOP) within the silence probe + command timeout, and reconnects after SIGCONT', async function () {
+    this.timeout(20000);
+    const server = await LocalRedisServer.start();
+    const client = await connectedClient(server, 'worker');
+    try {
+      let droppedAfterMs: number | undefined;
+      const frozenAt = Date.now();
+      client.once('close', () => (droppedAfterMs = Date.now() - frozenAt));
+      server.pause();
+      const bound = REDIS_DEFAULTS.workerSilenceProbeMs * 1.5 + REDIS_DEFAULTS.workerCommandTimeoutMs + 1000;
+      await eventually(() => droppedAfterMs !== undefined, bound + 2000, 50);
+      expect(droppedAfterMs).to.be.below(bound);
+      server.resume();
+      await eventually(async () => (await client.ping().catch(() => '')) === 'PONG', 10000, 50);
+    } finally {
+      server.resume();
+      client.disconnect();
+      await server.stop();
     }
   });
 

@@ -37,9 +37,11 @@ describe('Lua scripts', () => {
     it('defines every script once per client, and the commands run against Redis', async () => {
       const scripted = withScripts(client);
       expect(withScripts(client)).to.equal(scripted);
-      await client.set('lease', 'token-a');
-      expect(await scripted.p28RenewLease('lease', 'token-a', 5000)).to.equal(1);
-      expect(await scripted.p28RenewLease('lease', 'token-b', 5000)).to.equal(0);
+      await client.del('lease');
+      expect(await scripted.p28HoldLease('lease', 'token-a', 5000)).to.equal(1);
+      expect(await scripted.p28HoldLease('lease', 'token-a', 5000)).to.equal(2);
+      expect(await scripted.p28HoldLease('lease', 'token-b', 5000)).to.equal(0);
+      expect(await client.get('lease')).to.equal('token-a');
       expect(await client.pttl('lease')).to.be.within(1, 5000);
       expect(await scripted.p28ReleaseLease('lease', 'token-b')).to.equal(0);
       expect(await scripted.p28ReleaseLease('lease', 'token-a')).to.equal(1);
@@ -50,7 +52,7 @@ describe('Lua scripts', () => {
       const scripted = withScripts(client);
       await client.script('FLUSH');
       await client.set('lease', 'token-a');
-      expect(await scripted.p28RenewLease('lease', 'token-a', 5000)).to.equal(1);
+      expect(await scripted.p28HoldLease('lease', 'token-a', 5000)).to.equal(2);
     });
   });
 });

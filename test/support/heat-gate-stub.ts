@@ -7,7 +7,14 @@ export interface HeatGateResponse {
   body: string;
   /** Milliseconds to wait before answering (to provoke a client timeout). */
   delayMs: number;
+  /**
+   * When set, this many bytes of comment lines are streamed (chunked, no Content-Length) before
+   * `body`: a runaway exporter, without the stub itself holding the whole answer in memory.
+   */
+  padBytes?: number;
 }
+
+const PAD_CHUNK = Buffer.from(`# ${'x'.repeat(1021)}\n`.repeat(64));
 
 /** The exposition text of a P2.6 Heat Gate reporting `heat`. */
 export function heatExposition(heat: number | string): string {
@@ -36,11 +43,21 @@ export class HeatGateStub {
   private constructor() {
     this.server = createServer((req, res) => {
       this.requests += 1;
-      const { status, body, delayMs } = this.response;
+      const { status, body, delayMs, padBytes } = this.response;
       const answer = () => {
         if (res.destroyed) return;
         res.writeHead(status, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(body);
+        if (padBytes === undefined) return void res.end(body);
+        let left = padBytes;
+        const pump = (): void => {
+          while (left > 0 && !res.destroyed) {
+            const chunk = left >= PAD_CHUNK.length ? PAD_CHUNK : PAD_CHUNK.subarray(0, left);
+            left -= chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end(body);
+        };
+        pump();
       };
       if (delayMs <= 0) return answer();
       const timer = setTimeout(() => {

@@ -26,13 +26,7 @@ export class LocalRedisCluster {
       for (let i = 0; i < masters; i++) {
         const port = await freePort();
         ports.push(port);
-        const child = spawn(
-          process.env.REDIS_SERVER_BIN ?? 'redis-server',
-          ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
-          { stdio: 'ignore', cwd: dir },
-        );
-        children.push(child);
-        process.once('exit', () => child.kill('SIGKILL'));
+        children.push(spawnNode(port, dir));
       }
       const admins = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 }));
       for (const a of admins) a.on('error', () => undefined);
@@ -49,6 +43,45 @@ export class LocalRedisCluster {
     } catch (error) {
       await cluster.stop();
       throw error;
+    }
+  }
+
+  /**
+   * Starts one more node on a free port, joins it to the cluster as a replica of the master on
+   * `masterPort`, waits until it has synced, and resolves to its port.
+   */
+  async addReplica(masterPort: number): Promise<number> {
+    const port = await freePort();
+    this.children.push(spawnNode(port, this.dir));
+    this.ports.push(port);
+    const [replica, master] = [port, masterPort].map((p) => new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => 50 }));
+    for (const c of [replica!, master!]) c.on('error', () => undefined);
+    try {
+      await waitFor(async () => (await replica!.ping().catch(() => '')) === 'PONG');
+      const masterId = String(await master!.call('cluster', 'myid'));
+      await replica!.call('cluster', 'meet', '127.0.0.1', masterPort);
+      await waitFor(async () => String(await replica!.call('cluster', 'nodes')).includes(masterId));
+      await replica!.call('cluster', 'replicate', masterId);
+      await waitFor(async () => /master_link_status:up/.test(String(await replica!.info('replication'))));
+      await waitFor(async () => String(await replica!.call('cluster', 'info')).includes('cluster_state:ok'));
+    } finally {
+      replica!.disconnect();
+      master!.disconnect();
+    }
+    return port;
+  }
+
+  /** Promotes the replica on `replicaPort` (CLUSTER FAILOVER TAKEOVER) and waits until its old master follows it. */
+  async failover(replicaPort: number, oldMasterPort: number): Promise<void> {
+    const [replica, oldMaster] = [replicaPort, oldMasterPort].map((p) => new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => 50 }));
+    for (const c of [replica!, oldMaster!]) c.on('error', () => undefined);
+    try {
+      await replica!.call('cluster', 'failover', 'takeover');
+      await waitFor(async () => /role:slave/.test(String(await oldMaster!.info('replication'))));
+      await waitFor(async () => /role:master/.test(String(await replica!.info('replication'))));
+    } finally {
+      replica!.disconnect();
+      oldMaster!.disconnect();
     }
   }
 
@@ -69,6 +102,16 @@ export class LocalRedisCluster {
     );
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+function spawnNode(port: number, dir: string): ChildProcess {
+  const child = spawn(
+    process.env.REDIS_SERVER_BIN ?? 'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+    { stdio: 'ignore', cwd: dir },
+  );
+  process.once('exit', () => child.kill('SIGKILL'));
+  return child;
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 10000): Promise<void> {

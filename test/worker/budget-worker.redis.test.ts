@@ -1,7 +1,6 @@
 import { socketWrites } from '../support/socket-writes';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import type { Redis } from 'ioredis';
 import sinon from 'sinon';
 import { BudgetHash } from '../../types/budget-hash';
 import { ViolationStreamEntry } from '../../types/violation-event';
@@ -712,17 +711,19 @@ describe('BudgetWorker', () => {
     it('keeps running after failing cycles', async () => {
       clock.restore();
       await seedGuideScenario(client, { timestampSec: Math.floor(Date.now() / 1000) });
+      const worker = makeWorker({ BUDGET_COMPUTE_INTERVAL_SEC: '0.05' }, { heatSource: fixedHeat(0.65) });
       // The first three lease requests fail as they would with Redis gone.
-      const realSet = (workerClient as Redis).set.bind(workerClient);
+      type HoldLease = (...args: unknown[]) => Promise<unknown>;
+      const scripted = workerClient as unknown as { p28HoldLease: HoldLease };
+      const realHold = scripted.p28HoldLease.bind(workerClient);
       let failures = 0;
-      const set = sinon.stub(workerClient as Redis, 'set').callsFake(((...args: Parameters<Redis['set']>) => {
+      const set = sinon.stub(scripted, 'p28HoldLease').callsFake((...args: unknown[]) => {
         if (failures < 3) {
           failures += 1;
           return Promise.reject(new Error('Connection is closed.'));
         }
-        return (realSet as (...a: unknown[]) => Promise<unknown>)(...args);
-      }) as unknown as Redis['set']);
-      const worker = makeWorker({ BUDGET_COMPUTE_INTERVAL_SEC: '0.05' }, { heatSource: fixedHeat(0.65) });
+        return realHold(...args);
+      });
       worker.start();
       try {
         await eventually(async () => (await client.exists(BUDGET('BTCUSDT'))) === 1);

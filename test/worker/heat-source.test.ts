@@ -111,6 +111,22 @@ describe('HeatSource', () => {
     expect(await source().read()).to.include({ value: 0, source: 'default', failure: 'http_status', detail: 'HTTP 503' });
   });
 
+  it('refuses an answer whose Content-Length exceeds maxBytes, and falls back with failure too_large', async () => {
+    const heat = source({ maxBytes: 1024 });
+    stub.serveHeat(0.4);
+    await heat.read();
+    stub.response = { status: 200, body: heatExposition(0.9) + `# ${'x'.repeat(2000)}\n`, delayMs: 0 };
+    expect(await heat.read()).to.include({ value: 0.4, source: 'lkg', failure: 'too_large' });
+  });
+
+  it('stops reading a chunked answer once it passes maxBytes', async () => {
+    const heat = source({ maxBytes: 4096, timeoutMs: 5000 });
+    stub.response = { status: 200, body: heatExposition(0.9), delayMs: 0, padBytes: 8192 };
+    expect(await heat.read()).to.include({ value: 0, source: 'default', failure: 'too_large' });
+    stub.response = { status: 200, body: heatExposition(0.9), delayMs: 0, padBytes: 2048 };
+    expect(await heat.read()).to.include({ value: 0.9, source: 'live' });
+  });
+
   it('warns once per failure cause, not on every read, and says when it recovers', async () => {
     const { logger, lines } = capturingLogger();
     const heat = source({ logger });

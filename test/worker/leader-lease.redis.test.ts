@@ -74,6 +74,39 @@ describe('LeaderLease', () => {
     expect(await a.get(KEY)).to.equal(standby.token);
   });
 
+  it('keeps leading after a CLIENT PAUSE longer than its TTL, when Redis applied its timed-out renewals later', async function () {
+    this.timeout(20000);
+    const admin = await connectedClient(redis.server, 'worker', 5000);
+    const holder = await connectedClient(redis.server, 'worker', 200);
+    try {
+      // The pause outlasts the TTL but stays under the client's silence probe, which would drop the
+      // connection and with it the queued renewals (REDIS_DEFAULTS.workerSilenceProbeMs).
+      const lease = new LeaderLease(holder, { key: KEY, instanceId: 'w', ttlMs: 600 });
+      expect(await lease.hold()).to.equal(true);
+      await admin.call('client', 'pause', '1500', 'ALL');
+      const pausedUntil = Date.now() + 1500;
+      // Renewals time out on the holder's side, but Redis queues and applies them after the pause.
+      let failedHolds = 0;
+      let steppedDown = false;
+      while (Date.now() < pausedUntil - 300) {
+        await lease.hold().catch(() => failedHolds++);
+        steppedDown ||= !lease.isLeader;
+      }
+      expect(failedHolds).to.be.greaterThan(3);
+      expect(steppedDown, 'stepped down once the lease was unconfirmed for its TTL').to.equal(true);
+      await eventually(async () => (await admin.ping().catch(() => '')) === 'PONG', 5000);
+      expect(await admin.get(KEY)).to.equal(lease.token);
+      // Before the fix, SET NX failed on its own token here until the late renewals' TTL ran out.
+      const standbyHolds: boolean[] = [];
+      for (let i = 0; i < 5; i++) standbyHolds.push(await lease.hold());
+      expect(standbyHolds).to.deep.equal([true, true, true, true, true]);
+      expect(lease.isLeader).to.equal(true);
+    } finally {
+      admin.disconnect();
+      holder.disconnect();
+    }
+  });
+
   it('stops believing it leads once the lease was not confirmed within its TTL', async () => {
     const clock = sinon.useFakeTimers({ toFake: ['performance'] });
     try {

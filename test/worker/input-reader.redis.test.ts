@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import { PortfolioReader } from '../../lib/worker/input-reader';
+import { RedisKeys } from '../../lib/redis/keys';
+import type { RedisClient } from '../../lib/redis/client';
+import { connectedClient, useRedisServer } from '../support/redis';
+
+describe('PortfolioReader', () => {
+  const redis = useRedisServer();
+  const keys = new RedisKeys();
+  let client: RedisClient;
+  let reader: PortfolioReader;
+
+  before(async () => {
+    client = await connectedClient(redis.server);
+    reader = new PortfolioReader({ client, keys });
+  });
+  after(() => client.disconnect());
+  beforeEach(() => client.flushall());
+
+  describe('readHead', () => {
+    it('lists the symbols of position snapshots and of market hashes, each once and sorted, and sets aside keys naming no valid symbol', async () => {
+      await client.hset(keys.positionSnapshot('ETHUSDT'), { position_amt: '1', entry_price: '1000' });
+      await client.hset(keys.positionSnapshot('BTCUSDT'), { position_amt: '0', entry_price: '100000' });
+      await client.hset('quantum:position:snapshot:btc*usdt', { position_amt: '1', entry_price: '1' });
+      await client.hset(keys.marketState('SOLUSDT'), { vol_regime: 'HIGH_VOL' });
+      await client.hset(keys.marketState('ETHUSDT'), { vol_regime: 'LOW' });
+      const head = await reader.readHead();
+      expect(head.symbols).to.deep.equal(['BTCUSDT', 'ETHUSDT']);
+      expect(head.trackedSymbols).to.deep.equal(['ETHUSDT', 'SOLUSDT']);
+      expect(head.invalidKeys).to.deep.equal(['quantum:position:snapshot:btc*usdt']);
+    });
+
+    it('returns the portfolio state, the override and no heartbeat from an otherwise empty Redis', async () => {
+      await client.hset(keys.portfolioState, { equity_usd: '100000', drawdown: '0', timestamp: '1769553243' });
+      await client.set(keys.modeOverride, 'enforce');
+      const head = await reader.readHead();
+      expect(head.portfolio).to.deep.equal({ equity_usd: '100000', drawdown: '0', timestamp: '1769553243' });
+      expect(head.override).to.equal('enforce');
+      expect(head.auditTail).to.equal(null);
+      expect(head.heartbeat).to.equal(undefined);
+    });
+
+    it('reports a portfolio state of the wrong type as the error of reading it, not as a state', async () => {
+      await client.set(keys.portfolioState, 'not a hash');
+      const head = await reader.readHead();
+      expect(head.portfolio).to.be.instanceOf(Error);
+    });
+  });
+
+  describe('readSymbols', () => {
+    it('gives the guide Test 1 inputs: notional 50000 at mark-less entry price, NORMAL vol 0.33, cluster stress of the named cluster', async () => {
+      await client.hset(keys.positionSnapshot('BTCUSDT'), { position_amt: '0.5', entry_price: '100000', side: 'LONG' });
+      await client.hset(keys.marketState('BTCUSDT'), { vol_regime: 'NORMAL', cluster_id: 'majors' });
+      await client.hset(keys.clusterStress('majors'), { stress: '0.25' });
+      const read = await reader.readSymbols(['BTCUSDT']);
+      expect(read.inputs).to.deep.equal([
+        { symbol: 'BTCUSDT', positionAmt: 0.5, positionPrice: 100000, notionalUsd: 50000, positionStatus: 'ok', clusterId: 'majors', clusterStress: 0.25, volRegime: 0.33 },
+      ]);
+      expect(read.problems).to.deep.equal([]);
+    });
+
+    it('prices a position at its mark price when it has one, and reads the live regime names', async () => {
+      await client.hset(keys.positionSnapshot('ETHUSDT'), { position_amt: '-2', entry_price: '1000', mark_price: '1100' });
+      await client.hset(keys.marketState('ETHUSDT'), { vol_regime: 'extreme_vol' });
+      const [input] = (await reader.readSymbols(['ETHUSDT'])).inputs;
+      expect(input).to.include({ positionAmt: -2, positionPrice: 1100, notionalUsd: 2200, volRegime: 1, clusterId: 'default', clusterStress: 0 });
+    });
+
+    it('treats a symbol without a snapshot as flat, and a missing market hash as NORMAL, counted', async () => {
+      const read = await reader.readSymbols(['SOLUSDT']);
+      expect(read.inputs[0]).to.include({ positionAmt: 0, notionalUsd: 0, positionStatus: 'ok', volRegime: 0.33 });
+      expect(read.problems.map((p) => p.inputType)).to.deep.equal(['vol_regime']);
+    });
+
+    it('keeps a symbol whose snapshot is absurd, with its position unknown and counted, and falls back field by field', async () => {
+      await client.hset(keys.positionSnapshot('BTCUSDT'), { position_amt: '1e308', entry_price: '1e308', mark_price: '1e308' });
+      await client.hset(keys.marketState('BTCUSDT'), { vol_regime: 'SIDEWAYS', sigma: '0.025', cluster_id: 'bad cluster' });
+      await client.hset(keys.clusterStress('default'), { stress: '2' });
+      const read = await reader.readSymbols(['BTCUSDT']);
+      expect(read.inputs[0]).to.include({ positionStatus: 'invalid', positionAmt: 0, notionalUsd: 0, volRegime: 0.67, clusterId: 'default', clusterStress: 0 });
+      expect(read.problems.map((p) => p.inputType).sort()).to.deep.equal(['cluster_stress', 'cluster_stress', 'position', 'vol_regime']);
+    });
+
+    it('reads each distinct cluster once, whatever the number of symbols in it', async () => {
+      const symbols = ['AUSDT', 'BUSDT', 'CUSDT'];
+      for (const s of symbols) await client.hset(keys.marketState(s), { vol_regime: 'LOW', cluster_id: 'alts' });
+      await client.hset(keys.clusterStress('alts'), { stress: '0.5' });
+      await client.config('RESETSTAT');
+      const read = await reader.readSymbols(symbols);
+      expect(read.inputs.map((i) => i.clusterStress)).to.deep.equal([0.5, 0.5, 0.5]);
+      const stats = (await client.info('commandstats')) as string;
+      expect(/cmdstat_hgetall:calls=(\d+)/.exec(stats)?.[1]).to.equal(String(2 * symbols.length + 1));
+    });
+  });
+});
