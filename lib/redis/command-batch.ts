@@ -264,7 +264,7 @@ async function sendPipeline(client: Redis, chunk: Chunk, timeoutMs: number | und
     timeoutMs === undefined
       ? undefined
       : setTimeout(() => {
-          for (const cmd of sent) if (!cmd.isResolved) cmd.reject(new Error('Command timed out'));
+          for (const cmd of sent) if (!cmd.isSettled) cmd.reject(new Error('Command timed out'));
         }, timeoutMs);
   let replies: Reply[] | null;
   try {
