@@ -12,7 +12,7 @@ import { seedGuideScenario, workerConfig } from '../support/seed';
 const WORKER_ACL = [
   'resetkeys', 'resetchannels', '-@all',
   '+@connection', '+info',
-  '+get', '+getdel', '+set', '+del', '+pexpire', '+expire', '+hgetall', '+hset', '+hdel', '+scan', '+xadd', '+xrevrange',
+  '+get', '+getdel', '+set', '+del', '+pexpire', '+expire', '+hgetall', '+hset', '+hdel', '+scan', '+xadd', '+xrevrange', '+multi', '+exec',
   '+evalsha', '+eval',
   '%R~quantum:state:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
   '~quantum:portfolio:budget:*', '~quantum:stream:budget.violation', '~quantum:stream:p28.mode', '~quantum:p28:*',
