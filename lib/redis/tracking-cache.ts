@@ -121,6 +121,11 @@ export class TrackingCache {
   private readonly detach: Array<() => void> = [];
 
   constructor(options: TrackingCacheOptions) {
+    // Invalidations are read as RESP2 pub/sub messages on the subscriber. Over RESP3 they arrive as
+    // push frames this cache never sees, while heartbeats still flow: it would serve stale copies.
+    for (const [role, client] of [['data', options.data], ['subscriber', options.subscriber]] as const) {
+      if (client.options.protocol !== 2) throw new TypeError(`TrackingCache needs RESP2 connections (protocol: 2); the ${role} connection is not`);
+    }
     this.data = options.data;
     this.subscriber = options.subscriber;
     this.prefix = options.prefix;

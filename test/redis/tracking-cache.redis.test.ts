@@ -13,7 +13,7 @@ const asIs = (fields: Record<string, string>): Record<string, string> => fields;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function client(url: string, name?: string): Redis {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: name, retryStrategy: () => 50 });
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: name, retryStrategy: () => 50, protocol: 2 });
   redis.on('error', () => undefined);
   return redis;
 }
@@ -30,7 +30,7 @@ interface Harness {
 
 async function harness(dataUrl: string, subscriberUrl: string): Promise<Harness> {
   const data = client(dataUrl);
-  const subscriber = new Redis(subscriberUrl, { autoResubscribe: false, connectionName: SUBSCRIBER_NAME, retryStrategy: () => 50 });
+  const subscriber = new Redis(subscriberUrl, { autoResubscribe: false, connectionName: SUBSCRIBER_NAME, retryStrategy: () => 50, protocol: 2 });
   subscriber.on('error', () => undefined);
   const flushes: CacheFlushCause[] = [];
   const invalidations = { count: 0 };
@@ -91,6 +91,18 @@ describe('TrackingCache (redis)', function () {
     await h?.close();
     h = undefined;
     await writer.debug('SET-ACTIVE-EXPIRE', '1');
+  });
+
+  it('refuses connections that speak RESP3, where invalidations would never reach it', () => {
+    const resp3 = new Redis({ lazyConnect: true, protocol: 3 });
+    const resp2 = new Redis({ lazyConnect: true, protocol: 2 });
+    try {
+      expect(() => new TrackingCache({ data: resp3, subscriber: resp2, prefix: PREFIX, heartbeatChannel: 'hb' })).to.throw(TypeError, /data connection/);
+      expect(() => new TrackingCache({ data: resp2, subscriber: resp3, prefix: PREFIX, heartbeatChannel: 'hb' })).to.throw(TypeError, /subscriber connection/);
+    } finally {
+      resp3.disconnect();
+      resp2.disconnect();
+    }
   });
 
   it('serves a hit once armed and drops the entry when another client writes the key', async () => {
