@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { LocalRedisServer } from '../support/local-redis-server';
 import { createRedisClient, REDIS_DEFAULTS, waitForReady } from '../../lib/redis/client';
-import { connectedClient, eventually, useRedisServer } from '../support/redis';
+import { connectedClient, eventually, useRedisServer, untilPong } from '../support/redis';
 
 describe('LocalRedisServer', () => {
   it('starts a private server on a free port that answers commands, and stops it', async () => {
@@ -93,13 +93,7 @@ describe('createRedisClient', () => {
     try {
       await client.set('before', '1');
       await server.restart();
-      await eventually(async () => {
-        try {
-          return (await client.ping()) === 'PONG';
-        } catch {
-          return false;
-        }
-      }, 10000);
+      await untilPong(client);
       expect(await client.get('before')).to.equal(null); // a fresh server: nothing was kept on disk
     } finally {
       client.disconnect();

@@ -40,3 +40,13 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
   }
 }
 
+/** Waits until `client` answers PING again, as after a restart of its server. */
+export async function untilPong(client: RedisClient, timeoutMs = 10000): Promise<void> {
+  await eventually(async () => {
+    try {
+      return (await client.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }, timeoutMs);
+}

@@ -3,7 +3,7 @@ import { LocalRedisServer } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
 import type { HeatReading } from '../../lib/worker/heat-source';
 import { startWorkerService, type WorkerServiceHandle } from '../../lib/worker/worker-service';
-import { connectedClient, eventually } from '../support/redis';
+import { connectedClient, eventually, untilPong } from '../support/redis';
 import { metricValue, seedGuideScenario, workerConfig } from '../support/seed';
 
 const BUDGET = 'quantum:portfolio:budget:BTCUSDT';
@@ -63,13 +63,7 @@ describe('startWorkerService', () => {
 
     // A fresh, empty server on the same port: the worker reconnects by itself.
     await server.restart();
-    await eventually(async () => {
-      try {
-        return (await client.ping()) === 'PONG';
-      } catch {
-        return false;
-      }
-    }, 10000);
+    await untilPong(client);
     await seed();
     await eventually(async () => (await client.hget(BUDGET, 'budget_usd')) === '1348', 10000);
     expect((await health(port)).status).to.equal(200);
