@@ -130,6 +130,12 @@ export function ownPlanEffect(req: PermitRequest, budget: BudgetHash): PlanEffec
   return { reducing: false, projectedNotionalUsd: 0 };
 }
 
+/** Whether the plan says how much it adds: `notionalUsd`, or `qty` with a price in the hash to value it. */
+export function planIsSized(req: PermitRequest, budget: BudgetHash): boolean {
+  if (Object.hasOwn(req, 'notionalUsd') && req.notionalUsd !== undefined) return true;
+  return Object.hasOwn(req, 'qty') && req.qty !== undefined && budget.position_price !== undefined;
+}
+
 function effectiveMode(mode: Mode, policy: DecisionPolicy): Mode {
   return policy.forceShadow ? 'shadow' : mode;
 }
@@ -159,6 +165,10 @@ export function decideBudget(req: PermitRequest, budget: BudgetHash, nowMs: numb
     detail = 'recent_violation';
   }
   if (detail === undefined) {
+    // A plan whose size nothing gives (no notionalUsd, and no qty with a price in the hash to
+    // value it, as on a flat symbol the fund never held) cannot be judged within budget: it goes
+    // through as a counted fail-open instead of a silent allow.
+    if (!planIsSized(req, budget)) return failOpenDecision('invalid_request', 'plan_size_unknown', mode, numbers);
     return { allow: true, reason: 'within_budget', enforced: enforce, failOpen: false, wouldBlock: false, mode, ...numbers };
   }
   if (enforce) {

@@ -144,7 +144,7 @@ class P28BudgetClient:
         )
 
     def check_plan(self, plan_id, data):
-        """The verdict for a plan as the Governor reads it from the stream (``symbol``, ``action``, ``side``, ``qty``, ``reduceOnly``)."""
+        """The verdict for a plan as the Governor reads it from the stream (``symbol``, ``action``, ``side``, ``qty``, ``reduceOnly``, and ``notionalUsd`` or ``notional_usd`` when it has one)."""
         return self.check_portfolio_budget(
             data.get("symbol", "UNKNOWN"),
             plan_id,
@@ -152,6 +152,7 @@ class P28BudgetClient:
             side=data.get("side"),
             qty=data.get("qty"),
             reduce_only=data.get("reduceOnly", False),
+            notional_usd=data.get("notionalUsd", data.get("notional_usd")),
         )
 
 

@@ -270,11 +270,35 @@ describe('decideBudget', () => {
             expect(reducing).to.equal(false);
           }
           if (reducing) expect(decision.reason).to.equal('reduce_only');
-          expect(decision.failOpen).to.equal(false);
+          // The only fail-open on a fresh hash: a plan that says nothing of its size and would otherwise pass.
+          if (decision.failOpen) {
+            expect(decision).to.include({ reason: 'invalid_request', detail: 'plan_size_unknown', allow: true });
+            expect([qty, notionalUsd]).to.deep.equal([undefined, undefined]);
+          }
         },
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('a plan whose size the gate cannot tell', () => {
+  // A flat symbol the market engine tracks but the fund never held: its hash has no price.
+  const flatNoPrice = { position_amt: 0, position_notional_usd: 0, over_budget_usd: 0, position_price: undefined };
+
+  it('fails open, counted as invalid_request (plan_size_unknown), when an opening plan gives qty but the hash no price', () => {
+    const decision = decideAt(flatNoPrice, plan({ action: 'OPEN', side: 'BUY', qty: 5 }));
+    expect(decision).to.include({ allow: true, failOpen: true, reason: 'invalid_request', detail: 'plan_size_unknown', mode: 'enforce' });
+  });
+
+  it('judges the same opening plan against the budget once it gives notionalUsd', () => {
+    expect(decideAt(flatNoPrice, plan({ action: 'OPEN', side: 'BUY', qty: undefined, notionalUsd: 2000 }))).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget' });
+    expect(decideAt(flatNoPrice, plan({ action: 'OPEN', side: 'BUY', qty: undefined, notionalUsd: 200 }))).to.include({ allow: true, reason: 'within_budget', failOpen: false });
+  });
+
+  it('still blocks a sizeless plan on a position already over budget', () => {
+    const over = { position_amt: 2, position_notional_usd: 2000, position_price: undefined, over_budget_usd: 652 };
+    expect(decideAt(over, plan({ side: 'BUY', qty: undefined }))).to.include({ allow: false, reason: 'p28_budget_violation' });
   });
 });
 
