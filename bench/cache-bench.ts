@@ -8,8 +8,8 @@ import { encodeBudgetHash } from '../types/budget-hash';
 import type { PermitRequest } from '../types/permit';
 import { budgetFixture } from '../test/support/budget-fixture';
 import type { LocalRedisServer } from '../test/support/local-redis-server';
-import type { Row } from './report';
-import { elapsedUs, interleaved, nowNs, percentile } from './stats';
+import { latencyRows, type Row } from './report';
+import { elapsedUs, interleaved, nowNs } from './stats';
 
 const SYMBOL = 'BNBUSDT';
 const keys = new RedisKeys();
@@ -68,20 +68,7 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
   await interleaved(() => raw.hgetall(key), lookup, { samples: 500, block: 100 });
   const hit = await interleaved(() => raw.hgetall(key), lookup, { samples: o.hitSamples, block: 250 });
   if (cache.lookup(key) === undefined) throw new Error('cache bench: the entry was lost during the hit run');
-  for (const [q, name, limit] of [[0.5, 'p50', 0.05], [0.99, 'p99', undefined]] as const) {
-    const value = percentile(hit.b, q);
-    const baseline = percentile(hit.a, q);
-    rows.push({
-      scenario: 'local cache hit (lookup) vs raw HGETALL',
-      metric: `latency ${name}`,
-      unit: 'µs',
-      value,
-      baseline,
-      ratio: value / baseline,
-      target: limit ? `<= ${limit}x raw` : undefined,
-      met: limit ? value / baseline <= limit : undefined,
-    });
-  }
+  rows.push(...latencyRows('local cache hit (lookup) vs raw HGETALL', 'µs', hit, { p50: { maxRatio: 0.05 } }));
 
   log('cache: gate decision from a hit vs raw HGETALL');
   const gate = new BudgetGate({ redisUrl: server.url, localCache: true, registry: new Registry() });
@@ -91,11 +78,7 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
   const gateHit = await interleaved(() => raw.hgetall(key), decide, { samples: o.hitSamples, block: 250 });
   const decision = await gate.evaluate(INCREASING);
   if (decision.source !== 'cache' || decision.allow) throw new Error(`cache bench: expected a cached block, got ${JSON.stringify(decision)}`);
-  for (const [q, name] of [[0.5, 'p50'], [0.99, 'p99']] as const) {
-    const value = percentile(gateHit.b, q);
-    const baseline = percentile(gateHit.a, q);
-    rows.push({ scenario: 'gate evaluate() from a cache hit vs raw HGETALL', metric: `latency ${name}`, unit: 'µs', value, baseline, ratio: value / baseline });
-  }
+  rows.push(...latencyRows('gate evaluate() from a cache hit vs raw HGETALL', 'µs', gateHit));
   await gate.close();
 
   // Baseline: a plain PUBLISH from the same writer to a subscriber of its own, alternating with
@@ -125,20 +108,9 @@ export async function runCacheBench(server: LocalRedisServer, o: CacheBenchOptio
   }
   onInvalidated = undefined;
   listener.disconnect();
-  for (const [q, name, limitMs] of [[0.5, 'p50', undefined], [0.99, 'p99', 5]] as const) {
-    const value = percentile(latencies, q);
-    const baseline = percentile(pubsub, q);
-    rows.push({
-      scenario: 'local cache invalidation (write sent -> copy dropped) vs plain PUBLISH -> message',
-      metric: `latency ${name}`,
-      unit: 'ms',
-      value,
-      baseline,
-      ratio: value / baseline,
-      target: limitMs ? `<= ${limitMs} ms` : undefined,
-      met: limitMs ? value <= limitMs : undefined,
-    });
-  }
+  rows.push(
+    ...latencyRows('local cache invalidation (write sent -> copy dropped) vs plain PUBLISH -> message', 'ms', { a: pubsub, b: latencies }, { p99: { max: 5 } }),
+  );
 
   cache.close();
   for (const c of [writer, raw, data]) c.disconnect();

@@ -11,8 +11,8 @@ import { BUDGET_HASH_FIELDS, encodeBudgetHash } from '../types/budget-hash';
 import type { GateDecision, PermitRequest } from '../types/permit';
 import { budgetFixture } from '../test/support/budget-fixture';
 import { availablePlacements, withPlacement, type Placement } from './placement';
-import type { Row } from './report';
-import { elapsedUs, interleaved, max, median, nowNs, percentile, throughput } from './stats';
+import { latencyRows, type Row } from './report';
+import { elapsedUs, interleaved, max, median, nowNs, throughput } from './stats';
 
 const SYMBOL = 'BTCUSDT';
 const keys = new RedisKeys();
@@ -94,20 +94,7 @@ async function measure(server: LocalRedisServer, placement: Placement, o: GateBe
     log(`gate: serial latency${at}`);
     await interleaved(() => raw.hgetall(key), () => gate.evaluate(INCREASING), { samples: 500, block: 100 });
     const serial = await interleaved(() => raw.hgetall(key), () => gate.evaluate(INCREASING), { samples: o.serialSamples, block: 250 });
-    for (const [q, name, limit] of [[0.5, 'p50', SERIAL_P50_MAX_RATIO], [0.99, 'p99', undefined]] as const) {
-      const value = percentile(serial.b, q);
-      const baseline = percentile(serial.a, q);
-      rows.push({
-        scenario: `gate, serial evaluate() vs raw HGETALL${at}`,
-        metric: `latency ${name}`,
-        unit: 'µs',
-        value,
-        baseline,
-        ratio: value / baseline,
-        target: limit ? `<= ${limit}x raw` : undefined,
-        met: limit ? value / baseline <= limit : undefined,
-      });
-    }
+    rows.push(...latencyRows(`gate, serial evaluate() vs raw HGETALL${at}`, 'µs', serial, { p50: { maxRatio: SERIAL_P50_MAX_RATIO } }));
 
     // Throughput: 16 callers against plain HGETALL, 256 against auto-pipelined HGETALL (what a
     // client tuned for throughput reaches); three alternating rounds each, median kept.

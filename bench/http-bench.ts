@@ -9,7 +9,7 @@ import { encodeBudgetHash } from '../types/budget-hash';
 import type { GateDecision, PermitRequest } from '../types/permit';
 import { budgetFixture } from '../test/support/budget-fixture';
 import type { LocalRedisServer } from '../test/support/local-redis-server';
-import type { Row } from './report';
+import { latencyRows, type Row } from './report';
 import { interleaved, percentile, throughput } from './stats';
 
 const SYMBOL = 'BTCUSDT';
@@ -102,11 +102,7 @@ export async function runHttpBench(server: LocalRedisServer, o: HttpBenchOptions
     log('http: serial latency, keep-alive');
     await interleaved(inProcess, overHttp, { samples: 300, block: 100 });
     const serial = await interleaved(inProcess, overHttp, { samples: o.serialSamples, block: 250 });
-    for (const [q, name] of [[0.5, 'p50'], [0.99, 'p99']] as const) {
-      const value = percentile(serial.b, q);
-      const baseline = percentile(serial.a, q);
-      rows.push({ scenario: 'POST /v1/decisions (keep-alive) vs in-process evaluate()', metric: `latency ${name}`, unit: 'µs', value, baseline, ratio: value / baseline });
-    }
+    rows.push(...latencyRows('POST /v1/decisions (keep-alive) vs in-process evaluate()', 'µs', serial));
     rows.push({
       scenario: 'POST /v1/decisions (keep-alive) vs in-process evaluate()',
       metric: 'HTTP hop p50',

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { percentile } from './stats';
 
 /** One line of the results table: a figure, its same-run baseline, and the target it is held to. */
 export interface Row {
@@ -13,6 +14,30 @@ export interface Row {
   ratio?: number;
   target?: string;
   met?: boolean;
+}
+
+/** A target on one percentile: at most `maxRatio` times the baseline, or at most `max` in the row's unit. */
+export type LatencyTarget = { maxRatio: number } | { max: number };
+
+/**
+ * The p50 and p99 rows of one latency comparison: `samples.b` (the figure) against `samples.a`
+ * (its same-run baseline), each with its target when one is given.
+ */
+export function latencyRows(
+  scenario: string,
+  unit: string,
+  samples: { a: readonly number[]; b: readonly number[] },
+  targets: { p50?: LatencyTarget; p99?: LatencyTarget } = {},
+): Row[] {
+  return ([[0.5, 'p50'], [0.99, 'p99']] as const).map(([q, name]) => {
+    const value = percentile(samples.b, q);
+    const baseline = percentile(samples.a, q);
+    const row: Row = { scenario, metric: `latency ${name}`, unit, value, baseline, ratio: value / baseline };
+    const target = targets[name];
+    if (target && 'maxRatio' in target) Object.assign(row, { target: `<= ${target.maxRatio}x raw`, met: value / baseline <= target.maxRatio });
+    else if (target) Object.assign(row, { target: `<= ${target.max} ${unit}`, met: value <= target.max });
+    return row;
+  });
 }
 
 const fmt = (x: number | undefined, digits = 1): string => {
