@@ -5,7 +5,8 @@ import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
-import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
+import { withScripts, type ScriptCommands } from '../lib/redis/lua-scripts';
+import { isValidSymbol } from '../types/symbol';
 import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
   closingDecision,
@@ -19,11 +20,12 @@ import {
 import { BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
 import { GateLocalCache } from './local-cache';
+import { decisionFromPlanReply, planScriptArgs } from './plan-script';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
-/** What one guarded read of a budget hash gave: the fields, or why there are none. */
+/** What one guarded call of the decision script gave: its reply, or why there is none. */
 export type BudgetRead =
-  | { ok: true; fields: Record<string, string> }
+  | { ok: true; reply: Array<string | null> }
   | { ok: false; reason: FailOpenReason; detail: string };
 
 export type BreakerStateName = 'closed' | 'halfOpen' | 'open' | 'shutdown';
@@ -117,10 +119,10 @@ export class BudgetGate implements PermitGate {
   readonly registry: Registry;
 
   private readonly options: ResolvedGateOptions;
-  private readonly client: RedisClient;
+  private readonly client: RedisClient & ScriptCommands;
   private readonly ownsClient: boolean;
   private readonly keys: RedisKeys;
-  private readonly breaker: CircuitBreaker<[string], Array<string | null>>;
+  private readonly breaker: CircuitBreaker<[string, string[]], Array<string | null>>;
   private readonly metrics: GateMetrics;
   private readonly logger: Logger;
   private readonly policy: DecisionPolicy;
@@ -161,16 +163,16 @@ export class BudgetGate implements PermitGate {
     };
 
     if (o.redis) {
-      this.client = o.redis;
+      this.client = withScripts(o.redis);
       this.ownsClient = false;
     } else {
-      this.client = createRedisClient({
+      this.client = withScripts(createRedisClient({
         url: o.redisUrl as string,
         profile: 'gate',
         commandTimeoutMs: o.timeoutMs,
         connectionName: 'p28-budget-gate',
         autoPipelining: o.autoPipelining,
-      });
+      }));
       this.ownsClient = true;
       // Connection errors surface as fail-open decisions; the listener only keeps ioredis from
       // reporting them as unhandled.
@@ -194,7 +196,7 @@ export class BudgetGate implements PermitGate {
     // than timeoutMs, and a second timer in the breaker would only add its cost.
     const clientTimeout = commandTimeoutOf(this.client);
     const clientBoundsRead = clientTimeout !== undefined && clientTimeout > 0 && clientTimeout <= o.timeoutMs;
-    this.breaker = new CircuitBreaker((key: string) => this.readFields(key), {
+    this.breaker = new CircuitBreaker((key: string, args: string[]) => this.readFields(key, args), {
       name: 'p28_budget_gate',
       timeout: clientBoundsRead ? false : o.timeoutMs,
       errorThresholdPercentage: o.errorThresholdPercentage,
@@ -300,6 +302,31 @@ export class BudgetGate implements PermitGate {
     return this.closing;
   }
 
+  /**
+   * Releases the reservation of `planId` on `symbol` at once (a plan blocked by a later gate,
+   * cancelled, or filled), instead of letting it lapse after `reservationTtlMs`: one script call
+   * on the symbol's budget hash (`release-reservation-1.lua`), bounded by `timeoutMs`. Never rejects: resolves true
+   * when a reservation was removed, false when there was none, the input was invalid, or Redis
+   * could not be reached (the reservation then lapses on its own).
+   */
+  release(planId: string, symbol: string): Promise<boolean> {
+    if (typeof planId !== 'string' || planId.length === 0 || planId.length > 200 || !isValidSymbol(symbol) || this.closing) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.options.timeoutMs);
+      this.client.p28ReleaseReservation(this.keys.budget(symbol), planId).then(
+        (removed) => {
+          clearTimeout(timer);
+          resolve(removed > 0);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          this.logger.warn({ planId: planId.slice(0, 200), symbol, err: messageOf(error) }, 'budget gate could not release a reservation; it lapses on its own');
+          resolve(false);
+        },
+      );
+    });
+  }
+
   /** tsyringe calls this from `container.dispose()`. */
   dispose(): Promise<void> {
     return this.close();
@@ -313,7 +340,12 @@ export class BudgetGate implements PermitGate {
     if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
     if (this.localCache) {
       const cached = this.localCache.lookup(this.keys.budget(plan.symbol));
-      if (cached !== undefined) return this.fromCache(plan, cached);
+      // A cached allow is never final: the plan must reserve its increase, and other plans'
+      // reservations may have used the headroom since. Every other cached decision stands.
+      if (cached !== undefined) {
+        const decision = this.fromCache(plan, cached);
+        if (decision.reason !== 'within_budget') return decision;
+      }
     }
     if (this.client.status !== 'ready') {
       if (this.firstConnection) return this.decideOnceConnected(plan);
@@ -343,43 +375,45 @@ export class BudgetGate implements PermitGate {
   }
 
   /**
-   * The read path: the budget fields of the plan's symbol, then the decision they give. A read
-   * answered without I/O (an open breaker) gives its decision without a promise.
+   * The Redis path: one call of the decision script (`decide-plan-1.lua`), which judges the plan
+   * against the symbol's budget hash and reserves an allowed increase in the same atomic step. A
+   * call answered without I/O (an open breaker) gives its decision without a promise.
    */
   private decideFromRedis(plan: PermitRequest): GateDecision | Promise<GateDecision> {
-    const read = this.readBudgetFields(plan.symbol);
+    const args = planScriptArgs(plan, this.options.now(), this.policy, this.options.reservationTtlMs, this.localCache !== undefined);
+    const read = this.readBudgetFields(plan.symbol, args);
     return read instanceof Promise ? read.then((settled) => this.decideFromRead(plan, settled)) : this.decideFromRead(plan, read);
   }
 
   private decideFromRead(plan: PermitRequest, read: BudgetRead): GateDecision {
     if (!read.ok) return this.unreachable(plan, failOpenDecision(read.reason, read.detail));
-    const decision = decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
+    const decision = decisionFromPlanReply(read.reply);
     decision.source = 'redis';
     return decision;
   }
 
   /**
-   * One guarded read of a symbol's budget fields: never rejects. While the breaker lets no read
-   * through it answers `breaker_open` at once, without a read and without the error opossum
-   * would build for a rejected call.
+   * One guarded call of the decision script for a symbol: never rejects. While the breaker lets
+   * nothing through it answers `breaker_open` at once, without a call and without the error
+   * opossum would build for a rejected call.
    */
-  private readBudgetFields(symbol: string): BudgetRead | Promise<BudgetRead> {
+  private readBudgetFields(symbol: string, args: string[]): BudgetRead | Promise<BudgetRead> {
     const breaker = this.breaker;
     if (!breaker.closed && !breaker.pendingClose) {
       this.metrics.breakerEvent('reject');
       this.metrics.breakerEvent('fallback');
       return BREAKER_OPEN_READ;
     }
-    return breaker.fire(this.keys.budget(symbol)).then(
-      (values) => this.readSucceeded(values),
+    return breaker.fire(this.keys.budget(symbol), args).then(
+      (reply) => this.readSucceeded(reply),
       (error: unknown) => this.readFailed(error),
     );
   }
 
-  private readSucceeded(values: Array<string | null>): BudgetRead {
+  private readSucceeded(reply: Array<string | null>): BudgetRead {
     this.consecutiveFailures = 0;
     this.metrics.breakerEvent('success');
-    return { ok: true, fields: budgetFieldsFromValues(values) };
+    return { ok: true, reply };
   }
 
   private readFailed(error: unknown): BudgetRead {
@@ -422,9 +456,9 @@ export class BudgetGate implements PermitGate {
     }
   }
 
-  private readFields(key: string): Promise<Array<string | null>> {
+  private readFields(key: string, args: string[]): Promise<Array<string | null>> {
     this.inFlight += 1;
-    const read = () => this.client.hmget(key, ...BUDGET_HASH_FIELDS);
+    const read = () => this.client.p28DecidePlan(key, ...args);
     return (this.localCache ? this.localCache.read(key, read) : read()).then(
       (values) => {
         this.settled();

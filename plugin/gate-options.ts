@@ -71,6 +71,12 @@ export const GATE_OPTION_SPECS = Object.freeze({
     default: 30000, min: 0, max: 86400000, unit: 'ms',
     doc: 'A violation younger than this blocks every increasing plan for the symbol.',
   },
+  reservationTtlMs: {
+    default: 30000, min: 0, max: 3600000, unit: 'ms',
+    // Long enough for an order to be sent, filled and show in the next budget cycle's position (a
+    // few seconds), short enough that a plan whose fill nobody reports stops holding headroom soon.
+    doc: 'How long an allowed increasing plan holds its projected increase against the headroom at most (0: reserve nothing; others\' reservations still count).',
+  },
   maxClockSkewMs: {
     default: 5000, min: 0, max: 86400000, unit: 'ms',
     // Small clock differences between hosts are tolerated; a hash dated far ahead is not trusted.
@@ -141,6 +147,7 @@ export interface BudgetGateOptions {
   staleAfterMs?: number;
   violationWindowMs?: number;
   maxClockSkewMs?: number;
+  reservationTtlMs?: number;
   /**
    * prom-client Registry for the gate's metrics. Default: a private registry of the gate
    * (`gate.registry`), never the global one unless passed here.

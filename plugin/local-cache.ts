@@ -6,6 +6,7 @@ import type { RedisKeys } from '../lib/redis/keys';
 import { counterOn } from '../lib/registry-metrics';
 import { TrackingCache, type CacheFlushCause } from '../lib/redis/tracking-cache';
 import { budgetFieldsFromValues } from '../types/budget-hash';
+import { PLAN_REPLY_LENGTH } from './plan-script';
 
 const FLUSH_CAUSES: readonly CacheFlushCause[] = ['connection', 'heartbeat', 'server_mismatch', 'server_flush'];
 
@@ -98,9 +99,12 @@ export class GateLocalCache {
     return fields;
   }
 
-  /** Wraps the gate's one read of `key` (HMGET of the known fields), so that the answer is cached unless invalidated meanwhile. */
-  read(key: string, readValues: () => Promise<Array<string | null>>): Promise<Array<string | null>> {
-    return this.cache.read(key, readValues, budgetFieldsFromValues);
+  /**
+   * Wraps the gate's one call of the decision script for `key` (asked to append the hash's known
+   * fields after its decision), so that the hash is cached unless invalidated meanwhile.
+   */
+  read(key: string, decide: () => Promise<Array<string | null>>): Promise<Array<string | null>> {
+    return this.cache.read(key, decide, (reply) => budgetFieldsFromValues(reply.slice(PLAN_REPLY_LENGTH)));
   }
 
   /** The last hash read for `key` and not since invalidated or expired: for when Redis is unreachable. */

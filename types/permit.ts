@@ -119,6 +119,11 @@ export interface GateDecision {
   positionNotionalUsd?: number;
   projectedNotionalUsd?: number;
   /**
+   * Live reservations of other plans on the symbol (USD) that this decision counted: they are part
+   * of `projectedNotionalUsd`. Absent when no budget hash was judged.
+   */
+  reservedUsd?: number;
+  /**
    * Where the budget hash came from: `redis` (read for this decision), `cache` (the gate's local
    * cache) or `none` (no hash was used). The budget gate sets it on every decision it returns.
    */

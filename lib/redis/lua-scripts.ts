@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { RedisClient } from './client';
 
 /**
- * The worker's Lua scripts, each a file `lua/<name>-<numberOfKeys>.lua` next to this module
+ * The package's Lua scripts, each a file `lua/<name>-<numberOfKeys>.lua` next to this module
  * (`lib/redis/lua` in the sources, `dist/lib/redis/lua` once built) whose header documents KEYS,
  * ARGV and the reply; the key count is read from the `-N` suffix of the file name. They are defined on a client with ioredis `defineCommand` (EVALSHA, falling back to EVAL),
  * so they work in pipelines and, having one key each, on Redis Cluster.
@@ -11,6 +11,8 @@ import type { RedisClient } from './client';
 const SCRIPTS = {
   p28HoldLease: 'hold-lease-1.lua',
   p28ReleaseLease: 'release-lease-1.lua',
+  p28DecidePlan: 'decide-plan-1.lua',
+  p28ReleaseReservation: 'release-reservation-1.lua',
 } as const;
 
 /** The number of keys a script takes, from its file name (`renew-lease-1.lua` takes one). */
@@ -25,6 +27,10 @@ export type ScriptName = keyof typeof SCRIPTS;
 export interface ScriptCommands {
   p28HoldLease(key: string, token: string, ttlMs: number): Promise<number>;
   p28ReleaseLease(key: string, token: string): Promise<number>;
+  /** The budget decision of a plan and its reservation; ARGV and reply in `decide-plan-1.lua`. */
+  p28DecidePlan(key: string, ...args: string[]): Promise<Array<string | null>>;
+  /** Removes one plan's reservation; 1 when it held one. */
+  p28ReleaseReservation(key: string, planId: string): Promise<number>;
 }
 
 function loadScript(name: string): string {

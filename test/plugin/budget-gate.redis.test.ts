@@ -7,6 +7,7 @@ import { RedisKeys } from '../../lib/redis/keys';
 import { freePort, LocalRedisServer } from '../support/local-redis-server';
 import { useRedisCluster } from '../support/redis-cluster';
 import { createRedisClient, type RedisClient } from '../../lib/redis/client';
+import { withScripts } from '../../lib/redis/lua-scripts';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { GateOptionsError, type BudgetGateOptions } from '../../plugin/gate-options';
 import { encodeViolationEvent } from '../../types/violation-event';
@@ -48,7 +49,8 @@ describe('BudgetGate', () => {
   let admin: RedisClient;
 
   before(async () => {
-    client = await connectedClient(redis.server, 'gate', 100);
+    // The decision script defined before any spy, so a gate built later keeps the spied method.
+    client = withScripts(await connectedClient(redis.server, 'gate', 100));
     admin = await connectedClient(redis.server);
   });
   after(() => {
@@ -75,6 +77,7 @@ describe('BudgetGate', () => {
       budgetUsd: 1348,
       positionNotionalUsd: 1000,
       projectedNotionalUsd: 1300,
+      reservedUsd: 0,
       source: 'redis',
     });
   });
@@ -178,7 +181,7 @@ describe('BudgetGate', () => {
   it('turns a failed read into a fail-open redis_unavailable counted as a breaker failure, never a block', async () => {
     await writeBudget(budgetFields({ mode: 'enforce' }));
     const gate = newGate({ redis: client, volumeThreshold: 3 });
-    sinon.stub(client, 'hmget').rejects(new Error('read ECONNRESET'));
+    sinon.stub(client, 'p28DecidePlan').rejects(new Error('read ECONNRESET'));
     for (let i = 0; i < 3; i += 1) {
       expect(await gate.evaluate(plan(OVER_BUDGET))).to.deep.equal({
         allow: true,
@@ -212,7 +215,7 @@ describe('BudgetGate', () => {
 
   it('answers reduceOnly and close actions with reduce_only without touching Redis', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hmget');
+    const read = sinon.spy(client, 'p28DecidePlan');
     const gate = newGate({ redis: client });
     const reduceOnly = await gate.evaluate(plan({ ...OVER_BUDGET, reduceOnly: true }));
     const close = await gate.evaluate(plan({ ...OVER_BUDGET, action: 'PARTIAL_50' }));
@@ -225,19 +228,20 @@ describe('BudgetGate', () => {
     expect(selling).to.include({ allow: true, reason: 'reduce_only', mode: 'enforce', projectedNotionalUsd: 500 });
   });
 
-  it('reads the budget with a single HMGET of the known fields per decision: one round trip, one key', async () => {
+  it('decides with one call of the decision script per decision: one round trip, one key, one HMGET of the known fields', async () => {
     await writeBudget(budgetFields());
     const gate = newGate({ redis: client });
     await admin.config('RESETSTAT');
     for (let i = 0; i < 3; i += 1) await gate.evaluate(plan());
     const stats = await admin.info('commandstats');
     const calls = Object.fromEntries([...stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map(([, name, count]) => [name, Number(count)]));
-    expect(calls).to.deep.equal({ hmget: 3 });
+    // Inside the script: one HMGET, and for each plan it reserves the Redis clock and one HSET.
+    expect(calls).to.deep.equal({ evalsha: 3, hmget: 3, time: 3, hset: 3 });
   });
 
   it('fails open with invalid_request for a malformed request without touching Redis, and never throws', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hmget');
+    const read = sinon.spy(client, 'p28DecidePlan');
     const gate = newGate({ redis: client });
     const malformed: unknown[] = [
       null,
@@ -302,7 +306,7 @@ describe('BudgetGate', () => {
 
   it('disabled: allows everything with gate_disabled without touching Redis, switchable at run time', async () => {
     await writeBudget(budgetFields());
-    const read = sinon.spy(client, 'hmget');
+    const read = sinon.spy(client, 'p28DecidePlan');
     const gate = newGate({ redis: client, disabled: true });
     expect(gate.isDisabled).to.equal(true);
     expect(await gate.evaluate(plan(OVER_BUDGET))).to.deep.equal({
@@ -377,7 +381,7 @@ describe('BudgetGate', () => {
 
   it('logs each block and shadow block with the plan and its numbers, each fail-open cause change once, and no plain allow', async () => {
     const { logger, lines } = captureLogs();
-    const gate = newGate({ redis: client, logger });
+    const gate = newGate({ redis: client, logger, reservationTtlMs: 0 });
 
     await gate.evaluate(plan({ planId: 'p-missing-1' }));
     await gate.evaluate(plan({ planId: 'p-missing-2' }));
