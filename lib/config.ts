@@ -49,6 +49,8 @@ export interface WorkerConfig {
   apiToken: string | undefined;
   /** Serve POST /test/inject_portfolio_state. */
   testMode: boolean;
+  /** RESERVATION_TTL_SEC: how long an allowed plan of POST /v1/decisions holds its headroom at most. */
+  reservationTtlSec: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -216,6 +218,7 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('HEALTH_MAX_BUDGET_AGE_SEC', 'healthMaxBudgetAgeSec', undefined, numericString({ min: 0, exclusiveMin: true }), '/health is degraded when no replica has written budgets for this long (seconds); default three compute intervals, at least 15'),
   spec('P28_API_TOKEN', 'apiToken', undefined, apiToken, 'bearer token the HTTP API requires on every endpoint but /health and /metrics (unset: no auth); 16-512 printable characters'),
   spec('P28_TEST_MODE', 'testMode', '0', flag, '1 enables POST /test/inject_portfolio_state (writes the portfolio state; never in production)'),
+  spec('RESERVATION_TTL_SEC', 'reservationTtlSec', '30', numericString({ min: 0, max: 3600 }), 'how long (seconds) a plan allowed by POST /v1/decisions holds its projected increase against the headroom at most, unless released or filled; 0 reserves nothing'),
   spec('P28_INSTANCE_ID', 'instanceId', undefined, text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and logs (default host-pid)'),
 ]);
 

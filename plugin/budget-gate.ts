@@ -7,7 +7,7 @@ import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
 import { withScripts, type ScriptCommands } from '../lib/redis/lua-scripts';
 import { isValidSymbol } from '../types/symbol';
-import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
+import { PermitRequest, PLAN_ID_MAX, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
   closingDecision,
   decideFromBudgetFields,
@@ -310,7 +310,7 @@ export class BudgetGate implements PermitGate {
    * could not be reached (the reservation then lapses on its own).
    */
   release(planId: string, symbol: string): Promise<boolean> {
-    if (typeof planId !== 'string' || planId.length === 0 || planId.length > 200 || !isValidSymbol(symbol) || this.closing) return Promise.resolve(false);
+    if (typeof planId !== 'string' || planId.length === 0 || planId.length > PLAN_ID_MAX || !isValidSymbol(symbol) || this.closing) return Promise.resolve(false);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), this.options.timeoutMs);
       this.client.p28ReleaseReservation(this.keys.budget(symbol), planId).then(
@@ -320,7 +320,7 @@ export class BudgetGate implements PermitGate {
         },
         (error: unknown) => {
           clearTimeout(timer);
-          this.logger.warn({ planId: planId.slice(0, 200), symbol, err: messageOf(error) }, 'budget gate could not release a reservation; it lapses on its own');
+          this.logger.warn({ planId, symbol, err: messageOf(error) }, 'budget gate could not release a reservation; it lapses on its own');
           resolve(false);
         },
       );

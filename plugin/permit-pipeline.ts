@@ -29,7 +29,8 @@ export interface PermitResult {
 }
 
 /**
- * Runs permit gates in order; the first block wins and the gates after it are not evaluated. A
+ * Runs permit gates in order; the first block wins and the gates after it are not evaluated; the
+ * gates before it that allowed the plan are asked to `release` what they hold for it. A
  * gate that throws or rejects is logged, counted in `quantum_govern_gate_error_total{gate}` and
  * passed over as a fail-open allow: one broken gate never halts the pipeline or blocks a plan.
  * Emits `quantum_govern_allow_total{symbol}` and `quantum_govern_block_total{symbol,reason}`.
@@ -73,10 +74,35 @@ export class PermitPipeline {
       decisions.push({ gate: gate.name, decision });
       if (!decision.allow) {
         this.metrics.blocked(req?.symbol, decision.reason);
+        await this.releaseEarlier(req, decisions);
         return { allow: false, decisions, blockedBy: gate.name };
       }
     }
     this.metrics.allowed(req?.symbol);
     return { allow: true, decisions };
+  }
+
+  /**
+   * A plan a later gate blocked will not be executed: every earlier gate that allowed it and holds
+   * something for it (the budget gate's reservation of headroom) frees it now, instead of keeping
+   * it until it lapses. A release that fails is logged; the hold then lapses on its own.
+   */
+  private async releaseEarlier(req: PermitRequest, decisions: readonly GateOutcome[]): Promise<void> {
+    const planId = req?.planId;
+    const symbol = req?.symbol;
+    if (typeof planId !== 'string' || typeof symbol !== 'string') return;
+    const releases: Promise<unknown>[] = [];
+    for (let i = 0; i < decisions.length - 1; i++) {
+      const gate = this.gates[i];
+      if (!decisions[i]!.decision?.allow || typeof gate?.release !== 'function') continue;
+      releases.push(
+        Promise.resolve()
+          .then(() => gate.release!(planId, symbol))
+          .catch((error: unknown) => {
+            this.logger.warn({ gate: gate.name, planId, symbol, err: error instanceof Error ? error.message : String(error) }, 'permit gate could not release a blocked plan');
+          }),
+      );
+    }
+    await Promise.all(releases);
   }
 }

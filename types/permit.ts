@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SYMBOL_PATTERN, SymbolName } from './symbol';
 
 /** A trade plan asking for a permit. Sizes are unsigned; `side` gives the direction. */
-const PLAN_ID_MAX = 200;
+export const PLAN_ID_MAX = 200;
 const ACTION_MAX = 64;
 
 export const PermitRequest = z.object({
@@ -136,4 +136,10 @@ export type HashSource = 'redis' | 'cache' | 'none';
 export interface PermitGate {
   readonly name: string;
   evaluate(req: PermitRequest): Promise<GateDecision>;
+  /**
+   * Optional: frees what an allowed plan holds in this gate (a reservation of headroom) once the
+   * plan will not be executed or has been filled. `PermitPipeline` calls it on the gates that
+   * allowed a plan a later gate blocked. Never rejects; true when something was freed.
+   */
+  release?(planId: string, symbol: string): Promise<boolean>;
 }

@@ -6,8 +6,9 @@ import type { Registry } from 'prom-client';
 import { readBudgetHash } from '../../types/budget-hash';
 import type { Mode } from '../../types/mode';
 import { isValidSymbol } from '../../types/symbol';
-import type { FailOpenReason, PermitGate } from '../../types/permit';
+import { PLAN_ID_MAX, type FailOpenReason, type PermitGate } from '../../types/permit';
 import { isOverBudget, listBudgets } from '../redis/budget-listing';
+import { splitReservations } from '../redis/reservations';
 import type { RedisClient } from '../redis/client';
 import { RedisKeys } from '../redis/keys';
 import { silentLogger, type Logger } from '../logger';
@@ -122,6 +123,13 @@ function numberParam(query: Record<string, unknown>, name: string, options: { re
   return value;
 }
 
+function planIdParam(raw: unknown): string {
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > PLAN_ID_MAX) {
+    throw new HttpError(400, { error: 'bad_request', message: `planId must be 1-${PLAN_ID_MAX} characters` });
+  }
+  return raw;
+}
+
 function symbolParam(raw: unknown, where: string): string {
   if (!isValidSymbol(raw)) {
     throw new HttpError(400, { error: 'bad_request', message: `${where} must be 1-32 upper-case letters or digits` });
@@ -191,7 +199,13 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
 
   // fastify's own logger stays off: the service logs through its pino logger, with only the
   // fields below, so that headers (the bearer token) never reach a log line.
-  const app = Fastify({ logger: false, bodyLimit: HTTP_SERVER_DEFAULTS.bodyLimitBytes, return503OnClosing: true });
+  // A path parameter may hold a whole planId (up to 200 characters, more once percent-encoded).
+  const app = Fastify({
+    logger: false,
+    bodyLimit: HTTP_SERVER_DEFAULTS.bodyLimitBytes,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: PLAN_ID_MAX * 3 },
+  });
   // Bodies are JSON only: a text/plain body would reach the gate as a string and pass for a
   // malformed request; a 415 tells the caller what is wrong instead.
   app.removeContentTypeParser('text/plain');
@@ -226,7 +240,7 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
 
   const served = new Map<string, { methods: Set<string>; isPublic: boolean }>();
   const route = (
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     url: string,
     handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
     isPublic = false,
@@ -261,6 +275,15 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     // Any JSON value is handed to the gate as is: it answers a body that fails the schema with a
     // fail-open `invalid_request`, exactly as it does for a Node caller.
     route('POST', '/v1/decisions', async (request) => gate.evaluate(request.body as never));
+    const release = gate.release?.bind(gate);
+    if (release) {
+      route('DELETE', '/v1/reservations/:symbol/:planId', async (request) => {
+        const params = request.params as { symbol: string; planId: string };
+        const symbol = symbolParam(params.symbol, 'symbol');
+        const planId = planIdParam(params.planId);
+        return { symbol, planId, released: await release(planId, symbol) };
+      });
+    }
   }
 
   route('GET', '/v1/budgets', async (request) => {
@@ -269,7 +292,13 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
       throw new HttpError(400, { error: 'bad_request', message: 'query parameter over must be true or false' });
     }
     const listed = await fromRedis(() => listBudgets(options.redis, keys));
-    const budgets = listed.map((b) => b.fields).filter((fields) => over !== 'true' || isOverBudget(fields));
+    const nowMs = now();
+    const budgets = listed
+      .filter((b) => over !== 'true' || isOverBudget(b.fields))
+      .map((b) => {
+        const { fields, reservedUsd } = splitReservations(b.fields, nowMs);
+        return { ...fields, reservedUsd };
+      });
     return { count: budgets.length, budgets };
   });
 
@@ -277,7 +306,8 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     const symbol = symbolParam((request.params as { symbol: string }).symbol, 'symbol');
     const fields = await fromRedis(() => options.redis.hgetall(keys.budget(symbol)));
     if (Object.keys(fields).length === 0) return reply.code(404).send({ error: 'no_budget_data' });
-    return fields;
+    // The hash as the upstream service served it: the reservations of plans in flight are not part of it.
+    return splitReservations(fields, now()).fields;
   });
 
   route('POST', '/budget/check', async (request): Promise<BudgetCheckBody> => {

@@ -66,7 +66,8 @@ const SCHEMAS: Record<string, JsonSchema> = {
       source: { type: 'string', enum: ['redis', 'cache', 'none'], description: 'Where the budget hash came from.' },
       budgetUsd: { type: 'number' },
       positionNotionalUsd: { type: 'number' },
-      projectedNotionalUsd: { type: 'number' },
+      projectedNotionalUsd: { type: 'number', description: 'Position plus plan plus reservedUsd: what was compared with budgetUsd.' },
+      reservedUsd: { type: 'number', description: 'Live reservations of other plans on the symbol that the decision counted.' },
     },
     required: ['allow', 'reason', 'enforced', 'failOpen', 'wouldBlock', 'mode'],
   },
@@ -78,9 +79,24 @@ const SCHEMAS: Record<string, JsonSchema> = {
     type: 'object',
     properties: {
       count: { type: 'integer', minimum: 0 },
-      budgets: { type: 'array', items: ref('BudgetHash') },
+      budgets: { type: 'array', items: ref('ListedBudget') },
     },
     required: ['count', 'budgets'],
+  },
+  ListedBudget: {
+    description: 'A budget hash as stored, without its reservations field, plus reservedUsd: the USD its live reservations hold.',
+    allOf: [ref('BudgetHash')],
+    properties: { reservedUsd: { type: 'number', minimum: 0 } },
+    required: ['reservedUsd'],
+  },
+  Released: {
+    type: 'object',
+    properties: {
+      symbol: { type: 'string' },
+      planId: { type: 'string' },
+      released: { type: 'boolean', description: 'True when the plan held a reservation and it is gone; false when it held none.' },
+    },
+    required: ['symbol', 'planId', 'released'],
   },
   BudgetCheck: {
     type: 'object',
@@ -226,10 +242,28 @@ export function openApiDocument(version: string): Record<string, unknown> {
             },
           ],
           responses: {
-            '200': { description: 'The budget hashes.', content: json(ref('BudgetList'), { count: 1, budgets: [GUIDE_HASH_EXAMPLE] }) },
+            '200': { description: 'The budget hashes.', content: json(ref('BudgetList'), { count: 1, budgets: [{ ...GUIDE_HASH_EXAMPLE, reservedUsd: 0 }] }) },
             '400': badRequest,
             '401': unauthorized,
             '503': redisDown,
+          },
+        },
+      },
+      '/v1/reservations/{symbol}/{planId}': {
+        delete: {
+          operationId: 'releaseReservation',
+          summary: 'Releases the headroom an allowed plan reserved (the plan was filled, cancelled, or blocked by a later gate).',
+          parameters: [
+            { name: 'symbol', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Z0-9]{1,32}$' } },
+            { name: 'planId', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 200 } },
+          ],
+          responses: {
+            '200': {
+              description: 'Whether a reservation was released. A Redis that cannot be reached answers released false: the reservation then lapses on its own.',
+              content: json(ref('Released'), { symbol: 'BTCUSDT', planId: 'plan-1', released: true }),
+            },
+            '400': badRequest,
+            '401': unauthorized,
           },
         },
       },

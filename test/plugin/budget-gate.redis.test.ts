@@ -7,7 +7,7 @@ import { RedisKeys } from '../../lib/redis/keys';
 import { freePort, LocalRedisServer } from '../support/local-redis-server';
 import { useRedisCluster } from '../support/redis-cluster';
 import { createRedisClient, type RedisClient } from '../../lib/redis/client';
-import { withScripts } from '../../lib/redis/lua-scripts';
+import { withScripts, type ScriptCommands } from '../../lib/redis/lua-scripts';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { GateOptionsError, type BudgetGateOptions } from '../../plugin/gate-options';
 import { encodeViolationEvent } from '../../types/violation-event';
@@ -45,7 +45,7 @@ function gateFactory() {
 describe('BudgetGate', () => {
   const redis = useRedisServer();
   const newGate = gateFactory();
-  let client: RedisClient;
+  let client: RedisClient & ScriptCommands;
   let admin: RedisClient;
 
   before(async () => {

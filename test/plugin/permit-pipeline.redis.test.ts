@@ -66,6 +66,31 @@ describe('PermitPipeline with the budget gate', () => {
     expect(await metricValue(registry, 'quantum_govern_block_total', { symbol: 'ETHUSDT', reason: 'p28_budget_violation' })).to.equal(0);
   });
 
+  it('releases the budget gate\'s reservation at once when a later gate blocks the plan', async () => {
+    await client.hset(keys.budget('ETHUSDT'), budgetFields({ mode: 'enforce' }));
+    const blocking = globalContainer.createChildContainer();
+    try {
+      const budget = registerBudgetGate(blocking, { redis: client, registry: new Registry() });
+      const refuse = async (): Promise<GateDecision> => ({ allow: false, reason: 'p28_budget_violation', enforced: true, failOpen: false, wouldBlock: true, mode: 'enforce' });
+      blocking.register<PermitGate>(PERMIT_GATE, { useValue: { name: 'heat', evaluate: refuse } });
+      const reserved = async () => JSON.parse((await client.hget(keys.budget('ETHUSDT'), 'reservations')) ?? '{}') as Record<string, unknown>;
+
+      // The budget gate alone reserves the plan's increase (0.1 ETH at 1000 USD).
+      const kept = plan({ qty: 0.1 });
+      expect((await budget.evaluate(kept)).reason).to.equal('within_budget');
+      expect(Object.keys(await reserved())).to.deep.equal([kept.planId]);
+
+      const blocked = plan({ qty: 0.2 });
+      const result = await PermitPipeline.fromContainer(blocking, { registry: new Registry() }).evaluate(blocked);
+      expect(result).to.include({ allow: false, blockedBy: 'heat' });
+      expect(result.decisions[0]?.decision).to.include({ reason: 'within_budget', reservedUsd: 100 });
+      // Only the blocked plan's reservation is gone, before evaluate() resolved.
+      expect(Object.keys(await reserved())).to.deep.equal([kept.planId]);
+    } finally {
+      await blocking.dispose();
+    }
+  });
+
   it('allows every plan while Redis is stopped, within timeoutMs plus a margin', async () => {
     await client.hset(keys.budget('ETHUSDT'), budgetFields({ mode: 'enforce' }));
     const pipeline = PermitPipeline.fromContainer(governor, { registry });

@@ -178,6 +178,37 @@ describe('HTTP API', () => {
       expect(body).to.include({ allow: true, reason: 'within_budget', failOpen: false });
     });
 
+    it('counts reservations: decisions and GET /v1/budgets show reservedUsd, DELETE /v1/reservations/{symbol}/{planId} releases one', async () => {
+      await guideBudgets();
+      const open = (planId: string) => post('/v1/decisions', { planId, symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', qty: 0.1 }).then((r) => r.json());
+      // ETHUSDT holds 0.01 @ 3000 = 30 USD; each plan adds 0.1 (300 USD) and reserves it.
+      expect(await open('p-1')).to.include({ reason: 'within_budget', reservedUsd: 0, projectedNotionalUsd: 330 });
+      const second = await open('p-2');
+      expect(second).to.include({ reason: 'within_budget', reservedUsd: 300, projectedNotionalUsd: 630 });
+      expectDocumented({ path: '/v1/decisions', method: 'post', status: '200' }, second);
+      const reservedOf = async () => {
+        const listed = (await (await fetch(url('/v1/budgets'))).json()) as { budgets: Array<Record<string, unknown>> };
+        expectDocumented({ path: '/v1/budgets', method: 'get', status: '200' }, listed);
+        const eth = listed.budgets.find((b) => b.symbol === 'ETHUSDT')!;
+        expect(eth).to.not.have.property('reservations');
+        return eth.reservedUsd;
+      };
+      expect(await reservedOf()).to.equal(600);
+
+      const release = (symbol: string, planId: string) => fetch(url(`/v1/reservations/${symbol}/${encodeURIComponent(planId)}`), { method: 'DELETE' });
+      const released = await release('ETHUSDT', 'p-1');
+      expect(released.status).to.equal(200);
+      const body = await released.json();
+      expect(body).to.deep.equal({ symbol: 'ETHUSDT', planId: 'p-1', released: true });
+      expectDocumented({ path: '/v1/reservations/{symbol}/{planId}', method: 'delete', status: '200' }, body);
+      expect(await (await release('ETHUSDT', 'p-1')).json()).to.include({ released: false });
+      expect(await reservedOf()).to.equal(300);
+      expect((await release('eth*', 'p-2')).status).to.equal(400);
+      expect((await release('ETHUSDT', 'x'.repeat(201))).status).to.equal(400);
+      expect(await (await release('ETHUSDT', 'é/'.repeat(100))).json()).to.include({ released: false, planId: 'é/'.repeat(100) });
+      expect(await (await fetch(url('/budget/ETHUSDT'))).json()).to.not.have.property('reservations');
+    });
+
     for (const [name, body] of [
       ['a lower-case symbol', { planId: 'p', symbol: 'btcusdt', action: 'OPEN' }],
       ['a negative qty', { planId: 'p', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: -1 }],
@@ -246,7 +277,7 @@ describe('HTTP API', () => {
       const all = (await (await fetch(url('/v1/budgets'))).json()) as { count: number; budgets: Array<Record<string, string>> };
       expect(all.count).to.equal(2);
       expect(all.budgets.map((b) => b.symbol)).to.deep.equal(['BTCUSDT', 'ETHUSDT']);
-      expect(all.budgets[0]).to.deep.equal(await client.hgetall('quantum:portfolio:budget:BTCUSDT'));
+      expect(all.budgets[0]).to.deep.equal({ ...(await client.hgetall('quantum:portfolio:budget:BTCUSDT')), reservedUsd: 0 });
       expectDocumented({ path: '/v1/budgets', method: 'get', status: '200' }, all);
       const over = (await (await fetch(url('/v1/budgets?over=true'))).json()) as { count: number; budgets: Array<Record<string, string>> };
       expect(over.budgets.map((b) => b.symbol)).to.deep.equal(['BTCUSDT']);
@@ -401,6 +432,7 @@ describe('HTTP API', () => {
       ['POST', '/budget/check?symbol=BTCUSDT&position_notional=1'],
       ['POST', '/test/inject_portfolio_state?equity_usd=1'],
       ['GET', '/openapi.json'],
+      ['DELETE', '/v1/reservations/BTCUSDT/p'],
     ] as const) {
       it(`answers ${method} ${path} with 401 without the token or with a wrong one, and serves it with the token`, async () => {
         const body = method === 'POST' && path === '/v1/decisions' ? JSON.stringify({ planId: 'p', symbol: 'BTCUSDT', action: 'OPEN' }) : undefined;

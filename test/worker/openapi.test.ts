@@ -23,6 +23,7 @@ describe('openApiDocument', () => {
       'GET /v1/budgets',
       'GET /budget/{symbol}',
       'POST /budget/check',
+      'DELETE /v1/reservations/{symbol}/{planId}',
       'POST /test/inject_portfolio_state',
       'GET /openapi.json',
     ]);
