@@ -166,7 +166,8 @@ class P28BudgetClient:
             connection = self._connection()
             reused = self._local.used
             try:
-                connection.request(method, self._base + path, body=body, headers=self._headers)
+                headers = self._headers if body is not None else {k: v for k, v in self._headers.items() if k != "Content-Type"}
+                connection.request(method, self._base + path, body=body, headers=headers)
                 response = connection.getresponse()
                 payload = response.read(MAX_BODY_BYTES + 1)
                 self._local.used = True
