@@ -332,7 +332,7 @@ export class BudgetWorker {
     const published = await this.write(report, announce, mode.audit);
     this.recordAnnounced(announce, published, nowMs);
     this.metrics.recordBudgets(
-      report.budgets.map((b) => ({ symbol: b.symbol, budgetUsd: b.budget_usd, stressFactor: b.stress_factor, mode: b.mode, overBudget: b.over_budget_usd > 0 })),
+      report.budgets.map((b) => ({ symbol: b.symbol, budgetUsd: b.budget_usd, stressFactor: b.stress_factor, mode: b.mode, overBudget: (b.over_budget_usd ?? 0) > 0 })),
       read.inputs.filter((i) => i.positionAmt !== 0).length,
     );
     report.result = report.writeFailures.length > 0 ? 'failed' : 'ok';
