@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { createRedisClient, waitForReady, type RedisClient } from '../../lib/redis/client';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
 import { judgeHealth } from '../../lib/worker/health';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { connectedClient, useRedisServer } from '../support/redis';
 import { seedGuideScenario, workerConfig } from '../support/seed';

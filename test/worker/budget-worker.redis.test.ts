@@ -5,7 +5,7 @@ import sinon from 'sinon';
 import { BudgetHash } from '../../types/budget-hash';
 import { ViolationStreamEntry } from '../../types/violation-event';
 import { BudgetWorker, type BudgetWorkerOptions } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { freePort } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
 import { HeatGateStub } from '../support/heat-gate-stub';

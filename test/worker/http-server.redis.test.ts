@@ -96,7 +96,7 @@ describe('HTTP API', () => {
 
     it('renders whatever the health evaluation it is given returns', async () => {
       const own = await serve({
-        health: async () => ({ code: 503, body: { status: 'unhealthy', service: 'p2.8-portfolio-risk-governor', mode: 'shadow', mode_source: 'env', redis: 'disconnected', role: 'standby', budgets_age_sec: null, last_success_age_sec: null, last_cycle_result: null, instance: 'x' } }),
+        health: async () => ({ code: 503, body: { status: 'unhealthy', service: 'p2.8-portfolio-risk-governor', mode: 'shadow', mode_source: 'env', redis: 'disconnected', role: 'standby', budgets_age_sec: null, last_success_age_sec: null, last_cycle_result: null, positions: null, instance: 'x' } }),
       });
       try {
         const res = await fetch(url('/health', own));
