@@ -107,6 +107,18 @@ const SCHEMAS: Record<string, JsonSchema> = {
       role: { type: 'string', enum: ['leader', 'standby'] },
       budgets_age_sec: { type: ['number', 'null'], minimum: 0, description: 'Seconds since any replica last wrote budgets (the leader heartbeat); null while none is known.' },
       reason: { type: 'string', description: 'Why the status is not healthy.' },
+      positions: {
+        type: ['object', 'null'],
+        description: 'Positions the last leader cycle could not vouch for, by position_status (judged by each plan\'s own notional, never as flat); null on a stand-by.',
+        properties: {
+          stale: { type: 'integer', minimum: 0 },
+          unknown: { type: 'integer', minimum: 0 },
+          invalid: { type: 'integer', minimum: 0 },
+          feed: { type: 'string', enum: ['complete', 'incomplete'] },
+          feed_problem: { type: 'string' },
+        },
+        required: ['stale', 'unknown', 'invalid', 'feed'],
+      },
     },
     required: ['status', 'service', 'mode', 'mode_source', 'redis', 'role', 'budgets_age_sec'],
   },

@@ -80,6 +80,7 @@ describe('HTTP API', () => {
         last_success_age_sec: null,
         last_cycle_result: null,
         instance: 'test-worker',
+        positions: null,
       });
       expectDocumented({ path: '/health', method: 'get', status: '200' }, first);
 
@@ -90,6 +91,8 @@ describe('HTTP API', () => {
       expect(after.headers.get('content-type')).to.match(/^application\/json/);
       const body = (await after.json()) as { last_success_age_sec: number; budgets_age_sec: number };
       expect(body).to.include({ status: 'healthy', role: 'leader', last_cycle_result: 'ok', redis: 'connected', mode_source: 'env' });
+      expect(body).to.deep.include({ positions: { stale: 0, unknown: 0, invalid: 0, feed: 'complete' } });
+      expectDocumented({ path: '/health', method: 'get', status: '200' }, body);
       expect(body.budgets_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
       expect(body.last_success_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
     });
@@ -179,7 +182,7 @@ describe('HTTP API', () => {
     });
 
     for (const [name, body] of [
-      ['a lower-case symbol', { planId: 'p', symbol: 'btcusdt', action: 'OPEN' }],
+      ['a symbol with a dash', { planId: 'p', symbol: 'BTC-USDT', action: 'OPEN' }],
       ['a negative qty', { planId: 'p', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: -1 }],
       ['an array', [1, 2]],
       ['a string', 'BTCUSDT'],
