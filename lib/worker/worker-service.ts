@@ -82,6 +82,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       worker,
       gate,
       keyPrefix: config.keyPrefix,
+      inputFamilies: config.inputFamilies,
       apiToken: config.apiToken,
       testMode: config.testMode,
       version: PACKAGE_VERSION,
