@@ -307,6 +307,7 @@ describe('HTTP API', () => {
       'symbol=BTCUSDT&position_notional=%20%20',
       'symbol=BTCUSDT&position_notional=1e999',
       'symbol=BTCUSDT&position_notional=nan',
+      'symbol=BTCUSDT&position_notional=inf',
       'position_notional=1',
     ]) {
       it(`POST /budget/check?${query} answers 422 naming the parameter, in FastAPI's detail shape`, async () => {
@@ -345,6 +346,11 @@ describe('HTTP API', () => {
         expect(await res.json()).to.include({ violation: true, budget_usd: 1348 });
       });
     }
+
+    it('POST /budget/check answers 413 to a body over 64 KiB, which upstream read and ignored', async () => {
+      const res = await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=1'), { method: 'POST', body: 'x'.repeat(70 * 1024), headers: { 'content-type': 'text/plain' } });
+      expect(res.status).to.equal(413);
+    });
 
     it('POST /budget/check and /v1/decisions judge a hash in the upstream 10-field shape instead of answering invalid_budget_data', async () => {
       await client.hset('quantum:portfolio:budget:BTCUSDT', {
@@ -407,6 +413,9 @@ describe('HTTP API', () => {
         expect((await worker.runOnce()).portfolio.source).to.equal('fresh');
         expect((await fetch(url('/test/inject_portfolio_state?equity_usd=-5', own), { method: 'POST' })).status).to.equal(422);
         expect((await fetch(url('/test/inject_portfolio_state?equity_usd=0x10', own), { method: 'POST' })).status).to.equal(422);
+        // Numbers in a JSON body are not read, as FastAPI read them from the query only: 422.
+        const inBody = await fetch(url('/test/inject_portfolio_state', own), { method: 'POST', body: '{"equity_usd": 100000}', headers: { 'content-type': 'application/json' } });
+        expect(inBody.status).to.equal(422);
         // The upstream proof script's call: curl -X POST with the numbers in the query, no body.
         const proof = await fetch(url('/test/inject_portfolio_state?equity_usd=100000&drawdown=0.0', own), { method: 'POST', body: '', headers: { 'content-type': 'application/json' } });
         expect(((await proof.json()) as { success: boolean }).success).to.equal(true);
