@@ -14,7 +14,7 @@ const WORKER_ACL = [
   '+@connection', '+info',
   '+get', '+getdel', '+set', '+del', '+pexpire', '+expire', '+hgetall', '+hset', '+hdel', '+scan', '+xadd', '+xrevrange', '+multi', '+exec',
   '+evalsha', '+eval',
-  '%R~quantum:state:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
+  '%R~quantum:state:*', '%R~quantum:marketstate:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
   '~quantum:portfolio:budget:*', '~quantum:stream:budget.violation', '~quantum:stream:p28.mode', '~quantum:p28:*',
 ];
 /** The gate's minimal ACL: read-only, on the budget hashes only. */

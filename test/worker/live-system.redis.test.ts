@@ -8,6 +8,7 @@ import { BudgetGate } from '../../plugin/budget-gate';
 import { connectedClient, useRedisServer } from '../support/redis';
 import { metricValue, workerConfig } from '../support/seed';
 import { DEFAULT_POLICY } from '../support/gate-fixtures';
+import { captureLogs } from '../support/log-capture';
 import { pyFloat, writeLiveBook, writeMarketStateAsPublisher, writePortfolioAsPublisher, writePositionAsBrain } from '../support/live-system';
 
 const NOW = Date.UTC(2026, 11, 7, 12, 0, 0);
@@ -114,6 +115,36 @@ describe('the live system as its services write it today', () => {
     expect(await client.hgetall(BUDGET('BTCUSDT'))).to.deep.include({ position_status: 'ok', position_notional_usd: '50000' });
     expect(report.positions).to.deep.equal({ stale: 0, unknown: 1, invalid: 0, feedProblem: 'the portfolio state counts 2 positions, the position keys show 1' });
     expect(await decide('ETHUSDT', { notionalUsd: 500 })).to.include({ allow: true, detail: 'position_unknown' });
+  });
+
+  it('logs unknown positions once per change, naming the symbols and why, not on every cycle', async () => {
+    await writeLiveBook(client, {
+      nowSec: NOW_SEC,
+      positions: { SOLUSDT: { amt: 100, entryPrice: 150, markPrice: 150, tsEpoch: NOW_SEC - 120 } },
+      sigmas: { SOLUSDT: NORMAL_SIGMA },
+    });
+    const { logger, lines } = captureLogs();
+    const worker = new BudgetWorker({ config: workerConfig(redis.server, { P28_MODE: 'enforce' }), redis: workerClient, heatSource: fixedHeat(0.65), logger });
+    for (let i = 0; i < 3; i++) await worker.runOnce();
+    const unknown = lines.filter((l) => /positions unknown/.test(l.msg));
+    expect(unknown).to.have.length(1);
+    expect(unknown[0]).to.deep.include({ stale: 1, symbols: ['SOLUSDT'] });
+    expect(String((unknown[0]!.details as string[])[0])).to.match(/^SOLUSDT: canonical position 120 s old, limit POSITION_STALE_SEC=60/);
+    // The feed recovers: one line says so.
+    await writePositionAsBrain(client, 'SOLUSDT', { amt: 100, entryPrice: 150, markPrice: 150, tsEpoch: NOW_SEC });
+    await worker.runOnce();
+    expect(lines.filter((l) => l.msg === 'every position known again')).to.have.length(1);
+  });
+
+  it('names a lower-case input key in one log line, however many cycles read it', async () => {
+    await writePortfolioAsPublisher(client, { equityUsd: 100000, nowSec: NOW_SEC, positionsCount: 1, positionsNotionalUsd: 3000 });
+    await writePositionAsBrain(client, 'ethusdt', { amt: 1.5, entryPrice: 2000, markPrice: 2000, tsEpoch: NOW_SEC });
+    const { logger, lines } = captureLogs();
+    const worker = new BudgetWorker({ config: workerConfig(redis.server), redis: workerClient, heatSource: fixedHeat(0.65), logger });
+    for (let i = 0; i < 3; i++) await worker.runOnce();
+    const named = lines.filter((l) => /another case/.test(l.msg));
+    expect(named).to.have.length(1);
+    expect(named[0]!.keys).to.deep.equal(['quantum:state:positions:ethusdt']);
   });
 
   it('makes flat-looking positions unknown when the keys show clearly less notional than the portfolio state counts', async () => {
