@@ -6,7 +6,7 @@ import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
 import { withScripts, type ScriptCommands } from '../lib/redis/lua-scripts';
-import { isValidSymbol } from '../types/symbol';
+import { normalizeSymbol } from '../types/symbol';
 import { PermitRequest, PLAN_ID_MAX, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
   closingDecision,
@@ -310,10 +310,11 @@ export class BudgetGate implements PermitGate {
    * could not be reached (the reservation then lapses on its own).
    */
   release(planId: string, symbol: string): Promise<boolean> {
-    if (typeof planId !== 'string' || planId.length === 0 || planId.length > PLAN_ID_MAX || !isValidSymbol(symbol) || this.closing) return Promise.resolve(false);
+    const key = normalizeSymbol(symbol);
+    if (typeof planId !== 'string' || planId.length === 0 || planId.length > PLAN_ID_MAX || key === undefined || this.closing) return Promise.resolve(false);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), this.options.timeoutMs);
-      this.client.p28ReleaseReservation(this.keys.budget(symbol), planId).then(
+      this.client.p28ReleaseReservation(this.keys.budget(key), planId).then(
         (removed) => {
           clearTimeout(timer);
           resolve(removed > 0);

@@ -150,6 +150,18 @@ def _is_size(value):
     return math.isfinite(number) and number > 0
 
 
+def normalize_symbol(raw):
+    """``raw`` upper-cased when that makes a valid symbol (``btcusdt`` is ``BTCUSDT``), else None."""
+    if not isinstance(raw, str):
+        return None
+    if SYMBOL_PATTERN.match(raw):
+        return raw
+    if len(raw) > 32:
+        return None
+    upper = raw.upper()
+    return upper if SYMBOL_PATTERN.match(upper) else None
+
+
 def read_request(request):
     """``(plan, None)`` for a valid PermitRequest dict, else ``(None, detail)``.
 
@@ -165,8 +177,8 @@ def read_request(request):
         plan["planId"] = plan_id
     else:
         failed.append("planId")
-    symbol = request.get("symbol")
-    if isinstance(symbol, str) and SYMBOL_PATTERN.match(symbol):
+    symbol = normalize_symbol(request.get("symbol"))
+    if symbol is not None:
         plan["symbol"] = symbol
     else:
         failed.append("symbol")

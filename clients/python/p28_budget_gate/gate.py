@@ -12,7 +12,7 @@ from redis.retry import Retry
 
 from .breaker import Breaker
 from .counters import GateCounters
-from .decision import FAIL_OPEN_REASONS, PLAN_ID_MAX, SYMBOL_PATTERN, Decision, Verdict, is_closing, read_request
+from .decision import FAIL_OPEN_REASONS, PLAN_ID_MAX, Decision, Verdict, is_closing, normalize_symbol, read_request
 
 __all__ = ["BudgetGate", "DEFAULTS"]
 
@@ -203,7 +203,8 @@ class BudgetGate:
         filled, cancelled, or blocked by a later gate. True when a reservation was removed; False
         when there was none, the input is invalid, or Redis could not be asked (the reservation
         then lapses after its TTL). Never raises."""
-        if not isinstance(plan_id, str) or not 1 <= len(plan_id) <= PLAN_ID_MAX or not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol):
+        symbol = normalize_symbol(symbol)
+        if not isinstance(plan_id, str) or not 1 <= len(plan_id) <= PLAN_ID_MAX or symbol is None:
             return False
         try:
             return int(self._release(keys=[self._budget_key(symbol)], args=[plan_id])) == 1

@@ -225,6 +225,9 @@ else
 end
 
 if reducing then return finish(h, 'reduce_only', '', mode, budget, current, projected) end
+-- An unknown position's fields say nothing: the decision does not show them.
+local shown = current
+if unknown then shown = nil end
 
 local sized = notional ~= nil or (qty ~= nil and price ~= nil)
 local total = projected + reserved
@@ -243,14 +246,14 @@ local function named(d)
 end
 
 if detail == nil then
-  if not sized then return finish(h, 'invalid_request', named('plan_size_unknown'), mode, budget, current, total, reserved) end
+  if not sized then return finish(h, 'invalid_request', named('plan_size_unknown'), mode, budget, shown, total, reserved) end
   local increase = projected
   if not unknown then increase = math.max(0, projected - current) end
   if ttl > 0 and not ownLive and increase > 0 then
     reservations[planId] = {num(increase), math.floor(redisNow() + ttl)}
     dirty = true
   end
-  return finish(h, 'within_budget', named(nil), mode, budget, current, total, reserved)
+  return finish(h, 'within_budget', named(nil), mode, budget, shown, total, reserved)
 end
-if mode == 'enforce' then return finish(h, 'p28_budget_violation', named(detail), mode, budget, current, total, reserved) end
-return finish(h, 'shadow_would_block', named(detail), mode, budget, current, total, reserved)
+if mode == 'enforce' then return finish(h, 'p28_budget_violation', named(detail), mode, budget, shown, total, reserved) end
+return finish(h, 'shadow_would_block', named(detail), mode, budget, shown, total, reserved)
