@@ -120,7 +120,7 @@ def test_logs_a_fail_open_once_per_change_of_cause_and_counts_every_one(server, 
     with caplog.at_level(logging.INFO, logger="p28_budget_gate"):
         for i in range(3):
             assert gate.check_portfolio_budget("ETHUSDT", "p%d" % i, side="BUY", notional_usd=10).reason == "no_budget_data"
-        gate.evaluate({"planId": "bad", "symbol": "eth", "action": "OPEN"})
+        gate.evaluate({"planId": "bad", "symbol": "eth*", "action": "OPEN"})
     failing = [r for r in caplog.records if "failing open" in r.getMessage()]
     assert [r.getMessage().split(":")[1].split()[0] for r in failing] == ["no_budget_data", "invalid_request"]
     assert gate.counters.get("decisions", "fail_open", "no_budget_data") == 3
