@@ -4,7 +4,9 @@ import type { RedisClient } from '../../lib/redis/client';
 import { startHttpServer } from '../../lib/worker/http-server';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { BUDGET_HASH_FIELDS } from '../../types/budget-hash';
-import { FAIL_OPEN_REASONS, GateReason } from '../../types/permit';
+import { decideFromBudgetFields, isClosingRequest } from '../../plugin/decide';
+import { FAIL_OPEN_REASONS, GateReason, readPermitRequest } from '../../types/permit';
+import { DEFAULT_POLICY } from '../support/gate-fixtures';
 import { freePort } from '../support/local-redis-server';
 import { connectedClient, useRedisServer } from '../support/redis';
 import { comparable, loadVectors, reservedPlans, seedVector, type Vector } from './vectors';
@@ -37,6 +39,21 @@ describe('conformance vectors (test/conformance/vectors.json)', () => {
     for (const vector of vectors) {
       if (vector.hash === null || vector.hash === 'wrong_type') continue;
       for (const field of Object.keys(vector.hash)) expect([...BUDGET_HASH_FIELDS, 'notes'], `${vector.name}: ${field}`).to.include(field);
+    }
+  });
+
+  // The gate's local cache judges a cached hash in-process (plugin/decide.ts): the same decision
+  // wherever no reservation is involved (a cached allow still goes to Redis to reserve).
+  describe('through the in-process decision of the local cache (no reservations)', () => {
+    for (const vector of vectors) {
+      const plan = readPermitRequest(vector.request);
+      if (vector.fault || vector.reservations?.length || vector.options?.disabled || typeof vector.hash !== 'object' || vector.hash === null) continue;
+      if (plan === undefined || isClosingRequest(plan)) continue;
+      it(vector.name, () => {
+        const policy = { ...DEFAULT_POLICY, forceShadow: vector.options?.forceShadow === true };
+        const { reservedUsd: _reserved, source: _source, ...expected } = vector.expect;
+        expect(comparable(decideFromBudgetFields(plan, vector.hash as Record<string, string>, vector.now, policy), vector)).to.deep.equal(expected);
+      });
     }
   });
 

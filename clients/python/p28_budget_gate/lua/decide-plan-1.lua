@@ -39,7 +39,8 @@ local KNOWN = {
   'vol_regime', 'mode', 'timestamp', 'base_risk_pct', 'position_amt', 'position_notional_usd',
   'over_budget_usd', 'last_violation_ts', 'position_price', 'position_status',
 }
--- Bounds of the numeric fields (types/budget-hash.ts NUMBERS): {min, max, exclusiveMin, optional}.
+-- Bounds of the numeric fields (types/budget-hash.ts): {min, max, exclusiveMin, optional}. An
+-- optional field may be absent; when present it must be valid.
 local NUMBERS = {
   budget_usd = {0, nil}, stress_factor = {0, 1}, equity_usd = {0, nil}, portfolio_heat = {0, 1},
   cluster_stress = {0, 1}, vol_regime = {0, 1}, timestamp = {0, nil}, base_risk_pct = {0, 1, true},
@@ -51,7 +52,6 @@ local RESERVATIONS = 'reservations'
 local READ = {}
 for i, name in ipairs(KNOWN) do READ[i] = name end
 READ[#READ + 1] = RESERVATIONS
-local POSITION_FIELDS = {'position_amt', 'position_notional_usd', 'over_budget_usd'}
 local POSITION_STATUS = {ok = true, invalid = true, stale = true, unknown = true}
 local MAX_DECIMAL_CHARS = 64
 
@@ -152,8 +152,6 @@ local failed = {}
 local symbol = h.symbol
 if symbol == nil or #symbol > 32 or not string.find(symbol, '^[A-Z0-9]+$') then failed[#failed + 1] = 'symbol' end
 local values = {}
-local hasPosition = false
-for _, name in ipairs(POSITION_FIELDS) do if h[name] ~= nil then hasPosition = true end end
 for _, name in ipairs(KNOWN) do
   local b = NUMBERS[name]
   if name == 'mode' then
@@ -161,8 +159,7 @@ for _, name in ipairs(KNOWN) do
   elseif name == 'position_status' then
     if h.position_status ~= nil and not POSITION_STATUS[h.position_status] then failed[#failed + 1] = 'position_status' end
   elseif b ~= nil then
-    local optional = b[4] and (name == 'last_violation_ts' or name == 'position_price' or not hasPosition)
-    if h[name] == nil and optional then
+    if h[name] == nil and b[4] then
       values[name] = nil
     else
       local n = decimal(h[name])
@@ -194,7 +191,9 @@ local qty = tonumber(ARGV[4])
 local notional = tonumber(ARGV[5])
 local price = values.position_price
 local status = h.position_status
-local unknown = not hasPosition or status == 'invalid' or status == 'stale' or status == 'unknown'
+-- Unknown: a status that says so, or no position fields (the upstream service's 10-field hash).
+local unknown = values.position_amt == nil or values.position_notional_usd == nil
+  or status == 'invalid' or status == 'stale' or status == 'unknown'
 
 local function reduces(position, direction, size)
   if position == 0 or (position > 0 and direction == 1) or (position < 0 and direction == -1) then return false end
