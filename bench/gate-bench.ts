@@ -7,7 +7,7 @@ import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/
 import { BudgetGate as Gate } from '../plugin/budget-gate';
 import { BUDGET_GATE_DEFAULTS } from '../plugin/gate-options';
 import { registerBudgetGate } from '../plugin/register';
-import { BUDGET_HASH_FIELDS, encodeBudgetHash } from '../types/budget-hash';
+import { encodeBudgetHash } from '../types/budget-hash';
 import type { GateDecision, PermitRequest } from '../types/permit';
 import { budgetFixture } from '../test/support/budget-fixture';
 import { availablePlacements, withPlacement, type Placement } from './placement';
@@ -18,9 +18,12 @@ const SYMBOL = 'BTCUSDT';
 const keys = new RedisKeys();
 const INCREASING: PermitRequest = { planId: 'bench', symbol: SYMBOL, action: 'OPEN', side: 'BUY', qty: 0.1 };
 const REDUCING: PermitRequest = { planId: 'bench', symbol: SYMBOL, action: 'PARTIAL_50', reduceOnly: true };
+/** A symbol whose budget has room for every plan of the run: each one reserves its increase. */
+const ROOMY = 'ROOMYUSDT';
 
 /** Targets: the gate's cost over the raw read it cannot avoid, and the cost of a decision without one. */
 const SERIAL_P50_MAX_RATIO = 1.15;
+const RESERVING_P50_MAX_RATIO = 1.25;
 const CONCURRENT_MIN_RATIO = 0.85;
 const NO_READ_MAX_US = 3;
 
@@ -38,7 +41,38 @@ async function seedOverBudget(server: LocalRedisServer): Promise<void> {
   const nowSec = Math.floor(Date.now() / 1000);
   const fields = encodeBudgetHash(budgetFixture({ symbol: SYMBOL, mode: 'enforce', timestamp: nowSec, last_violation_ts: nowSec }));
   await client.multi().hset(keys.budget(SYMBOL), fields).expire(keys.budget(SYMBOL), 3600).exec();
+  // A flat symbol with a budget no run exhausts, holding five live reservations of other plans.
+  const roomy = encodeBudgetHash(budgetFixture({ symbol: ROOMY, mode: 'enforce', timestamp: nowSec, budget_usd: 1e12, position_amt: 0, position_notional_usd: 0, over_budget_usd: 0 }));
+  const others = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`other-${i}`, ['100', Date.now() + 3_600_000]]));
+  await client.multi().hset(keys.budget(ROOMY), { ...roomy, reservations: JSON.stringify(others) }).expire(keys.budget(ROOMY), 3600).exec();
   client.disconnect();
+}
+
+/**
+ * Serial samples of a plan that reserves (each a new planId on the roomy symbol), interleaved in
+ * blocks with raw HGETALL of the same hash. Each plan is released after its sample, outside the
+ * timing, as a Governor releases a filled plan: the number of live reservations stays at five.
+ */
+async function reservingSamples(gate: Gate, raw: RedisClient, samples: number): Promise<{ a: number[]; b: number[] }> {
+  const key = keys.budget(ROOMY);
+  const out = { a: [] as number[], b: [] as number[] };
+  let n = 0;
+  while (out.b.length < samples) {
+    for (let i = 0; i < 250; i++) {
+      const t = nowNs();
+      await raw.hgetall(key);
+      out.a.push(elapsedUs(t));
+    }
+    for (let i = 0; i < 250; i++) {
+      const plan: PermitRequest = { planId: `reserve-${(n += 1)}`, symbol: ROOMY, action: 'OPEN', side: 'BUY', notionalUsd: 100 };
+      const t = nowNs();
+      const decision = await gate.evaluate(plan);
+      out.b.push(elapsedUs(t));
+      if (decision.reason !== 'within_budget') throw new Error(`reserving plan: expected within_budget, got ${decision.reason} (${decision.detail ?? ''})`);
+      await gate.release(plan.planId, ROOMY);
+    }
+  }
+  return out;
 }
 
 function expectReason(decision: GateDecision, reason: string, where: string): void {
@@ -94,7 +128,11 @@ async function measure(server: LocalRedisServer, placement: Placement, o: GateBe
     log(`gate: serial latency${at}`);
     await interleaved(() => raw.hgetall(key), () => gate.evaluate(INCREASING), { samples: 500, block: 100 });
     const serial = await interleaved(() => raw.hgetall(key), () => gate.evaluate(INCREASING), { samples: o.serialSamples, block: 250 });
-    rows.push(...latencyRows(`gate, serial evaluate() vs raw HGETALL${at}`, 'µs', serial, { p50: { maxRatio: SERIAL_P50_MAX_RATIO } }));
+    rows.push(...latencyRows(`gate, serial evaluate() of a blocked plan vs raw HGETALL${at}`, 'µs', serial, { p50: { maxRatio: SERIAL_P50_MAX_RATIO } }));
+    log(`gate: serial latency of a plan that reserves${at}`);
+    await reservingSamples(gate, raw, 500);
+    const reserving = await reservingSamples(gate, raw, o.serialSamples);
+    rows.push(...latencyRows(`gate, serial evaluate() of a plan that reserves vs raw HGETALL${at}`, 'µs', reserving, { p50: { maxRatio: RESERVING_P50_MAX_RATIO } }));
 
     // Throughput: 16 callers against plain HGETALL, 256 against auto-pipelined HGETALL (what a
     // client tuned for throughput reaches); three alternating rounds each, median kept.
@@ -234,26 +272,28 @@ function noReadRow(scenario: string, valueUs: number, emptyUs: number): Row {
 }
 
 /**
- * The gate's own CPU per decision, without Redis: a client whose HMGET answers at once with the
- * fields of a blocking hash, against that bare HMGET call. On a shared machine this is the
+ * The gate's own CPU per decision, without Redis: a client whose decision script answers at once
+ * with the reply for a blocking hash, against that bare script call. On a shared machine this is the
  * steadiest figure of the gate's overhead, as no round trip's noise is in it.
  */
 async function cpuOnly(n: number, log: (s: string) => void): Promise<Row> {
   log('gate: CPU per decision with a read answered at once');
   const nowSec = Math.floor(Date.now() / 1000);
   const fields = encodeBudgetHash(budgetFixture({ symbol: SYMBOL, mode: 'enforce', timestamp: nowSec, last_violation_ts: nowSec }));
-  const values = BUDGET_HASH_FIELDS.map((name) => fields[name] ?? null);
+  // The decision script's reply for that hash, answered at once.
+  const reply = ['p28_budget_violation', 'recent_violation', 'enforce', fields.budget_usd!, fields.position_notional_usd!, '51000', '0'];
   const instant = {
     status: 'ready',
     options: { commandTimeout: BUDGET_GATE_DEFAULTS.timeoutMs },
-    hmget: () => Promise.resolve(values),
+    defineCommand: () => undefined,
+    p28DecidePlan: () => Promise.resolve(reply),
     on: () => instant,
     once: () => instant,
     off: () => instant,
   } as unknown as RedisClient;
   const gate = new Gate({ redis: instant });
   expectReason(await gate.evaluate(INCREASING), 'p28_budget_violation', 'cpu only');
-  const bare = () => instant.hmget(keys.budget(SYMBOL), ...BUDGET_HASH_FIELDS);
+  const bare = () => (instant as unknown as { p28DecidePlan: (...args: string[]) => Promise<unknown> }).p28DecidePlan(keys.budget(SYMBOL), ...new Array<string>(12).fill(''));
   const runs: Array<[number, number]> = [];
   for (let round = 0; round < 3; round++) runs.push([await perCallUs(bare, n), await perCallUs(() => gate.evaluate(INCREASING), n)]);
   await gate.close();

@@ -2,6 +2,7 @@ import { LocalRedisServer } from '../test/support/local-redis-server';
 import { runCacheBench } from './cache-bench';
 import { runGateBench } from './gate-bench';
 import { runHttpBench } from './http-bench';
+import { runPythonBench } from './python-bench';
 import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
 import { availablePlacements, withPlacement } from './placement';
 import { machine, table, writeJson, type Row } from './report';
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
         log,
       )),
     );
+    rows.push(...(await runPythonBench(server, { samples: quick ? 500 : 5000 }, log)));
     rows.push(...(await runCacheBench(server, quick ? { hitSamples: 1000, invalidations: 200 } : { hitSamples: 10000, invalidations: 2000 }, log)));
     // The worker under each core placement, each figure against its baseline under the same one.
     for (const placement of availablePlacements()) {

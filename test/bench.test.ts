@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { availablePlacements } from '../bench/placement';
+import { packagePython } from './support/python';
 
 describe('npm run bench (quick mode)', () => {
   it('runs every scenario against its own redis-server, prints the table and writes the same rows as JSON', function () {
@@ -20,7 +21,12 @@ describe('npm run bench (quick mode)', () => {
       });
       expect(run.status, run.stderr).to.equal(0);
       for (const scenario of [
-        'gate, serial evaluate() vs raw HGETALL',
+        'gate, serial evaluate() of a blocked plan vs raw HGETALL',
+        'gate, serial evaluate() of a plan that reserves vs raw HGETALL',
+        // The Python Governor's paths, required wherever the package is installed (always in CI).
+        ...(packagePython() === undefined && !process.env.CI
+          ? []
+          : ['Python check_portfolio_budget, a plan that reserves, vs the upstream', 'Python check_portfolio_budget, a blocked plan, vs the upstream', 'Python HTTP client (keep-alive) POST /v1/decisions vs the upstream']),
         'gate, 256 concurrent callers vs raw auto-pipelined HGETALL',
         'gate, reducing plan (no I/O)',
         'gate, Redis paused (SIGSTOP)',

@@ -34,82 +34,58 @@
   with 17 significant digits, so every caller reads back the same double.
 ]]
 
-local KNOWN = {
-  'symbol', 'budget_usd', 'stress_factor', 'equity_usd', 'portfolio_heat', 'cluster_stress',
-  'vol_regime', 'mode', 'timestamp', 'base_risk_pct', 'position_amt', 'position_notional_usd',
-  'over_budget_usd', 'last_violation_ts', 'position_price', 'position_status',
-}
--- Bounds of the numeric fields (types/budget-hash.ts): {min, max, exclusiveMin, optional}. An
--- optional field may be absent; when present it must be valid.
-local NUMBERS = {
-  budget_usd = {0, nil}, stress_factor = {0, 1}, equity_usd = {0, nil}, portfolio_heat = {0, 1},
-  cluster_stress = {0, 1}, vol_regime = {0, 1}, timestamp = {0, nil}, base_risk_pct = {0, 1, true},
-  position_amt = {nil, nil, false, true}, position_notional_usd = {0, nil, false, true},
-  over_budget_usd = {0, nil, false, true}, last_violation_ts = {0, nil, false, true},
-  position_price = {0, nil, true, true},
-}
+-- Every call runs this chunk from the top, so it builds no tables it can do without: the fields
+-- are read by position, checked in straight-line code, in the schema's order.
 local RESERVATIONS = 'reservations'
-local READ = {}
-for i, name in ipairs(KNOWN) do READ[i] = name end
-READ[#READ + 1] = RESERVATIONS
-local POSITION_STATUS = {ok = true, invalid = true, stale = true, unknown = true}
-local MAX_DECIMAL_CHARS = 64
+local KNOWN_COUNT = 16
+local find, tonumber, huge = string.find, tonumber, math.huge
 
 local function num(n)
   if n == nil then return '' end
   return string.format('%.17g', n)
 end
 
--- A finite number from a decimal string as types/wire-number.ts reads it, else nil.
+-- A finite number from a decimal string as types/wire-number.ts reads it (surrounding blanks
+-- allowed; no hex, inf or nan, nothing after the number, at most 64 characters), else nil.
+-- tonumber takes exactly the decimal forms and blanks, plus hex, inf and nan, which contain one of
+-- x, i or n: a string with none of these is a decimal when tonumber takes it.
 local function decimal(raw)
-  if raw == nil or #raw > MAX_DECIMAL_CHARS then return nil end
-  local text = string.match(raw, '^%s*(.-)%s*$')
-  local mantissa = string.match(text, '^(.-)[eE][+-]?%d+$') or text
-  if not (string.find(mantissa, '^[+-]?%d+%.?%d*$') or string.find(mantissa, '^[+-]?%.%d+$')) then return nil end
-  local n = tonumber(text)
-  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
+  if not raw or #raw > 64 or find(raw, '[xXiInN]') then return nil end
+  local n = tonumber(raw)
+  if n == nil or n ~= n or n == huge or n == -huge then return nil end
   return n
 end
 
-local function bounded(n, b)
-  if n == nil then return false end
-  if b[1] ~= nil and ((b[3] and n <= b[1]) or (not b[3] and n < b[1])) then return false end
-  if b[2] ~= nil and n > b[2] then return false end
-  return true
-end
-
-local function extra(h)
-  if ARGV[12] ~= '1' then return {} end
-  local out = {}
-  for i, name in ipairs(KNOWN) do out[i] = h[name] or false end
-  return out
-end
-
-local function reply(h, reason, detail, mode, budget, position, projected, reserved)
-  local out = {reason, detail or '', mode or '', num(budget), num(position), num(projected), num(reserved)}
-  for _, v in ipairs(extra(h)) do out[#out + 1] = v end
-  return out
-end
-
-local fetched = redis.pcall('HMGET', KEYS[1], unpack(READ))
+local fetched = redis.pcall('HMGET', KEYS[1], 'symbol', 'budget_usd', 'stress_factor', 'equity_usd', 'portfolio_heat',
+  'cluster_stress', 'vol_regime', 'mode', 'timestamp', 'base_risk_pct', 'position_amt', 'position_notional_usd',
+  'over_budget_usd', 'last_violation_ts', 'position_price', 'position_status', RESERVATIONS)
 if fetched.err then
   if string.sub(fetched.err, 1, 9) == 'WRONGTYPE' then return {'invalid_budget_data', 'wrong_type', '', '', '', '', ''} end
   return redis.error_reply(fetched.err)
 end
-local h, present = {}, false
-for i, name in ipairs(KNOWN) do
+
+local function reply(reason, detail, mode, budget, position, projected, reserved)
+  local out = {reason, detail or '', mode or '', num(budget), num(position), num(projected), num(reserved)}
+  if ARGV[12] == '1' then
+    for i = 1, KNOWN_COUNT do out[7 + i] = fetched[i] end
+  end
+  return out
+end
+
+local present = false
+for i = 1, KNOWN_COUNT do
   if fetched[i] then
-    h[name] = fetched[i]
     present = true
+    break
   end
 end
-if not present then return reply(h, 'no_budget_data') end
+if not present then return reply('no_budget_data') end
 
 -- The live reservations of other plans; lapsed or unreadable entries are dropped.
 local ttl = tonumber(ARGV[11]) or 0
 local planId = ARGV[1]
-local stored = fetched[#READ]
-local reservations, reserved, ownLive, dirty, clock = {}, 0, false, false, nil
+local stored = fetched[KNOWN_COUNT + 1]
+local reservations, reserved, ownLive, dirty, clock = nil, 0, false, false, nil
 local function redisNow()
   if clock == nil then
     local t = redis.call('TIME')
@@ -119,7 +95,7 @@ local function redisNow()
 end
 if stored then
   local ok, decoded = pcall(cjson.decode, stored)
-  if ok and type(decoded) == 'table' then reservations = decoded else dirty = true end
+  if ok and type(decoded) == 'table' then reservations = decoded else reservations, dirty = {}, true end
   for id, entry in pairs(reservations) do
     local amount = type(entry) == 'table' and type(entry[1]) == 'string' and decimal(entry[1]) or nil
     local expires = type(entry) == 'table' and tonumber(entry[2]) or nil
@@ -133,55 +109,66 @@ if stored then
     end
   end
 end
-local function saveReservations()
-  if next(reservations) == nil then
-    redis.call('HDEL', KEYS[1], RESERVATIONS)
-  else
-    redis.call('HSET', KEYS[1], RESERVATIONS, cjson.encode(reservations))
-  end
-end
 
 local function finish(...)
-  if dirty then saveReservations() end
+  if dirty then
+    if next(reservations) == nil then
+      redis.call('HDEL', KEYS[1], RESERVATIONS)
+    else
+      redis.call('HSET', KEYS[1], RESERVATIONS, cjson.encode(reservations))
+    end
+  end
   return reply(...)
 end
 
--- Validation, field by field in the schema's order; the detail names every field that fails.
-local forceShadow = ARGV[10] == '1'
-local failed = {}
-local symbol = h.symbol
-if symbol == nil or #symbol > 32 or not string.find(symbol, '^[A-Z0-9]+$') then failed[#failed + 1] = 'symbol' end
-local values = {}
-for _, name in ipairs(KNOWN) do
-  local b = NUMBERS[name]
-  if name == 'mode' then
-    if h.mode ~= 'shadow' and h.mode ~= 'enforce' then failed[#failed + 1] = 'mode' end
-  elseif name == 'position_status' then
-    if h.position_status ~= nil and not POSITION_STATUS[h.position_status] then failed[#failed + 1] = 'position_status' end
-  elseif b ~= nil then
-    if h[name] == nil and b[4] then
-      values[name] = nil
-    else
-      local n = decimal(h[name])
-      if bounded(n, b) then values[name] = n else failed[#failed + 1] = name end
-    end
+-- Validation in the schema's order (types/budget-hash.ts, bounds included); the detail names
+-- every field that fails. An optional field may be absent; present, it must be valid.
+local failed = nil
+local function fail(name)
+  if failed == nil then failed = name else failed = failed .. ',' .. name end
+end
+local function number(i, name, min, max, exclusiveMin, optional)
+  local raw = fetched[i]
+  if not raw and optional then return nil end
+  local n = decimal(raw)
+  if n == nil or (min ~= nil and (n < min or (exclusiveMin and n == min))) or (max ~= nil and n > max) then
+    fail(name)
+    return nil
   end
+  return n
 end
 
+local symbol = fetched[1]
+if not symbol or #symbol > 32 or not find(symbol, '^[A-Z0-9]+$') then fail('symbol') end
+local budget = number(2, 'budget_usd', 0)
+number(3, 'stress_factor', 0, 1)
+number(4, 'equity_usd', 0)
+number(5, 'portfolio_heat', 0, 1)
+number(6, 'cluster_stress', 0, 1)
+number(7, 'vol_regime', 0, 1)
+local hashMode = fetched[8]
+if hashMode ~= 'shadow' and hashMode ~= 'enforce' then fail('mode') end
+local timestamp = number(9, 'timestamp', 0)
+number(10, 'base_risk_pct', 0, 1, true)
+local amt = number(11, 'position_amt', nil, nil, false, true)
+local current = number(12, 'position_notional_usd', 0, nil, false, true)
+number(13, 'over_budget_usd', 0, nil, false, true)
+local lastViolation = number(14, 'last_violation_ts', 0, nil, false, true)
+local price = number(15, 'position_price', 0, nil, true, true)
+local status = fetched[16]
+if status and status ~= 'ok' and status ~= 'invalid' and status ~= 'stale' and status ~= 'unknown' then fail('position_status') end
+
 local mode = nil
-if h.mode == 'shadow' or h.mode == 'enforce' then mode = forceShadow and 'shadow' or h.mode end
-if #failed > 0 then return finish(h, 'invalid_budget_data', table.concat(failed, ','), mode) end
-if symbol ~= ARGV[2] then return finish(h, 'invalid_budget_data', 'symbol', mode) end
+if hashMode == 'shadow' or hashMode == 'enforce' then mode = (ARGV[10] == '1') and 'shadow' or hashMode end
+if failed ~= nil then return finish('invalid_budget_data', failed, mode) end
+if symbol ~= ARGV[2] then return finish('invalid_budget_data', 'symbol', mode) end
 
 local now = tonumber(ARGV[6])
-local budget = values.budget_usd
-local current = values.position_notional_usd
-local ageMs = now - values.timestamp * 1000
-if ageMs > tonumber(ARGV[7]) then return finish(h, 'stale_budget_data', 'stale', mode, budget, current) end
-if -ageMs > tonumber(ARGV[9]) then return finish(h, 'stale_budget_data', 'timestamp_in_future', mode, budget, current) end
-local lastViolation = values.last_violation_ts
+local ageMs = now - timestamp * 1000
+if ageMs > tonumber(ARGV[7]) then return finish('stale_budget_data', 'stale', mode, budget, current) end
+if -ageMs > tonumber(ARGV[9]) then return finish('stale_budget_data', 'timestamp_in_future', mode, budget, current) end
 if lastViolation ~= nil and lastViolation * 1000 - now > tonumber(ARGV[9]) then
-  return finish(h, 'invalid_budget_data', 'last_violation_ts', mode, budget, current)
+  return finish('invalid_budget_data', 'last_violation_ts', mode, budget, current)
 end
 
 -- What the plan does to the position (plugin/decide.ts planEffect), or its own size when the
@@ -189,10 +176,8 @@ end
 local side = ARGV[3]
 local qty = tonumber(ARGV[4])
 local notional = tonumber(ARGV[5])
-local price = values.position_price
-local status = h.position_status
 -- Unknown: a status that says so, or no position fields (the upstream service's 10-field hash).
-local unknown = values.position_amt == nil or values.position_notional_usd == nil
+local unknown = amt == nil or current == nil
   or status == 'invalid' or status == 'stale' or status == 'unknown'
 
 local function reduces(position, direction, size)
@@ -205,7 +190,6 @@ if unknown then
   if notional ~= nil then projected = notional
   elseif qty ~= nil and price ~= nil then projected = qty * price end
 else
-  local amt = values.position_amt
   local signed = current
   if amt < 0 then signed = -current end
   local direction = -1
@@ -223,7 +207,7 @@ else
   else projected = current end
 end
 
-if reducing then return finish(h, 'reduce_only', '', mode, budget, current, projected) end
+if reducing then return finish('reduce_only', '', mode, budget, current, projected) end
 -- An unknown position's fields say nothing: the decision does not show them.
 local shown = current
 if unknown then shown = nil end
@@ -245,14 +229,15 @@ local function named(d)
 end
 
 if detail == nil then
-  if not sized then return finish(h, 'invalid_request', named('plan_size_unknown'), mode, budget, shown, total, reserved) end
+  if not sized then return finish('invalid_request', named('plan_size_unknown'), mode, budget, shown, total, reserved) end
   local increase = projected
   if not unknown then increase = math.max(0, projected - current) end
   if ttl > 0 and not ownLive and increase > 0 then
+    reservations = reservations or {}
     reservations[planId] = {num(increase), math.floor(redisNow() + ttl)}
     dirty = true
   end
-  return finish(h, 'within_budget', named(nil), mode, budget, shown, total, reserved)
+  return finish('within_budget', named(nil), mode, budget, shown, total, reserved)
 end
-if mode == 'enforce' then return finish(h, 'p28_budget_violation', named(detail), mode, budget, shown, total, reserved) end
-return finish(h, 'shadow_would_block', named(detail), mode, budget, shown, total, reserved)
+if mode == 'enforce' then return finish('p28_budget_violation', named(detail), mode, budget, shown, total, reserved) end
+return finish('shadow_would_block', named(detail), mode, budget, shown, total, reserved)
