@@ -41,7 +41,7 @@ export async function runPythonBench(server: LocalRedisServer, o: PythonBenchOpt
   const rows: Row[] = [];
   for (const placement of availablePlacements()) {
     log(`python: placement ${placement.name}`);
-    rows.push(...(await withPlacement(placement, server.pid, () => measure(server, python, placement, o))));
+    rows.push(...(await withPlacement(placement, server.pid, () => measure(server, python, placement, o, log))));
   }
   return rows;
 }
@@ -63,7 +63,7 @@ async function seed(server: LocalRedisServer): Promise<void> {
   client.disconnect();
 }
 
-async function measure(server: LocalRedisServer, python: string, placement: Placement, o: PythonBenchOptions): Promise<Row[]> {
+async function measure(server: LocalRedisServer, python: string, placement: Placement, o: PythonBenchOptions, log: (s: string) => void): Promise<Row[]> {
   const at = `, ${placement.name}`;
   await seed(server);
   const gateClient = createRedisClient({ url: server.url, profile: 'gate', commandTimeoutMs: 1000 });
@@ -83,7 +83,8 @@ async function measure(server: LocalRedisServer, python: string, placement: Plac
     const pin = placement.benchCore === undefined ? [] : ['taskset', '-c', String(placement.benchCore)];
     const command = [...pin, python, join(__dirname, 'python_gate_bench.py'), String(server.port), String(o.samples), '100', `http://127.0.0.1:${http.port}`, ROOMY, BLOCKED];
     const { stdout } = await run(command[0]!, command.slice(1), { cwd: PYTHON_PACKAGE_DIR, timeout: 600000, maxBuffer: 64 * 1024 * 1024 });
-    const s = JSON.parse(stdout) as Record<'upstream' | 'reserving' | 'blocked' | 'http' | 'hgetall', number[]>;
+    const s = JSON.parse(stdout) as Record<'upstream' | 'reserving' | 'blocked' | 'http' | 'hgetall', number[]> & { failOpen: Record<string, number> };
+    if (Object.keys(s.failOpen).length > 0) log(`python: fail-open decisions${at} (a stalled host; counted, never a block): ${JSON.stringify(s.failOpen)}`);
     const upstream = 'the upstream Governor\'s check (HGETALL + XREVRANGE 10 + JSON)';
     return [
       ...latencyRows(`Python check_portfolio_budget, a plan that reserves, vs ${upstream}${at}`, 'µs', { a: s.upstream, b: s.reserving }, { p50: { maxRatio: PYTHON_P50_MAX_RATIO } }),

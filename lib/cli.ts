@@ -165,8 +165,9 @@ export function describeDecision(plan: PermitRequest, decision: GateDecision): s
 /** Asks the budget gate (the same code the Governor embeds) about one plan; reads only. */
 async function checkCommand(symbol: string, options: { side: 'BUY' | 'SELL'; qty: number; notional?: number; action: string }): Promise<void> {
   await withRedis(async (client, config) => {
-    // An operator's terminal may be farther from Redis than the Governor: a roomier time limit.
-    const gate = new BudgetGate({ redis: client, keyPrefix: config.keyPrefix, timeoutMs: 1000 });
+    // An operator's terminal may be farther from Redis than the Governor: a roomier time limit. A
+    // check reserves nothing (it is no plan in flight); other plans' reservations still count.
+    const gate = new BudgetGate({ redis: client, keyPrefix: config.keyPrefix, timeoutMs: 1000, reservationTtlMs: 0 });
     try {
       const plan: PermitRequest = { planId: `p28-worker-check-${process.pid}`, symbol, action: options.action, side: options.side, qty: options.qty };
       if (options.notional !== undefined) plan.notionalUsd = options.notional;

@@ -244,6 +244,13 @@ describe('p28-worker (real processes)', function () {
       expect(trim.out).to.contain('BTCUSDT SELL 0.1: ALLOW (reduce_only)');
     });
 
+    it('check of a plan within budget says so and reserves nothing: it is no plan in flight', async () => {
+      await seedBudgets('enforce');
+      const add = await run(['check', 'ETHUSDT', '--side', 'BUY', '--qty', '0.01', '--notional', '30']);
+      expect(add.out).to.contain('ETHUSDT BUY 0.01: ALLOW (within_budget)');
+      expect(await client.hexists('quantum:portfolio:budget:ETHUSDT', 'reservations')).to.equal(0);
+    });
+
     it('check reports shadow_would_block under shadow, and a fail-open for a symbol without a budget', async () => {
       await seedBudgets('shadow');
       const add = await run(['check', 'BTCUSDT', '--side', 'BUY', '--qty', '0.01']);
