@@ -10,6 +10,30 @@ except ImportError:  # pragma: no cover - exercised where prometheus_client is a
     _prometheus = None
 
 
+_SHARED = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _prometheus_counters(registry):
+    """The Prometheus counters on ``registry``, made once and shared by every gate and client on it."""
+    target = registry if registry is not None else _prometheus.REGISTRY
+    with _SHARED_LOCK:
+        found = _SHARED.get(id(target))
+        if found is not None and found[0] is target:
+            return found[1]
+        try:
+            counters = {
+                "decisions": _prometheus.Counter("p28_gate_decisions_total", "Budget gate decisions by outcome and reason.", ["decision", "reason"], registry=target),
+                "breaker": _prometheus.Counter("p28_gate_breaker_transitions_total", "Budget gate breaker state changes.", ["state"], registry=target),
+                "misconfigured": _prometheus.Counter("p28_gate_misconfigured_total", "Budget gate misconfigurations seen (key prefix without budgets, HTTP 401/404).", ["cause"], registry=target),
+            }
+        except ValueError:
+            # Names taken on that registry by something else: the counters stay in the gate only.
+            return None
+        _SHARED[id(target)] = (target, counters)
+        return counters
+
+
 class GateCounters:
     """Decisions by outcome and reason, breaker transitions, and loud misconfigurations.
 
@@ -25,16 +49,7 @@ class GateCounters:
         self._values = {}
         self._prom = None
         if prometheus and _prometheus is not None:
-            kwargs = {} if registry is None else {"registry": registry}
-            try:
-                self._prom = {
-                    "decisions": _prometheus.Counter("p28_gate_decisions_total", "Budget gate decisions by outcome and reason.", ["decision", "reason"], **kwargs),
-                    "breaker": _prometheus.Counter("p28_gate_breaker_transitions_total", "Budget gate breaker state changes.", ["state"], **kwargs),
-                    "misconfigured": _prometheus.Counter("p28_gate_misconfigured_total", "Budget gate misconfigurations seen (key prefix without budgets, HTTP 401/404).", ["cause"], **kwargs),
-                }
-            except ValueError:
-                # Already registered (a second gate on the same registry): keep the dict only.
-                self._prom = None
+            self._prom = _prometheus_counters(registry)
 
     def _inc(self, family, label):
         key = (family, label)

@@ -150,8 +150,10 @@ def test_exports_its_counters_to_prometheus_client_when_installed(server, admin)
     registry = prometheus_client.CollectorRegistry()
     admin.hset(KEY, mapping=budget_fields())
     gate = BudgetGate(server.url, registry=registry)
+    second = BudgetGate(server.url, registry=registry)
     gate.check_portfolio_budget("ETHUSDT", "p", side="BUY", qty=0.4)
-    assert registry.get_sample_value("p28_gate_decisions_total", {"decision": "block", "reason": "p28_budget_violation"}) == 1
+    second.check_portfolio_budget("ETHUSDT", "p", side="BUY", qty=0.4)
+    assert registry.get_sample_value("p28_gate_decisions_total", {"decision": "block", "reason": "p28_budget_violation"}) == 2
 
 
 def test_never_raises_and_rejects_unusable_options():
