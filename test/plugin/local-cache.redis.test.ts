@@ -16,14 +16,17 @@ const keys = new RedisKeys();
 const KEY = keys.budget('ETHUSDT');
 const OVER_BUDGET = { qty: 0.4 };
 
-async function hgetallCalls(admin: RedisClient): Promise<number> {
+async function scriptCalls(admin: RedisClient): Promise<number> {
   const stats = String(await admin.info('commandstats'));
-  return Number(/cmdstat_hgetall:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
 }
 
-/** Evaluates until a decision comes from the cache (the first ones fill it once tracking is armed). */
+/**
+ * Evaluates until a decision comes from the cache (the first ones fill it once tracking is armed).
+ * A block: a cached allow is never final, it still calls Redis to reserve the plan's increase.
+ */
 async function untilCached(gate: BudgetGate): Promise<void> {
-  await eventually(async () => (await gate.evaluate(plan())).source === 'cache', 10000, 10);
+  await eventually(async () => (await gate.evaluate(plan(OVER_BUDGET))).source === 'cache', 10000, 10);
 }
 
 describe('BudgetGate localCache (redis)', function () {
@@ -55,16 +58,17 @@ describe('BudgetGate localCache (redis)', function () {
     expect(gate.registry.getSingleMetric('p28_gate_cache_hits_total')).to.equal(undefined);
   });
 
-  it('answers a hit without reading Redis (source cache) and reads again after the worker rewrites the hash', async () => {
+  it('answers a block from a hit without calling Redis (source cache), an allow from Redis (it reserves), and reads again after the worker rewrites the hash', async () => {
     await admin.hset(KEY, budgetFields());
     const gate = newGate();
     await untilCached(gate);
-    const before = await hgetallCalls(admin);
+    const before = await scriptCalls(admin);
     for (let i = 0; i < 20; i++) {
-      const decision = await gate.evaluate(plan());
-      expect(decision).to.include({ reason: 'within_budget', source: 'cache' });
+      const decision = await gate.evaluate(plan(OVER_BUDGET));
+      expect(decision).to.include({ reason: 'p28_budget_violation', source: 'cache' });
     }
-    expect(await hgetallCalls(admin)).to.equal(before);
+    expect(await scriptCalls(admin)).to.equal(before);
+    expect(await gate.evaluate(plan())).to.include({ reason: 'within_budget', source: 'redis' });
     expect(await metricValue(gate.registry, 'p28_gate_cache_hits_total')).to.be.at.least(20);
 
     await admin.hset(KEY, budgetFields({ mode: 'shadow' }));
