@@ -95,11 +95,15 @@ async function rawCycle(client: Redis, writes: readonly { key: string; fields: s
   const reads = client.pipeline();
   for (const key of found.flat()) reads.hgetall(key);
   const replies = (await reads.exec())!;
-  const clusters = new Set<string>(['default']);
-  for (const [, reply] of replies) {
-    const clusterId = (reply as Record<string, string>).cluster_id;
-    if (clusterId !== undefined) clusters.add(clusterId);
-  }
+  // Each symbol's cluster is its legacy market hash's cluster_id, else `default`.
+  const legacyMarket = keys.legacyMarketStates!;
+  const clusterOf = new Map<string, string>();
+  found.flat().forEach((key, i) => {
+    const symbol = [keys.positions, keys.legacyPositions!, keys.marketStates, legacyMarket].map((f) => f.symbolOf(key)).find((s) => s !== undefined)!.symbol;
+    const clusterId = legacyMarket.symbolOf(key) ? (replies[i]![1] as Record<string, string>).cluster_id : undefined;
+    if (clusterId !== undefined || !clusterOf.has(symbol)) clusterOf.set(symbol, clusterId ?? clusterOf.get(symbol) ?? 'default');
+  });
+  const clusters = new Set(clusterOf.values());
   const stress = client.pipeline();
   for (const id of clusters) stress.hgetall(keys.clusterStress(id));
   await stress.exec();

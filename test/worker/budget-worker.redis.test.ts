@@ -365,7 +365,7 @@ describe('BudgetWorker', () => {
       // Equity 0 clamps every budget to MIN_BUDGET_K (500); each position is 1000 * 11 = 11000 USD.
       await client.hset('quantum:state:portfolio', { equity_usd: '0', timestamp: String(NOW_SEC) });
       const symbols = await seedSymbols(client, 300);
-      for (const symbol of symbols) await client.hset(`quantum:position:snapshot:${symbol}`, { position_amt: '1000' });
+      for (const symbol of symbols) await client.hset(`quantum:state:positions:${symbol}`, { position_amt: '1000.0' });
       const worker = makeWorker({ VIOLATION_STREAM_MAXLEN: '100', VIOLATION_REPUBLISH_SEC: '10' }, { heatSource: fixedHeat(0.5) });
       expect((await worker.runOnce()).violations).to.have.length(300);
       expect((await worker.runOnce()).violations).to.have.length(0);
