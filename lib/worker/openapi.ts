@@ -232,7 +232,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary: 'The budget gate\'s decision for one trade plan (the same BudgetGate the Node plugin runs).',
           requestBody: {
             required: true,
-            content: json(ref('PermitRequest'), { planId: 'plan-1', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.01 }),
+            content: json(ref('PermitRequest'), { planId: 'plan-1', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.01, notionalUsd: 1000 }),
           },
           responses: {
             '200': {
