@@ -38,7 +38,7 @@ describe('npm pack: the tarball installs into an empty project and works there',
     const outside = files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md'].includes(f));
     expect(outside).to.deep.equal([]);
     expect(files.filter((f) => /^dist\/(test|bench|demo|scripts)\//.test(f))).to.deep.equal([]);
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/lib/cli.js', 'dist/lib/redis/lua/release-lease-1.lua', 'dist/plugin/budget-gate.js']) {
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/lib/cli.js', 'dist/lib/redis/lua/release-lease-1.lua', 'dist/lib/redis/lua/decide-plan-1.lua', 'dist/lib/redis/lua/release-reservation-1.lua', 'dist/plugin/budget-gate.js']) {
       expect(files).to.include(f);
     }
   });
