@@ -381,8 +381,7 @@ export class BudgetGate implements PermitGate {
    * call answered without I/O (an open breaker) gives its decision without a promise.
    */
   private decideFromRedis(plan: PermitRequest): GateDecision | Promise<GateDecision> {
-    const args = planScriptArgs(plan, this.options.now(), this.policy, this.options.reservationTtlMs, this.localCache !== undefined);
-    const read = this.readBudgetFields(plan.symbol, args);
+    const read = this.readBudgetFields(plan);
     return read instanceof Promise ? read.then((settled) => this.decideFromRead(plan, settled)) : this.decideFromRead(plan, read);
   }
 
@@ -398,14 +397,16 @@ export class BudgetGate implements PermitGate {
    * nothing through it answers `breaker_open` at once, without a call and without the error
    * opossum would build for a rejected call.
    */
-  private readBudgetFields(symbol: string, args: string[]): BudgetRead | Promise<BudgetRead> {
+  private readBudgetFields(plan: PermitRequest): BudgetRead | Promise<BudgetRead> {
     const breaker = this.breaker;
     if (!breaker.closed && !breaker.pendingClose) {
       this.metrics.breakerEvent('reject');
       this.metrics.breakerEvent('fallback');
       return BREAKER_OPEN_READ;
     }
-    return breaker.fire(this.keys.budget(symbol), args).then(
+    // The script's arguments are built only for a call that is made: an open breaker answers without them.
+    const args = planScriptArgs(plan, this.options.now(), this.policy, this.options.reservationTtlMs, this.localCache !== undefined);
+    return breaker.fire(this.keys.budget(plan.symbol), args).then(
       (reply) => this.readSucceeded(reply),
       (error: unknown) => this.readFailed(error),
     );
