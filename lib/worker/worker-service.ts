@@ -9,6 +9,7 @@ import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, typ
 import { WorkerMetrics } from './worker-metrics';
 import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
+import { trackConnectionProblems } from '../redis/connection-problem';
 import { PACKAGE_VERSION } from '../package-version';
 
 export interface WorkerServiceOptions {
@@ -134,6 +135,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
 /** Logs connection problems once per change of cause with a count, not every reconnect attempt. */
 function watchConnection(redis: RedisClient, logger: Logger, config: WorkerConfig): void {
   const problems = new CauseLog(logger);
+  trackConnectionProblems(redis);
   const redisShown = redactUrl(config.redisUrl);
   redis.on('error', (error: Error) => {
     problems.problem(redisErrorCause(error), { err: error.message, redis: redisShown }, 'redis connection error');
