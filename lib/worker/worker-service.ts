@@ -117,6 +117,8 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     },
     `P2.8 Portfolio Risk Governor started (mode=${config.mode} from env P28_MODE, port=${http.port})`,
   );
+  // The line the deployment guide's "expected output" shows, word for word.
+  logger.info({ intervalSec: config.computeIntervalSec }, 'Starting budget compute loop');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
