@@ -33,8 +33,8 @@ function ambiguousLines(text: string): string[] {
       if (!/^'[^']*'$/.test(value)) problems.push(`${where}: text after the closing quote`);
     } else if (value.startsWith('"')) {
       if (!/^"[^"\\]*"$/.test(value)) problems.push(`${where}: a double-quoted value with a backslash, or text after the closing quote; use single quotes`);
-    } else if (/[#\\`]/.test(value)) {
-      problems.push(`${where}: an unquoted value with '#', a backslash or a backquote; put the value in single quotes`);
+    } else if (/[#\\]/.test(value) || value.startsWith('`')) {
+      problems.push(`${where}: an unquoted value with '#' or a backslash, or that starts with a backquote; put the value in single quotes`);
     }
   }
   return problems;
