@@ -9,7 +9,7 @@ import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, typ
 import { WorkerMetrics } from './worker-metrics';
 import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
-import { trackConnectionProblems } from '../redis/connection-problem';
+import { AUTH_CAUSES, connectionProblem, describeConnectionProblem, trackConnectionProblems } from '../redis/connection-problem';
 import { PACKAGE_VERSION } from '../package-version';
 
 export interface WorkerServiceOptions {
@@ -101,6 +101,9 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   }
 
   await waitForReady(redis, WORKER_SERVICE_DEFAULTS.startupRedisWaitMs).catch(() => undefined);
+  const problem = connectionProblem(redis);
+  // Wrong credentials fail every cycle with a generic "not connected": say the cause once, plainly.
+  if (problem && AUTH_CAUSES.has(problem.cause)) logger.error({ cause: problem.cause }, `${describeConnectionProblem(redactUrl(config.redisUrl), problem, '')}; every cycle fails until it is fixed`);
   worker.start();
   logger.info(
     {
