@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { BudgetWorker } from '../lib/worker/budget-worker';
 import { loadConfig, type WorkerConfig } from '../lib/config';
-import type { HeatReader } from '../lib/worker/heat-source';
+import type { HeatReader } from '../lib/worker/sources/heat-source';
 import { RedisKeys } from '../lib/redis/keys';
 import { COMMAND_BATCH_DEFAULTS } from '../lib/redis/command-batch';
 import type { LocalRedisServer } from '../test/support/local-redis-server';

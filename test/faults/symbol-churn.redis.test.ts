@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import type { RedisClient } from '../../lib/redis/client';
 import { connectedClient, useRedisServer } from '../support/redis';
 import { seedSymbols, workerConfig } from '../support/seed';

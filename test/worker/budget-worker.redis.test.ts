@@ -5,7 +5,7 @@ import sinon from 'sinon';
 import { BudgetHash } from '../../types/budget-hash';
 import { ViolationStreamEntry } from '../../types/violation-event';
 import { BudgetWorker, type BudgetWorkerOptions } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { freePort } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
 import { HeatGateStub } from '../support/heat-gate-stub';
@@ -488,12 +488,12 @@ describe('BudgetWorker', () => {
       const small = await socketWritesOfOneCycle(worker);
       await seedSymbols(client, 490, 10);
       const large = await socketWritesOfOneCycle(worker);
-      // One page for the snapshots and one for the market states.
-      expect(small.scanPages).to.equal(2);
-      expect(large.scanPages).to.equal(2);
+      // One page for each of the four input families: positions and market state, live and legacy.
+      expect(small.scanPages).to.equal(4);
+      expect(large.scanPages).to.equal(4);
       expect(large.writes).to.equal(small.writes);
-      // lease renewal, inputs head, SCAN of snapshots, SCAN of market states, symbols, clusters, writes, heartbeat
-      expect(small.writes).to.equal(8);
+      // lease renewal, inputs head, four SCANs (positions and market state, live and legacy), symbols, clusters, writes, heartbeat
+      expect(small.writes).to.equal(10);
       expect(large.commands).to.be.greaterThan(small.commands * 20);
     });
   });
@@ -762,8 +762,8 @@ describe('BudgetWorker', () => {
       });
       const report = await worker.runOnce();
       expect(report.result).to.equal('ok');
-      // Snapshots and market states, on each of the three masters.
-      expect(report.scanPages).to.equal(6);
+      // The four input families, on each of the three masters.
+      expect(report.scanPages).to.equal(12);
       expect(report.written).to.have.length(41);
       expect(report.written).to.include.members(symbols);
       expect(await redisCluster.client.hgetall(BUDGET('BTCUSDT'))).to.include({ budget_usd: '1348', stress_factor: '0.326', over_budget_usd: '48652' });
