@@ -90,7 +90,7 @@ describe('the local feeder (npm run local) and the heat stand-in (npm run heat-s
     it('keeps budgets written and /health healthy for longer than STALE_SEC + MAX_LKG_AGE_SEC, which a one-off seed does not', async () => {
       // The defaults (30 s + 900 s) scaled down: without fresh writes the worker stops at 4 s.
       service = await startWorkerService(
-        workerConfig(redis.server, { PORT: '0', HEAT_GATE_METRICS_URL: heat.url, STALE_SEC: '2', MAX_LKG_AGE_SEC: '2', BUDGET_COMPUTE_INTERVAL_SEC: '0.2', BUDGET_HASH_TTL_SEC: '2', HEALTH_MAX_BUDGET_AGE_SEC: '1', P28_SYMBOLS: 'BTCUSDT' }),
+        workerConfig(redis.server, { PORT: '0', HEAT_GATE_METRICS_URL: heat.url, STALE_SEC: '2', MAX_LKG_AGE_SEC: '2', BUDGET_COMPUTE_INTERVAL_SEC: '0.2', BUDGET_HASH_TTL_SEC: '2', HEALTH_MAX_BUDGET_AGE_SEC: '1' }),
         { processMetrics: false },
       );
       const feeder = new LocalFeeder({ redis: client, intervalSec: 0.3 });
@@ -106,7 +106,10 @@ describe('the local feeder (npm run local) and the heat stand-in (npm run heat-s
           expect(await health(), 'health while the feeder runs').to.equal(200);
         }
         expect(await metricValue(service.metrics.registry, 'p28_portfolio_too_old_total')).to.equal(0);
-        expect(await client.exists('quantum:portfolio:budget:BTCUSDT')).to.equal(1);
+        // The worker read the live families as the feeder wrote them: known positions, and the tracked SOLUSDT flat.
+        expect(await client.hgetall('quantum:portfolio:budget:BTCUSDT')).to.include({ position_status: 'ok', position_notional_usd: '50000' });
+        expect(await client.hgetall('quantum:portfolio:budget:ETHUSDT')).to.include({ position_status: 'ok', position_notional_usd: '600' });
+        expect(await client.hget('quantum:portfolio:budget:SOLUSDT', 'position_amt')).to.equal('0');
       } finally {
         feeder.stop();
       }
