@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { CONFIG_VARIABLES } from '../lib/config';
+import { budgetTable } from '../lib/cli';
 import { WorkerMetrics } from '../lib/worker/worker-metrics';
 import { GATE_OPTION_SPECS, BUDGET_GATE_DEFAULTS } from '../plugin/gate-options';
 import { GateMetrics } from '../plugin/gate-metrics';
@@ -60,6 +61,13 @@ describe('docs tables against the spec tables', () => {
     expect(withVariableTable).to.deep.equal(['docs/configuration.md']);
     const withMetricTable = pages.filter((p) => tableRows(read(p), 'metric').length > 0);
     expect(withMetricTable).to.deep.equal(['docs/metrics.md']);
+  });
+
+  it('every `p28-worker budgets` table shown in the docs has the columns the command prints', () => {
+    const header = budgetTable([], 0).trim();
+    const shown = ['README.md', 'docs/operations.md'].flatMap((f) => read(f).split('\n').filter((l) => l.startsWith('SYMBOL ')));
+    expect(shown).to.have.length.greaterThan(1);
+    for (const line of shown) expect(line.split(/\s+/)).to.deep.equal(header.split(/\s+/));
   });
 
   it('the README is a front page of at most 200 lines', () => {
