@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_KEY_PREFIX } from '../lib/redis/keys';
+import { RedisKeys } from '../lib/redis/keys';
+import { ConfigError, loadConfig } from '../lib/config';
 import { createRedisClient, waitForReady, redactUrl, type RedisClient } from '../lib/redis/client';
 import { parseRedisUrl } from '../lib/redis/redis-url';
 import { HeatGateStub } from '../test/support/heat-gate-stub';
@@ -33,18 +34,10 @@ export const LOCAL_FEEDER_DEFAULTS = Object.freeze({
   source: 'p28-local-feeder',
 });
 
-/** The live key families, under `prefix`; the worker's names for them are configuration. */
-function liveKeys(prefix: string) {
-  return {
-    portfolio: `${prefix}:state:portfolio`,
-    position: (symbol: string) => `${prefix}:state:positions:${symbol}`,
-    marketState: (symbol: string) => `${prefix}:marketstate:${symbol}`,
-  };
-}
-
 export interface LocalFeederOptions {
   redis: RedisClient;
-  keyPrefix?: string;
+  /** Where to write: the worker's key prefix and input families (default `quantum` and today's live families). */
+  keys?: RedisKeys;
   intervalSec?: number;
   /** Epoch ms (default `Date.now`). */
   now?: () => number;
@@ -62,24 +55,24 @@ export class LocalFeederRefused extends Error {
  * budgets for as long as the feeder runs. It writes the live key families only.
  */
 export class LocalFeeder {
-  private readonly keys: ReturnType<typeof liveKeys>;
+  private readonly keys: RedisKeys;
   private readonly intervalSec: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   writes = 0;
 
   constructor(private readonly options: LocalFeederOptions) {
-    this.keys = liveKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.keys = options.keys ?? new RedisKeys();
     this.intervalSec = options.intervalSec ?? LOCAL_FEEDER_DEFAULTS.intervalSec;
     this.now = options.now ?? Date.now;
   }
 
   /** Throws `LocalFeederRefused` when a fresh portfolio state written by someone else is present. */
   async checkNoOtherWriter(): Promise<void> {
-    const current = await this.options.redis.hgetall(this.keys.portfolio);
+    const current = await this.options.redis.hgetall(this.keys.portfolioState);
     const ageSec = this.now() / 1000 - Number(current.timestamp);
     if (current.source !== undefined && current.source !== LOCAL_FEEDER_DEFAULTS.source && ageSec < 300) {
-      throw new LocalFeederRefused(`${this.keys.portfolio} is kept fresh by ${current.source}; the local feeder does not overwrite a live portfolio state`);
+      throw new LocalFeederRefused(`${this.keys.portfolioState} is kept fresh by ${current.source}; the local feeder does not overwrite a live portfolio state`);
     }
   }
 
@@ -91,7 +84,7 @@ export class LocalFeeder {
     let notional = 0;
     for (const p of LOCAL_PORTFOLIO.positions) {
       notional += Math.abs(p.positionAmt) * p.markPrice;
-      const key = this.keys.position(p.symbol);
+      const key = this.keys.positions.key(p.symbol);
       tx.hset(key, {
         symbol: p.symbol,
         position_amt: String(p.positionAmt),
@@ -105,7 +98,7 @@ export class LocalFeeder {
       tx.expire(key, LOCAL_FEEDER_DEFAULTS.positionTtlSec);
     }
     for (const symbol of [...LOCAL_PORTFOLIO.positions.map((p) => p.symbol), ...LOCAL_PORTFOLIO.tracked]) {
-      const key = this.keys.marketState(symbol);
+      const key = this.keys.marketStates.key(symbol);
       tx.hset(key, {
         sigma: LOCAL_PORTFOLIO.sigma.toFixed(8),
         mu: (0).toFixed(8),
@@ -117,7 +110,7 @@ export class LocalFeeder {
       });
       tx.expire(key, this.intervalSec * LOCAL_FEEDER_DEFAULTS.marketTtlIntervals);
     }
-    tx.hset(this.keys.portfolio, {
+    tx.hset(this.keys.portfolioState, {
       ts_utc: String(nowSec),
       timestamp: String(nowSec),
       equity_usd: LOCAL_PORTFOLIO.equityUsd.toFixed(2),
@@ -126,7 +119,7 @@ export class LocalFeeder {
       drawdown: '0.0',
       source: LOCAL_FEEDER_DEFAULTS.source,
     });
-    tx.expire(this.keys.portfolio, LOCAL_FEEDER_DEFAULTS.portfolioTtlSec);
+    tx.expire(this.keys.portfolioState, LOCAL_FEEDER_DEFAULTS.portfolioTtlSec);
     const replies = await tx.exec();
     const failed = replies?.find(([error]) => error !== null)?.[0];
     if (replies === null || failed) throw failed ?? new Error('the MULTI was discarded');
@@ -163,7 +156,17 @@ export function localFeederCli(): Command {
     .option('--heat-port <port>', 'port of the heat stand-in on 127.0.0.1 (0: none)', String(DEFAULT_HEAT_PORT))
     .exitOverride()
     .action(async (options: { interval: number; heat: string; heatPort: string }) => {
-      const url = process.env.REDIS_URL?.trim() || 'redis://127.0.0.1:6379';
+      // The worker's own settings (REDIS_URL, P28_KEY_PREFIX, the input families), so the feeder writes where it reads.
+      let config: ReturnType<typeof loadConfig>;
+      try {
+        config = loadConfig(process.env);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        process.stderr.write(`${error.message}\n`);
+        process.exit(2);
+      }
+      const url = config.redisUrl;
+      const keys = new RedisKeys(config.keyPrefix, config.inputFamilies);
       const host = parseRedisUrl(url).host;
       if (!LOOPBACK.has(host)) {
         process.stderr.write(`refusing to write test data to ${redactUrl(url)}: the local feeder only writes to a Redis on this machine (127.0.0.1)\n`);
@@ -178,7 +181,7 @@ export function localFeederCli(): Command {
         redis.disconnect();
         process.exit(1);
       }
-      const feeder = new LocalFeeder({ redis, keyPrefix: process.env.P28_KEY_PREFIX || DEFAULT_KEY_PREFIX, intervalSec: options.interval });
+      const feeder = new LocalFeeder({ redis, keys, intervalSec: options.interval });
       try {
         await feeder.checkNoOtherWriter();
       } catch (error) {
@@ -203,9 +206,9 @@ export function localFeederCli(): Command {
       process.stdout.write(
         [
           `local feeder: every ${options.interval} s into ${redactUrl(url)}:`,
-          `  ${process.env.P28_KEY_PREFIX || DEFAULT_KEY_PREFIX}:state:portfolio    equity_usd ${LOCAL_PORTFOLIO.equityUsd}, positions_count, positions_notional_usd, timestamp`,
-          ...LOCAL_PORTFOLIO.positions.map((p) => `  ...:state:positions:${p.symbol}  position_amt ${p.positionAmt} @ ${p.markPrice}, ts_epoch`),
-          `  ...:marketstate:<SYMBOL>      sigma ${LOCAL_PORTFOLIO.sigma} for ${[...LOCAL_PORTFOLIO.positions.map((p) => p.symbol), ...LOCAL_PORTFOLIO.tracked].join(', ')}`,
+          `  ${keys.portfolioState}  equity_usd ${LOCAL_PORTFOLIO.equityUsd}, positions_count, positions_notional_usd, timestamp`,
+          ...LOCAL_PORTFOLIO.positions.map((p) => `  ${keys.positions.key(p.symbol)}  position_amt ${p.positionAmt} @ ${p.markPrice}, ts_epoch`),
+          `  ${keys.marketStates.keyPrefix}<SYMBOL>  sigma ${LOCAL_PORTFOLIO.sigma} for ${[...LOCAL_PORTFOLIO.positions.map((p) => p.symbol), ...LOCAL_PORTFOLIO.tracked].join(', ')}`,
           heat ? `  heat stand-in                 p26_heat_value ${options.heat} at ${heat.url}` : '  heat stand-in                 none',
           'Ctrl-C stops it; the keys then expire by their TTLs.',
           '',

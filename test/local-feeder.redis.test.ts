@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { RedisClient } from '../lib/redis/client';
+import { RedisKeys } from '../lib/redis/keys';
 import { startWorkerService, type WorkerServiceHandle } from '../lib/worker/worker-service';
 import { LOCAL_FEEDER_DEFAULTS, LocalFeeder, LocalFeederRefused } from '../demo/local-feeder';
 import { HeatGateStub } from './support/heat-gate-stub';
@@ -61,6 +62,11 @@ describe('the local feeder (npm run local) and the heat stand-in (npm run heat-s
       positions_notional_usd: '50600.00',
     });
     expect(await client.ttl('quantum:state:portfolio')).to.be.within(110, 120);
+  });
+
+  it('writes where the worker reads: its key prefix and configured input families', async () => {
+    await new LocalFeeder({ redis: client, keys: new RedisKeys('p28x', { positions: 'pos:live', marketState: 'ms', portfolio: 'pf' }) }).writeOnce();
+    expect((await client.keys('*')).sort()).to.deep.equal(['p28x:ms:BTCUSDT', 'p28x:ms:ETHUSDT', 'p28x:ms:SOLUSDT', 'p28x:pf', 'p28x:pos:live:BTCUSDT', 'p28x:pos:live:ETHUSDT']);
   });
 
   it('refuses to overwrite a portfolio state another publisher keeps fresh, not a stale or its own one', async () => {
