@@ -48,7 +48,7 @@ describe('symbol churn', function () {
       if (round === 0) perRound = series.count;
       // Same universe size each round, so the same number of series: none left from earlier rounds.
       expect(series.count, `series after round ${round + 1}`).to.equal(perRound);
-      await Promise.all(symbols.flatMap((s) => [client.del(`quantum:position:snapshot:${s}`), client.del(`quantum:state:market:${s}`)]));
+      await Promise.all(symbols.flatMap((s) => [client.del(`quantum:state:positions:${s}`), client.del(`quantum:state:market:${s}`)]));
     }
     expect(perRound).to.be.at.most(5 * PER_ROUND);
   });

@@ -12,7 +12,8 @@ import type { RedisClient } from '../../lib/redis/client';
 export function pyFloat(x: number): string {
   if (Object.is(x, -0)) return '-0.0';
   if (Number.isInteger(x) && Math.abs(x) < 1e16) return `${x}.0`;
-  const text = String(x);
+  // Python switches to an exponent below 1e-4 (JavaScript only below 1e-6).
+  const text = x !== 0 && Math.abs(x) < 1e-4 ? x.toExponential() : String(x);
   // JavaScript writes exponents as e-5 and e+21; Python as e-05 and e+21.
   return text.replace(/e([+-])(\d)$/, 'e$10$2');
 }

@@ -55,13 +55,18 @@ export async function seedGuideScenario(client: RedisClient, s: GuideScenario): 
   await client.hset('quantum:cluster:stress:default', { stress: s.clusterStress ?? '0' });
 }
 
-/** Seeds `count` symbols with open positions (S0USDT, S1USDT, ...) and their market state. */
+/**
+ * Seeds `count` symbols with open positions (S0USDT, S1USDT, ...) as the position state brain writes
+ * them (read from the exchange now), and their market state in the legacy family, whose regime
+ * names and cluster ids the budgets vary by.
+ */
 export async function seedSymbols(client: RedisClient, count: number, from = 0): Promise<string[]> {
   const symbols = Array.from({ length: count }, (_, i) => `S${from + i}USDT`);
+  const nowSec = String(Math.floor(Date.now() / 1000));
   // One command per key: works on a Redis Cluster too, where a pipeline may not span slots.
   await Promise.all(
     symbols.flatMap((symbol, i) => [
-      client.hset(`quantum:position:snapshot:${symbol}`, { position_amt: String(((from + i) % 7) - 3 || 1), entry_price: '10', mark_price: '11' }),
+      client.hset(`quantum:state:positions:${symbol}`, { position_amt: `${((from + i) % 7) - 3 || 1}.0`, entry_price: '10.0', mark_price: '11.0', ts_epoch: nowSec }),
       client.hset(`quantum:state:market:${symbol}`, { vol_regime: ['LOW', 'NORMAL', 'HIGH', 'EXTREME'][(from + i) % 4]!, cluster_id: `c${(from + i) % 5}` }),
     ]),
   );

@@ -30,6 +30,8 @@ const FLAT: PositionInput = Object.freeze({ positionAmt: 0, positionPrice: undef
 interface Candidate {
   family: 'canonical' | 'legacy';
   raw: Record<string, string> | Error;
+  /** The hash parsed once, for the choice between families, the tally and the judgement. */
+  parsed: ReturnType<typeof PositionSnapshotHash.safeParse> | undefined;
 }
 
 /**
@@ -80,18 +82,17 @@ export class PositionSource {
       const family = families[i] === 0 ? 'canonical' : 'legacy';
       const raw = outcome.error ?? (outcome.value as Record<string, string>);
       if (!(raw instanceof Error) && Object.keys(raw).length === 0) return;
-      if (family === 'canonical') this.tally(raw);
-      candidates.push({ family, raw });
+      const parsed = raw instanceof Error ? undefined : PositionSnapshotHash.safeParse(raw);
+      if (family === 'canonical') this.tally(parsed);
+      candidates.push({ family, raw, parsed });
     });
     if (candidates.length === 0) return FLAT;
     return this.judgeOne(symbol, freshest(candidates), nowSec, problems);
   }
 
-  private tally(raw: Record<string, string> | Error): void {
+  private tally(parsed: Candidate['parsed']): void {
     this.seen.keys += 1;
-    if (raw instanceof Error) return;
-    const parsed = PositionSnapshotHash.safeParse(raw);
-    if (!parsed.success) return;
+    if (!parsed?.success) return;
     const notional = Math.abs(parsed.data.position_amt * (parsed.data.mark_price ?? 0));
     if (Number.isFinite(notional)) this.seen.notionalUsd += notional;
   }
@@ -99,7 +100,7 @@ export class PositionSource {
   private judgeOne(symbol: string, chosen: Candidate, nowSec: number, problems: InputProblem[]): PositionInput {
     const where = `${chosen.family} position`;
     if (chosen.raw instanceof Error) return unknown(symbol, 'invalid', `${where} unreadable: ${chosen.raw.message}`, undefined, problems);
-    const parsed = PositionSnapshotHash.safeParse(chosen.raw);
+    const parsed = chosen.parsed!;
     if (!parsed.success) {
       return unknown(symbol, 'invalid', `${where} invalid: ${formatIssues(parsed.error).join('; ')}`, usablePrice(chosen.raw), problems);
     }
@@ -128,18 +129,15 @@ export class PositionSource {
 function freshest(candidates: Candidate[]): Candidate {
   if (candidates.length === 1) return candidates[0]!;
   const [canonical, legacy] = candidates as [Candidate, Candidate];
-  const a = readAtOf(canonical.raw);
-  const b = readAtOf(legacy.raw);
+  const a = readAtOf(canonical);
+  const b = readAtOf(legacy);
   return a !== undefined && b !== undefined && b > a ? legacy : canonical;
 }
 
-function readAtOf(raw: Record<string, string> | Error): number | undefined {
-  if (raw instanceof Error) return undefined;
-  const shape = PositionSnapshotHash.shape;
-  const ts = shape.ts_epoch.safeParse(raw.ts_epoch);
-  if (ts.success && ts.data !== undefined) return ts.data;
-  const legacy = shape.timestamp.safeParse(raw.timestamp);
-  return legacy.success ? legacy.data : undefined;
+/** When the position was read from the exchange (`ts_epoch`, else `timestamp`); undefined for a hash that fails. */
+function readAtOf(candidate: Candidate): number | undefined {
+  if (!candidate.parsed?.success) return undefined;
+  return candidate.parsed.data.ts_epoch ?? candidate.parsed.data.timestamp;
 }
 
 function unknown(symbol: string, status: PositionStatus, detail: string, price: number | undefined, problems: InputProblem[]): PositionInput {
