@@ -125,6 +125,27 @@ describe('the local feeder (npm run local) and the heat stand-in (npm run heat-s
     });
   });
 
+  it('the README quick start as processes: the feeder and the worker give a healthy worker with three budgets', async () => {
+    const [heatPort, workerPort] = [await freePort(), await freePort()];
+    const env = { REDIS_URL: redis.server.url, HEAT_GATE_METRICS_URL: `http://127.0.0.1:${heatPort}/metrics`, PORT: String(workerPort), BUDGET_COMPUTE_INTERVAL_SEC: '0.5' };
+    const feeder = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'demo', 'local-feeder.ts'), '--interval', '1', '--heat-port', String(heatPort)], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+    const worker = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib', 'cli.ts')], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+    const exited = (child: typeof worker) => new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const [feederExit, workerExit] = [exited(feeder), exited(worker)];
+    try {
+      await eventually(async () => {
+        const res = await fetch(`http://127.0.0.1:${workerPort}/health`).catch(() => undefined);
+        return res?.status === 200 && (await client.keys('quantum:portfolio:budget:*')).length === 3;
+      }, 30000, 250);
+      expect(await client.hget('quantum:portfolio:budget:BTCUSDT', 'portfolio_heat')).to.equal('0.65');
+    } finally {
+      feeder.kill('SIGTERM');
+      worker.kill('SIGTERM');
+    }
+    expect(await feederExit).to.equal(0);
+    expect(await workerExit).to.equal(0);
+  });
+
   it('npm run local refuses a Redis on another machine, with exit code 2', async () => {
     const res = await runScript('local-feeder.ts', [], { REDIS_URL: 'redis://:secret@10.255.255.1:6379' });
     expect(res.code).to.equal(2);
