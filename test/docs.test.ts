@@ -70,6 +70,16 @@ describe('docs tables against the spec tables', () => {
     for (const line of shown) expect(line.split(/\s+/)).to.deep.equal(header.split(/\s+/));
   });
 
+  it('operations names where the deployment guide and the worker differ, and the worker prints what it says', async () => {
+    const metrics = new WorkerMetrics();
+    metrics.setMode('enforce');
+    expect(await metrics.registry.metrics()).to.match(/^p28_enforce_mode 1$/m);
+    const ops = read('docs/operations.md');
+    expect(ops).to.contain('p28_enforce_mode 1.0').and.contain('prom-client prints');
+    expect(ops).to.contain('Starting budget compute loop');
+    expect(ops).to.match(/immediately removes P2\.8 gating.*BUDGET_HASH_TTL_SEC/s);
+  });
+
   it('the README is a front page of at most 200 lines', () => {
     expect(read('README.md').split('\n').length).to.be.at.most(200);
   });
