@@ -123,7 +123,7 @@ export function localize(code: string, to: Addresses): string {
     .replace(/\/opt\/quantum\/portfolio-risk-governor/g, to.installDir);
 }
 
-/** A block that would still reach port 6379 after `localize` (redis-cli is redirected separately). */
+/** A block that would still reach port 6379 after `localize` (a bare `redis-cli` is redirected separately). */
 export function namesSharedRedis(code: string): boolean {
-  return /:6379\b/.test(code);
+  return /:6379\b|(?:-p|--port)\s+6379\b/.test(code);
 }
