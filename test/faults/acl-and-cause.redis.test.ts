@@ -5,6 +5,7 @@ import { BudgetWorker } from '../../lib/worker/budget-worker';
 import { judgeHealth } from '../../lib/worker/health';
 import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { BudgetGate } from '../../plugin/budget-gate';
+import { budgetFields } from '../support/gate-fixtures';
 import { connectedClient, useRedisServer } from '../support/redis';
 import { seedGuideScenario, workerConfig } from '../support/seed';
 
@@ -17,8 +18,13 @@ const WORKER_ACL = [
   '%R~quantum:state:*', '%R~quantum:marketstate:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
   '~quantum:portfolio:budget:*', '~quantum:stream:budget.violation', '~quantum:stream:p28.mode', '~quantum:p28:*',
 ];
-/** The gate's minimal ACL: read-only, on the budget hashes only. */
-const GATE_ACL = ['resetkeys', 'resetchannels', '-@all', '+@connection', '+info', '+hgetall', '+hmget', '%R~quantum:portfolio:budget:*'];
+/**
+ * The gate's minimal ACL: the decision and release scripts on the budget hashes only, which they
+ * read and, for reservations, write. A gate with reservations off needs only read access.
+ */
+const GATE_ACL = ['resetkeys', 'resetchannels', '-@all', '+@connection', '+info', '+evalsha', '+eval', '+hmget', '+hget', '+hset', '+hdel', '+time', '~quantum:portfolio:budget:*'];
+// EVAL and EVALSHA declare their keys read-write, so a read-only user is made by its commands: no write command at all.
+const READ_ONLY_GATE_ACL = ['resetkeys', 'resetchannels', '-@all', '+@connection', '+info', '+evalsha', '+eval', '+hmget', '+time', '~quantum:portfolio:budget:*'];
 
 const heat: HeatReader = { read: async () => ({ value: 0.65, source: 'live' }) };
 
@@ -40,6 +46,7 @@ describe('ACL users, and the cause of failing cycles', function () {
     admin = await connectedClient(redis.server);
     await admin.call('acl', 'setuser', 'p28-worker', 'on', '>p28-worker-pw', ...WORKER_ACL);
     await admin.call('acl', 'setuser', 'p28-gate', 'on', '>p28-gate-pw', ...GATE_ACL);
+    await admin.call('acl', 'setuser', 'p28-gate-ro', 'on', '>p28-gate-ro-pw', ...READ_ONLY_GATE_ACL);
     await admin.call('acl', 'setuser', 'reader', 'on', '>reader-pw', '-@all', '+@connection', '+info', '+@read', '+evalsha', '+eval', '~*');
   });
   beforeEach(async () => {
@@ -52,21 +59,38 @@ describe('ACL users, and the cause of failing cycles', function () {
     admin.disconnect();
   });
 
-  it('runs the worker and the gate under their minimal ACL users; the gate user cannot write', async () => {
+  it('runs the worker and the gate under their minimal ACL users; the gate user touches budget hashes only, and a read-only one works with reservations off', async () => {
     const worker = new BudgetWorker({ config: workerConfig(redis.server), redis: await clientAs('p28-worker'), heatSource: heat });
     for (let i = 0; i < 3; i++) expect(await worker.runOnce()).to.include({ result: 'ok' });
     expect(await admin.hget('quantum:portfolio:budget:BTCUSDT', 'budget_usd')).to.equal('1348');
     expect(await worker.lease.release()).to.equal(true);
 
+    await admin.hset('quantum:portfolio:budget:ETHUSDT', budgetFields());
     const gateClient = await clientAs('p28-gate', 'gate');
     const gate = new BudgetGate({ redis: gateClient, registry: new Registry() });
-    const decision = await gate.evaluate({ planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.001 });
-    expect(decision).to.include({ failOpen: false });
+    const decision = await gate.evaluate({ planId: 'p1', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 10 });
+    expect(decision, JSON.stringify(decision)).to.include({ failOpen: false, reason: 'within_budget' });
+    expect(await admin.hexists('quantum:portfolio:budget:ETHUSDT', 'reservations')).to.equal(1);
+    expect(await gate.release('p1', 'ETHUSDT')).to.equal(true);
+    expect(await gate.evaluate({ planId: 'p1b', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.001 })).to.include({ failOpen: false });
     await gate.close();
-    const denied = await gateClient.hset('quantum:portfolio:budget:BTCUSDT', 'budget_usd', '1e9').catch((e: Error) => e.message);
-    expect(String(denied)).to.match(/^NOPERM/);
+    for (const write of [() => gateClient.set('quantum:p28:mode', 'shadow'), () => gateClient.hset('quantum:state:portfolio', 'equity_usd', '1')]) {
+      expect(String(await write().catch((e: Error) => e.message))).to.match(/^NOPERM/);
+    }
     const other = await gateClient.hgetall('quantum:state:portfolio').catch((e: Error) => e.message);
     expect(String(other)).to.match(/^NOPERM/);
+
+    // Read-only: with reservations off the scripts write nothing; a reserving gate is refused, and fails open.
+    const readOnlyClient = await clientAs('p28-gate-ro', 'gate');
+    const readOnly = new BudgetGate({ redis: readOnlyClient, registry: new Registry(), reservationTtlMs: 0 });
+    const readDecision = await readOnly.evaluate({ planId: 'p3', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 10 });
+    expect(readDecision, JSON.stringify(readDecision)).to.include({ failOpen: false, reason: 'within_budget' });
+    await readOnly.close();
+    const denied = await readOnlyClient.hset('quantum:portfolio:budget:BTCUSDT', 'budget_usd', '1e9').catch((e: Error) => e.message);
+    expect(String(denied)).to.match(/^NOPERM/);
+    const reserving = new BudgetGate({ redis: readOnlyClient, registry: new Registry() });
+    expect(await reserving.evaluate({ planId: 'p4', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 10 })).to.include({ allow: true, failOpen: true, reason: 'redis_unavailable' });
+    await reserving.close();
     // A read the ACL denies (here: another key prefix) is a counted fail-open, never an exception.
     const denied2 = new BudgetGate({ redis: gateClient, registry: new Registry(), keyPrefix: 'other' });
     expect(await denied2.evaluate({ planId: 'p2', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.001 })).to.include({ allow: true, failOpen: true, reason: 'redis_unavailable' });

@@ -25,7 +25,8 @@
   ARGV[8]   violationWindowMs
   ARGV[9]   maxClockSkewMs
   ARGV[10]  '1' to judge as if the hash said mode=shadow (forceShadow), else '0'
-  ARGV[11]  reservation TTL in ms; '0' makes no reservation (live ones of others still count)
+  ARGV[11]  reservation TTL in ms; '0' makes no reservation and writes nothing (live ones of others
+            still count)
   ARGV[12]  '1' to append the hash's known fields (values in the order of KNOWN below), else '0'
 
   Returns an array of strings, '' where a value is absent:
@@ -110,8 +111,10 @@ if stored then
   end
 end
 
+-- Only a gate that reserves (ttl > 0) writes, lapsed entries included: a gate with reservations off
+-- writes nothing, so it can run under a read-only ACL user.
 local function finish(...)
-  if dirty then
+  if dirty and ttl > 0 then
     if next(reservations) == nil then
       redis.call('HDEL', KEYS[1], RESERVATIONS)
     else
