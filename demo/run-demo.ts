@@ -155,7 +155,10 @@ async function sendPlans(pipeline: PermitPipeline, plans: readonly DemoPlan[]): 
   const rows: string[][] = [];
   for (const plan of plans) {
     planCounter += 1;
-    const result = await pipeline.evaluate({ planId: `demo-${planCounter}`, ...plan });
+    const planId = `demo-${planCounter}`;
+    const result = await pipeline.evaluate({ planId, ...plan });
+    // A demo plan is never sent: free the headroom it reserved, as a Governor does for a plan it drops.
+    await Promise.all(pipeline.gates.map((gate) => gate.release?.(planId, plan.symbol)));
     const decision = result.decisions[0]?.decision ?? null;
     rows.push([
       plan.symbol,
