@@ -160,7 +160,8 @@ export function describeDecision(plan: PermitRequest, decision: GateDecision): s
 async function checkCommand(symbol: string, options: { side: 'BUY' | 'SELL'; qty: number; notional?: number; action: string }): Promise<void> {
   await withRedis(async (client, config) => {
     // An operator's terminal may be farther from Redis than the Governor: a roomier time limit.
-    const gate = new BudgetGate({ redis: client, keyPrefix: config.keyPrefix, timeoutMs: 1000 });
+    // Not logged: an operator's question is not a Governor's decision (readiness counts those).
+    const gate = new BudgetGate({ redis: client, keyPrefix: config.keyPrefix, timeoutMs: 1000, decisionLogMaxLen: 0 });
     try {
       const plan: PermitRequest = { planId: `p28-worker-check-${process.pid}`, symbol, action: options.action, side: options.side, qty: options.qty };
       if (options.notional !== undefined) plan.notionalUsd = options.notional;

@@ -22,6 +22,8 @@ import { redisErrorCause } from '../redis/error-cause';
 import { CauseLog } from '../cause-log';
 import { WorkerMetrics } from './worker-metrics';
 import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
+import { CycleHistory } from './cycle-history';
+import { counterOn } from '../registry-metrics';
 
 
 export interface BudgetWorkerOptions {
@@ -105,6 +107,7 @@ export class BudgetWorker {
   private lastError: string | undefined;
   private lastCause: string | undefined;
   private cycleStartedPerf = 0;
+  private readonly history: CycleHistory;
 
   constructor(options: BudgetWorkerOptions) {
     const { config } = options;
@@ -148,6 +151,18 @@ export class BudgetWorker {
       logger: this.logger,
     });
     this.cadence = new ViolationCadence(config.violationRepublishSec * 1000);
+    const historyWriteFail = counterOn(this.metrics.registry, {
+      name: 'p28_cycle_history_write_fail_total',
+      help: 'Cycles that could not be appended to the cycle history quantum:stream:p28.cycles (the cycle itself is unaffected).',
+    });
+    this.history = new CycleHistory({
+      client: this.client,
+      streamKey: this.keys.cycleHistoryStream,
+      maxLen: config.cycleHistoryMaxLen ?? 0,
+      instanceId: config.instanceId,
+      logger: this.logger,
+      onWriteFailed: () => historyWriteFail.inc(),
+    });
     this.createdAt = this.now();
     this.metrics.setMode(config.mode);
     this.metrics.setModeSource('env');
@@ -511,6 +526,7 @@ export class BudgetWorker {
       this.failedInARow = 0;
     }
     this.metrics.recordCycle(report.result, report.durationMs / 1000, endedAt);
+    void this.history.record(report);
     this.lastReport = report;
     const line = {
       result: report.result,

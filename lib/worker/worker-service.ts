@@ -70,7 +70,16 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     ? createRedisClient({ ...redisOptionsFromConfig(config, `p28-api:${config.instanceId}`), profile: 'gate' })
     : (options.redis as RedisClient);
   if (ownsRedis) gateRedis.on('error', () => undefined);
-  const gate = new BudgetGate({ redis: gateRedis, keyPrefix: config.keyPrefix, registry: metrics.registry, logger, now: options.now });
+  const gate = new BudgetGate({
+    redis: gateRedis,
+    keyPrefix: config.keyPrefix,
+    registry: metrics.registry,
+    logger,
+    now: options.now,
+    decisionLogMaxLen: config.decisionLogMaxLen,
+    instanceId: config.instanceId,
+    via: 'http',
+  });
 
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {

@@ -1,0 +1,347 @@
+import { hostname } from 'node:os';
+import Redis from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../lib/logger';
+import { waitForReady, type RedisClient } from '../lib/redis/client';
+import { counterOn } from '../lib/registry-metrics';
+import { DECISION_LOG_FORMAT, DECISION_LOG_HASH_FIELDS, type DecisionLogVia } from '../types/decision-log-entry';
+import { readPermitRequest, type GateDecision, type PermitRequest } from '../types/permit';
+import type { DecisionPolicy } from './decide';
+
+export const DECISION_LOG_DEFAULTS = Object.freeze({
+  /**
+   * Entries held in memory at most, waiting to be written. Past it an entry is dropped and counted:
+   * the log never grows the gate's memory without bound, whatever Redis does.
+   */
+  queueCapacity: 10000,
+  /** Entries per pipelined write (XADD each); one write is in flight at a time. */
+  batchEntries: 128,
+  /** How long the first entry of a batch waits for others, in ms: one write carries many decisions. */
+  flushDelayMs: 5,
+  /** While the log's connection is not ready, how often to look again, in ms. */
+  retryDelayMs: 100,
+  /**
+   * Time limit of one write, in ms. Past it the batch counts as dropped (Redis may still apply it
+   * later: "dropped" means "not confirmed"), and the next batch goes out.
+   */
+  writeTimeoutMs: 2000,
+  /** How long `close()` waits for the entries still queued to be written, in ms. */
+  closeWaitMs: 1000,
+});
+
+/** Why an entry was dropped: the label values of `p28_decision_log_dropped_total{cause}`. */
+export const DECISION_LOG_DROP_CAUSES = ['queue_full', 'write_failed', 'closed'] as const;
+export type DecisionLogDropCause = (typeof DECISION_LOG_DROP_CAUSES)[number];
+
+export interface DecisionLogOptions {
+  /** The gate's client: the log writes through a connection of its own made from it (`duplicate()`). */
+  client: RedisClient;
+  /** `quantum:stream:p28.decisions` under the gate's key prefix. */
+  streamKey: string;
+  /** Approximate length bound of the stream (XADD MAXLEN ~), > 0. */
+  maxLen: number;
+  /** The gate instance named in every entry. */
+  instanceId: string;
+  via: DecisionLogVia;
+  /** The gate's decision settings, logged with each decision so that a replay uses the same. */
+  policy: Readonly<DecisionPolicy>;
+  registry: Registry;
+  logger: Logger;
+  queueCapacity?: number;
+  batchEntries?: number;
+  flushDelayMs?: number;
+}
+
+/** A decision waiting to be written: what it judged and what it used, taken when it was decided. */
+interface Pending {
+  tsMs: number;
+  plan: PermitRequest | undefined;
+  /** planId and symbol of a request that is not a valid plan (cut short). */
+  identity: { planId?: string; symbol?: string } | undefined;
+  decision: GateDecision;
+  fields: Record<string, string> | undefined;
+  forceShadow: boolean;
+}
+
+/** The default gate instance name: host and process. */
+export function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}`;
+}
+
+const bit = (b: boolean | undefined): string => (b ? '1' : '0');
+const numberText = (n: number | undefined): string => (n === undefined ? '' : String(n));
+
+/** planId and symbol of any value, cut short, without trusting it. */
+function identityOf(req: unknown): { planId?: string; symbol?: string } {
+  if (typeof req !== 'object' || req === null) return {};
+  try {
+    const planId = Object.hasOwn(req, 'planId') ? (req as { planId?: unknown }).planId : undefined;
+    const symbol = Object.hasOwn(req, 'symbol') ? (req as { symbol?: unknown }).symbol : undefined;
+    return {
+      planId: typeof planId === 'string' ? planId.slice(0, 200) : undefined,
+      symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The gate's decision log: every decision appended to `quantum:stream:p28.decisions`, off the
+ * decision's path. `append` copies what the decision used into a bounded in-memory queue and
+ * returns; a timer writes the queue in pipelined batches (XADD MAXLEN ~) through a connection of
+ * the log's own, so a batch never sits in front of a budget read on the gate's connection. One
+ * batch is in flight at a time. When Redis is slow or down the queue fills and further entries are
+ * dropped; every dropped entry is counted in `p28_decision_log_dropped_total{cause}`. No decision
+ * ever waits for the log, and nothing the log does can change a decision.
+ */
+export class DecisionLog {
+  private readonly queue: Pending[] = [];
+  /** The hash fields each decision was judged on, from `noteInputs` until `append`. */
+  private readonly inputs = new WeakMap<GateDecision, Record<string, string>>();
+  private readonly capacity: number;
+  private readonly batchEntries: number;
+  private readonly flushDelayMs: number;
+  private readonly policyFields: string[];
+  private writer: RedisClient | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> | undefined;
+  private closed = false;
+  private readonly dropped: Record<DecisionLogDropCause, number> = { queue_full: 0, write_failed: 0, closed: 0 };
+  private written = 0;
+  private lastWriteFailed = false;
+  private unusable = false;
+
+  constructor(private readonly options: DecisionLogOptions) {
+    this.capacity = options.queueCapacity ?? DECISION_LOG_DEFAULTS.queueCapacity;
+    this.batchEntries = options.batchEntries ?? DECISION_LOG_DEFAULTS.batchEntries;
+    this.flushDelayMs = options.flushDelayMs ?? DECISION_LOG_DEFAULTS.flushDelayMs;
+    const p = options.policy;
+    this.policyFields = ['stale_after_ms', String(p.staleAfterMs), 'violation_window_ms', String(p.violationWindowMs), 'max_clock_skew_ms', String(p.maxClockSkewMs)];
+    const sources = registrySources(options.registry);
+    sources.add(this);
+    counterOn(options.registry, {
+      name: 'p28_decision_log_dropped_total',
+      help: 'Gate decisions not written to the decision log, by cause: queue_full (Redis slow or down and the in-memory queue full), write_failed (a write Redis did not confirm), closed (queued when the gate closed). Decisions themselves are never affected.',
+      labelNames: ['cause'],
+      collect() {
+        this.reset();
+        for (const cause of DECISION_LOG_DROP_CAUSES) {
+          let n = 0;
+          for (const log of sources) n += log.dropped[cause];
+          this.labels(cause).inc(n);
+        }
+      },
+    });
+    counterOn(options.registry, {
+      name: 'p28_decision_log_written_total',
+      help: 'Gate decisions written to the decision log (quantum:stream:p28.decisions).',
+      collect() {
+        this.reset();
+        let n = 0;
+        for (const log of sources) n += log.written;
+        this.inc(n);
+      },
+    });
+  }
+
+  /** Entries waiting in memory (at most the queue capacity). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Entries dropped so far, by cause. */
+  get droppedCount(): Readonly<Record<DecisionLogDropCause, number>> {
+    return this.dropped;
+  }
+
+  /** Entries Redis confirmed so far. */
+  get writtenCount(): number {
+    return this.written;
+  }
+
+  /** Records the budget hash fields `decision` was judged on, for its entry (a weak reference). */
+  noteInputs(decision: GateDecision, fields: Record<string, string>): void {
+    this.inputs.set(decision, fields);
+  }
+
+  /**
+   * Queues one decision. O(1) and never throws on bad input: the request is copied (its own
+   * properties), the decision and the hash fields are kept as they are (neither is changed after).
+   */
+  append(req: unknown, decision: GateDecision, tsMs: number, forceShadow: boolean): void {
+    if (this.closed) {
+      this.dropped.closed += 1;
+      return;
+    }
+    if (this.queue.length >= this.capacity) {
+      this.dropped.queue_full += 1;
+      return;
+    }
+    const plan = readPermitRequest(req);
+    const fields = this.inputs.get(decision);
+    this.queue.push({ tsMs, plan, identity: plan === undefined ? identityOf(req) : undefined, decision, fields, forceShadow });
+    if (this.timer === undefined && this.inFlight === undefined) this.schedule(this.flushDelayMs);
+  }
+
+  /**
+   * Writes what is queued (waiting at most `closeWaitMs`), then closes the log's connection.
+   * Entries still queued after that are counted as dropped (`closed`).
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const deadline = Date.now() + DECISION_LOG_DEFAULTS.closeWaitMs;
+    const client = this.queue.length > 0 ? this.connection() : this.writer;
+    if (client !== undefined) await waitForReady(client, DECISION_LOG_DEFAULTS.closeWaitMs).catch(() => undefined);
+    while ((this.queue.length > 0 || this.inFlight) && Date.now() < deadline && client?.status === 'ready') {
+      await (this.inFlight ?? this.writeBatch());
+    }
+    if (this.queue.length > 0) {
+      this.dropped.closed += this.queue.length;
+      this.queue.length = 0;
+    }
+    registrySources(this.options.registry).delete(this);
+    this.writer?.disconnect();
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.writeBatch();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** The log's own connection, made at the first write; undefined when the gate's client cannot make one. */
+  private connection(): RedisClient | undefined {
+    if (this.writer === undefined && !this.unusable) {
+      try {
+        this.writer = duplicateForLog(this.options.client, this.options.logger);
+      } catch (error) {
+        this.unusable = true;
+        this.options.logger.warn({ err: (error as Error).message }, 'decision log: no connection can be made from the gate\'s client; entries are dropped and counted');
+      }
+    }
+    return this.writer;
+  }
+
+  /** Writes one batch, then schedules the next while entries are queued. Never rejects. */
+  private writeBatch(): Promise<void> {
+    if (this.inFlight || this.queue.length === 0) return this.inFlight ?? Promise.resolve();
+    const client = this.connection();
+    if (client === undefined) {
+      this.settle(this.queue.length, this.queue.length);
+      this.queue.length = 0;
+      return Promise.resolve();
+    }
+    if (client.status !== 'ready') {
+      // Entries wait (within the queue's bound) for the connection rather than being dropped at once.
+      if (!this.closed) this.schedule(DECISION_LOG_DEFAULTS.retryDelayMs);
+      return Promise.resolve();
+    }
+    const batch = this.queue.splice(0, this.batchEntries);
+    let write: Promise<void>;
+    try {
+      const pipeline = client.pipeline();
+      const { streamKey, maxLen } = this.options;
+      for (const pending of batch) pipeline.xadd(streamKey, 'MAXLEN', '~', maxLen, '*', ...this.encode(pending));
+      write = pipeline.exec().then(
+        (results) => this.settle(batch.length, (results ?? []).filter(([error]) => error !== null).length),
+        () => this.settle(batch.length, batch.length),
+      );
+    } catch {
+      write = Promise.resolve(this.settle(batch.length, batch.length));
+    }
+    this.inFlight = write.finally(() => {
+      this.inFlight = undefined;
+      if (this.queue.length > 0 && this.timer === undefined && !this.closed) this.schedule(0);
+    });
+    return this.inFlight;
+  }
+
+  private settle(entries: number, failed: number): void {
+    this.written += entries - failed;
+    this.dropped.write_failed += failed;
+    if ((failed > 0) !== this.lastWriteFailed) {
+      this.lastWriteFailed = failed > 0;
+      if (failed > 0) this.options.logger.warn({ failed }, 'decision log: a write failed; its entries are counted in p28_decision_log_dropped_total');
+      else this.options.logger.info('decision log: writing again');
+    }
+  }
+
+  /** The XADD field/value list of one entry (`types/decision-log-entry.ts`, every field every time). */
+  private encode(p: Pending): string[] {
+    const d = p.decision;
+    const plan = p.plan;
+    const h = p.fields;
+    const fromHash = (name: string, fallback: number | undefined): string => (h !== undefined && h[name] !== undefined ? h[name]! : numberText(fallback));
+    const out = [
+      'v', DECISION_LOG_FORMAT,
+      'ts', String(p.tsMs),
+      'plan_id', plan?.planId ?? p.identity?.planId ?? '',
+      'symbol', plan?.symbol ?? p.identity?.symbol ?? '',
+      'action', plan?.action ?? '',
+      'side', plan?.side ?? '',
+      'qty', numberText(plan?.qty),
+      'notional_usd', numberText(plan?.notionalUsd),
+      'reduce_only', plan?.reduceOnly === undefined ? '' : bit(plan.reduceOnly),
+      'reason', d.reason,
+      'detail', d.detail === undefined ? '' : String(d.detail).slice(0, 200),
+      'allow', bit(d.allow),
+      'would_block', bit(d.wouldBlock),
+      'fail_open', bit(d.failOpen),
+      'enforced', bit(d.enforced),
+      'mode', d.mode ?? '',
+      'source', d.source ?? 'none',
+      'gate', this.options.instanceId,
+      'via', this.options.via,
+      'budget_usd', fromHash('budget_usd', d.budgetUsd),
+      'position_notional_usd', fromHash('position_notional_usd', d.positionNotionalUsd),
+      'projected_notional_usd', numberText(d.projectedNotionalUsd),
+      'reserved_usd', numberText((d as { reservedUsd?: number }).reservedUsd),
+    ];
+    for (const name of DECISION_LOG_HASH_FIELDS) {
+      if (name === 'budget_usd' || name === 'position_notional_usd') continue;
+      out.push(name, h?.[name] ?? '');
+    }
+    out.push('hash_mode', h?.mode ?? '', 'hash_ts', h?.timestamp ?? '');
+    out.push(...this.policyFields, 'force_shadow', bit(p.forceShadow));
+    return out;
+  }
+}
+
+/** The logs writing on each registry, whose counts its two counters add up at scrape time. */
+const sourcesByRegistry = new WeakMap<Registry, Set<DecisionLog>>();
+
+function registrySources(registry: Registry): Set<DecisionLog> {
+  let sources = sourcesByRegistry.get(registry);
+  if (!sources) {
+    sources = new Set();
+    sourcesByRegistry.set(registry, sources);
+  }
+  return sources;
+}
+
+/**
+ * A connection for the log, made from the gate's client: the same server, credentials and TLS,
+ * its own socket, a time limit suited to batched writes, never an offline queue.
+ */
+function duplicateForLog(client: RedisClient, logger: Logger): RedisClient {
+  const overrides = {
+    connectionName: 'p28-decision-log',
+    commandTimeout: DECISION_LOG_DEFAULTS.writeTimeoutMs,
+    enableAutoPipelining: false,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    lazyConnect: false,
+  };
+  const writer =
+    client instanceof Redis
+      ? client.duplicate(overrides)
+      : client.duplicate([], { redisOptions: { ...client.options.redisOptions, ...overrides, lazyConnect: undefined } });
+  writer.on('error', (error: Error) => logger.debug({ err: error.message }, 'decision log redis error'));
+  return writer;
+}

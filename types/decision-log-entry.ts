@@ -1,0 +1,188 @@
+import { z } from 'zod';
+import { numericString } from './wire-number';
+
+/**
+ * One entry of `quantum:stream:p28.decisions`: a gate's decision, the plan it judged and the inputs
+ * it used, so that readiness can check it and a replay can recompute it. Every gate writes the same
+ * fields (the Node plugin, the worker's HTTP API, the Python gate), every one a string, all of them
+ * in every entry: an input that does not apply is the empty string. A fixed field set also lets
+ * Redis store the field names once per stream node instead of once per entry.
+ */
+export const DECISION_LOG_FORMAT = '1';
+
+/** The ways into a gate: the in-process Node plugin, the worker's HTTP API, the Python gate. */
+export const DECISION_LOG_VIAS = ['node', 'http', 'python'] as const;
+export type DecisionLogVia = (typeof DECISION_LOG_VIAS)[number];
+
+const empty = z.literal('');
+const flag = z.enum(['0', '1']);
+const optionalFlag = z.enum(['', '0', '1']);
+const text = (max: number) => z.string().max(max);
+const optionalNumber = (bounds: Parameters<typeof numericString>[0] = {}) => z.union([empty, numericString(bounds)]);
+
+/**
+ * The wire format, field by field, in the order gates write them. The `describe` text of each field
+ * is what docs/decision-log.md shows (a test holds the two together).
+ */
+export const DecisionLogEntry = z.object({
+  v: z.literal(DECISION_LOG_FORMAT).describe('format version, `1`'),
+  ts: numericString({ min: 0 }).describe('epoch ms of the decision, from the gate\'s clock (the time a replay judges at)'),
+  plan_id: text(200).describe('`planId` of the request (cut to 200 characters)'),
+  symbol: text(40).describe('`symbol` of the request'),
+  action: text(64).describe('`action` of the request'),
+  side: z.enum(['', 'BUY', 'SELL']).describe('`side` of the request'),
+  qty: optionalNumber({ min: 0 }).describe('`qty` of the request (base units)'),
+  notional_usd: optionalNumber({ min: 0 }).describe('`notionalUsd` of the request'),
+  reduce_only: optionalFlag.describe('`reduceOnly` of the request: `1`, `0`, or empty when not given'),
+  reason: z.string().min(1).describe('the decision\'s reason (the closed set of the gate)'),
+  detail: text(200).describe('the decision\'s detail, if any'),
+  allow: flag.describe('`1` when the plan was allowed'),
+  would_block: flag.describe('`1` when the plan breaks its budget (blocked under enforce, allowed under shadow)'),
+  fail_open: flag.describe('`1` when the gate could not judge and let the plan through'),
+  enforced: flag.describe('`1` when the decision was taken under `mode=enforce`'),
+  mode: z.enum(['', 'shadow', 'enforce']).describe('the mode the decision was taken under; empty when no hash was read'),
+  source: z.enum(['redis', 'cache', 'none']).describe('where the budget hash came from'),
+  gate: z.string().min(1).max(200).describe('the gate instance that decided (option `instanceId`, default host-pid)'),
+  via: z.enum(DECISION_LOG_VIAS).describe('the way in: `node` (plugin), `http` (`POST /v1/decisions`) or `python`'),
+  budget_usd: optionalNumber({ min: 0 }).describe('`budget_usd` of the hash'),
+  position_notional_usd: optionalNumber({ min: 0 }).describe('`position_notional_usd` of the hash'),
+  projected_notional_usd: optionalNumber({ min: 0 }).describe('position notional once the plan is filled, as the gate projected it'),
+  reserved_usd: optionalNumber({ min: 0 }).describe('headroom held by plans in flight when the decision was taken'),
+  equity_usd: optionalNumber({ min: 0 }).describe('`equity_usd` of the hash (engine input)'),
+  portfolio_heat: optionalNumber({ min: 0, max: 1 }).describe('`portfolio_heat` of the hash (engine input)'),
+  cluster_stress: optionalNumber({ min: 0, max: 1 }).describe('`cluster_stress` of the hash (engine input)'),
+  vol_regime: optionalNumber({ min: 0, max: 1 }).describe('`vol_regime` of the hash (engine input)'),
+  base_risk_pct: optionalNumber({ min: 0, max: 1 }).describe('`base_risk_pct` of the hash (engine input)'),
+  stress_factor: optionalNumber({ min: 0, max: 1 }).describe('`stress_factor` of the hash'),
+  hash_mode: z.enum(['', 'shadow', 'enforce']).describe('`mode` of the hash as written by the worker'),
+  hash_ts: optionalNumber({ min: 0 }).describe('`timestamp` of the hash (epoch s); empty when no hash was read'),
+  position_amt: optionalNumber().describe('`position_amt` of the hash (signed)'),
+  position_price: optionalNumber({ min: 0 }).describe('`position_price` of the hash'),
+  position_status: text(16).describe('`position_status` of the hash'),
+  last_violation_ts: optionalNumber({ min: 0 }).describe('`last_violation_ts` of the hash (epoch s)'),
+  stale_after_ms: numericString({ min: 0 }).describe('the gate\'s `staleAfterMs`'),
+  violation_window_ms: numericString({ min: 0 }).describe('the gate\'s `violationWindowMs`'),
+  max_clock_skew_ms: numericString({ min: 0 }).describe('the gate\'s `maxClockSkewMs`'),
+  force_shadow: flag.describe('`1` while the gate\'s emergency switch `forceShadow` was on'),
+});
+export type DecisionLogEntry = z.input<typeof DecisionLogEntry>;
+
+/** Every field of an entry, in the order gates write them. */
+export const DECISION_LOG_FIELDS: readonly (keyof DecisionLogEntry)[] = Object.freeze(Object.keys(DecisionLogEntry.shape) as (keyof DecisionLogEntry)[]);
+
+/** The budget hash fields an entry carries under the same name. */
+const HASH_FIELDS_KEPT = [
+  'budget_usd',
+  'position_notional_usd',
+  'equity_usd',
+  'portfolio_heat',
+  'cluster_stress',
+  'vol_regime',
+  'base_risk_pct',
+  'stress_factor',
+  'position_amt',
+  'position_price',
+  'position_status',
+  'last_violation_ts',
+] as const;
+
+/** A logged decision as readiness and replay read it: numbers as numbers, absent inputs undefined. */
+export interface LoggedDecision {
+  /** The stream entry id. */
+  id: string;
+  tsMs: number;
+  planId: string;
+  symbol: string;
+  action: string;
+  side?: 'BUY' | 'SELL';
+  qty?: number;
+  notionalUsd?: number;
+  reduceOnly?: boolean;
+  reason: string;
+  detail?: string;
+  allow: boolean;
+  wouldBlock: boolean;
+  failOpen: boolean;
+  enforced: boolean;
+  mode: 'shadow' | 'enforce' | null;
+  source: string;
+  gate: string;
+  via: string;
+  budgetUsd?: number;
+  positionNotionalUsd?: number;
+  projectedNotionalUsd?: number;
+  reservedUsd?: number;
+  /**
+   * The budget hash the decision was judged on, rebuilt under its own field names (every value a
+   * string, as stored), or undefined when no hash was read.
+   */
+  hash?: Record<string, string>;
+  policy: { staleAfterMs: number; violationWindowMs: number; maxClockSkewMs: number; forceShadow: boolean };
+}
+
+const num = (raw: string | undefined): number | undefined => {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : undefined;
+};
+
+/**
+ * An entry as XRANGE returns it (a flat field/value list) as a `LoggedDecision`, or undefined when
+ * it is not a decision of this format (another writer's entry, a later version, a missing field).
+ * Readiness and replay read a million of these, so this is a hand reader, not the zod schema; a
+ * test holds it to the schema.
+ */
+export function readLoggedDecision(id: string, flat: readonly string[]): LoggedDecision | undefined {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+  if (f.v !== DECISION_LOG_FORMAT) return undefined;
+  const tsMs = num(f.ts);
+  if (tsMs === undefined || !f.reason || f.gate === undefined) return undefined;
+  const out: LoggedDecision = {
+    id,
+    tsMs,
+    planId: f.plan_id ?? '',
+    symbol: f.symbol ?? '',
+    action: f.action ?? '',
+    reason: f.reason,
+    allow: f.allow === '1',
+    wouldBlock: f.would_block === '1',
+    failOpen: f.fail_open === '1',
+    enforced: f.enforced === '1',
+    mode: f.mode === 'shadow' || f.mode === 'enforce' ? f.mode : null,
+    source: f.source ?? 'none',
+    gate: f.gate,
+    via: f.via ?? '',
+    policy: {
+      staleAfterMs: num(f.stale_after_ms) ?? 60000,
+      violationWindowMs: num(f.violation_window_ms) ?? 30000,
+      maxClockSkewMs: num(f.max_clock_skew_ms) ?? 5000,
+      forceShadow: f.force_shadow === '1',
+    },
+  };
+  if (f.side === 'BUY' || f.side === 'SELL') out.side = f.side;
+  const qty = num(f.qty);
+  if (qty !== undefined) out.qty = qty;
+  const notionalUsd = num(f.notional_usd);
+  if (notionalUsd !== undefined) out.notionalUsd = notionalUsd;
+  if (f.reduce_only === '1' || f.reduce_only === '0') out.reduceOnly = f.reduce_only === '1';
+  if (f.detail) out.detail = f.detail;
+  const budgetUsd = num(f.budget_usd);
+  if (budgetUsd !== undefined) out.budgetUsd = budgetUsd;
+  const positionNotionalUsd = num(f.position_notional_usd);
+  if (positionNotionalUsd !== undefined) out.positionNotionalUsd = positionNotionalUsd;
+  const projected = num(f.projected_notional_usd);
+  if (projected !== undefined) out.projectedNotionalUsd = projected;
+  const reserved = num(f.reserved_usd);
+  if (reserved !== undefined) out.reservedUsd = reserved;
+  if (f.hash_ts) {
+    const hash: Record<string, string> = { symbol: out.symbol, timestamp: f.hash_ts };
+    if (f.hash_mode) hash.mode = f.hash_mode;
+    for (const name of HASH_FIELDS_KEPT) if (f[name]) hash[name] = f[name];
+    out.hash = hash;
+  }
+  return out;
+}
+
+/** The hash fields an entry copies under their own names (for writers building an entry). */
+export const DECISION_LOG_HASH_FIELDS: readonly string[] = HASH_FIELDS_KEPT;
