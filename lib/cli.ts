@@ -12,9 +12,13 @@ import { isOverBudget, listBudgets, type ListedBudget } from './redis/budget-lis
 import { parseModeOverride } from './worker/mode-switch';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from './redis/client';
 import { startWorkerService } from './worker/worker-service';
+import { READINESS_EXIT, readinessCommand, type ReadinessCommandOptions } from './commands/readiness-command';
+import { replayCommand, type ReplayCommandOptions } from './commands/replay-command';
+import { parseReplaySettings } from './readiness/replay-params';
+import { parseWindow } from './readiness/window';
 
-/** Exit codes: 0 clean stop, 1 run-time failure, 2 bad configuration or usage. */
-export const EXIT = Object.freeze({ ok: 0, failure: 1, config: 2 });
+/** Exit codes: 0 clean stop, 1 run-time failure, 2 bad configuration or usage, 3 `readiness`: not ready. */
+export const EXIT = Object.freeze({ ok: 0, failure: 1, config: 2, notReady: READINESS_EXIT.notReady });
 
 function configOrExit(): WorkerConfig | undefined {
   try {
@@ -224,6 +228,39 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
   });
 }
 
+/** A usage error found before Redis is asked: the message (it names the option) and exit code 2. */
+function usageError(run: () => void): boolean {
+  try {
+    run();
+    return false;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exitCode = EXIT.config;
+    return true;
+  }
+}
+
+const stdout = (text: string): void => void process.stdout.write(text);
+
+/** Judges the pre-activation checklist over the window; exit 0 only when every item passes. */
+async function readinessAction(options: ReadinessCommandOptions): Promise<void> {
+  if (usageError(() => parseWindow(options.window))) return;
+  await withRedis(async (client, config) => {
+    process.exitCode = await readinessCommand(client, config, options, stdout);
+  });
+}
+
+/** Re-judges the window's logged decisions under candidate parameters; reads only. */
+async function replayAction(options: ReplayCommandOptions): Promise<void> {
+  const config = configOrExit();
+  if (!config || usageError(() => (parseWindow(options.window), parseReplaySettings(options.set, config.budget)))) return;
+  await withRedis(async (client, loaded) => {
+    await replayCommand(client, loaded, options, stdout);
+  });
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
 /** The `p28-worker` command line. */
 export function buildCli(): Command {
   const program = new Command('p28-worker')
@@ -250,6 +287,20 @@ export function buildCli(): Command {
     .addArgument(new Argument('[mode]', 'the mode to switch to').choices(MODES))
     .option('--clear', 'delete the override, so every worker follows its P28_MODE')
     .action(modeCommand);
+  program
+    .command('readiness')
+    .description("judge the guide's pre-activation checklist from the records of the window (cycles, decisions, violations, hashes, mode); exit 0 only when every item passes, 3 when one fails (reads only)")
+    .option('--window <duration>', 'how far back to look: 30m, 24h, 7d', '24h')
+    .option('--json', 'print the report as JSON')
+    .option('--ledger', 'print an OPS ledger entry (markdown) with the evidence')
+    .action(readinessAction);
+  program
+    .command('replay')
+    .description("judge the window's logged decisions again under candidate parameters, budgets recomputed from their logged inputs (reads only)")
+    .option('--window <duration>', 'how far back to look: 30m, 24h, 7d', '24h')
+    .option('--set <NAME=VALUE>', 'a candidate parameter: BASE_RISK_PCT, ALPHA_HEAT, BETA_CLUSTER, GAMMA_VOL, MIN_BUDGET_K, MAX_BUDGET_K, VIOLATION_WINDOW_MS, STALE_AFTER_MS (repeatable)', collect, [])
+    .option('--json', 'print the summary as JSON')
+    .action(replayAction);
   return program;
 }
 

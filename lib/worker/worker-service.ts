@@ -10,6 +10,9 @@ import { WorkerMetrics } from './worker-metrics';
 import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
 import { PACKAGE_VERSION } from '../package-version';
+import { RedisKeys } from '../redis/keys';
+import { readinessContext } from '../readiness/context';
+import { evaluateReadiness } from '../readiness/read-history';
 
 export interface WorkerServiceOptions {
   /** Default: JSON logs on stdout at LOG_LEVEL. */
@@ -81,6 +84,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     via: 'http',
   });
 
+  const keys = new RedisKeys(config.keyPrefix);
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     http = await startHttpServer({
@@ -96,6 +100,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       version: PACKAGE_VERSION,
       instanceId: config.instanceId,
       maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
+      readiness: (windowMs) => evaluateReadiness(redis, keys, readinessContext(config, windowMs, (options.now ?? Date.now)())),
       now: options.now,
       logger,
     });
