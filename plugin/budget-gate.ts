@@ -542,7 +542,7 @@ export class BudgetGate implements PermitGate {
     this.markConnected();
     this.breaker.shutdown();
     this.localCache?.close();
-    const logged = this.decisionLog?.close();
+    const logged = this.decisionLog?.close(this.options.timeoutMs);
     const ended = this.ownsClient ? this.clientEnded() : undefined;
     if (this.ownsClient) this.client.disconnect();
     await Promise.all([this.drain(), ended, logged]);

@@ -2,9 +2,9 @@ import { hostname } from 'node:os';
 import Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
-import { waitForReady, type RedisClient } from '../lib/redis/client';
+import type { RedisClient } from '../lib/redis/client';
 import { counterOn } from '../lib/registry-metrics';
-import { DECISION_LOG_FORMAT, DECISION_LOG_HASH_FIELDS, type DecisionLogVia } from '../types/decision-log-entry';
+import { DECISION_LOG_FORMAT, type DecisionLogVia } from '../types/decision-log-entry';
 import { readPermitRequest, type GateDecision, type PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 
@@ -25,7 +25,7 @@ export const DECISION_LOG_DEFAULTS = Object.freeze({
    * later: "dropped" means "not confirmed"), and the next batch goes out.
    */
   writeTimeoutMs: 2000,
-  /** How long `close()` waits for the entries still queued to be written, in ms. */
+  /** How long `close()` waits for the entries still queued to be written, in ms, unless told otherwise. */
   closeWaitMs: 1000,
 });
 
@@ -185,19 +185,20 @@ export class DecisionLog {
   }
 
   /**
-   * Writes what is queued (waiting at most `closeWaitMs`), then closes the log's connection.
+   * Writes what is queued while its connection is ready, waiting at most `waitMs` (the gate passes
+   * its `timeoutMs`: closing never waits on a slow Redis), then closes the log's connection.
    * Entries still queued after that are counted as dropped (`closed`).
    */
-  async close(): Promise<void> {
+  async close(waitMs: number = DECISION_LOG_DEFAULTS.closeWaitMs): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const deadline = Date.now() + DECISION_LOG_DEFAULTS.closeWaitMs;
-    const client = this.queue.length > 0 ? this.connection() : this.writer;
-    if (client !== undefined) await waitForReady(client, DECISION_LOG_DEFAULTS.closeWaitMs).catch(() => undefined);
-    while ((this.queue.length > 0 || this.inFlight) && Date.now() < deadline && client?.status === 'ready') {
-      await (this.inFlight ?? this.writeBatch());
+    const deadline = performance.now() + waitMs;
+    const client = this.writer;
+    const timeLeft = () => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now())).unref());
+    while ((this.queue.length > 0 || this.inFlight) && performance.now() < deadline && client?.status === 'ready') {
+      await Promise.race([this.inFlight ?? this.writeBatch(), timeLeft()]);
     }
     if (this.queue.length > 0) {
       this.dropped.closed += this.queue.length;
@@ -302,13 +303,21 @@ export class DecisionLog {
       'position_notional_usd', fromHash('position_notional_usd', d.positionNotionalUsd),
       'projected_notional_usd', numberText(d.projectedNotionalUsd),
       'reserved_usd', numberText((d as { reservedUsd?: number }).reservedUsd),
+      'equity_usd', h?.equity_usd ?? '',
+      'portfolio_heat', h?.portfolio_heat ?? '',
+      'cluster_stress', h?.cluster_stress ?? '',
+      'vol_regime', h?.vol_regime ?? '',
+      'base_risk_pct', h?.base_risk_pct ?? '',
+      'stress_factor', h?.stress_factor ?? '',
+      'hash_mode', h?.mode ?? '',
+      'hash_ts', h?.timestamp ?? '',
+      'position_amt', h?.position_amt ?? '',
+      'position_price', h?.position_price ?? '',
+      'position_status', h?.position_status ?? '',
+      'last_violation_ts', h?.last_violation_ts ?? '',
+      ...this.policyFields,
+      'force_shadow', bit(p.forceShadow),
     ];
-    for (const name of DECISION_LOG_HASH_FIELDS) {
-      if (name === 'budget_usd' || name === 'position_notional_usd') continue;
-      out.push(name, h?.[name] ?? '');
-    }
-    out.push('hash_mode', h?.mode ?? '', 'hash_ts', h?.timestamp ?? '');
-    out.push(...this.policyFields, 'force_shadow', bit(p.forceShadow));
     return out;
   }
 }

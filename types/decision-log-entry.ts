@@ -183,6 +183,3 @@ export function readLoggedDecision(id: string, flat: readonly string[]): LoggedD
   }
   return out;
 }
-
-/** The hash fields an entry copies under their own names (for writers building an entry). */
-export const DECISION_LOG_HASH_FIELDS: readonly string[] = HASH_FIELDS_KEPT;

@@ -492,8 +492,8 @@ describe('BudgetWorker', () => {
       expect(small.scanPages).to.equal(2);
       expect(large.scanPages).to.equal(2);
       expect(large.writes).to.equal(small.writes);
-      // lease renewal, inputs head, SCAN of snapshots, SCAN of market states, symbols, clusters, writes, heartbeat
-      expect(small.writes).to.equal(8);
+      // lease renewal, inputs head, SCAN of snapshots, SCAN of market states, symbols, clusters, writes, heartbeat, cycle history
+      expect(small.writes).to.equal(9);
       expect(large.commands).to.be.greaterThan(small.commands * 20);
     });
   });
