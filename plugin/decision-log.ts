@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
 import { counterOn } from '../lib/registry-metrics';
-import { DECISION_LOG_FORMAT, type DecisionLogVia } from '../types/decision-log-entry';
+import { DECISION_LOG_FORMAT, DECISION_LOG_STREAM_FIELD, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
 import { readPermitRequest, type GateDecision, type PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 
@@ -102,7 +102,9 @@ export class DecisionLog {
   private readonly capacity: number;
   private readonly batchEntries: number;
   private readonly flushDelayMs: number;
-  private readonly policyFields: string[];
+  /** The gate's three windows, already joined: the same in every entry. */
+  private readonly policyText: string;
+  private readonly instanceText: string;
   private writer: RedisClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
@@ -117,7 +119,8 @@ export class DecisionLog {
     this.batchEntries = options.batchEntries ?? DECISION_LOG_DEFAULTS.batchEntries;
     this.flushDelayMs = options.flushDelayMs ?? DECISION_LOG_DEFAULTS.flushDelayMs;
     const p = options.policy;
-    this.policyFields = ['stale_after_ms', String(p.staleAfterMs), 'violation_window_ms', String(p.violationWindowMs), 'max_clock_skew_ms', String(p.maxClockSkewMs)];
+    this.policyText = packDecisionLogValues([String(p.staleAfterMs), String(p.violationWindowMs), String(p.maxClockSkewMs)]);
+    this.instanceText = decisionLogText(options.instanceId);
     const sources = registrySources(options.registry);
     sources.add(this);
     counterOn(options.registry, {
@@ -221,6 +224,10 @@ export class DecisionLog {
     if (this.writer === undefined && !this.unusable) {
       try {
         this.writer = duplicateForLog(this.options.client, this.options.logger);
+        // Entries queued while the connection was being made go out as soon as it is ready.
+        this.writer.on('ready', () => {
+          if (this.queue.length > 0 && this.timer === undefined && this.inFlight === undefined && !this.closed) this.schedule(0);
+        });
       } catch (error) {
         this.unusable = true;
         this.options.logger.warn({ err: (error as Error).message }, 'decision log: no connection can be made from the gate\'s client; entries are dropped and counted');
@@ -248,7 +255,7 @@ export class DecisionLog {
     try {
       const pipeline = client.pipeline();
       const { streamKey, maxLen } = this.options;
-      for (const pending of batch) pipeline.xadd(streamKey, 'MAXLEN', '~', maxLen, '*', ...this.encode(pending));
+      for (const pending of batch) pipeline.xadd(streamKey, 'MAXLEN', '~', maxLen, '*', DECISION_LOG_STREAM_FIELD, this.encode(pending));
       write = pipeline.exec().then(
         (results) => this.settle(batch.length, (results ?? []).filter(([error]) => error !== null).length),
         () => this.settle(batch.length, batch.length),
@@ -273,53 +280,53 @@ export class DecisionLog {
     }
   }
 
-  /** The XADD field/value list of one entry (`types/decision-log-entry.ts`, every field every time). */
-  private encode(p: Pending): string[] {
+  /** The packed value of one entry (`types/decision-log-entry.ts`: every field, in order). */
+  private encode(p: Pending): string {
     const d = p.decision;
     const plan = p.plan;
     const h = p.fields;
     const fromHash = (name: string, fallback: number | undefined): string => (h !== undefined && h[name] !== undefined ? h[name]! : numberText(fallback));
-    const out = [
-      'v', DECISION_LOG_FORMAT,
-      'ts', String(p.tsMs),
-      'plan_id', plan?.planId ?? p.identity?.planId ?? '',
-      'symbol', plan?.symbol ?? p.identity?.symbol ?? '',
-      'action', plan?.action ?? '',
-      'side', plan?.side ?? '',
-      'qty', numberText(plan?.qty),
-      'notional_usd', numberText(plan?.notionalUsd),
-      'reduce_only', plan?.reduceOnly === undefined ? '' : bit(plan.reduceOnly),
-      'reason', d.reason,
-      'detail', d.detail === undefined ? '' : String(d.detail).slice(0, 200),
-      'allow', bit(d.allow),
-      'would_block', bit(d.wouldBlock),
-      'fail_open', bit(d.failOpen),
-      'enforced', bit(d.enforced),
-      'mode', d.mode ?? '',
-      'source', d.source ?? 'none',
-      'gate', this.options.instanceId,
-      'via', this.options.via,
-      'budget_usd', fromHash('budget_usd', d.budgetUsd),
-      'position_notional_usd', fromHash('position_notional_usd', d.positionNotionalUsd),
-      'projected_notional_usd', numberText(d.projectedNotionalUsd),
-      'reserved_usd', numberText((d as { reservedUsd?: number }).reservedUsd),
-      'equity_usd', h?.equity_usd ?? '',
-      'portfolio_heat', h?.portfolio_heat ?? '',
-      'cluster_stress', h?.cluster_stress ?? '',
-      'vol_regime', h?.vol_regime ?? '',
-      'base_risk_pct', h?.base_risk_pct ?? '',
-      'stress_factor', h?.stress_factor ?? '',
-      'hash_mode', h?.mode ?? '',
-      'hash_ts', h?.timestamp ?? '',
-      'position_amt', h?.position_amt ?? '',
-      'position_price', h?.position_price ?? '',
-      'position_status', h?.position_status ?? '',
-      'last_violation_ts', h?.last_violation_ts ?? '',
-      ...this.policyFields,
-      'force_shadow', bit(p.forceShadow),
-    ];
-    return out;
+    return packDecisionLogValues([
+      DECISION_LOG_FORMAT,
+      String(p.tsMs),
+      decisionLogText(plan?.planId ?? p.identity?.planId ?? ''),
+      decisionLogText(plan?.symbol ?? p.identity?.symbol ?? ''),
+      decisionLogText(plan?.action ?? ''),
+      plan?.side ?? '',
+      numberText(plan?.qty),
+      numberText(plan?.notionalUsd),
+      plan?.reduceOnly === undefined ? '' : bit(plan.reduceOnly),
+      d.reason,
+      d.detail === undefined ? '' : decisionLogText(String(d.detail).slice(0, 200)),
+      bit(d.allow),
+      bit(d.wouldBlock),
+      bit(d.failOpen),
+      bit(d.enforced),
+      d.mode ?? '',
+      d.source ?? 'none',
+      this.instanceText,
+      this.options.via,
+      fromHash('budget_usd', d.budgetUsd),
+      fromHash('position_notional_usd', d.positionNotionalUsd),
+      numberText(d.projectedNotionalUsd),
+      numberText((d as { reservedUsd?: number }).reservedUsd),
+      h?.equity_usd ?? '',
+      h?.portfolio_heat ?? '',
+      h?.cluster_stress ?? '',
+      h?.vol_regime ?? '',
+      h?.base_risk_pct ?? '',
+      h?.stress_factor ?? '',
+      h?.mode ?? '',
+      h?.timestamp ?? '',
+      h?.position_amt ?? '',
+      h?.position_price ?? '',
+      decisionLogText(h?.position_status ?? ''),
+      h?.last_violation_ts ?? '',
+      this.policyText,
+      bit(p.forceShadow),
+    ]);
   }
+
 }
 
 /** The logs writing on each registry, whose counts its two counters add up at scrape time. */

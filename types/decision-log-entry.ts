@@ -4,10 +4,14 @@ import { numericString } from './wire-number';
 /**
  * One entry of `quantum:stream:p28.decisions`: a gate's decision, the plan it judged and the inputs
  * it used, so that readiness can check it and a replay can recompute it. Every gate writes the same
- * fields (the Node plugin, the worker's HTTP API, the Python gate), every one a string, all of them
- * in every entry: an input that does not apply is the empty string. A fixed field set also lets
- * Redis store the field names once per stream node instead of once per entry.
+ * entry (the Node plugin, the worker's HTTP API, the Python gate): one stream field, `d`, whose
+ * value is every field below in this order, each a string, joined by `|` (an input that does not
+ * apply is the empty string; a `|` inside a text value is written as `/`). One packed value keeps
+ * an entry small in Redis (about 250 bytes) and cheap to write and to read back a million times;
+ * `DecisionLogEntry` names the values.
  */
+export const DECISION_LOG_STREAM_FIELD = 'd';
+export const DECISION_LOG_SEPARATOR = '|';
 export const DECISION_LOG_FORMAT = '1';
 
 /** The ways into a gate: the in-process Node plugin, the worker's HTTP API, the Python gate. */
@@ -21,7 +25,7 @@ const text = (max: number) => z.string().max(max);
 const optionalNumber = (bounds: Parameters<typeof numericString>[0] = {}) => z.union([empty, numericString(bounds)]);
 
 /**
- * The wire format, field by field, in the order gates write them. The `describe` text of each field
+ * The values of an entry by name, in the order gates write them. The `describe` text of each field
  * is what docs/decision-log.md shows (a test holds the two together).
  */
 export const DecisionLogEntry = z.object({
@@ -126,59 +130,88 @@ const num = (raw: string | undefined): number | undefined => {
   return Number.isFinite(n) ? n : undefined;
 };
 
+const INDEX = Object.fromEntries(DECISION_LOG_FIELDS.map((name, i) => [name, i])) as Record<keyof DecisionLogEntry, number>;
+const HASH_INDEX = HASH_FIELDS_KEPT.map((name) => [name, INDEX[name]] as const);
+
+/** A text value as written: `|` would split the entry, so it becomes `/`. */
+export function decisionLogText(value: string): string {
+  return value.includes(DECISION_LOG_SEPARATOR) ? value.replaceAll(DECISION_LOG_SEPARATOR, '/') : value;
+}
+
+/** The packed value of an entry from its values in `DECISION_LOG_FIELDS` order (texts already passed through `decisionLogText`). */
+export function packDecisionLogValues(values: readonly string[]): string {
+  return values.join(DECISION_LOG_SEPARATOR);
+}
+
+/** The values of a packed entry by name, or undefined when it is not of this format. */
+export function unpackDecisionLogEntry(packed: string): Record<string, string> | undefined {
+  const values = packed.split(DECISION_LOG_SEPARATOR);
+  if (values.length !== DECISION_LOG_FIELDS.length || values[0] !== DECISION_LOG_FORMAT) return undefined;
+  return Object.fromEntries(DECISION_LOG_FIELDS.map((name, i) => [name, values[i]!]));
+}
+
 /**
- * An entry as XRANGE returns it (a flat field/value list) as a `LoggedDecision`, or undefined when
- * it is not a decision of this format (another writer's entry, a later version, a missing field).
- * Readiness and replay read a million of these, so this is a hand reader, not the zod schema; a
- * test holds it to the schema.
+ * An entry as XRANGE returns it (its id and its field list, `['d', packed]`) as a
+ * `LoggedDecision`, or undefined when it is not a decision of this format (another writer's
+ * entry, a later version). Readiness and replay read a million of these, so this is a hand reader
+ * by position, not the zod schema; a test holds it to the schema.
  */
 export function readLoggedDecision(id: string, flat: readonly string[]): LoggedDecision | undefined {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
-  if (f.v !== DECISION_LOG_FORMAT) return undefined;
-  const tsMs = num(f.ts);
-  if (tsMs === undefined || !f.reason || f.gate === undefined) return undefined;
+  const at = flat.indexOf(DECISION_LOG_STREAM_FIELD);
+  const packed = at >= 0 && at % 2 === 0 ? flat[at + 1] : undefined;
+  if (packed === undefined) return undefined;
+  const f = packed.split(DECISION_LOG_SEPARATOR);
+  if (f.length !== DECISION_LOG_FIELDS.length || f[0] !== DECISION_LOG_FORMAT) return undefined;
+  const get = (name: keyof DecisionLogEntry): string => f[INDEX[name]]!;
+  const tsMs = num(get('ts'));
+  if (tsMs === undefined || !get('reason') || !get('gate')) return undefined;
+  const mode = get('mode');
   const out: LoggedDecision = {
     id,
     tsMs,
-    planId: f.plan_id ?? '',
-    symbol: f.symbol ?? '',
-    action: f.action ?? '',
-    reason: f.reason,
-    allow: f.allow === '1',
-    wouldBlock: f.would_block === '1',
-    failOpen: f.fail_open === '1',
-    enforced: f.enforced === '1',
-    mode: f.mode === 'shadow' || f.mode === 'enforce' ? f.mode : null,
-    source: f.source ?? 'none',
-    gate: f.gate,
-    via: f.via ?? '',
+    planId: get('plan_id'),
+    symbol: get('symbol'),
+    action: get('action'),
+    reason: get('reason'),
+    allow: get('allow') === '1',
+    wouldBlock: get('would_block') === '1',
+    failOpen: get('fail_open') === '1',
+    enforced: get('enforced') === '1',
+    mode: mode === 'shadow' || mode === 'enforce' ? mode : null,
+    source: get('source') || 'none',
+    gate: get('gate'),
+    via: get('via'),
     policy: {
-      staleAfterMs: num(f.stale_after_ms) ?? 60000,
-      violationWindowMs: num(f.violation_window_ms) ?? 30000,
-      maxClockSkewMs: num(f.max_clock_skew_ms) ?? 5000,
-      forceShadow: f.force_shadow === '1',
+      staleAfterMs: num(get('stale_after_ms')) ?? 60000,
+      violationWindowMs: num(get('violation_window_ms')) ?? 30000,
+      maxClockSkewMs: num(get('max_clock_skew_ms')) ?? 5000,
+      forceShadow: get('force_shadow') === '1',
     },
   };
-  if (f.side === 'BUY' || f.side === 'SELL') out.side = f.side;
-  const qty = num(f.qty);
+  const side = get('side');
+  if (side === 'BUY' || side === 'SELL') out.side = side;
+  const qty = num(get('qty'));
   if (qty !== undefined) out.qty = qty;
-  const notionalUsd = num(f.notional_usd);
+  const notionalUsd = num(get('notional_usd'));
   if (notionalUsd !== undefined) out.notionalUsd = notionalUsd;
-  if (f.reduce_only === '1' || f.reduce_only === '0') out.reduceOnly = f.reduce_only === '1';
-  if (f.detail) out.detail = f.detail;
-  const budgetUsd = num(f.budget_usd);
+  const reduceOnly = get('reduce_only');
+  if (reduceOnly === '1' || reduceOnly === '0') out.reduceOnly = reduceOnly === '1';
+  const detail = get('detail');
+  if (detail) out.detail = detail;
+  const budgetUsd = num(get('budget_usd'));
   if (budgetUsd !== undefined) out.budgetUsd = budgetUsd;
-  const positionNotionalUsd = num(f.position_notional_usd);
+  const positionNotionalUsd = num(get('position_notional_usd'));
   if (positionNotionalUsd !== undefined) out.positionNotionalUsd = positionNotionalUsd;
-  const projected = num(f.projected_notional_usd);
+  const projected = num(get('projected_notional_usd'));
   if (projected !== undefined) out.projectedNotionalUsd = projected;
-  const reserved = num(f.reserved_usd);
+  const reserved = num(get('reserved_usd'));
   if (reserved !== undefined) out.reservedUsd = reserved;
-  if (f.hash_ts) {
-    const hash: Record<string, string> = { symbol: out.symbol, timestamp: f.hash_ts };
-    if (f.hash_mode) hash.mode = f.hash_mode;
-    for (const name of HASH_FIELDS_KEPT) if (f[name]) hash[name] = f[name];
+  const hashTs = get('hash_ts');
+  if (hashTs) {
+    const hash: Record<string, string> = { symbol: out.symbol, timestamp: hashTs };
+    const hashMode = get('hash_mode');
+    if (hashMode) hash.mode = hashMode;
+    for (const [name, i] of HASH_INDEX) if (f[i]) hash[name] = f[i];
     out.hash = hash;
   }
   return out;

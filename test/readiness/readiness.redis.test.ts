@@ -9,7 +9,7 @@ import { readinessCommand, READINESS_EXIT } from '../../lib/commands/readiness-c
 import { startWorkerService, type WorkerServiceHandle } from '../../lib/worker/worker-service';
 import { encodeBudgetHash } from '../../types/budget-hash';
 import { CycleHistoryEntry, readRecordedCycle } from '../../types/cycle-history-entry';
-import { DECISION_LOG_FIELDS } from '../../types/decision-log-entry';
+import { DECISION_LOG_FIELDS, packDecisionLogValues } from '../../types/decision-log-entry';
 import type { ReadinessReport } from '../../lib/readiness/readiness';
 import { budgetFixture } from '../support/budget-fixture';
 import { connectedClient, useRedisServer } from '../support/redis';
@@ -33,7 +33,7 @@ function decisionEntry(cycleMs: number, planId: string): string[] {
     hash_mode: 'shadow', hash_ts: hash.timestamp!, position_amt: '1', position_price: '1000', position_status: '', last_violation_ts: '',
     stale_after_ms: '60000', violation_window_ms: '30000', max_clock_skew_ms: '5000', force_shadow: '0',
   };
-  return DECISION_LOG_FIELDS.flatMap((name) => [name, values[name]!]);
+  return ['d', packDecisionLogValues(DECISION_LOG_FIELDS.map((name) => values[name]!))];
 }
 
 describe('readiness over Redis', function () {

@@ -1,0 +1,109 @@
+import { BudgetGate } from '../plugin/budget-gate';
+import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
+import { RedisKeys } from '../lib/redis/keys';
+import { loadConfig } from '../lib/config';
+import { readinessCommand } from '../lib/commands/readiness-command';
+import { replayCommand } from '../lib/commands/replay-command';
+import { encodeBudgetHash } from '../types/budget-hash';
+import type { PermitRequest } from '../types/permit';
+import { budgetFixture } from '../test/support/budget-fixture';
+import { LocalRedisServer } from '../test/support/local-redis-server';
+import { latencyRows, machine, table, type Row } from './report';
+import { interleaved } from './stats';
+
+const keys = new RedisKeys();
+const SYMBOL = 'ETHUSDT';
+const PLAN: PermitRequest = { planId: 'bench', symbol: SYMBOL, action: 'OPEN', side: 'BUY', qty: 0.1 };
+/** The goal: logging adds at most 5 % to a decision's p99. */
+const LOG_P99_MAX_RATIO = 1.05;
+const REPLAY_MAX_SECONDS = 10;
+
+export interface DecisionLogBenchOptions {
+  /** Serial decisions per gate and round. */
+  serialSamples: number;
+  rounds: number;
+  /** Logged decisions replayed. */
+  replayDecisions: number;
+}
+
+/** A fresh within-budget hash (budget 1348, position 1000): every plan reads it and is judged. */
+async function seed(client: RedisClient): Promise<void> {
+  const nowSec = Math.floor(Date.now() / 1000);
+  const { last_violation_ts: _none, ...fields } = budgetFixture({ symbol: SYMBOL, timestamp: nowSec, position_amt: 1, position_notional_usd: 1000, over_budget_usd: 0, position_price: 1000 });
+  await client.multi().hset(keys.budget(SYMBOL), encodeBudgetHash(fields)).expire(keys.budget(SYMBOL), 3600).exec();
+}
+
+/**
+ * What the decision log adds to a decision, and how fast a million logged decisions are judged
+ * again: a gate with the log against the same gate without it (serial decisions, interleaved
+ * blocks, several rounds for the spread), then `replay` and `readiness` over a stream of
+ * `replayDecisions` entries written by a real gate's encoder.
+ */
+export async function runDecisionLogBench(server: LocalRedisServer, o: DecisionLogBenchOptions, log: (s: string) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  const client = createRedisClient({ url: server.url, profile: 'worker', commandTimeoutMs: 60000 });
+  client.on('error', () => undefined);
+  await waitForReady(client, 5000);
+  await client.del(keys.decisionLogStream);
+  const withLog = new BudgetGate({ redisUrl: server.url, instanceId: 'bench-logged' });
+  const withoutLog = new BudgetGate({ redisUrl: server.url, decisionLogMaxLen: 0 });
+  try {
+    await Promise.all([withLog.ready(), withoutLog.ready()]);
+    for (let round = 1; round <= o.rounds; round++) {
+      await seed(client);
+      log(`decision log: serial latency, round ${round} of ${o.rounds}`);
+      await interleaved(() => withoutLog.evaluate(PLAN), () => withLog.evaluate(PLAN), { samples: 500, block: 100 });
+      const samples = await interleaved(() => withoutLog.evaluate(PLAN), () => withLog.evaluate(PLAN), { samples: o.serialSamples, block: 250 });
+      rows.push(...latencyRows(`gate, serial evaluate() with the decision log vs without, round ${round}`, 'µs', samples, { p99: { maxRatio: LOG_P99_MAX_RATIO } }));
+    }
+  } finally {
+    await withLog.close();
+    await withoutLog.close();
+  }
+
+  log(`decision log: writing ${o.replayDecisions} entries`);
+  const template = (await client.xrange(keys.decisionLogStream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
+  const fields = template[0]![1];
+  await client.del(keys.decisionLogStream);
+  for (let written = 0; written < o.replayDecisions; written += 10000) {
+    const pipeline = client.pipeline();
+    for (let i = 0; i < Math.min(10000, o.replayDecisions - written); i++) pipeline.xadd(keys.decisionLogStream, 'MAXLEN', '~', o.replayDecisions, '*', ...fields);
+    await pipeline.exec();
+  }
+  const length = await client.xlen(keys.decisionLogStream);
+  const bytes = Number(await client.call('memory', 'usage', keys.decisionLogStream, 'SAMPLES', '0'));
+  rows.push({ scenario: `decision log in Redis, ${length} entries`, metric: 'memory per entry', unit: 'bytes', value: bytes / length });
+
+  const config = loadConfig({ REDIS_URL: server.url, LOG_LEVEL: 'silent' });
+  log('decision log: replay');
+  let started = performance.now();
+  const summary = await replayCommand(client, config, { window: '1h', set: ['BASE_RISK_PCT=0.015'] }, () => undefined);
+  const replaySeconds = (performance.now() - started) / 1000;
+  if (summary.decisions !== length) throw new Error(`replay read ${summary.decisions} of ${length} decisions`);
+  rows.push({ scenario: `replay --set BASE_RISK_PCT=0.015 over ${length} logged decisions`, metric: 'time', unit: 's', value: replaySeconds, target: `<= ${REPLAY_MAX_SECONDS} s`, met: replaySeconds <= REPLAY_MAX_SECONDS });
+  log('decision log: readiness');
+  started = performance.now();
+  await readinessCommand(client, config, { window: '1h', json: true }, () => undefined);
+  const readinessSeconds = (performance.now() - started) / 1000;
+  rows.push({ scenario: `readiness over ${length} logged decisions`, metric: 'time', unit: 's', value: readinessSeconds, target: `<= ${REPLAY_MAX_SECONDS} s`, met: readinessSeconds <= REPLAY_MAX_SECONDS });
+  await client.del(keys.decisionLogStream);
+  client.disconnect();
+  return rows;
+}
+
+/** `node --import tsx bench/decision-log-bench.ts [--quick]`: this bench alone, on a private redis-server. */
+if (require.main === module) {
+  const quick = process.argv.includes('--quick');
+  void (async () => {
+    const server = await LocalRedisServer.start();
+    const started = Date.now();
+    try {
+      const rows = await runDecisionLogBench(server, quick ? { serialSamples: 2000, rounds: 2, replayDecisions: 50000 } : { serialSamples: 10000, rounds: 3, replayDecisions: 1000000 }, (s) =>
+        process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${s}\n`),
+      );
+      console.log(`machine: ${JSON.stringify(machine())}\n\n${table(rows)}`);
+    } finally {
+      await server.stop();
+    }
+  })();
+}
