@@ -51,7 +51,11 @@ export function hashUnder(d: LoggedDecision, budget: BudgetParams): Record<strin
 
 /** The gate's decision for a logged plan under `params`, or undefined when it cannot be judged again (no hash was read). */
 export function rejudge(d: LoggedDecision, params: ReplayParams): GateDecision | undefined {
-  const hash = hashUnder(d, params.budget);
+  return rejudgeOn(d, hashUnder(d, params.budget), params);
+}
+
+/** `rejudge` on a hash already rebuilt by `hashUnder` (decisions of one cycle share it). */
+function rejudgeOn(d: LoggedDecision, hash: Record<string, string> | undefined, params: ReplayParams): GateDecision | undefined {
   if (!hash) return undefined;
   const policy: DecisionPolicy = {
     staleAfterMs: params.staleAfterMs ?? d.policy.staleAfterMs,
@@ -112,6 +116,8 @@ export interface ReplaySummary {
 }
 
 const TOP_SYMBOLS = 10;
+/** Rebuilt hashes kept at most: the decisions of one cycle and symbol share theirs. */
+const HASH_CACHE_ENTRIES = 20000;
 const emptyTotals = (): ChangeTotals => ({ count: 0, notionalUsd: 0, unknownNotional: 0 });
 const verdict = (d: { allow: boolean; reason: string; wouldBlock: boolean }): string => `${d.reason}${d.wouldBlock ? ' (would block)' : ''}`;
 
@@ -132,6 +138,8 @@ export class ReplayTally {
   };
   private readonly bySymbol = new Map<string, SymbolChange>();
   private readonly baseline: ReplayParams;
+  /** The hash of each symbol and cycle rebuilt under the candidate and the configured parameters. */
+  private readonly hashes = new Map<string, { candidate: Record<string, string> | undefined; baseline: Record<string, string> | undefined }>();
 
   constructor(
     private readonly candidate: ReplayParams,
@@ -143,13 +151,14 @@ export class ReplayTally {
   add(d: LoggedDecision): void {
     const s = this.summary;
     s.decisions += 1;
-    const replayed = rejudge(d, this.candidate);
+    const hashes = this.hashesOf(d);
+    const replayed = rejudgeOn(d, hashes?.candidate, this.candidate);
     if (replayed === undefined) {
       s.notRejudged[d.reason] = (s.notRejudged[d.reason] ?? 0) + 1;
       return;
     }
     s.rejudged += 1;
-    const baseline = rejudge(d, this.baseline);
+    const baseline = rejudgeOn(d, hashes?.baseline, this.baseline);
     if (baseline && (baseline.reason !== d.reason || baseline.wouldBlock !== d.wouldBlock || baseline.allow !== d.allow)) {
       s.baselineDiffers += 1;
       if (s.baselineExamples.length < 5) s.baselineExamples.push({ id: d.id, symbol: d.symbol, logged: verdict(d), replayed: verdict(baseline) });
@@ -174,6 +183,19 @@ export class ReplayTally {
       symbol.newlyAllowedUsd += notional ?? 0;
     }
     this.bySymbol.set(d.symbol, symbol);
+  }
+
+  private hashesOf(d: LoggedDecision): { candidate: Record<string, string> | undefined; baseline: Record<string, string> | undefined } | undefined {
+    if (!d.hash) return undefined;
+    // Every field of the hash as read: two hashes that differ in anything are rebuilt apart.
+    const key = Object.values(d.hash).join('|');
+    let hashes = this.hashes.get(key);
+    if (hashes === undefined) {
+      if (this.hashes.size >= HASH_CACHE_ENTRIES) this.hashes.clear();
+      hashes = { candidate: hashUnder(d, this.candidate.budget), baseline: hashUnder(d, this.baseline.budget) };
+      this.hashes.set(key, hashes);
+    }
+    return hashes;
   }
 
   result(): ReplaySummary {
