@@ -40,7 +40,7 @@ export function renderReplay(summary: ReplaySummary, context: { windowMs: number
   const unknown = (n: number) => (n > 0 ? ` (${n} of unknown size)` : '');
   const skipped = Object.entries(summary.notRejudged);
   const lines = [
-    `replay over ${formatDuration(context.windowMs)}: ${summary.decisions} logged decisions, ${summary.rejudged} judged again under ${context.candidate} (${context.seconds.toFixed(1)} s)`,
+    `replay over ${formatDuration(context.windowMs)}: ${summary.decisions} logged decisions, ${summary.rejudged} judged again under ${context.candidate}, in ${context.seconds.toFixed(1)} s`,
     '',
     columns(
       ['', 'DECISIONS', 'PLAN NOTIONAL USD'],

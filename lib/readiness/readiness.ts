@@ -101,6 +101,7 @@ const pct = (x: number): string => `${(Math.round(x * 10000) / 100).toString()} 
 const share = (n: number, of: number): number => (of === 0 ? 0 : n / of);
 const JUDGED_REASONS: ReadonlySet<string> = new Set(['within_budget', 'shadow_would_block', 'p28_budget_violation']);
 const TOP = 10;
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /**
  * The budget and stress the configured formula gives from a hash's own inputs, or why it cannot:
@@ -290,7 +291,7 @@ function shadowStable(facts: ReadinessFacts, ctx: ReadinessContext, t: Readiness
     id: 'shadow_stable',
     title: 'Shadow mode stable',
     pass,
-    summary: `${cycles.length} cycles over ${formatDuration(coveredMs)}, ${failed.length} failed (${pct(failedShare)}), longest gap ${formatDuration(maxGapMs)}`,
+    summary: `${count(cycles.length, 'cycle')} over ${formatDuration(coveredMs)}, ${failed.length} failed (${pct(failedShare)}), longest gap ${formatDuration(maxGapMs)}`,
     figures: { cycles: cycles.length, ok: ok.length, skipped: cycles.filter((c) => c.result === 'skipped').length, failed: failed.length, failedShare, coveredSec: coveredMs / 1000, maxGapSec: maxGapMs / 1000, leaders: leaders.size },
     thresholds: { coveredSec: (ctx.windowMs - ctx.maxLeaderGapMs) / 1000, maxFailedShare: t.maxFailedCycleShare, maxGapSec: ctx.maxLeaderGapMs / 1000 },
     details,
@@ -311,7 +312,7 @@ function budgetsAccurate(facts: ReadinessFacts, ctx: ReadinessContext, t: Readin
     id: 'budgets_accurate',
     title: 'Budget computations accurate',
     pass: checked > 0 && mismatched === 0,
-    summary: `${checked} hashes recomputed from their inputs, ${mismatched} differ`,
+    summary: `${checked} ${checked === 1 ? 'hash' : 'hashes'} recomputed from their inputs, ${mismatched} differ`,
     figures: { checked, mismatched },
     thresholds: { mismatched: 0, toleranceUsd: t.budgetToleranceUsd },
     details,
@@ -348,7 +349,7 @@ function noFalsePositives(facts: ReadinessFacts, ctx: ReadinessContext, t: Readi
     id: 'no_false_positives',
     title: 'No false positives',
     pass,
-    summary: `${tally.wouldBlocks} would-blocks, ${tally.unexplainedCount} not explained by fresh data (${pct(unexplainedShare)}); ${outliers.length} symbols stand out, ${flapping.length} flap`,
+    summary: `${count(tally.wouldBlocks, 'would-block')}, ${tally.unexplainedCount} not explained by fresh data (${pct(unexplainedShare)}); ${count(outliers.length, 'symbol')} standing out, ${flapping.length} flapping`,
     figures: { wouldBlocks: tally.wouldBlocks, unexplained: tally.unexplainedCount, unexplainedShare, overallRate, outliers: outliers.length, flapping: flapping.length },
     thresholds: {
       maxUnexplainedShare: t.maxUnexplainedShare,
@@ -390,7 +391,7 @@ function governorIntegration(facts: ReadinessFacts, t: ReadinessThresholds): Rea
     id: 'governor_integration',
     title: 'Governor integration tested',
     pass: tally.total > 0 && tally.withHash > 0 && failOpenShare <= t.maxFailOpenShare,
-    summary: `${tally.total} decisions from ${tally.gates.size} gates, ${tally.withHash} judged on a hash, ${tally.failOpen} failed open (${pct(failOpenShare)})`,
+    summary: `${count(tally.total, 'decision')} from ${count(tally.gates.size, 'gate')}, ${tally.withHash} judged on a hash, ${tally.failOpen} failed open (${pct(failOpenShare)})`,
     figures: { decisions: tally.total, gates: tally.gates.size, withHash: tally.withHash, failOpen: tally.failOpen, failOpenShare },
     thresholds: { minDecisions: 1, minGates: 1, maxFailOpenShare: t.maxFailOpenShare },
     details,
@@ -418,7 +419,7 @@ function staleInputs(facts: ReadinessFacts, t: ReadinessThresholds): ReadinessIt
     id: 'stale_inputs',
     title: 'Stale inputs under 5 % of computations',
     pass: cycles.length > 0 && staleShare < t.maxStaleInputShare,
-    summary: `${stale} fallbacks in ${computations} budget computations (${pct(staleShare)})`,
+    summary: `${count(stale, 'fallback')} in ${count(computations, 'budget computation')} (${pct(staleShare)})`,
     figures: { stale, computations, staleShare },
     thresholds: { maxStaleShare: t.maxStaleInputShare },
     details,

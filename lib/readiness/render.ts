@@ -10,7 +10,7 @@ export function columns(header: readonly string[], rows: readonly string[][]): s
 
 const thresholdText = (item: ReadinessItem): string =>
   Object.entries(item.thresholds)
-    .map(([k, v]) => `${k} ${typeof v === 'number' && v > 0 && v < 1 ? `${Math.round(v * 10000) / 100} %` : v}`)
+    .map(([k, v]) => `${k} ${typeof v === 'number' && /Share$/.test(k) ? `${Math.round(v * 10000) / 100} %` : v}`)
     .join(', ');
 
 /** The report for a person: verdict, a short table (item, result, figures), then the details. */
