@@ -22,8 +22,7 @@ import { redisErrorCause } from '../redis/error-cause';
 import { CauseLog } from '../cause-log';
 import { WorkerMetrics } from './worker-metrics';
 import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
-import { CycleHistory } from './cycle-history';
-import { counterOn } from '../registry-metrics';
+import { CycleHistory, cycleHistoryWriteFailures } from './cycle-history';
 
 
 export interface BudgetWorkerOptions {
@@ -151,10 +150,7 @@ export class BudgetWorker {
       logger: this.logger,
     });
     this.cadence = new ViolationCadence(config.violationRepublishSec * 1000);
-    const historyWriteFail = counterOn(this.metrics.registry, {
-      name: 'p28_cycle_history_write_fail_total',
-      help: 'Cycles that could not be appended to the cycle history quantum:stream:p28.cycles (the cycle itself is unaffected).',
-    });
+    const historyWriteFail = cycleHistoryWriteFailures(this.metrics.registry);
     this.history = new CycleHistory({
       client: this.client,
       streamKey: this.keys.cycleHistoryStream,
