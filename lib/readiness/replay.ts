@@ -1,6 +1,7 @@
 import type { LoggedDecision } from '../../types/decision-log-entry';
 import type { GateDecision, PermitRequest } from '../../types/permit';
-import { decideFromBudgetFields, type DecisionPolicy } from '../../plugin/decide';
+import { decideFromParsedFields, type DecisionPolicy } from '../../plugin/decide';
+import { readBudgetHash, type BudgetHash } from '../../types/budget-hash';
 import type { BudgetParams } from '../engine/compute-budget';
 import { recomputeFromHash } from './readiness';
 import type { ReplayParams } from './replay-params';
@@ -51,11 +52,19 @@ export function hashUnder(d: LoggedDecision, budget: BudgetParams): Record<strin
 
 /** The gate's decision for a logged plan under `params`, or undefined when it cannot be judged again (no hash was read). */
 export function rejudge(d: LoggedDecision, params: ReplayParams): GateDecision | undefined {
-  return rejudgeOn(d, hashUnder(d, params.budget), params);
+  return rejudgeOn(d, rebuilt(hashUnder(d, params.budget)), params);
 }
 
+/** A rebuilt hash and its parse (`readBudgetHash`), made once for every decision that read it. */
+interface RebuiltHash {
+  fields: Record<string, string>;
+  parsed: BudgetHash | undefined;
+}
+
+const rebuilt = (fields: Record<string, string> | undefined): RebuiltHash | undefined => (fields ? { fields, parsed: readBudgetHash(fields) } : undefined);
+
 /** `rejudge` on a hash already rebuilt by `hashUnder` (decisions of one cycle share it). */
-function rejudgeOn(d: LoggedDecision, hash: Record<string, string> | undefined, params: ReplayParams): GateDecision | undefined {
+function rejudgeOn(d: LoggedDecision, hash: RebuiltHash | undefined, params: ReplayParams): GateDecision | undefined {
   if (!hash) return undefined;
   const policy: DecisionPolicy = {
     staleAfterMs: params.staleAfterMs ?? d.policy.staleAfterMs,
@@ -63,7 +72,7 @@ function rejudgeOn(d: LoggedDecision, hash: Record<string, string> | undefined, 
     maxClockSkewMs: d.policy.maxClockSkewMs,
     forceShadow: d.policy.forceShadow,
   };
-  return decideFromBudgetFields(loggedPlan(d), hash, d.tsMs, policy);
+  return decideFromParsedFields(loggedPlan(d), hash.fields, hash.parsed, d.tsMs, policy);
 }
 
 /** The plan's own size in USD: `notionalUsd`, else qty at the hash's price; undefined when neither is known. */
@@ -139,7 +148,7 @@ export class ReplayTally {
   private readonly bySymbol = new Map<string, SymbolChange>();
   private readonly baseline: ReplayParams;
   /** The hash of each symbol and cycle rebuilt under the candidate and the configured parameters. */
-  private readonly hashes = new Map<string, { candidate: Record<string, string> | undefined; baseline: Record<string, string> | undefined }>();
+  private readonly hashes = new Map<string, { candidate: RebuiltHash | undefined; baseline: RebuiltHash | undefined }>();
 
   constructor(
     private readonly candidate: ReplayParams,
@@ -185,14 +194,14 @@ export class ReplayTally {
     this.bySymbol.set(d.symbol, symbol);
   }
 
-  private hashesOf(d: LoggedDecision): { candidate: Record<string, string> | undefined; baseline: Record<string, string> | undefined } | undefined {
+  private hashesOf(d: LoggedDecision): { candidate: RebuiltHash | undefined; baseline: RebuiltHash | undefined } | undefined {
     if (!d.hash) return undefined;
     // Every field of the hash as read: two hashes that differ in anything are rebuilt apart.
     const key = Object.values(d.hash).join('|');
     let hashes = this.hashes.get(key);
     if (hashes === undefined) {
       if (this.hashes.size >= HASH_CACHE_ENTRIES) this.hashes.clear();
-      hashes = { candidate: hashUnder(d, this.candidate.budget), baseline: hashUnder(d, this.baseline.budget) };
+      hashes = { candidate: rebuilt(hashUnder(d, this.candidate.budget)), baseline: rebuilt(hashUnder(d, this.baseline.budget)) };
       this.hashes.set(key, hashes);
     }
     return hashes;
