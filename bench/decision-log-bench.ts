@@ -1,10 +1,11 @@
+import type Redis from 'ioredis';
 import { BudgetGate } from '../plugin/budget-gate';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { RedisKeys } from '../lib/redis/keys';
 import { loadConfig } from '../lib/config';
 import { readinessCommand } from '../lib/commands/readiness-command';
 import { replayCommand } from '../lib/commands/replay-command';
-import { encodeBudgetHash } from '../types/budget-hash';
+import { BUDGET_HASH_FIELDS, encodeBudgetHash } from '../types/budget-hash';
 import type { PermitRequest } from '../types/permit';
 import { budgetFixture } from '../test/support/budget-fixture';
 import { LocalRedisServer } from '../test/support/local-redis-server';
@@ -37,6 +38,71 @@ export interface DecisionLogBenchOptions {
   rounds: number;
   /** Logged decisions replayed. */
   replayDecisions: number;
+  /** Decisions per round of the CPU measurement. */
+  cpuDecisions: number;
+}
+
+/**
+ * The CPU the log adds to each decision, without the noise of a round trip: a gate whose budget
+ * read answers at once (the fields of a within-budget hash), with its log writing to the real
+ * redis-server, against the same gate without a log. The callers yield to the event loop every 64
+ * decisions, as permits arriving on sockets do, so the log's batches are written (and paid for)
+ * inside the measurement. Median of five alternating rounds, with the spread.
+ */
+async function cpuPerDecision(server: LocalRedisServer, n: number, log: (s: string) => void): Promise<Row> {
+  log('decision log: CPU per decision with an instant read');
+  const nowSec = Math.floor(Date.now() / 1000);
+  const { last_violation_ts: _none, ...record } = budgetFixture({ symbol: SYMBOL, timestamp: nowSec + 3600, position_amt: 1, position_notional_usd: 1000, over_budget_usd: 0, position_price: 1000 });
+  const fields = encodeBudgetHash(record);
+  const values = BUDGET_HASH_FIELDS.map((name) => fields[name] ?? null);
+  const real = createRedisClient({ url: server.url, profile: 'gate', commandTimeoutMs: 1000 });
+  real.on('error', () => undefined);
+  await waitForReady(real, 5000);
+  const instant = {
+    status: 'ready',
+    options: { commandTimeout: 50 },
+    hmget: () => Promise.resolve(values),
+    duplicate: (overrides: object) => (real as Redis).duplicate(overrides),
+    on: () => instant,
+    once: () => instant,
+    off: () => instant,
+  } as unknown as RedisClient;
+  const logged = new BudgetGate({ redis: instant, maxClockSkewMs: 86400000 });
+  const bare = new BudgetGate({ redis: instant, maxClockSkewMs: 86400000, decisionLogMaxLen: 0 });
+  const run = async (gate: BudgetGate): Promise<number> => {
+    const t = nowNs();
+    for (let i = 0; i < n; i++) {
+      await gate.evaluate(PLAN);
+      if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+    }
+    return elapsedUs(t) / n;
+  };
+  const added: number[] = [];
+  let bareUs = 0;
+  try {
+    if ((await logged.evaluate(PLAN)).reason !== 'within_budget') throw new Error('cpu bench: expected within_budget');
+    await run(logged);
+    await run(bare);
+    for (let round = 0; round < 5; round++) {
+      bareUs = await run(bare);
+      added.push((await run(logged)) - bareUs);
+    }
+    const dropped = await metricValue(logged.registry, 'p28_decision_log_dropped_total', { cause: 'queue_full' });
+    if (dropped > 0) log(`decision log: ${dropped} entries dropped (queue full) in the CPU rounds`);
+  } finally {
+    await logged.close();
+    await bare.close();
+    real.disconnect();
+  }
+  added.sort((a, b) => a - b);
+  return {
+    scenario: `gate, CPU the decision log adds per decision (instant read, log to Redis; 5 rounds, spread ${added[0]!.toFixed(2)} to ${added[4]!.toFixed(2)} µs)`,
+    metric: 'time per decision',
+    unit: 'µs',
+    value: added[2]!,
+    baseline: bareUs,
+    ratio: (bareUs + added[2]!) / bareUs,
+  };
 }
 
 /** A fresh within-budget hash (budget 1348, position 1000): every plan reads it and is judged. */
@@ -82,6 +148,8 @@ export async function runDecisionLogBench(server: LocalRedisServer, o: DecisionL
     await withoutLog.close();
   }
 
+  rows.push(await cpuPerDecision(server, o.cpuDecisions, log));
+
   log(`decision log: writing ${o.replayDecisions} entries`);
   const template = (await client.xrange(keys.decisionLogStream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
   const fields = template[0]![1];
@@ -119,7 +187,7 @@ if (require.main === module) {
     const server = await LocalRedisServer.start();
     const started = Date.now();
     try {
-      const rows = await runDecisionLogBench(server, quick ? { serialSamples: 2000, rounds: 2, replayDecisions: 50000 } : { serialSamples: 10000, rounds: 3, replayDecisions: 1000000 }, (s) =>
+      const rows = await runDecisionLogBench(server, quick ? { serialSamples: 2000, rounds: 2, replayDecisions: 50000, cpuDecisions: 20000 } : { serialSamples: 10000, rounds: 3, replayDecisions: 1000000, cpuDecisions: 100000 }, (s) =>
         process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${s}\n`),
       );
       console.log(`machine: ${JSON.stringify(machine())}\n\n${table(rows)}`);

@@ -3,8 +3,9 @@ import Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
+import { withScripts } from '../lib/redis/lua-scripts';
 import { counterOn } from '../lib/registry-metrics';
-import { DECISION_LOG_FORMAT, DECISION_LOG_STREAM_FIELD, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
+import { DECISION_LOG_FORMAT, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
 import { readPermitRequest, type GateDecision, type PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 
@@ -14,8 +15,8 @@ export const DECISION_LOG_DEFAULTS = Object.freeze({
    * the log never grows the gate's memory without bound, whatever Redis does.
    */
   queueCapacity: 10000,
-  /** Entries per pipelined write (XADD each); one write is in flight at a time. */
-  batchEntries: 128,
+  /** Entries per write (one command, `append-decisions-1.lua`); one write is in flight at a time. */
+  batchEntries: 256,
   /** How long the first entry of a batch waits for others, in ms: one write carries many decisions. */
   flushDelayMs: 5,
   /** While the log's connection is not ready, how often to look again, in ms. */
@@ -52,7 +53,10 @@ export interface DecisionLogOptions {
   flushDelayMs?: number;
 }
 
-/** A decision waiting to be written: what it judged and what it used, taken when it was decided. */
+/** The hash fields a decision was judged on, kept on the decision under this key until it is logged. */
+const DECISION_INPUTS = Symbol('p28.decisionInputs');
+
+/** A decision to be written: what it judged and what it used, taken when it was decided. */
 interface Pending {
   tsMs: number;
   plan: PermitRequest | undefined;
@@ -88,17 +92,17 @@ function identityOf(req: unknown): { planId?: string; symbol?: string } {
 
 /**
  * The gate's decision log: every decision appended to `quantum:stream:p28.decisions`, off the
- * decision's path. `append` copies what the decision used into a bounded in-memory queue and
- * returns; a timer writes the queue in pipelined batches (XADD MAXLEN ~) through a connection of
- * the log's own, so a batch never sits in front of a budget read on the gate's connection. One
- * batch is in flight at a time. When Redis is slow or down the queue fills and further entries are
+ * decision's path. `append` packs what the decision used into one string in a bounded in-memory
+ * queue and returns; a timer writes the queue in batches of one command each
+ * (`append-decisions-1.lua`: XADD MAXLEN ~ per entry) through a connection of the log's own, so a
+ * batch never sits in front of a budget read on the gate's connection. One batch is in flight at a
+ * time. When Redis is slow or down the queue fills and further entries are
  * dropped; every dropped entry is counted in `p28_decision_log_dropped_total{cause}`. No decision
  * ever waits for the log, and nothing the log does can change a decision.
  */
 export class DecisionLog {
-  private readonly queue: Pending[] = [];
-  /** The hash fields each decision was judged on, from `noteInputs` until `append`. */
-  private readonly inputs = new WeakMap<GateDecision, Record<string, string>>();
+  /** Entries waiting to be written, already packed: the queue holds one string per decision. */
+  private readonly queue: string[] = [];
   private readonly capacity: number;
   private readonly batchEntries: number;
   private readonly flushDelayMs: number;
@@ -165,7 +169,9 @@ export class DecisionLog {
 
   /** Records the budget hash fields `decision` was judged on, for its entry (a weak reference). */
   noteInputs(decision: GateDecision, fields: Record<string, string>): void {
-    this.inputs.set(decision, fields);
+    // A hidden property, not a WeakMap: a WeakMap entry per decision costs the garbage collector
+    // far more than the decision itself. Not enumerable, so the decision a caller sees is unchanged.
+    Object.defineProperty(decision, DECISION_INPUTS, { value: fields });
   }
 
   /**
@@ -181,9 +187,11 @@ export class DecisionLog {
       this.dropped.queue_full += 1;
       return;
     }
+    // Packed now, while the request is what was judged (a caller may reuse its object): the queue
+    // then holds one short string per entry rather than the objects behind it.
     const plan = readPermitRequest(req);
-    const fields = this.inputs.get(decision);
-    this.queue.push({ tsMs, plan, identity: plan === undefined ? identityOf(req) : undefined, decision, fields, forceShadow });
+    const fields = (decision as { [DECISION_INPUTS]?: Record<string, string> })[DECISION_INPUTS];
+    this.queue.push(this.encode({ tsMs, plan, identity: plan === undefined ? identityOf(req) : undefined, decision, fields, forceShadow }));
     if (this.timer === undefined && this.inFlight === undefined) this.schedule(this.flushDelayMs);
   }
 
@@ -253,13 +261,12 @@ export class DecisionLog {
     const batch = this.queue.splice(0, this.batchEntries);
     let write: Promise<void>;
     try {
-      const pipeline = client.pipeline();
-      const { streamKey, maxLen } = this.options;
-      for (const pending of batch) pipeline.xadd(streamKey, 'MAXLEN', '~', maxLen, '*', DECISION_LOG_STREAM_FIELD, this.encode(pending));
-      write = pipeline.exec().then(
-        (results) => this.settle(batch.length, (results ?? []).filter(([error]) => error !== null).length),
-        () => this.settle(batch.length, batch.length),
-      );
+      write = withScripts(client)
+        .p28AppendDecisions(this.options.streamKey, this.options.maxLen, ...batch)
+        .then(
+          (appended) => this.settle(batch.length, batch.length - Math.min(batch.length, Number(appended) || 0)),
+          () => this.settle(batch.length, batch.length),
+        );
     } catch {
       write = Promise.resolve(this.settle(batch.length, batch.length));
     }
