@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import { BudgetGate } from '../plugin/budget-gate';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { RedisKeys } from '../lib/redis/keys';
+import { withScripts } from '../lib/redis/lua-scripts';
 import { loadConfig } from '../lib/config';
 import { readinessCommand } from '../lib/commands/readiness-command';
 import { replayCommand } from '../lib/commands/replay-command';
@@ -154,10 +155,9 @@ export async function runDecisionLogBench(server: LocalRedisServer, o: DecisionL
   const template = (await client.xrange(keys.decisionLogStream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
   const fields = template[0]![1];
   await client.del(keys.decisionLogStream);
-  for (let written = 0; written < o.replayDecisions; written += 10000) {
-    const pipeline = client.pipeline();
-    for (let i = 0; i < Math.min(10000, o.replayDecisions - written); i++) pipeline.xadd(keys.decisionLogStream, 'MAXLEN', '~', o.replayDecisions, '*', ...fields);
-    await pipeline.exec();
+  const writer = withScripts(client);
+  for (let written = 0; written < o.replayDecisions; written += 1000) {
+    await writer.p28AppendDecisions(keys.decisionLogStream, o.replayDecisions, ...Array.from({ length: Math.min(1000, o.replayDecisions - written) }, () => fields[1]!));
   }
   const length = await client.xlen(keys.decisionLogStream);
   const bytes = Number(await client.call('memory', 'usage', keys.decisionLogStream, 'SAMPLES', '0'));

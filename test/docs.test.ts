@@ -11,7 +11,7 @@ import { LocalCacheMetrics } from '../plugin/local-cache';
 import { DecisionLog } from '../plugin/decision-log';
 import { cycleHistoryWriteFailures } from '../lib/worker/cycle-history';
 import { silentLogger } from '../lib/logger';
-import { DECISION_LOG_FIELDS, DecisionLogEntry } from '../types/decision-log-entry';
+import { DECISION_LOG_FIELDS, DecisionLogEntry, unpackDecisionLogEntry } from '../types/decision-log-entry';
 
 const root = join(__dirname, '..');
 const read = (file: string): string => readFileSync(join(root, file), 'utf8');
@@ -82,6 +82,13 @@ describe('docs tables against the spec tables', () => {
     const rows = tableRows(read('docs/decision-log.md'), 'value');
     expect(rows.map((r) => code(r[0]))).to.deep.equal([...DECISION_LOG_FIELDS]);
     for (const row of rows) expect(row[1], code(row[0])).to.equal(DecisionLogEntry.shape[code(row[0]) as keyof typeof DecisionLogEntry.shape].description);
+  });
+
+  it('the example entry in docs/decision-log.md is a valid decision log entry', () => {
+    const packed = /XADD quantum:stream:p28\.decisions MAXLEN ~ \d+ \* d "([^"]+)"/.exec(read('docs/decision-log.md'))?.[1];
+    const values = unpackDecisionLogEntry(packed ?? '');
+    expect(values, 'unpacks').to.not.equal(undefined);
+    expect(DecisionLogEntry.safeParse(values).success).to.equal(true);
   });
 
   it('docs/metrics.md names exactly the metrics the gate adds with localCache', () => {
