@@ -40,12 +40,13 @@ export function hashUnder(d: LoggedDecision, budget: BudgetParams): Record<strin
   hash.budget_usd = String(recomputed.budgetUsd);
   hash.stress_factor = String(recomputed.stressFactor);
   hash.base_risk_pct = String(budget.baseRiskPct);
-  const notional = Number(hash.position_notional_usd ?? 0);
+  // A hash without position fields (the upstream service's 10-field shape) gets none added.
+  const notional = hash.position_notional_usd === undefined ? 0 : Number(hash.position_notional_usd);
   const over = Number.isFinite(notional) ? Math.max(0, Math.round((notional - recomputed.budgetUsd) * 100) / 100) : 0;
-  hash.over_budget_usd = String(over);
+  if (hash.position_notional_usd !== undefined) hash.over_budget_usd = String(over);
   const cycleSec = Number(hash.timestamp);
   const logged = hash.last_violation_ts === undefined ? undefined : Number(hash.last_violation_ts);
-  if (over > 0 && hash.position_status !== 'invalid') hash.last_violation_ts = String(cycleSec);
+  if (over > 0) hash.last_violation_ts = String(cycleSec);
   else if (logged !== undefined && logged >= cycleSec) delete hash.last_violation_ts;
   return hash;
 }

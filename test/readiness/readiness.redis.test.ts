@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { RedisKeys } from '../../lib/redis/keys';
 import type { RedisClient } from '../../lib/redis/client';
 import { readinessCommand, READINESS_EXIT } from '../../lib/commands/readiness-command';
