@@ -27,11 +27,17 @@ async function forEachPage(client: RedisClient, key: string, fromMs: number, toM
     if (page.length === 0) return;
     onPage(page);
     if (page.length < HISTORY_READ_DEFAULTS.pageEntries) return;
-    start = `(${page[page.length - 1]![0]}`;
+    start = nextId(page[page.length - 1]![0]);
   }
 }
 
 const idMs = (id: string): number => Number(id.slice(0, id.indexOf('-')));
+
+/** The smallest stream id after `id` (the exclusive `(id` form of XRANGE needs Redis 6.2). */
+function nextId(id: string): string {
+  const dash = id.indexOf('-');
+  return `${id.slice(0, dash)}-${BigInt(id.slice(dash + 1)) + 1n}`;
+}
 
 /** The cycles recorded in the window, oldest first, and the latest one before it. */
 export async function readCycles(client: RedisClient, keys: RedisKeys, fromMs: number, toMs: number): Promise<{ cycles: RecordedCycle[]; before?: RecordedCycle }> {

@@ -6,6 +6,7 @@ import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { RedisKeys } from '../../lib/redis/keys';
 import type { RedisClient } from '../../lib/redis/client';
 import { readinessCommand, READINESS_EXIT } from '../../lib/commands/readiness-command';
+import { forEachDecision } from '../../lib/readiness/read-history';
 import { startWorkerService, type WorkerServiceHandle } from '../../lib/worker/worker-service';
 import { encodeBudgetHash } from '../../types/budget-hash';
 import { CycleHistoryEntry, readRecordedCycle } from '../../types/cycle-history-entry';
@@ -79,6 +80,19 @@ describe('readiness over Redis', function () {
     await readinessCommand(client, config, { window: '1h', ledger: true }, (t) => (ledger += t), nowMs);
     expect(ledger).to.match(/^## P2\.8 Portfolio Risk Governor: pre-activation check/);
     expect(ledger).to.include('- [ ] **Rollback plan ready**');
+  });
+
+  it('reads a window longer than one page of XRANGE entry by entry, in order, and nothing outside it', async () => {
+    const nowMs = Date.now();
+    const pipeline = client.pipeline();
+    // Entries in one millisecond share it and differ by sequence: the paging must not skip or repeat any.
+    for (let i = 0; i < 12000; i++) pipeline.xadd(keys.decisionLogStream, `${nowMs - 1000 + Math.floor(i / 7)}-${i % 7}`, ...decisionEntry(nowMs - 5000, `p-${i}`));
+    pipeline.xadd(keys.decisionLogStream, `${nowMs + 5000}-0`, ...decisionEntry(nowMs, 'later'));
+    await pipeline.exec();
+    const seen: string[] = [];
+    const counts = await forEachDecision(client, keys, nowMs - 60000, nowMs + 1000, (d) => seen.push(d.planId));
+    expect(counts).to.deep.equal({ read: 12000, unreadable: 0 });
+    expect(seen).to.deep.equal(Array.from({ length: 12000 }, (_, i) => `p-${i}`));
   });
 
   it('records each leader cycle in quantum:stream:p28.cycles, stale inputs by type, and nothing for a stand-by', async () => {
