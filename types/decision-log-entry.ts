@@ -120,7 +120,9 @@ export interface LoggedDecision {
    * The budget hash the decision was judged on, rebuilt under its own field names (every value a
    * string, as stored), or undefined when no hash was read.
    */
-  hash?: Record<string, string>;
+  readonly hash?: Record<string, string>;
+  /** When set, equal for two decisions exactly when they read the same hash (a cache key). */
+  readonly hashKey?: string;
   policy: { staleAfterMs: number; violationWindowMs: number; maxClockSkewMs: number; forceShadow: boolean };
 }
 
@@ -150,6 +152,104 @@ export function unpackDecisionLogEntry(packed: string): Record<string, string> |
   return Object.fromEntries(DECISION_LOG_FIELDS.map((name, i) => [name, values[i]!]));
 }
 
+/** Where the hash values of an entry begin and end in `DECISION_LOG_FIELDS` (equity_usd to last_violation_ts). */
+const HASH_SPAN = [INDEX.equity_usd, INDEX.last_violation_ts] as const;
+
+/**
+ * A logged decision read from its packed value: every value is read once into a fixed-shape
+ * object, and the hash it used is rebuilt only when asked for (`hash`), so a million of them are
+ * read without a million hash objects.
+ */
+class PackedDecision implements LoggedDecision {
+  readonly tsMs: number;
+  readonly planId: string;
+  readonly symbol: string;
+  readonly action: string;
+  readonly side: 'BUY' | 'SELL' | undefined;
+  readonly qty: number | undefined;
+  readonly notionalUsd: number | undefined;
+  readonly reduceOnly: boolean | undefined;
+  readonly reason: string;
+  readonly detail: string | undefined;
+  readonly allow: boolean;
+  readonly wouldBlock: boolean;
+  readonly failOpen: boolean;
+  readonly enforced: boolean;
+  readonly mode: 'shadow' | 'enforce' | null;
+  readonly source: string;
+  readonly gate: string;
+  readonly via: string;
+  readonly budgetUsd: number | undefined;
+  readonly positionNotionalUsd: number | undefined;
+  readonly projectedNotionalUsd: number | undefined;
+  readonly reservedUsd: number | undefined;
+  readonly hashKey: string | undefined;
+  readonly policy: LoggedDecision['policy'];
+  private built: Record<string, string> | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly f: readonly string[],
+    packed: string,
+    tsMs: number,
+  ) {
+    this.tsMs = tsMs;
+    this.planId = f[INDEX.plan_id]!;
+    this.symbol = f[INDEX.symbol]!;
+    this.action = f[INDEX.action]!;
+    const side = f[INDEX.side];
+    this.side = side === 'BUY' || side === 'SELL' ? side : undefined;
+    this.qty = num(f[INDEX.qty]);
+    this.notionalUsd = num(f[INDEX.notional_usd]);
+    const reduceOnly = f[INDEX.reduce_only];
+    this.reduceOnly = reduceOnly === '1' ? true : reduceOnly === '0' ? false : undefined;
+    this.reason = f[INDEX.reason]!;
+    this.detail = f[INDEX.detail] || undefined;
+    this.allow = f[INDEX.allow] === '1';
+    this.wouldBlock = f[INDEX.would_block] === '1';
+    this.failOpen = f[INDEX.fail_open] === '1';
+    this.enforced = f[INDEX.enforced] === '1';
+    const mode = f[INDEX.mode];
+    this.mode = mode === 'shadow' || mode === 'enforce' ? mode : null;
+    this.source = f[INDEX.source] || 'none';
+    this.gate = f[INDEX.gate]!;
+    this.via = f[INDEX.via]!;
+    this.budgetUsd = num(f[INDEX.budget_usd]);
+    this.positionNotionalUsd = num(f[INDEX.position_notional_usd]);
+    this.projectedNotionalUsd = num(f[INDEX.projected_notional_usd]);
+    this.reservedUsd = num(f[INDEX.reserved_usd]);
+    this.policy = {
+      staleAfterMs: num(f[INDEX.stale_after_ms]) ?? 60000,
+      violationWindowMs: num(f[INDEX.violation_window_ms]) ?? 30000,
+      maxClockSkewMs: num(f[INDEX.max_clock_skew_ms]) ?? 5000,
+      forceShadow: f[INDEX.force_shadow] === '1',
+    };
+    // The hash's identity: its values as written, the contiguous run of the packed string from
+    // equity_usd to last_violation_ts, with the budget and notional that sit before it.
+    if (f[INDEX.hash_ts]) {
+      let from = 0;
+      for (let i = 0; i < HASH_SPAN[0]; i++) from += f[i]!.length + 1;
+      let to = from;
+      for (let i = HASH_SPAN[0]; i <= HASH_SPAN[1]; i++) to += f[i]!.length + 1;
+      this.hashKey = `${this.symbol}|${f[INDEX.budget_usd]}|${f[INDEX.position_notional_usd]}|${packed.slice(from, to - 1)}`;
+    } else {
+      this.hashKey = undefined;
+    }
+  }
+
+  get hash(): Record<string, string> | undefined {
+    if (this.hashKey === undefined) return undefined;
+    if (this.built === undefined) {
+      const hash: Record<string, string> = { symbol: this.symbol, timestamp: this.f[INDEX.hash_ts]! };
+      const hashMode = this.f[INDEX.hash_mode];
+      if (hashMode) hash.mode = hashMode;
+      for (const [name, i] of HASH_INDEX) if (this.f[i]) hash[name] = this.f[i];
+      this.built = hash;
+    }
+    return this.built;
+  }
+}
+
 /**
  * An entry as XRANGE returns it (its id and its field list, `['d', packed]`) as a
  * `LoggedDecision`, or undefined when it is not a decision of this format (another writer's
@@ -157,62 +257,12 @@ export function unpackDecisionLogEntry(packed: string): Record<string, string> |
  * by position, not the zod schema; a test holds it to the schema.
  */
 export function readLoggedDecision(id: string, flat: readonly string[]): LoggedDecision | undefined {
-  const at = flat.indexOf(DECISION_LOG_STREAM_FIELD);
+  const at = flat[0] === DECISION_LOG_STREAM_FIELD ? 0 : flat.indexOf(DECISION_LOG_STREAM_FIELD);
   const packed = at >= 0 && at % 2 === 0 ? flat[at + 1] : undefined;
   if (packed === undefined) return undefined;
   const f = packed.split(DECISION_LOG_SEPARATOR);
   if (f.length !== DECISION_LOG_FIELDS.length || f[0] !== DECISION_LOG_FORMAT) return undefined;
-  const get = (name: keyof DecisionLogEntry): string => f[INDEX[name]]!;
-  const tsMs = num(get('ts'));
-  if (tsMs === undefined || !get('reason') || !get('gate')) return undefined;
-  const mode = get('mode');
-  const out: LoggedDecision = {
-    id,
-    tsMs,
-    planId: get('plan_id'),
-    symbol: get('symbol'),
-    action: get('action'),
-    reason: get('reason'),
-    allow: get('allow') === '1',
-    wouldBlock: get('would_block') === '1',
-    failOpen: get('fail_open') === '1',
-    enforced: get('enforced') === '1',
-    mode: mode === 'shadow' || mode === 'enforce' ? mode : null,
-    source: get('source') || 'none',
-    gate: get('gate'),
-    via: get('via'),
-    policy: {
-      staleAfterMs: num(get('stale_after_ms')) ?? 60000,
-      violationWindowMs: num(get('violation_window_ms')) ?? 30000,
-      maxClockSkewMs: num(get('max_clock_skew_ms')) ?? 5000,
-      forceShadow: get('force_shadow') === '1',
-    },
-  };
-  const side = get('side');
-  if (side === 'BUY' || side === 'SELL') out.side = side;
-  const qty = num(get('qty'));
-  if (qty !== undefined) out.qty = qty;
-  const notionalUsd = num(get('notional_usd'));
-  if (notionalUsd !== undefined) out.notionalUsd = notionalUsd;
-  const reduceOnly = get('reduce_only');
-  if (reduceOnly === '1' || reduceOnly === '0') out.reduceOnly = reduceOnly === '1';
-  const detail = get('detail');
-  if (detail) out.detail = detail;
-  const budgetUsd = num(get('budget_usd'));
-  if (budgetUsd !== undefined) out.budgetUsd = budgetUsd;
-  const positionNotionalUsd = num(get('position_notional_usd'));
-  if (positionNotionalUsd !== undefined) out.positionNotionalUsd = positionNotionalUsd;
-  const projected = num(get('projected_notional_usd'));
-  if (projected !== undefined) out.projectedNotionalUsd = projected;
-  const reserved = num(get('reserved_usd'));
-  if (reserved !== undefined) out.reservedUsd = reserved;
-  const hashTs = get('hash_ts');
-  if (hashTs) {
-    const hash: Record<string, string> = { symbol: out.symbol, timestamp: hashTs };
-    const hashMode = get('hash_mode');
-    if (hashMode) hash.mode = hashMode;
-    for (const [name, i] of HASH_INDEX) if (f[i]) hash[name] = f[i];
-    out.hash = hash;
-  }
-  return out;
+  const tsMs = num(f[INDEX.ts]);
+  if (tsMs === undefined || !f[INDEX.reason] || !f[INDEX.gate]) return undefined;
+  return new PackedDecision(id, f, packed, tsMs);
 }

@@ -175,9 +175,11 @@ export class DecisionTally {
       this.failOpen += 1;
       this.failOpenByReason.set(d.reason, (this.failOpenByReason.get(d.reason) ?? 0) + 1);
     }
-    if (d.hash) {
+    if (d.hashKey !== undefined || d.hash !== undefined) {
       this.withHash += 1;
-      this.checkAccuracy(d.hash);
+      // The hash itself is rebuilt only the first time it is seen.
+      const key = d.hashKey ?? `${d.hash!.symbol}@${d.hash!.timestamp}`;
+      if (!this.checkedHashes.has(key)) this.checkAccuracy(d.hash!, key);
     }
     if (JUDGED_REASONS.has(d.reason)) {
       const symbol = this.bySymbol.get(d.symbol) ?? { judged: 0, wouldBlock: 0 };
@@ -195,9 +197,8 @@ export class DecisionTally {
     }
   }
 
-  /** Recomputes a hash once (by symbol and cycle), within `maxAccuracyChecks`. */
-  checkAccuracy(hash: Readonly<Record<string, string>>): void {
-    const key = `${hash.symbol}@${hash.timestamp}`;
+  /** Recomputes a hash once (by `key`, else by symbol and cycle), within `maxAccuracyChecks`. */
+  checkAccuracy(hash: Readonly<Record<string, string>>, key = `${hash.symbol}@${hash.timestamp}`): void {
     if (this.checkedHashes.has(key) || this.checkedHashes.size >= this.t.maxAccuracyChecks) return;
     this.checkedHashes.add(key);
     this.accuracy.checked += 1;

@@ -196,9 +196,9 @@ export class ReplayTally {
   }
 
   private hashesOf(d: LoggedDecision): { candidate: RebuiltHash | undefined; baseline: RebuiltHash | undefined } | undefined {
-    if (!d.hash) return undefined;
     // Every field of the hash as read: two hashes that differ in anything are rebuilt apart.
-    const key = Object.values(d.hash).join('|');
+    const key = d.hashKey ?? (d.hash ? Object.values(d.hash).join('|') : undefined);
+    if (key === undefined) return undefined;
     let hashes = this.hashes.get(key);
     if (hashes === undefined) {
       if (this.hashes.size >= HASH_CACHE_ENTRIES) this.hashes.clear();
