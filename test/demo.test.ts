@@ -140,7 +140,7 @@ describe('demo (npm run demo)', function () {
 
     it('judges readiness on the shadow phase it ran (not ready: seconds of history, a fail-open) and replays it under BASE_RISK_PCT=0.03', () => {
       const readiness = section(run.stdout, 'Readiness of the shadow phase');
-      expect(readiness[0]).to.equal('Readiness of the shadow phase: `p28-worker readiness --window 1m` (exit 3, not ready)');
+      expect(readiness[0]).to.equal('Readiness of the shadow phase: `p28-worker readiness --window 1m` (exit 4, not ready)');
       const items = Object.fromEntries(tableRows(readiness, 'ITEM').map((r) => [r.ITEM, `${r.RESULT}  ${r.FIGURES}`]));
       expect(items['Shadow mode stable']).to.match(/^FAIL {2}\d+ cycles? over [\d.]+ s, 0 failed/);
       expect(items['Budget computations accurate']).to.equal('pass  3 hashes recomputed from their inputs, 0 differ');

@@ -12,8 +12,11 @@ export interface ReadinessCommandOptions {
   ledger?: boolean;
 }
 
-/** Exit codes of `p28-worker readiness`: 0 every item passes, 3 at least one fails (1 and 2 as every command). */
-export const READINESS_EXIT = Object.freeze({ ready: 0, notReady: 3 });
+/**
+ * Exit codes of `p28-worker readiness`: 0 every item passes, 4 at least one fails (1 and 2 as every
+ * command; 3 is the worker's own "cannot listen").
+ */
+export const READINESS_EXIT = Object.freeze({ ready: 0, notReady: 4 });
 
 /**
  * `p28-worker readiness`: the guide's pre-activation checklist judged from the window's records.
