@@ -251,6 +251,19 @@ class PackedDecision implements LoggedDecision {
 }
 
 /**
+ * The identity of a budget hash as `LoggedDecision.hashKey` gives it, from the hash's fields: two
+ * hashes with the same key hold the same values wherever a decision or the engine reads them.
+ */
+export function hashKeyOf(hash: Readonly<Record<string, string | undefined>>): string {
+  const values = [hash.symbol, hash.budget_usd, hash.position_notional_usd];
+  for (let i = HASH_SPAN[0]; i <= HASH_SPAN[1]; i++) {
+    const name = DECISION_LOG_FIELDS[i]!;
+    values.push(name === 'hash_mode' ? hash.mode : name === 'hash_ts' ? hash.timestamp : hash[name]);
+  }
+  return values.map((v) => v ?? '').join(DECISION_LOG_SEPARATOR);
+}
+
+/**
  * An entry as XRANGE returns it (its id and its field list, `['d', packed]`) as a
  * `LoggedDecision`, or undefined when it is not a decision of this format (another writer's
  * entry, a later version). Readiness and replay read a million of these, so this is a hand reader

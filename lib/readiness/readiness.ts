@@ -1,5 +1,5 @@
 import type { RecordedCycle } from '../../types/cycle-history-entry';
-import type { LoggedDecision } from '../../types/decision-log-entry';
+import { hashKeyOf, type LoggedDecision } from '../../types/decision-log-entry';
 import type { Mode } from '../../types/mode';
 import { BudgetInputError, computeBudget, type BudgetParams } from '../engine/compute-budget';
 import { formatDuration } from './window';
@@ -178,7 +178,7 @@ export class DecisionTally {
     if (d.hashKey !== undefined || d.hash !== undefined) {
       this.withHash += 1;
       // The hash itself is rebuilt only the first time it is seen.
-      const key = d.hashKey ?? `${d.hash!.symbol}@${d.hash!.timestamp}`;
+      const key = d.hashKey ?? hashKeyOf(d.hash!);
       if (!this.checkedHashes.has(key)) this.checkAccuracy(d.hash!, key);
     }
     if (JUDGED_REASONS.has(d.reason)) {
@@ -197,8 +197,8 @@ export class DecisionTally {
     }
   }
 
-  /** Recomputes a hash once (by `key`, else by symbol and cycle), within `maxAccuracyChecks`. */
-  checkAccuracy(hash: Readonly<Record<string, string>>, key = `${hash.symbol}@${hash.timestamp}`): void {
+  /** Recomputes a hash once (by its `hashKeyOf`), within `maxAccuracyChecks`. */
+  checkAccuracy(hash: Readonly<Record<string, string>>, key = hashKeyOf(hash)): void {
     if (this.checkedHashes.has(key) || this.checkedHashes.size >= this.t.maxAccuracyChecks) return;
     this.checkedHashes.add(key);
     this.accuracy.checked += 1;
