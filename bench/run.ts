@@ -1,6 +1,7 @@
 import { LocalRedisServer } from '../test/support/local-redis-server';
 import { runCacheBench } from './cache-bench';
 import { runGateBench } from './gate-bench';
+import { runDecisionLogBench } from './decision-log-bench';
 import { runHttpBench } from './http-bench';
 import { runPythonBench } from './python-bench';
 import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
@@ -32,6 +33,13 @@ async function main(): Promise<void> {
       )),
     );
     rows.push(...(await runPythonBench(server, { samples: quick ? 500 : 5000 }, log)));
+    rows.push(
+      ...(await runDecisionLogBench(
+        server,
+        quick ? { serialSamples: 1000, rounds: 1, replayDecisions: 5000, cpuDecisions: 5000 } : { serialSamples: 10000, rounds: 3, replayDecisions: 1000000, cpuDecisions: 100000 },
+        log,
+      )),
+    );
     rows.push(...(await runCacheBench(server, quick ? { hitSamples: 1000, invalidations: 200 } : { hitSamples: 10000, invalidations: 2000 }, log)));
     // The worker under each core placement, each figure against its baseline under the same one.
     for (const placement of availablePlacements()) {

@@ -6,6 +6,7 @@ import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
 import { withScripts, type ScriptCommands } from '../lib/redis/lua-scripts';
+import { budgetFieldsFromValues } from '../types/budget-hash';
 import { normalizeSymbol } from '../types/symbol';
 import { PermitRequest, PLAN_ID_MAX, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
@@ -20,7 +21,8 @@ import {
 import { BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
 import { GateLocalCache } from './local-cache';
-import { decisionFromPlanReply, planScriptArgs } from './plan-script';
+import { decisionFromPlanReply, planScriptArgs, PLAN_REPLY_LENGTH } from './plan-script';
+import { DecisionLog } from './decision-log';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
 /** What one guarded call of the decision script gave: its reply, or why there is none. */
@@ -144,6 +146,8 @@ export class BudgetGate implements PermitGate {
   private endFirstAttempt: () => void = () => undefined;
   /** Option `localCache`; undefined when off (or on a Cluster client). */
   private readonly localCache: GateLocalCache | undefined;
+  /** Option `decisionLogMaxLen`; undefined when 0 (off). */
+  private readonly decisionLog: DecisionLog | undefined;
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -180,6 +184,11 @@ export class BudgetGate implements PermitGate {
     }
 
     this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
+
+    this.decisionLog =
+      o.decisionLogMaxLen > 0
+        ? new DecisionLog({ client: this.client, streamKey: this.keys.decisionLogStream, maxLen: o.decisionLogMaxLen, instanceId: o.instanceId, via: o.via, policy: this.policy, registry: this.registry, logger: this.logger })
+        : undefined;
 
     this.firstConnection = FIRST_CONNECTION_STATES.has(this.client.status);
     this.connected = new Promise((resolve) => {
@@ -360,6 +369,7 @@ export class BudgetGate implements PermitGate {
   private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
     const decision = decideFromBudgetFields(plan, fields, this.options.now(), this.policy);
     decision.source = 'cache';
+    this.decisionLog?.noteInputs(decision, fields);
     return decision;
   }
 
@@ -389,6 +399,8 @@ export class BudgetGate implements PermitGate {
     if (!read.ok) return this.unreachable(plan, failOpenDecision(read.reason, read.detail));
     const decision = decisionFromPlanReply(read.reply);
     decision.source = 'redis';
+    // The script appends the hash's known fields when asked (decision log, local cache).
+    if (this.decisionLog && read.reply.length > PLAN_REPLY_LENGTH) this.decisionLog.noteInputs(decision, budgetFieldsFromValues(read.reply.slice(PLAN_REPLY_LENGTH)));
     return decision;
   }
 
@@ -405,7 +417,8 @@ export class BudgetGate implements PermitGate {
       return BREAKER_OPEN_READ;
     }
     // The script's arguments are built only for a call that is made: an open breaker answers without them.
-    const args = planScriptArgs(plan, this.options.now(), this.policy, this.options.reservationTtlMs, this.localCache !== undefined);
+    const withFields = this.localCache !== undefined || this.decisionLog !== undefined;
+    const args = planScriptArgs(plan, this.options.now(), this.policy, this.options.reservationTtlMs, withFields);
     return breaker.fire(this.keys.budget(plan.symbol), args).then(
       (reply) => this.readSucceeded(reply),
       (error: unknown) => this.readFailed(error),
@@ -532,6 +545,7 @@ export class BudgetGate implements PermitGate {
       this.metrics.record(decision, (performance.now() - started) / 1000);
       // Only fail-opens, blocks, shadow blocks and the first decision after a fail-open are logged.
       if (decision.failOpen || decision.wouldBlock || this.lastFailOpen !== null) this.report(req, decision);
+      this.decisionLog?.append(req, decision, this.options.now(), this.policy.forceShadow);
     } catch {
       // Metrics and logs must never turn a decision into an exception on the permit path.
     }
@@ -567,9 +581,10 @@ export class BudgetGate implements PermitGate {
     this.markConnected();
     this.breaker.shutdown();
     this.localCache?.close();
+    const logged = this.decisionLog?.close(this.options.timeoutMs);
     const ended = this.ownsClient ? this.clientEnded() : undefined;
     if (this.ownsClient) this.client.disconnect();
-    await Promise.all([this.drain(), ended]);
+    await Promise.all([this.drain(), ended, logged]);
   }
 
   private drain(): Promise<void> {

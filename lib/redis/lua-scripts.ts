@@ -13,6 +13,7 @@ const SCRIPTS = {
   p28ReleaseLease: 'release-lease-1.lua',
   p28DecidePlan: 'decide-plan-1.lua',
   p28ReleaseReservation: 'release-reservation-1.lua',
+  p28AppendDecisions: 'append-decisions-1.lua',
 } as const;
 
 /** The number of keys a script takes, from its file name (`renew-lease-1.lua` takes one). */
@@ -31,6 +32,7 @@ export interface ScriptCommands {
   p28DecidePlan(key: string, ...args: string[]): Promise<Array<string | null>>;
   /** Removes one plan's reservation; 1 when it held one. */
   p28ReleaseReservation(key: string, planId: string): Promise<number>;
+  p28AppendDecisions(key: string, maxLen: number, ...entries: string[]): Promise<number>;
 }
 
 function loadScript(name: string): string {

@@ -11,6 +11,9 @@ import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
 import { AUTH_CAUSES, connectionProblem, describeConnectionProblem, trackConnectionProblems } from '../redis/connection-problem';
 import { PACKAGE_VERSION } from '../package-version';
+import { RedisKeys } from '../redis/keys';
+import { readinessContext } from '../readiness/context';
+import { evaluateReadiness } from '../readiness/read-history';
 
 export interface WorkerServiceOptions {
   /** Default: JSON logs on stdout at LOG_LEVEL. */
@@ -78,8 +81,12 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     logger,
     now: options.now,
     reservationTtlMs: Math.round(config.reservationTtlSec * 1000),
+    decisionLogMaxLen: config.decisionLogMaxLen,
+    instanceId: config.instanceId,
+    via: 'http',
   });
 
+  const keys = new RedisKeys(config.keyPrefix);
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     http = await startHttpServer({
@@ -96,6 +103,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       version: PACKAGE_VERSION,
       instanceId: config.instanceId,
       maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
+      readiness: (windowMs) => evaluateReadiness(redis, keys, readinessContext(config, windowMs, (options.now ?? Date.now)())),
       now: options.now,
       logger,
     });
