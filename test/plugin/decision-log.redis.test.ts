@@ -79,7 +79,7 @@ describe('decision log (real Redis)', function () {
     expect(w).to.include({ v: '1', ts: String(nowMs), plan_id: 'p-within', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', qty: '0.1', reason: 'within_budget', allow: '1', would_block: '0', fail_open: '0', mode: 'enforce', source: 'redis', gate: 'gate-a', via: 'node' });
     expect(w).to.include({ budget_usd: '1348', position_notional_usd: '1000', projected_notional_usd: '1100', equity_usd: '100000', portfolio_heat: '0.65', cluster_stress: '0', vol_regime: '0.33', base_risk_pct: '0.02', stress_factor: '0.326', hash_mode: 'enforce', hash_ts: String(Math.floor(nowMs / 1000)), position_amt: '1', position_price: '1000' });
     expect(w).to.include({ stale_after_ms: '60000', violation_window_ms: '30000', max_clock_skew_ms: '5000', force_shadow: '0' });
-    expect(o).to.include({ plan_id: 'p-over', reason: 'p28_budget_violation', detail: 'projected_over_budget', allow: '0', would_block: '1', enforced: '1', notional_usd: '500', projected_notional_usd: '1500' });
+    expect(o).to.include({ plan_id: 'p-over', reason: 'p28_budget_violation', detail: 'projected_over_budget', allow: '0', would_block: '1', enforced: '1', notional_usd: '500', projected_notional_usd: '1600', reserved_usd: '100' }); // p-within holds 100 USD
     expect(c).to.include({ plan_id: 'p-close', reason: 'reduce_only', source: 'none', hash_ts: '', equity_usd: '' });
     expect(m).to.include({ plan_id: 'p-none', symbol: 'SOLUSDT', reason: 'no_budget_data', fail_open: '1', source: 'redis', hash_ts: '' });
     expect(i).to.include({ plan_id: 'p-bad', symbol: 'ETHUSDT', reason: 'invalid_request', action: '', qty: '' });
