@@ -63,6 +63,9 @@ async function cpuPerDecision(server: LocalRedisServer, n: number, log: (s: stri
     status: 'ready',
     options: { commandTimeout: 50 },
     hmget: () => Promise.resolve(values),
+    // The decision script's reply for that hash (an allow), with its fields appended for the log.
+    defineCommand: () => undefined,
+    p28DecidePlan: () => Promise.resolve(['within_budget', '', 'enforce', fields.budget_usd!, fields.position_notional_usd!, '1100', '0', ...values]),
     duplicate: (overrides: object) => (real as Redis).duplicate(overrides),
     on: () => instant,
     once: () => instant,
