@@ -5,6 +5,7 @@ import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
+import { ServerClock, registerClockSkewGauge } from '../lib/redis/server-clock';
 import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
 import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
@@ -142,6 +143,9 @@ export class BudgetGate implements PermitGate {
   private endFirstAttempt: () => void = () => undefined;
   /** Option `localCache`; undefined when off (or on a Cluster client). */
   private readonly localCache: GateLocalCache | undefined;
+  /** Redis's clock, unless option `now` is given: ages are judged on it, never on this host's clock. */
+  private readonly clock: ServerClock | undefined;
+  private readonly now: () => number;
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -175,6 +179,19 @@ export class BudgetGate implements PermitGate {
       // Connection errors surface as fail-open decisions; the listener only keeps ioredis from
       // reporting them as unhandled.
       this.client.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'budget gate redis error'));
+    }
+
+    // Budget timestamps are written on Redis's clock; judging them on this host's would turn a host
+    // clock a few seconds off into stale or from-the-future hashes, failing every plan open. The
+    // offset is measured at each connection and every half minute, never per decision.
+    if (options.now === undefined) {
+      this.clock = new ServerClock(this.client);
+      registerClockSkewGauge(this.registry, this.clock);
+      this.clock.start();
+      this.now = this.clock.now;
+    } else {
+      this.clock = undefined;
+      this.now = o.now;
     }
 
     this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
@@ -325,7 +342,7 @@ export class BudgetGate implements PermitGate {
   // --- local cache (option `localCache`) ---
 
   private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
-    const decision = decideFromBudgetFields(plan, fields, this.options.now(), this.policy);
+    const decision = decideFromBudgetFields(plan, fields, this.now(), this.policy);
     decision.source = 'cache';
     return decision;
   }
@@ -353,7 +370,7 @@ export class BudgetGate implements PermitGate {
 
   private decideFromRead(plan: PermitRequest, read: BudgetRead): GateDecision {
     if (!read.ok) return this.unreachable(plan, failOpenDecision(read.reason, read.detail));
-    const decision = decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
+    const decision = decideFromBudgetFields(plan, read.fields, this.now(), this.policy);
     decision.source = 'redis';
     return decision;
   }
@@ -530,6 +547,7 @@ export class BudgetGate implements PermitGate {
     this.endFirstAttempt();
     this.markConnected();
     this.breaker.shutdown();
+    this.clock?.stop();
     this.localCache?.close();
     const ended = this.ownsClient ? this.clientEnded() : undefined;
     if (this.ownsClient) this.client.disconnect();

@@ -22,6 +22,9 @@ import { redisErrorCause } from '../redis/error-cause';
 import { CauseLog } from '../cause-log';
 import { WorkerMetrics } from './worker-metrics';
 import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
+import type { ServerClock } from '../redis/server-clock';
+import { HeartbeatCheck } from './heartbeat-check';
+import { KeyProblems } from './key-problems';
 
 
 export interface BudgetWorkerOptions {
@@ -38,6 +41,11 @@ export interface BudgetWorkerOptions {
   now?: () => number;
   /** Default: COUNT hint of the snapshot SCAN, see `PORTFOLIO_READER_DEFAULTS`. */
   scanCount?: number;
+  /**
+   * Redis's clock: measured once per cycle, it stamps every write and judges every age (the default
+   * for `now`). Without it and without `now`, the host clock.
+   */
+  clock?: ServerClock;
 }
 
 const announcementOf = (v: ViolationEvent): Announcement => ({ overBudgetUsd: v.over_budget, budgetUsd: v.budget_usd, mode: v.mode });
@@ -79,6 +87,9 @@ export class BudgetWorker {
   private readonly logger: Logger;
   private readonly heat: HeatReader;
   private readonly now: () => number;
+  private readonly clock: ServerClock | undefined;
+  private readonly heartbeatCheck: HeartbeatCheck;
+  private readonly keyProblems: KeyProblems;
   private readonly modeSwitch: ModeSwitch;
   private readonly reader: PortfolioReader;
   private readonly portfolioState: PortfolioStateTracker;
@@ -115,7 +126,10 @@ export class BudgetWorker {
     this.failureLog = new CauseLog(this.logger);
     this.portfolioLog = new CauseLog(this.logger);
     this.metrics = options.metrics ?? new WorkerMetrics();
-    this.now = options.now ?? (() => Date.now());
+    this.clock = options.clock;
+    this.now = options.now ?? this.clock?.now ?? (() => Date.now());
+    this.keyProblems = new KeyProblems(this.metrics.registry, this.logger);
+    this.heartbeatCheck = new HeartbeatCheck({ now: this.now, problems: this.keyProblems, key: this.keys.workerHeartbeat });
     this.heat =
       options.heatSource ??
       new HeatSource({
@@ -185,6 +199,8 @@ export class BudgetWorker {
       failedInARow: this.failedInARow,
       lastError: this.lastError,
       lastCause: this.lastCause,
+      futureHeartbeat: this.heartbeatCheck.future,
+      invalidKeys: this.keyProblems.current,
     };
   }
 
@@ -225,6 +241,8 @@ export class BudgetWorker {
   }
 
   private async cycle(): Promise<CycleReport> {
+    // One TIME per cycle: the cycle's writes carry Redis's time, whatever this host's clock says.
+    if (this.clock) await this.clock.measure();
     const started = performance.now();
     this.cycleStartedPerf = started;
     const report: CycleReport = {
@@ -442,7 +460,7 @@ export class BudgetWorker {
 
   /** The heartbeat as last read (or written): Redis holds the truth, whichever replica wrote it. */
   private noteHeartbeat(beat: WorkerHeartbeat | undefined): void {
-    if (beat === undefined) return;
+    if (beat === undefined || !this.heartbeatCheck.accept(beat)) return;
     this.budgetsWrittenAt = beat.last_success_ts;
     this.metrics.budgetsWritten.set(beat.last_success_ts / 1000);
   }
@@ -500,6 +518,7 @@ export class BudgetWorker {
 
   private finish(report: CycleReport, started: number): CycleReport {
     report.durationMs = performance.now() - started;
+    this.keyProblems.endCycle();
     if (report.result === 'failed') report.cause ??= report.writeFailures[0] ? redisErrorCause(report.writeFailures[0].error) : 'ERROR';
     const endedAt = report.startedAt + report.durationMs;
     if (report.result === 'ok' || report.result === 'standby') this.lastSuccessAt = endedAt;

@@ -10,6 +10,7 @@ import { WorkerMetrics } from './worker-metrics';
 import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
 import { PACKAGE_VERSION } from '../package-version';
+import { ServerClock, registerClockSkewGauge } from '../redis/server-clock';
 
 export interface WorkerServiceOptions {
   /** Default: JSON logs on stdout at LOG_LEVEL. */
@@ -18,7 +19,7 @@ export interface WorkerServiceOptions {
   redis?: RedisClient;
   /** Default: the P2.6 Heat Gate at HEAT_GATE_METRICS_URL. */
   heatSource?: HeatReader;
-  /** Wall clock in epoch ms (default `Date.now`). */
+  /** Wall clock in epoch ms (default: Redis's clock, `ServerClock`, measured with TIME). */
   now?: () => number;
   /** Add Node.js process metrics (`process_*`, `nodejs_*`) to /metrics (default true). */
   processMetrics?: boolean;
@@ -61,7 +62,11 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
 
   const metrics = new WorkerMetrics();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: metrics.registry });
-  const worker = new BudgetWorker({ config, redis, metrics, logger, heatSource: options.heatSource, now: options.now });
+  // One clock for every timestamp written and every age judged: Redis's (see ServerClock).
+  const clock = new ServerClock(redis);
+  registerClockSkewGauge(metrics.registry, clock);
+  const now = options.now ?? clock.now;
+  const worker = new BudgetWorker({ config, redis, metrics, logger, heatSource: options.heatSource, now, clock });
 
   // The gate of POST /v1/decisions: the plugin's own BudgetGate, so an HTTP caller gets the
   // decisions, breaker and fail-open of an embedded gate. It reads through a fail-fast client of
@@ -70,7 +75,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     ? createRedisClient({ ...redisOptionsFromConfig(config, `p28-api:${config.instanceId}`), profile: 'gate' })
     : (options.redis as RedisClient);
   if (ownsRedis) gateRedis.on('error', () => undefined);
-  const gate = new BudgetGate({ redis: gateRedis, keyPrefix: config.keyPrefix, registry: metrics.registry, logger, now: options.now });
+  const gate = new BudgetGate({ redis: gateRedis, keyPrefix: config.keyPrefix, registry: metrics.registry, logger, now });
 
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
@@ -87,7 +92,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       version: PACKAGE_VERSION,
       instanceId: config.instanceId,
       maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
-      now: options.now,
+      now,
       logger,
     });
   } catch (error) {
@@ -100,6 +105,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   }
 
   await waitForReady(redis, WORKER_SERVICE_DEFAULTS.startupRedisWaitMs).catch(() => undefined);
+  clock.start();
   worker.start();
   logger.info(
     {
@@ -122,6 +128,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     (stopping ??= (async () => {
       logger.info('stopping');
       await worker.stop();
+      clock.stop();
       await http.close();
       await gate.close();
       if (ownsRedis) await Promise.all([quit(redis), quit(gateRedis)]);
