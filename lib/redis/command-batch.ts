@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Command, Pipeline, ReplyError, type Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from './client';
 
@@ -260,17 +261,14 @@ async function sendPipeline(client: Redis, chunk: Chunk, timeoutMs: number | und
   } finally {
     client.options.commandTimeout = saved;
   }
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          for (const cmd of sent) if (!cmd.isSettled) cmd.reject(new Error('Command timed out'));
-        }, timeoutMs);
+  const timer = timeoutMs === undefined ? undefined : stallAwareTimer(timeoutMs, () => {
+    for (const cmd of sent) if (!cmd.isSettled) cmd.reject(new Error('Command timed out'));
+  });
   let replies: Reply[] | null;
   try {
     replies = await exec;
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
   }
   if (!replies) throw new Error('pipeline was discarded');
   let at = 0;
@@ -286,6 +284,34 @@ async function sendPipeline(client: Redis, chunk: Chunk, timeoutMs: number | und
     at += unitCommands(unit);
   }
 }
+
+/**
+ * A time limit that does not blame Redis for this process's own pause. A timer that fires far
+ * later than it was due (the process was stopped, a VM frozen, the event loop blocked) says
+ * nothing about Redis: the replies may be waiting in the socket, unread. It is then armed once
+ * more for `timeoutMs`, so that writes which landed are confirmed, never reported as failed.
+ */
+function stallAwareTimer(timeoutMs: number, onTimeout: () => void): { clear: () => void } {
+  let timer: NodeJS.Timeout;
+  let rearmed = false;
+  const arm = (): void => {
+    const due = performance.now() + timeoutMs;
+    timer = setTimeout(() => {
+      const lateMs = performance.now() - due;
+      if (!rearmed && lateMs > STALL_MS) {
+        rearmed = true;
+        arm();
+        return;
+      }
+      onTimeout();
+    }, timeoutMs);
+  };
+  arm();
+  return { clear: () => clearTimeout(timer) };
+}
+
+/** A timer later than this (ms) beyond its due time means the process itself stalled. */
+const STALL_MS = 1000;
 
 /** Redis Cluster: each command, and each atomic item's block, on its own to its node; a timer each. */
 async function sendOneByOne(client: Cluster, chunk: Chunk, timeoutMs: number | undefined, outcomes: BatchOutcome[]): Promise<void> {

@@ -8,6 +8,7 @@ import { ViolationCadence, type Announcement } from '../engine/violation-cadence
 import type { ViolationEvent } from '../../types/violation-event';
 import { BudgetWriter } from './budget-writer';
 import { execBatch, type RedisCommand } from '../redis/command-batch';
+import { FENCED_WRITE, execFencedBatch, fencedWriteCommand } from '../redis/fenced-write';
 import type { WorkerConfig } from '../config';
 import { HeatSource, type HeatReader, type HeatReading } from './heat-source';
 import { RedisKeys } from '../redis/keys';
@@ -154,6 +155,7 @@ export class BudgetWorker {
       ttlSec: config.budgetHashTtlSec,
       violationStreamMaxLen: config.violationStreamMaxLen,
       leaseTerm: () => this.lease.term,
+      fence: () => this.lease.fence,
     });
     this.lease = new LeaderLease(this.client, {
       key: this.keys.workerLease,
@@ -348,6 +350,13 @@ export class BudgetWorker {
       return;
     }
     const published = await this.write(report, announce, mode.audit);
+    if (report.fenced) {
+      // A newer tenure holds the lease: this replica's late writes were refused in Redis.
+      report.role = 'standby';
+      report.result = 'standby';
+      this.metrics.setLeader(false);
+      return;
+    }
     this.recordAnnounced(announce, published, nowMs);
     this.metrics.recordBudgets(
       report.budgets.map((b) => ({ symbol: b.symbol, budgetUsd: b.budget_usd, stressFactor: b.stress_factor, mode: b.mode, overBudget: b.over_budget_usd > 0 })),
@@ -355,6 +364,11 @@ export class BudgetWorker {
     );
     report.result = report.writeFailures.length > 0 ? 'failed' : 'ok';
     if (report.result === 'ok') await this.writeHeartbeat(report, nowMs);
+    if (report.fenced) {
+      report.role = 'standby';
+      report.result = 'standby';
+      this.metrics.setLeader(false);
+    }
   }
 
   /** The cycle's effective mode from the override, and the audit entry to append with the writes. */
@@ -454,7 +468,19 @@ export class BudgetWorker {
   private async writeHeartbeat(report: CycleReport, nowMs: number): Promise<void> {
     const cycleMs = performance.now() - this.cycleStartedPerf;
     const beat = { last_success_ts: Math.round(nowMs + cycleMs), leader: this.config.instanceId, symbols_written: report.written.length, cycle_ms: cycleMs };
-    await redisStep('write heartbeat', () => this.client.hset(this.keys.workerHeartbeat, encodeWorkerHeartbeat(beat)));
+    const fence = this.lease.fence;
+    const fields = encodeWorkerHeartbeat(beat);
+    const [outcome] = await redisStep('write heartbeat', () =>
+      fence
+        ? execFencedBatch(this.client, [fencedWriteCommand(this.client, fence, this.keys.workerHeartbeat, 0, [], fields)])
+        : execBatch(this.client, [['hset', this.keys.workerHeartbeat, ...Object.entries(fields).flat()]]),
+    );
+    if (outcome!.error) {
+      // A heartbeat key of the wrong type costs the heartbeat, not the cycle: counted and named.
+      this.keyProblems.note({ kind: 'heartbeat', problem: 'wrong_type', key: this.keys.workerHeartbeat, detail: outcome!.error.message });
+      return;
+    }
+    if (typeof outcome!.value === 'number' && outcome!.value !== FENCED_WRITE.written) return this.fencedOut(report, 1);
     this.noteHeartbeat(beat);
   }
 
@@ -489,10 +515,20 @@ export class BudgetWorker {
     const result = await redisStep('write budgets', () => this.writer.write(writes, extra));
     report.written = result.written;
     report.writeFailures = result.failures;
+    if (result.fenced.length > 0) this.fencedOut(report, result.fenced.length);
     for (const write of writes) if (write.violation && result.published.includes(write.record.symbol)) report.violations.push(write.violation);
     // Logged with the failed cycle (once per cause), not here on every cycle.
     if (result.failures.length > 0) this.metrics.redisWriteFail.inc();
     return new Set(result.published);
+  }
+
+  /**
+   * Writes were refused in Redis because a newer tenure holds the lease (fencing): they did not
+   * land, nothing failed, and this replica stands by.
+   */
+  private fencedOut(report: CycleReport, refused: number): void {
+    report.fenced = (report.fenced ?? 0) + refused;
+    this.lease.lost(`${refused} writes refused by fencing: a newer leader holds the lease`);
   }
 
   private applyMode(report: CycleReport, decision: ModeDecision): void {
@@ -544,6 +580,7 @@ export class BudgetWorker {
       skipped: report.skipped.length,
       stale: report.staleInputs,
       writeFailures: report.writeFailures.length,
+      ...(report.fenced ? { fenced: report.fenced } : {}),
       durationMs: Math.round(report.durationMs * 10) / 10,
       ...(report.error ? { error: report.error } : {}),
       ...(report.cause ? { cause: report.cause } : {}),

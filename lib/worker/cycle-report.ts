@@ -60,6 +60,8 @@ export interface CycleReport {
   /** Inputs replaced by their fallback this cycle, per `p28_stale_input_total` label. */
   staleInputs: Partial<Record<StaleInputType, number>>;
   writeFailures: WriteFailure[];
+  /** Writes Redis refused because a newer leader's tenure holds the lease (fencing); not failures. */
+  fenced?: number;
   /** Set when the cycle failed as a whole. */
   error?: string;
   /**

@@ -1,6 +1,7 @@
 // Preload (`node --require`) that moves this process's wall clock by CLOCK_SKEW_MS milliseconds:
 // Date.now() and `new Date()` are shifted, as on a host whose clock is wrong; performance.now()
 // (monotonic) is not, as on such a host.
+/* global process */
 'use strict';
 const skewMs = Number(process.env.CLOCK_SKEW_MS || 0);
 if (skewMs !== 0 && Number.isFinite(skewMs)) {
