@@ -44,6 +44,8 @@ export function fencedWriteCommand(client: RedisClient, fence: Fence, key: strin
   return args as unknown as RedisCommand;
 }
 
+const loadedOn = new WeakSet<RedisClient>();
+
 const isNoScript = (outcome: BatchOutcome | undefined): boolean => outcome?.error?.message.startsWith('NOSCRIPT') === true;
 
 /** Loads the script on the server (every master of a Cluster) so EVALSHA finds it. */
@@ -59,6 +61,11 @@ async function loadScript(client: RedisClient): Promise<void> {
  * and only those items are sent again, once.
  */
 export async function execFencedBatch(client: RedisClient, items: readonly BatchItem[], options?: BatchOptions): Promise<BatchOutcome[]> {
+  if (!loadedOn.has(client)) {
+    // Loaded ahead of the first batch, so a large first write is not sent twice.
+    await loadScript(client);
+    loadedOn.add(client);
+  }
   const outcomes = await execBatch(client, items, options);
   const retry: number[] = [];
   outcomes.forEach((outcome, i) => {

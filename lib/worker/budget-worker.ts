@@ -6,7 +6,7 @@ import { computeBudgets, type BudgetWrite, type SymbolInputs } from '../engine/b
 import { symbolUniverse } from '../engine/symbol-universe';
 import { ViolationCadence, type Announcement } from '../engine/violation-cadence';
 import type { ViolationEvent } from '../../types/violation-event';
-import { BudgetWriter } from './budget-writer';
+import { BudgetWriter, type WriteFailure } from './budget-writer';
 import { execBatch, type RedisCommand } from '../redis/command-batch';
 import { FENCED_WRITE, execFencedBatch, fencedWriteCommand } from '../redis/fenced-write';
 import type { WorkerConfig } from '../config';
@@ -61,6 +61,8 @@ class RedisStepError extends Error {
     this.name = 'RedisStepError';
   }
 }
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 async function redisStep<T>(step: string, run: () => Promise<T>): Promise<T> {
   try {
@@ -292,7 +294,15 @@ export class BudgetWorker {
    * Retried every cycle until Redis has answered once.
    */
   private async clearOverrideAtStart(nowMs: number): Promise<void> {
-    const removed = await redisStep('clear mode override', () => this.client.getdel(this.keys.modeOverride));
+    let removed: string | null;
+    try {
+      removed = await redisStep('clear mode override', () => this.client.getdel(this.keys.modeOverride));
+    } catch (error) {
+      if (!(error instanceof RedisStepError) || !messageOf(error.cause).startsWith('WRONGTYPE')) throw error;
+      // An override key that is not a string is no override: P28_MODE applies, and the key is named.
+      this.keyProblems.note({ kind: 'mode_override', problem: 'wrong_type', key: this.keys.modeOverride });
+      removed = null;
+    }
     this.startOverrideCleared = true;
     if (removed === null) return;
     const entry = this.modeSwitch.clearedAtStartCommand(this.keys.modeAuditStream, removed, nowMs);
@@ -478,6 +488,8 @@ export class BudgetWorker {
     if (outcome!.error) {
       // A heartbeat key of the wrong type costs the heartbeat, not the cycle: counted and named.
       this.keyProblems.note({ kind: 'heartbeat', problem: 'wrong_type', key: this.keys.workerHeartbeat, detail: outcome!.error.message });
+      // The budgets were written all the same; this replica knows it, the stand-bys cannot.
+      this.noteHeartbeat(beat);
       return;
     }
     if (typeof outcome!.value === 'number' && outcome!.value !== FENCED_WRITE.written) return this.fencedOut(report, 1);
@@ -514,12 +526,32 @@ export class BudgetWorker {
     if (writes.length === 0 && extra.length === 0) return new Set();
     const result = await redisStep('write budgets', () => this.writer.write(writes, extra));
     report.written = result.written;
-    report.writeFailures = result.failures;
+    report.writeFailures = this.keepOwnFailures(result.failures);
     if (result.fenced.length > 0) this.fencedOut(report, result.fenced.length);
     for (const write of writes) if (write.violation && result.published.includes(write.record.symbol)) report.violations.push(write.violation);
     // Logged with the failed cycle (once per cause), not here on every cycle.
     if (result.failures.length > 0) this.metrics.redisWriteFail.inc();
     return new Set(result.published);
+  }
+
+  /**
+   * A key of the wrong type (a string where a budget hash or a stream belongs) costs only its own
+   * symbol or feature: it is counted and named (`KeyProblems`), not a failure of the cycle. What is
+   * left are the failures that say Redis refused the cycle's writes (NOPERM, OOM, READONLY, ...).
+   */
+  private keepOwnFailures(failures: readonly WriteFailure[]): WriteFailure[] {
+    const kept: WriteFailure[] = [];
+    for (const failure of failures) {
+      if (!failure.error.startsWith('WRONGTYPE')) {
+        kept.push(failure);
+        continue;
+      }
+      const stream = failure.target.split(' ')[0]!;
+      if (stream === this.keys.violationStream) this.keyProblems.note({ kind: 'violation_stream', problem: 'wrong_type', key: stream });
+      else if (stream === this.keys.modeAuditStream) this.keyProblems.note({ kind: 'mode_audit_stream', problem: 'wrong_type', key: stream });
+      else this.keyProblems.note({ kind: 'budget', problem: 'wrong_type', key: this.keys.budget(failure.target) });
+    }
+    return kept;
   }
 
   /**
@@ -538,6 +570,7 @@ export class BudgetWorker {
     this.metrics.setMode(decision.mode);
     this.metrics.setModeSource(decision.source);
     if (decision.invalidOverride !== undefined) this.countStale(report, 'mode_override');
+    if (decision.invalidOverride?.includes('WRONGTYPE')) this.keyProblems.note({ kind: 'mode_override', problem: 'wrong_type', key: this.keys.modeOverride });
   }
 
   private recordProblems(report: CycleReport, problems: readonly InputProblem[]): void {

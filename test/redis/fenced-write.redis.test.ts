@@ -25,7 +25,7 @@ describe('fenced writes (fenced-write-1.lua)', () => {
 
   it('writes, deletes and sets the TTL while the lease holds the writer\'s value, and loads the script after SCRIPT FLUSH', async () => {
     await client.set(LEASE, fence('100').leaseValue);
-    await client.hset(KEY, { old: 'x' });
+    expect(await write(fence('100'), { old: 'x' })).to.equal(FENCED_WRITE.written);
     await client.script('FLUSH');
     expect(await write(fence('100'), { mode: 'enforce', timestamp: '1' }, ['old'])).to.equal(FENCED_WRITE.written);
     expect(await client.hgetall(KEY)).to.deep.equal({ mode: 'enforce', timestamp: '1', writer_epoch: '100' });
