@@ -2,6 +2,7 @@ import { LocalRedisServer } from '../test/support/local-redis-server';
 import { runCacheBench } from './cache-bench';
 import { runGateBench } from './gate-bench';
 import { runHttpBench } from './http-bench';
+import { runDecisionsDuringCyclesBench } from './decisions-during-cycles';
 import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
 import { availablePlacements, withPlacement } from './placement';
 import { machine, table, writeJson, type Row } from './report';
@@ -14,12 +15,25 @@ import { machine, table, writeJson, type Row } from './report';
  */
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  // `--only decisions` (or `soak`) runs that part alone.
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
   const started = Date.now();
   const log = (s: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${s}\n`);
   const server = await LocalRedisServer.start();
   log(`redis-server on port ${server.port}`);
   const rows: Row[] = [];
   try {
+    if (only === undefined || only === 'decisions') {
+      rows.push(
+        ...(await runDecisionsDuringCyclesBench(
+          server,
+          quick ? { symbols: 2000, ratePerSec: 200, seconds: 10, runs: 1, intervalSec: 0.5 } : { symbols: 20000, ratePerSec: 200, seconds: 30, runs: 3, intervalSec: 1 },
+          log,
+        )),
+      );
+    }
+    if (only !== undefined) return finish(rows, started, quick);
     rows.push(...(await runWorkerRssBench(server, quick ? { cycles: 50, symbols: 100 } : { cycles: 1000, symbols: 100 }, log)));
     rows.push(
       ...(await runGateBench(
@@ -50,6 +64,10 @@ async function main(): Promise<void> {
   } finally {
     await server.stop();
   }
+  finish(rows, started, quick);
+}
+
+function finish(rows: Row[], started: number, quick: boolean): void {
   const seconds = (Date.now() - started) / 1000;
   console.log(`\nmachine: ${JSON.stringify(machine())}\n`);
   console.log(table(rows));

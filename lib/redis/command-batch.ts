@@ -30,9 +30,12 @@ export const COMMAND_BATCH_DEFAULTS = Object.freeze({
   /**
    * Commands per pipeline. A batch of any size goes out in pipelines of about this many commands,
    * so no single pipeline outlives its time limit however large the book (50,000 symbols are
-   * 100,000 reads), and the client never holds a whole batch's replies at once.
+   * 100,000 reads), and the client never holds a whole batch's replies at once. Building and
+   * writing one pipeline is synchronous (a few milliseconds per thousand commands), and the event
+   * loop gets a turn between two, so this also bounds how long a worker's HTTP decisions can wait
+   * behind a cycle's writes.
    */
-  chunkCommands: 2000,
+  chunkCommands: 1000,
   /** Pipelines in flight at once: the next one keeps Redis busy while the client reads the replies of the last. */
   chunksInFlight: 2,
   /**
@@ -113,6 +116,10 @@ export async function execBatch(client: RedisClient, items: readonly BatchItem[]
   let failure: Error | undefined;
   const lane = async (): Promise<void> => {
     while (next < chunks.length && !failure) {
+      // Building and writing a pipeline is synchronous: let the event loop serve what waits (the
+      // HTTP decisions of a worker) between two, not only after the whole batch.
+      if (next > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (next >= chunks.length || failure) break;
       const chunk = chunks[next++]!;
       inFlight += chunk.commands;
       const timeoutMs = baseTimeoutMs === undefined ? undefined : baseTimeoutMs + inFlight * o.perCommandMs;

@@ -26,6 +26,7 @@ import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
 import type { ServerClock } from '../redis/server-clock';
 import { HeartbeatCheck } from './heartbeat-check';
 import { KeyProblems } from './key-problems';
+import { yieldToEventLoop } from './event-loop-slices';
 
 
 export interface BudgetWorkerOptions {
@@ -61,6 +62,9 @@ class RedisStepError extends Error {
     this.name = 'RedisStepError';
   }
 }
+
+/** Symbols per slice of the budget computation: a few milliseconds of CPU, then the event loop's turn. */
+const COMPUTE_SLICE_SYMBOLS = 500;
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -348,7 +352,7 @@ export class BudgetWorker {
     report.skipped.push(...read.skipped);
     this.recordProblems(report, read.problems);
 
-    const writes = this.computeWrites(report, read.inputs, { equityUsd: portfolio.equity_usd, heat, mode: mode.mode, nowMs });
+    const writes = await this.computeWrites(report, read.inputs, { equityUsd: portfolio.equity_usd, heat, mode: mode.mode, nowMs });
     const announce = this.violationsDue(writes, nowMs);
 
     if (!this.lease.isLeader) {
@@ -438,20 +442,28 @@ export class BudgetWorker {
     return universe.symbols;
   }
 
-  private computeWrites(report: CycleReport, inputs: readonly SymbolInputs[], at: { equityUsd: number; heat: number; mode: Mode; nowMs: number }): BudgetWrite[] {
-    const computed = computeBudgets(inputs, {
-      equityUsd: at.equityUsd,
-      portfolioHeat: at.heat,
-      params: this.config.budget,
-      modeOf: (symbol) => this.modeSwitch.symbolMode(symbol, at.mode),
-      timestamp: Math.floor(at.nowMs / 1000),
-    });
-    for (const rejected of computed.rejected) {
-      report.skipped.push(rejected);
-      this.logger.error(rejected, 'budget not computable; symbol skipped');
+  /** The budgets of `inputs`, computed in slices of `COMPUTE_SLICE_SYMBOLS`, yielding to the event loop between them. */
+  private async computeWrites(report: CycleReport, inputs: readonly SymbolInputs[], at: { equityUsd: number; heat: number; mode: Mode; nowMs: number }): Promise<BudgetWrite[]> {
+    const writes: BudgetWrite[] = [];
+    for (let from = 0; from < inputs.length; from += COMPUTE_SLICE_SYMBOLS) {
+      if (from > 0) await yieldToEventLoop();
+      const computed = computeBudgets(inputs.slice(from, from + COMPUTE_SLICE_SYMBOLS), {
+        equityUsd: at.equityUsd,
+        portfolioHeat: at.heat,
+        params: this.config.budget,
+        modeOf: (symbol) => this.modeSwitch.symbolMode(symbol, at.mode),
+        timestamp: Math.floor(at.nowMs / 1000),
+      });
+      for (const rejected of computed.rejected) {
+        report.skipped.push(rejected);
+        this.logger.error(rejected, 'budget not computable; symbol skipped');
+      }
+      for (const write of computed.writes) {
+        report.budgets.push(write.record);
+        writes.push(write);
+      }
     }
-    for (const write of computed.writes) report.budgets.push(write.record);
-    return computed.writes;
+    return writes;
   }
 
   /** The writes with only the violations that are due on the stream this cycle (`violationDue`). */
@@ -530,7 +542,7 @@ export class BudgetWorker {
     if (result.fenced.length > 0) this.fencedOut(report, result.fenced.length);
     for (const write of writes) if (write.violation && result.published.includes(write.record.symbol)) report.violations.push(write.violation);
     // Logged with the failed cycle (once per cause), not here on every cycle.
-    if (result.failures.length > 0) this.metrics.redisWriteFail.inc();
+    if (report.writeFailures.length > 0) this.metrics.redisWriteFail.inc();
     return new Set(result.published);
   }
 

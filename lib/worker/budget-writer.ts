@@ -5,6 +5,7 @@ import { formatIssues } from '../../types/wire-number';
 import { atomic, command, execBatch, type BatchItem, type BatchOptions, type BatchOutcome, type RedisCommand } from '../redis/command-batch';
 import type { RedisKeys } from '../redis/keys';
 import type { RedisClient } from '../redis/client';
+import { forEachInSlices } from './event-loop-slices';
 import { FENCED_WRITE, execFencedBatch, fencedWriteCommand, type Fence } from '../redis/fenced-write';
 
 export interface WriteFailure {
@@ -107,9 +108,10 @@ export class BudgetWriter {
     // Violations after every hash: a command between two hashes would end their shared MULTI/EXEC block.
     const violations: { cmd: RedisCommand; symbol: string }[] = [];
 
-    for (const write of writes) {
+    // In slices: encoding and checking 20,000 records must not hold the loop that serves decisions.
+    await forEachInSlices(writes, (write) => {
       const fields = this.validFields(write.record, result);
-      if (!fields) continue;
+      if (!fields) return;
       const symbol = write.record.symbol;
       items.push(this.hashWrite(symbol, fields, known.get(symbol), fence));
       targets.push({ kind: 'hash', target: symbol, clearable: clearableIn(fields) });
@@ -119,11 +121,11 @@ export class BudgetWriter {
           entry = encodeViolationEvent(write.violation);
         } catch (error) {
           result.failures.push({ target: symbol, error: `violation event rejected: ${(error as Error).message}` });
-          continue;
+          return;
         }
         violations.push({ cmd: command('xadd', this.options.keys.violationStream, 'MAXLEN', '~', this.options.violationStreamMaxLen, '*', ...entry), symbol });
       }
-    }
+    });
     const appended: BatchItem[] = [];
     const appendedTargets: typeof targets = [];
     for (const { cmd, symbol } of violations) {

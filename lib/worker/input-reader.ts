@@ -8,6 +8,7 @@ import type { OverrideRead } from './mode-switch';
 import type { RedisClient } from '../redis/client';
 import type { StaleInputType } from './cycle-report';
 import type { SymbolInputs } from '../engine/budget-record';
+import { forEachInSlices } from './event-loop-slices';
 
 /** The cluster of a symbol whose market hash names none. */
 export const DEFAULT_CLUSTER_ID = 'default';
@@ -136,7 +137,8 @@ export class PortfolioReader {
     );
 
     const pending: (Omit<SymbolInputs, 'clusterStress'>)[] = [];
-    symbols.forEach((symbol, i) => {
+    // In slices: parsing 20,000 symbols' hashes must not hold the loop that serves decisions.
+    await forEachInSlices(symbols, (symbol, i) => {
       const snapshot = outcomes[2 * i]!;
       const market = outcomes[2 * i + 1]!;
       const position = this.parseSnapshot(symbol, snapshot, result);
