@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, type WorkerConfig } from './config';
 import { RedisKeys } from './redis/keys';
 import { createLogger } from './logger';
 import { PACKAGE_VERSION } from './package-version';
-import { isOverBudget, listBudgets, type ListedBudget } from './redis/budget-listing';
+import { BUDGET_LISTING_DEFAULTS, listBudgetPage, type ListedBudget } from './redis/budget-listing';
 import { parseModeOverride } from './worker/mode-switch';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from './redis/client';
 import { startWorkerService } from './worker/worker-service';
@@ -110,33 +110,43 @@ const usd = (value: unknown): string => {
   return Number.isFinite(n) ? n.toFixed(2) : '-';
 };
 
-/** Renders rows as left-aligned columns under a header. */
-function table(header: readonly string[], rows: readonly string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+/** Renders rows as left-aligned columns (at least `minWidths` wide), under a header unless it is left out. */
+function table(header: readonly string[], rows: readonly string[][], options: { minWidths?: readonly number[]; withHeader?: boolean } = {}): string {
+  const widths = header.map((h, i) => Math.max(h.length, options.minWidths?.[i] ?? 0, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  const lines = options.withHeader === false ? rows.map(line) : [line(header), ...rows.map(line)];
+  return lines.join('\n') + '\n';
 }
 
-/** The `budgets` table: one row per budget hash, its age from its `timestamp`. */
-export function budgetTable(budgets: readonly ListedBudget[], nowMs: number): string {
+/** Column widths that hold the usual symbols and amounts, so that the pages of one table line up. */
+const BUDGET_TABLE_WIDTHS = [14, 12, 14, 15, 7, 6];
+
+/** The `budgets` table (or one page of it): one row per budget hash, its age from its `timestamp`. */
+export function budgetTable(budgets: readonly ListedBudget[], nowMs: number, withHeader = true): string {
   const rows = budgets.map(({ symbol, fields }) => {
     const ts = Number(fields.timestamp);
     const age = Number.isFinite(ts) ? `${Math.max(0, Math.round(nowMs / 1000 - ts))}s` : '-';
     return [symbol, usd(fields.budget_usd), usd(fields.position_notional_usd), usd(fields.over_budget_usd), fields.mode ?? '-', age];
   });
-  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'MODE', 'AGE'], rows);
+  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'MODE', 'AGE'], rows, { minWidths: BUDGET_TABLE_WIDTHS, withHeader });
 }
 
-/** Prints every budget hash (or only the over-budget ones); reads only. */
-async function budgetsCommand(options: { over?: boolean }): Promise<void> {
+/**
+ * Prints every budget hash (or only the over-budget ones), a page of `--limit` (default 500) at a
+ * time as it is read, so memory stays bounded whatever the book; reads only.
+ */
+async function budgetsCommand(options: { over?: boolean; limit?: number }): Promise<void> {
   await withRedis(async (client, config) => {
-    const listed = await listBudgets(client, new RedisKeys(config.keyPrefix));
-    const shown = options.over ? listed.filter((b) => isOverBudget(b.fields)) : listed;
-    if (shown.length === 0) {
-      process.stdout.write(options.over ? 'no symbol is over budget\n' : 'no budget hashes (is the worker running?)\n');
-      return;
-    }
-    process.stdout.write(budgetTable(shown, Date.now()));
+    const keys = new RedisKeys(config.keyPrefix);
+    let cursor: string | undefined;
+    let shown = 0;
+    do {
+      const page = await listBudgetPage(client, keys, { cursor, limit: options.limit, over: options.over });
+      if (page.budgets.length > 0) process.stdout.write(budgetTable(page.budgets, Date.now(), shown === 0));
+      shown += page.budgets.length;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    if (shown === 0) process.stdout.write(options.over ? 'no symbol is over budget\n' : 'no budget hashes (is the worker running?)\n');
   });
 }
 
@@ -169,6 +179,12 @@ async function checkCommand(symbol: string, options: { side: 'BUY' | 'SELL'; qty
       await gate.close();
     }
   }, 'gate');
+}
+
+function pageLimit(raw: string): number {
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(value) || value < 1 || value > BUDGET_LISTING_DEFAULTS.maxLimit) throw new InvalidArgumentError(`expected a whole number in 1..${BUDGET_LISTING_DEFAULTS.maxLimit}`);
+  return value;
 }
 
 function positiveNumber(raw: string): number {
@@ -233,6 +249,7 @@ export function buildCli(): Command {
     .command('budgets')
     .description('print every budget hash: symbol, budget, position notional, amount over budget, mode and age (reads only)')
     .option('--over', 'only symbols whose position is over budget')
+    .option('--limit <n>', `hashes read per page (1-${BUDGET_LISTING_DEFAULTS.maxLimit}, default ${BUDGET_LISTING_DEFAULTS.limit})`, pageLimit)
     .action(budgetsCommand);
   program
     .command('check')

@@ -218,6 +218,16 @@ describe('p28-worker (real processes)', function () {
       expect(await keyspace()).to.equal(before);
     });
 
+    it('budgets --limit 1 reads one hash per page and still prints every hash once, under one header', async () => {
+      await seedBudgets('enforce');
+      const paged = await run(['budgets', '--limit', '1']);
+      expect(paged.code).to.equal(0);
+      expect(paged.out.trim().split('\n').map((l) => l.split(/\s+/)[0])).to.deep.equal(['SYMBOL', 'BTCUSDT', 'ETHUSDT']);
+      const bad = await run(['budgets', '--limit', '0']);
+      expect(bad.code).to.not.equal(0);
+      expect(bad.err).to.contain('expected a whole number in 1..5000');
+    });
+
     it('check blocks an add to an over-budget position under enforce and allows its reduction, saying why', async () => {
       await seedBudgets('enforce');
       const add = await run(['check', 'BTCUSDT', '--side', 'BUY', '--qty', '0.01']);
