@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type WorkerConfig } from './config';
 import { RedisKeys } from './redis/keys';
 import { createLogger } from './logger';
 import { PACKAGE_VERSION } from './package-version';
+import { routeConsoleToLogger } from './console-capture';
 import { BUDGET_LISTING_DEFAULTS, listBudgetPage, type ListedBudget } from './redis/budget-listing';
 import { parseModeOverride } from './worker/mode-switch';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from './redis/client';
@@ -32,6 +33,7 @@ async function runWorker(): Promise<void> {
   const config = configOrExit();
   if (!config) return;
   const logger = createLogger(config.logLevel);
+  routeConsoleToLogger(logger);
   let service: Awaited<ReturnType<typeof startWorkerService>>;
   try {
     service = await startWorkerService(config, { logger });

@@ -37,6 +37,12 @@ export class LeaderLease {
   private confirmedAt = 0;
   /** The epoch of this replica's current (or last) tenure: Redis TIME in µs when it took the lease. */
   private tenureEpoch: string | undefined;
+  /**
+   * Whether leadership was last dropped for want of a confirmation (a stall): only then is finding
+   * its own token on the lease "after a stall". A stand-by whose take-over reply came late took a
+   * free lease, and says so.
+   */
+  private stalled = false;
 
   constructor(
     client: RedisClient,
@@ -89,7 +95,7 @@ export class LeaderLease {
       const [held, epoch] = await this.client.p28HoldLease(this.options.key, this.token, this.options.ttlMs);
       if (held !== 0) this.tenureEpoch = epoch;
       if (held === 0) this.setLeader(false, 'lease held by another replica or expired');
-      else this.setLeader(true, held === 2 && !this.leader ? 'own token found on the lease after a stall' : 'lease acquired');
+      else this.setLeader(true, held === 2 && !this.leader && this.stalled ? 'own token found on the lease after a stall' : 'lease acquired');
       if (this.leader) this.confirmedAt = started;
       return this.leader;
     } catch (error) {
@@ -116,6 +122,7 @@ export class LeaderLease {
 
   private dropIfUnconfirmed(): void {
     if (this.leader && performance.now() - this.confirmedAt > this.options.ttlMs) {
+      this.stalled = true;
       this.setLeader(false, 'lease not confirmed within its ttl');
     }
   }
@@ -123,6 +130,7 @@ export class LeaderLease {
   private setLeader(leader: boolean, why: string): void {
     if (leader === this.leader) return;
     this.leader = leader;
+    if (leader) this.stalled = false;
     if (leader) this.acquisitions += 1;
     const fields = { key: this.options.key, token: this.token, ttlMs: this.options.ttlMs };
     if (leader) this.logger.info(fields, `leader: ${why}`);

@@ -6,6 +6,7 @@ import { LeaderLease } from '../../lib/worker/leader-lease';
 import type { RedisClient } from '../../lib/redis/client';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { metricValue, seedGuideScenario, workerConfig } from '../support/seed';
+import { captureLogs } from '../support/log-capture';
 
 const KEY = 'quantum:p28:worker:lease';
 
@@ -105,6 +106,27 @@ describe('LeaderLease', () => {
     } finally {
       admin.disconnect();
       holder.disconnect();
+    }
+  });
+
+  it('a stand-by whose take-over of a free lease was answered late logs "lease acquired", not a stall', async function () {
+    this.timeout(20000);
+    const admin = await connectedClient(redis.server, 'worker', 5000);
+    const standby = await connectedClient(redis.server, 'worker', 200);
+    const { logger, lines } = captureLogs();
+    try {
+      const lease = new LeaderLease(standby, { key: KEY, instanceId: 'standby', ttlMs: 5000, logger });
+      await admin.call('client', 'pause', '600', 'ALL');
+      // Times out on the stand-by's side; Redis applies the take-over after the pause.
+      expect(await lease.hold().then(() => 'answered', () => 'timed out')).to.equal('timed out');
+      await eventually(async () => (await admin.get(KEY))?.startsWith(`${lease.token}/`) === true, 5000);
+      expect(await lease.hold()).to.equal(true);
+      const messages = lines.map((l) => l.msg);
+      expect(messages).to.include('leader: lease acquired');
+      expect(messages.join(' ')).to.not.contain('stall');
+    } finally {
+      admin.disconnect();
+      standby.disconnect();
     }
   });
 
