@@ -147,6 +147,12 @@ export class BudgetGate implements PermitGate {
   private readonly clock: ServerClock | undefined;
   private readonly now: () => number;
 
+  private readonly onReconnected = (): void => {
+    if (this.breaker.isShutdown || this.breaker.closed) return;
+    this.logger.info({ breaker: this.breakerState }, 'redis connection ready again: budget gate breaker closed without waiting for resetTimeoutMs');
+    this.breaker.close();
+  };
+
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
     this.options = resolveGateOptions(options);
@@ -233,6 +239,12 @@ export class BudgetGate implements PermitGate {
       this.metrics.breakerEvent('halfOpen');
       this.metrics.setBreakerState(BREAKER_STATE.halfOpen);
     });
+    // A new connection (ioredis reconnected: to the new master after a Sentinel failover, to a
+    // restarted server) is news the open breaker cannot have: the cause it opened on may be gone.
+    // Waiting out resetTimeoutMs would fail every decision open for seconds after Redis is back;
+    // the breaker is closed at once instead, and a run of failures opens it again within
+    // failureStreakMs if the new connection fails too.
+    this.client.on('ready', this.onReconnected);
     this.breaker.on('close', () => {
       this.consecutiveFailures = 0;
       this.metrics.breakerEvent('close');
@@ -547,6 +559,7 @@ export class BudgetGate implements PermitGate {
     this.endFirstAttempt();
     this.markConnected();
     this.breaker.shutdown();
+    this.client.off('ready', this.onReconnected);
     this.clock?.stop();
     this.localCache?.close();
     const ended = this.ownsClient ? this.clientEnded() : undefined;
