@@ -35,7 +35,7 @@ export interface DecisionRun {
 }
 
 /** Seeds a book of `n` symbols with positions and market state, and a fresh portfolio state. */
-async function seedBook(client: RedisClient, n: number): Promise<void> {
+export async function seedBook(client: RedisClient, n: number): Promise<void> {
   const keys = new RedisKeys();
   await client.hset(keys.portfolioState, { equity_usd: '1000000', drawdown: '0', timestamp: String(Math.floor(Date.now() / 1000)) });
   for (let from = 0; from < n; from += 5000) {
@@ -49,7 +49,7 @@ async function seedBook(client: RedisClient, n: number): Promise<void> {
   }
 }
 
-function post(port: number, agent: Agent, body: string): Promise<GateDecision> {
+export function post(port: number, agent: Agent, body: string): Promise<GateDecision> {
   return new Promise((resolve, reject) => {
     const req = request(
       { host: '127.0.0.1', port, path: '/v1/decisions', method: 'POST', agent, timeout: 2000, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
@@ -73,7 +73,7 @@ function post(port: number, agent: Agent, body: string): Promise<GateDecision> {
 }
 
 /** Starts `p28-worker` from source in its own process and resolves with its HTTP port. */
-function startWorker(server: LocalRedisServer, o: DecisionsDuringCyclesOptions, lines: string[]): Promise<{ child: ChildProcess; port: number }> {
+export function startWorker(server: LocalRedisServer, o: Pick<DecisionsDuringCyclesOptions, 'symbols' | 'intervalSec'>, lines: string[]): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib', 'cli.ts')], {
     cwd: ROOT,
     env: {

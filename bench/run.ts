@@ -3,6 +3,7 @@ import { runCacheBench } from './cache-bench';
 import { runGateBench } from './gate-bench';
 import { runHttpBench } from './http-bench';
 import { runDecisionsDuringCyclesBench } from './decisions-during-cycles';
+import { runSoakBench } from './soak';
 import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
 import { availablePlacements, withPlacement } from './placement';
 import { machine, table, writeJson, type Row } from './report';
@@ -18,13 +19,14 @@ async function main(): Promise<void> {
   // `--only decisions` (or `soak`) runs that part alone.
   const onlyAt = process.argv.indexOf('--only');
   const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+  const soakAt = process.argv.indexOf('--soak');
   const started = Date.now();
   const log = (s: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${s}\n`);
   const server = await LocalRedisServer.start();
   log(`redis-server on port ${server.port}`);
   const rows: Row[] = [];
   try {
-    if (only === undefined || only === 'decisions') {
+    if (only === 'decisions' || (only === undefined && soakAt < 0)) {
       rows.push(
         ...(await runDecisionsDuringCyclesBench(
           server,
@@ -33,7 +35,13 @@ async function main(): Promise<void> {
         )),
       );
     }
-    if (only !== undefined) return finish(rows, started, quick);
+    if (only === undefined || only === 'soak' || soakAt >= 0) {
+      // `--soak <seconds>`: the long run (e.g. 3600); default a short one.
+      const seconds = soakAt >= 0 ? Number(process.argv[soakAt + 1]) : quick ? 30 : 120;
+      if (!Number.isFinite(seconds) || seconds <= 0) throw new Error('--soak takes a number of seconds, e.g. --soak 3600');
+      rows.push(...(await runSoakBench(server, { seconds, symbols: 2000, intervalSec: 1, ratePerSec: 500, warmupSec: quick ? 10 : 30 }, log)));
+    }
+    if (only !== undefined || soakAt >= 0) return finish(rows, started, quick);
     rows.push(...(await runWorkerRssBench(server, quick ? { cycles: 50, symbols: 100 } : { cycles: 1000, symbols: 100 }, log)));
     rows.push(
       ...(await runGateBench(
