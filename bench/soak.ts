@@ -49,6 +49,7 @@ export async function runSoakBench(server: LocalRedisServer, o: SoakOptions, log
   let decisions = 0;
   let failedOpen = 0;
   let lost = 0;
+  const failOpenReasons = new Map<string, number>();
   try {
     const started = performance.now();
     const totalSec = o.warmupSec + o.seconds;
@@ -70,7 +71,11 @@ export async function runSoakBench(server: LocalRedisServer, o: SoakOptions, log
         (decision) => {
           decisions += 1;
           latencies.push(performance.now() - due);
-          if (decision.failOpen) failedOpen += 1;
+          if (decision.failOpen) {
+            failedOpen += 1;
+            const why = `${decision.reason}${decision.detail ? `:${decision.detail}` : ''}`;
+            failOpenReasons.set(why, (failOpenReasons.get(why) ?? 0) + 1);
+          }
         },
         () => {
           lost += 1;
@@ -107,7 +112,7 @@ export async function runSoakBench(server: LocalRedisServer, o: SoakOptions, log
   const cycles = lines.filter((l) => l.includes('"msg":"cycle"') && l.includes('"role":"leader"')).length;
   const failedCycles = lines.filter((l) => l.includes('cycle failed')).length;
   const scenario = `soak: ${o.symbols} symbols, ${o.intervalSec} s interval, ${o.ratePerSec} decisions/s for ${o.seconds} s after ${o.warmupSec} s warm-up (worker process)`;
-  log(`${scenario}: rss ${(rssStart / 2 ** 20).toFixed(0)} -> ${(rssEnd / 2 ** 20).toFixed(0)} MiB (${rssGrowth.toFixed(1)} %), heap ${(heapStart / 2 ** 20).toFixed(0)} -> ${(heapEnd / 2 ** 20).toFixed(0)} MiB (${heapGrowth.toFixed(1)} %, samples ${Math.min(...heaps).toFixed(0)}..${Math.max(...heaps).toFixed(0)} MiB), ${decisions} decisions (${failedOpen} failed open, ${lost} lost), ${cycles} cycles (${failedCycles} failed)`);
+  log(`${scenario}: rss ${(rssStart / 2 ** 20).toFixed(0)} -> ${(rssEnd / 2 ** 20).toFixed(0)} MiB (${rssGrowth.toFixed(1)} %), heap ${(heapStart / 2 ** 20).toFixed(0)} -> ${(heapEnd / 2 ** 20).toFixed(0)} MiB (${heapGrowth.toFixed(1)} %, samples ${Math.min(...heaps).toFixed(0)}..${Math.max(...heaps).toFixed(0)} MiB), ${decisions} decisions (${failedOpen} failed open: ${JSON.stringify(Object.fromEntries(failOpenReasons))}, ${lost} lost), ${cycles} cycles (${failedCycles} failed)`);
   return [
     { scenario, metric: 'RSS growth, first to last quarter (median)', unit: '%', value: rssGrowth, target: '< 10 %', met: rssGrowth < 10 },
     { scenario, metric: `heap used growth, first to last quarter (median; samples ${Math.min(...heaps).toFixed(0)}..${Math.max(...heaps).toFixed(0)} MiB)`, unit: '%', value: heapGrowth, target: '< 10 % (flat)', met: heapGrowth < 10 },

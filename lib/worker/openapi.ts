@@ -108,6 +108,11 @@ const SCHEMAS: Record<string, JsonSchema> = {
       role: { type: 'string', enum: ['leader', 'standby'] },
       budgets_age_sec: { type: ['number', 'null'], minimum: 0, description: 'Seconds since any replica last wrote budgets (the leader heartbeat); null while none is known.' },
       reason: { type: 'string', description: 'Why the status is not healthy.' },
+      invalid_keys: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'Keys the last cycle skipped (a key of the wrong type, a heartbeat from the future), each with its problem; they cost only their own symbol or feature and do not degrade the status.',
+      },
     },
     required: ['status', 'service', 'mode', 'mode_source', 'redis', 'role', 'budgets_age_sec'],
   },
