@@ -2,7 +2,7 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { BudgetGate } from '../plugin/budget-gate';
 import { MODES, type Mode } from '../types/mode';
-import { isValidSymbol } from '../types/symbol';
+import { normalizeSymbol } from '../types/symbol';
 import type { GateDecision, PermitRequest } from '../types/permit';
 import { ConfigError, loadConfig, type WorkerConfig } from './config';
 import { RedisKeys } from './redis/keys';
@@ -121,16 +121,23 @@ function table(header: readonly string[], rows: readonly string[][], options: { 
 }
 
 /** Column widths that hold the usual symbols and amounts, so that the pages of one table line up. */
-const BUDGET_TABLE_WIDTHS = [14, 12, 14, 15, 7, 6];
+const BUDGET_TABLE_WIDTHS = [14, 12, 14, 15, 8, 7, 6];
 
-/** The `budgets` table (or one page of it): one row per budget hash, its age from its `timestamp`. */
+/**
+ * The `budgets` table (or one page of it, without the header): one row per budget hash, its age
+ * from its `timestamp`. POSITION says whether
+ * the position is known (`ok`) or not (`stale`, `unknown`, `invalid`, or `none` for a hash without
+ * position fields, as the upstream service wrote them); an unknown position shows no notional.
+ */
 export function budgetTable(budgets: readonly ListedBudget[], nowMs: number, withHeader = true): string {
   const rows = budgets.map(({ symbol, fields }) => {
     const ts = Number(fields.timestamp);
     const age = Number.isFinite(ts) ? `${Math.max(0, Math.round(nowMs / 1000 - ts))}s` : '-';
-    return [symbol, usd(fields.budget_usd), usd(fields.position_notional_usd), usd(fields.over_budget_usd), fields.mode ?? '-', age];
+    const position = fields.position_amt === undefined ? 'none' : (fields.position_status ?? 'ok');
+    const known = position === 'ok';
+    return [symbol, usd(fields.budget_usd), known ? usd(fields.position_notional_usd) : '-', known ? usd(fields.over_budget_usd) : '-', position, fields.mode ?? '-', age];
   });
-  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'MODE', 'AGE'], rows, { minWidths: BUDGET_TABLE_WIDTHS, withHeader });
+  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'POSITION', 'MODE', 'AGE'], rows, { minWidths: BUDGET_TABLE_WIDTHS, withHeader });
 }
 
 /**
@@ -195,9 +202,11 @@ function positiveNumber(raw: string): number {
   return value;
 }
 
+/** A symbol as an operator types it: `btcusdt` is `BTCUSDT`. */
 function symbolArgument(raw: string): string {
-  if (!isValidSymbol(raw)) throw new InvalidArgumentError('expected 1-32 upper-case letters or digits, such as BTCUSDT');
-  return raw;
+  const symbol = normalizeSymbol(raw);
+  if (symbol === undefined) throw new InvalidArgumentError('expected 1-32 letters or digits, such as BTCUSDT');
+  return symbol;
 }
 
 /** Shows, sets or clears the run-time mode override; the only operator command that writes. */

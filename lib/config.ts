@@ -6,7 +6,7 @@ import { SYMBOL_PATTERN } from '../types/symbol';
 import { integerString, numericString } from '../types/wire-number';
 import type { BudgetParams } from './engine/compute-budget';
 import { OptionsError, type OptionIssue } from './options-error';
-import { DEFAULT_KEY_PREFIX } from './redis/keys';
+import { DEFAULT_INPUT_FAMILIES, DEFAULT_KEY_PREFIX, FAMILY_PATTERN, type InputFamilies } from './redis/keys';
 import type { HostPort } from './redis/client';
 import { parseRedisUrl, redactUrl } from './redis/redis-url';
 
@@ -49,6 +49,14 @@ export interface WorkerConfig {
   apiToken: string | undefined;
   /** Serve POST /test/inject_portfolio_state. */
   testMode: boolean;
+  /** POSITION_STALE_SEC: a position read from the exchange longer ago than this is unknown, never flat. */
+  positionStaleSec: number;
+  /** MARKET_STATE_STALE_SEC: a live market state computed longer ago than this is not used. */
+  marketStateStaleSec: number;
+  /** POSITIONS_FEED_TOLERANCE_PCT: how much less position notional than the portfolio state counts is still complete. */
+  positionsFeedTolerancePct: number;
+  /** Where each input is read: P28_PORTFOLIO_KEY and the *_FAMILY variables. */
+  inputFamilies: InputFamilies;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -146,6 +154,19 @@ const symbolList = z.string().transform((raw, ctx) => {
   return items;
 });
 
+/** A key family (`state:positions`); `none` switches a legacy family off. */
+const family = (canBeNone: boolean) =>
+  z.string().transform((raw, ctx) => {
+    const v = raw.trim();
+    if (canBeNone && v === 'none') return undefined;
+    if (!FAMILY_PATTERN.test(v)) {
+      const none = canBeNone ? ', or none' : '';
+      ctx.addIssue({ code: 'custom', message: `expected key segments of letters, digits, "_", "." or "-" joined by ":" (no wildcard)${none}, got ${JSON.stringify(raw)}` });
+      return z.NEVER;
+    }
+    return v;
+  });
+
 const text = (pattern: RegExp, expected: string) =>
   z.string().transform((raw, ctx) => {
     if (!pattern.test(raw)) {
@@ -166,7 +187,7 @@ interface VariableSpec {
   schema: z.ZodType<unknown, string>;
 }
 
-type ConfigKey = Exclude<keyof WorkerConfig, 'budget'> | `budget.${keyof BudgetParams}`;
+type ConfigKey = Exclude<keyof WorkerConfig, 'budget' | 'inputFamilies'> | `budget.${keyof BudgetParams}` | `inputFamilies.${keyof InputFamilies}`;
 
 const spec = (
   env: string,
@@ -217,6 +238,15 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('P28_API_TOKEN', 'apiToken', undefined, apiToken, 'bearer token the HTTP API requires on every endpoint but /health and /metrics (unset: no auth); 16-512 printable characters'),
   spec('P28_TEST_MODE', 'testMode', '0', flag, '1 enables POST /test/inject_portfolio_state (writes the portfolio state; never in production)'),
   spec('P28_INSTANCE_ID', 'instanceId', undefined, text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and logs (default host-pid)'),
+  spec('POSITION_STALE_SEC', 'positionStaleSec', '60', numericString({ min: 0, exclusiveMin: true }), 'a position read from the exchange longer ago than this (seconds, its ts_epoch) is unknown, never flat'),
+  spec('MARKET_STATE_STALE_SEC', 'marketStateStaleSec', '600', numericString({ min: 0, exclusiveMin: true }), 'a live market state computed longer ago than this (seconds, its ts_timestamp) is not used for the vol regime'),
+  spec('POSITIONS_FEED_TOLERANCE_PCT', 'positionsFeedTolerancePct', '5', numericString({ min: 0, max: 100 }), 'the positions feed is incomplete when its notional is short of the portfolio state\'s positions_notional_usd by more than this percent (and 1 USD)'),
+  spec('P28_PORTFOLIO_KEY', 'inputFamilies.portfolio', DEFAULT_INPUT_FAMILIES.portfolio, family(false), 'the portfolio state hash, after the key prefix'),
+  spec('P28_POSITIONS_FAMILY', 'inputFamilies.positions', DEFAULT_INPUT_FAMILIES.positions, family(false), 'key family of positions (P3.3 position state brain), between the key prefix and the symbol'),
+  spec('P28_LEGACY_POSITIONS_FAMILY', 'inputFamilies.legacyPositions', DEFAULT_INPUT_FAMILIES.legacyPositions, family(true), 'legacy key family of positions, also read (the fresher position counts); none = not read'),
+  spec('P28_MARKET_STATE_FAMILY', 'inputFamilies.marketState', DEFAULT_INPUT_FAMILIES.marketState, family(false), 'key family of market state (market state publisher: sigma of 1-minute returns)'),
+  spec('P28_LEGACY_MARKET_FAMILY', 'inputFamilies.legacyMarket', DEFAULT_INPUT_FAMILIES.legacyMarket, family(true), 'legacy key family of market state (vol_regime, sigma, cluster_id), also read; its vol_regime wins; none = not read'),
+  spec('P28_CLUSTER_STRESS_FAMILY', 'inputFamilies.clusterStress', DEFAULT_INPUT_FAMILIES.clusterStress, family(false), 'key family of cluster stress, between the key prefix and the cluster id'),
 ]);
 
 /** One invalid environment variable (`field`) and what was wrong with it. */
@@ -248,17 +278,19 @@ const defaultHealthMaxBudgetAgeSec = (computeIntervalSec: number): number => Mat
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
   const issues: ConfigIssue[] = [];
   const out: Record<string, unknown> = { ...UNSET_DEFAULTS };
-  const budget: Record<string, unknown> = {};
+  const nested: Record<'budget' | 'inputFamilies', Record<string, unknown>> = { budget: {}, inputFamilies: {} };
   for (const v of CONFIG_VARIABLES) {
     const given = env[v.env];
     const raw = given === undefined || given.trim() === '' ? v.default : given;
     if (raw === undefined) continue;
     const parsed = v.schema.safeParse(raw);
+    const [group, field] = v.key.split('.') as [string, string | undefined];
     if (!parsed.success) issues.push({ field: v.env, message: parsed.error.issues.map((i) => i.message).join('; ') });
-    else if (v.key.startsWith('budget.')) budget[v.key.slice('budget.'.length)] = parsed.data;
+    else if (field !== undefined) nested[group as keyof typeof nested][field] = parsed.data;
     else out[v.key] = parsed.data;
   }
-  out.budget = budget;
+  out.budget = nested.budget;
+  out.inputFamilies = nested.inputFamilies;
   const config = out as unknown as WorkerConfig;
   const bad = new Set(issues.map((i) => i.field));
   if (!bad.has('MIN_BUDGET_K') && !bad.has('MAX_BUDGET_K') && config.budget.minBudgetUsd > config.budget.maxBudgetUsd) {
@@ -283,10 +315,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((config.redisTlsCertFile === undefined) !== (config.redisTlsKeyFile === undefined) && !bad.has('REDIS_TLS_CERT_FILE') && !bad.has('REDIS_TLS_KEY_FILE')) {
     issues.push({ field: config.redisTlsCertFile === undefined ? 'REDIS_TLS_CERT_FILE' : 'REDIS_TLS_KEY_FILE', message: 'REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together' });
   }
+  const families = config.inputFamilies;
+  if (families.legacyPositions !== undefined && families.legacyPositions === families.positions) {
+    issues.push({ field: 'P28_LEGACY_POSITIONS_FAMILY', message: `must differ from P28_POSITIONS_FAMILY (${families.positions})` });
+  }
+  if (families.legacyMarket !== undefined && families.legacyMarket === families.marketState) {
+    issues.push({ field: 'P28_LEGACY_MARKET_FAMILY', message: `must differ from P28_MARKET_STATE_FAMILY (${families.marketState})` });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   config.instanceId ??= `${hostname()}-${process.pid}`;
   config.healthMaxBudgetAgeSec ??= defaultHealthMaxBudgetAgeSec(config.computeIntervalSec);
   Object.freeze(config.budget);
+  Object.freeze(config.inputFamilies);
   return Object.freeze(config);
 }
 

@@ -30,6 +30,18 @@ export interface WorkerHealthFacts {
   futureHeartbeat?: FutureHeartbeat;
   /** Keys the last cycle skipped (wrong type, from the future): they cost only their own symbol or feature. */
   invalidKeys?: readonly KeyProblemNote[];
+  /** Positions the last leader cycle could not vouch for (undefined on a stand-by or before the first). */
+  positions?: { stale: number; unknown: number; invalid: number; feedProblem?: string } | undefined;
+}
+
+/** What /health says of the positions: unknown ones are judged by each plan's own notional, never taken for flat. */
+export interface PositionsHealth {
+  stale: number;
+  unknown: number;
+  invalid: number;
+  feed: 'complete' | 'incomplete';
+  /** Why the positions feed was judged incomplete. */
+  feed_problem?: string;
 }
 
 /** What the HTTP API reads from the worker; `BudgetWorker` provides it. */
@@ -58,6 +70,8 @@ export interface HealthBody {
   instance: string;
   /** Keys the last cycle skipped, named with their problem; absent when there are none. Not a reason to degrade by itself. */
   invalid_keys?: string[];
+  /** Unknown positions of this replica's last leader cycle; null on a stand-by. */
+  positions: PositionsHealth | null;
 }
 
 /** The verdict of a health check: the HTTP status and the body. */
@@ -121,6 +135,7 @@ export function judgeHealth(input: HealthInput): HealthReport {
     last_success_age_sec: ageSec(nowMs, worker.lastSuccessAtMs),
     last_cycle_result: worker.lastCycleResult ?? null,
     instance: input.instanceId,
+    positions: positionsHealth(worker.positions),
   };
   const invalid = worker.invalidKeys ?? [];
   if (invalid.length > 0) body.invalid_keys = invalid.map((k) => `${k.key} (${k.problem}${k.detail ? `: ${k.detail}` : ''})`);
@@ -129,6 +144,13 @@ export function judgeHealth(input: HealthInput): HealthReport {
   body.status = input.redisConnected ? 'degraded' : 'unhealthy';
   body.reason = reason;
   return { code: 503, body };
+}
+
+function positionsHealth(p: WorkerHealthFacts['positions']): PositionsHealth | null {
+  if (p === undefined) return null;
+  const out: PositionsHealth = { stale: p.stale, unknown: p.unknown, invalid: p.invalid, feed: p.feedProblem === undefined ? 'complete' : 'incomplete' };
+  if (p.feedProblem !== undefined) out.feed_problem = p.feedProblem;
+  return out;
 }
 
 function unhealthyReason(input: HealthInput, budgetsAge: number | null): string | undefined {
