@@ -85,6 +85,7 @@ export function startWorker(server: LocalRedisServer, o: Pick<DecisionsDuringCyc
       P28_INSTANCE_ID: 'bench-worker',
       P28_MODE: 'enforce',
       BUDGET_COMPUTE_INTERVAL_SEC: String(o.intervalSec),
+      BUDGET_HASH_TTL_SEC: String(Math.max(60, Math.ceil(o.intervalSec * 2))),
       STALE_SEC: '3600',
       P28_MAX_SYMBOLS: String(Math.max(20000, o.symbols)),
     },
