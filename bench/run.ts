@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   log(`redis-server on port ${server.port}`);
   const rows: Row[] = [];
   try {
-    if (only === 'decisions' || (only === undefined && soakAt < 0)) {
+    // The two scenarios that run a worker process for minutes: part of a full run, and of a quick
+    // one only when asked for (`--only decisions`, `--soak <seconds>`).
+    if (only === 'decisions' || (only === undefined && soakAt < 0 && !quick)) {
       rows.push(
         ...(await runDecisionsDuringCyclesBench(
           server,
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
         )),
       );
     }
-    if (only === undefined || only === 'soak' || soakAt >= 0) {
+    if ((only === undefined && !quick) || only === 'soak' || soakAt >= 0) {
       // `--soak <seconds>`: the long run (e.g. 3600); default a short one.
       const seconds = soakAt >= 0 ? Number(process.argv[soakAt + 1]) : quick ? 30 : 120;
       if (!Number.isFinite(seconds) || seconds <= 0) throw new Error('--soak takes a number of seconds, e.g. --soak 3600');
