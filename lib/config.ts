@@ -49,6 +49,10 @@ export interface WorkerConfig {
   apiToken: string | undefined;
   /** Serve POST /test/inject_portfolio_state. */
   testMode: boolean;
+  /** DECISION_LOG_MAXLEN: bound of the decision log stream of the HTTP API's gate; 0 = off. */
+  decisionLogMaxLen: number;
+  /** CYCLE_HISTORY_MAXLEN: bound of the cycle history stream; 0 = off. */
+  cycleHistoryMaxLen: number;
   /** POSITION_STALE_SEC: a position read from the exchange longer ago than this is unknown, never flat. */
   positionStaleSec: number;
   /** MARKET_STATE_STALE_SEC: a live market state computed longer ago than this is not used. */
@@ -237,6 +241,8 @@ export const CONFIG_VARIABLES: readonly VariableSpec[] = Object.freeze([
   spec('HEALTH_MAX_BUDGET_AGE_SEC', 'healthMaxBudgetAgeSec', undefined, numericString({ min: 0, exclusiveMin: true }), '/health is degraded when no replica has written budgets for this long (seconds); default three compute intervals, at least 15'),
   spec('P28_API_TOKEN', 'apiToken', undefined, apiToken, 'bearer token the HTTP API requires on every endpoint but /health and /metrics (unset: no auth); 16-512 printable characters'),
   spec('P28_TEST_MODE', 'testMode', '0', flag, '1 enables POST /test/inject_portfolio_state (writes the portfolio state; never in production)'),
+  spec('DECISION_LOG_MAXLEN', 'decisionLogMaxLen', '1000000', integerString({ min: 0, max: 1e9 }), 'approximate length bound of the decision log quantum:stream:p28.decisions written by the HTTP API\'s gate (the plugin has the option decisionLogMaxLen); 0 turns the log off'),
+  spec('CYCLE_HISTORY_MAXLEN', 'cycleHistoryMaxLen', '100000', integerString({ min: 0, max: 1e9 }), 'approximate length bound of the cycle history quantum:stream:p28.cycles (one entry per leader cycle: about 5.8 days at 5 s); 0 turns it off'),
   spec('P28_INSTANCE_ID', 'instanceId', undefined, text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and logs (default host-pid)'),
   spec('POSITION_STALE_SEC', 'positionStaleSec', '60', numericString({ min: 0, exclusiveMin: true }), 'a position read from the exchange longer ago than this (seconds, its ts_epoch) is unknown, never flat'),
   spec('MARKET_STATE_STALE_SEC', 'marketStateStaleSec', '600', numericString({ min: 0, exclusiveMin: true }), 'a live market state computed longer ago than this (seconds, its ts_timestamp) is not used for the vol regime'),

@@ -4,6 +4,7 @@ import { parseRedisUrl } from '../lib/redis/redis-url';
 import { OptionsError, type OptionIssue } from '../lib/options-error';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
+import { defaultInstanceId } from './decision-log';
 
 /** One numeric option of the gate: its default, its bounds and what it means. */
 export interface GateOptionSpec {
@@ -12,7 +13,7 @@ export interface GateOptionSpec {
   max: number;
   integer?: boolean;
   /** Unit of the value, as the docs tables show it. */
-  unit: 'ms' | '%' | 'reads' | 'buckets';
+  unit: 'ms' | '%' | 'reads' | 'buckets' | 'entries';
   doc: string;
 }
 
@@ -75,6 +76,11 @@ export const GATE_OPTION_SPECS = Object.freeze({
     default: 5000, min: 0, max: 86400000, unit: 'ms',
     // Small clock differences between hosts are tolerated; a hash dated far ahead is not trusted.
     doc: 'How far a `timestamp` may lie in the future before the hash is treated as stale.',
+  },
+  decisionLogMaxLen: {
+    default: 1000000, min: 0, max: 1e9, integer: true, unit: 'entries',
+    // A day of a busy Governor's decisions at a few hundred bytes each in Redis; readiness reads 24 h.
+    doc: 'Approximate length bound of the decision log `quantum:stream:p28.decisions` (XADD MAXLEN ~); 0 turns the log off. See docs/decision-log.md.',
   },
 } satisfies Record<string, GateOptionSpec>);
 
@@ -141,6 +147,11 @@ export interface BudgetGateOptions {
   staleAfterMs?: number;
   violationWindowMs?: number;
   maxClockSkewMs?: number;
+  decisionLogMaxLen?: number;
+  /** The gate's name in its decision log entries. Default host-pid. */
+  instanceId?: string;
+  /** The way in named in decision log entries: `node` (default) or `http` (the worker's HTTP API). */
+  via?: 'node' | 'http';
   /**
    * prom-client Registry for the gate's metrics. Default: a private registry of the gate
    * (`gate.registry`), never the global one unless passed here.
@@ -182,6 +193,8 @@ export interface ResolvedGateOptions extends Record<NumericOption, number> {
   disabled: boolean;
   forceShadow: boolean;
   localCache: boolean;
+  instanceId: string;
+  via: 'node' | 'http';
   redis?: RedisClient;
   redisUrl?: string;
   registry?: Registry;
@@ -192,7 +205,7 @@ export interface ResolvedGateOptions extends Record<NumericOption, number> {
 /** Merges `options` over the defaults and checks them; throws `GateOptionsError`. */
 export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOptions {
   const issues: OptionIssue[] = [];
-  const resolved: ResolvedGateOptions = { ...BUDGET_GATE_DEFAULTS, now: Date.now };
+  const resolved: ResolvedGateOptions = { ...BUDGET_GATE_DEFAULTS, instanceId: defaultInstanceId(), via: 'node', now: Date.now };
   for (const name of Object.keys(GATE_OPTION_SPECS) as NumericOption[]) {
     const value = options[name];
     if (value === undefined) continue;
@@ -228,6 +241,14 @@ export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOpti
   if (options.localCache !== undefined) {
     if (typeof options.localCache === 'boolean') resolved.localCache = options.localCache;
     else issues.push({ field: 'localCache', message: 'must be true or false' });
+  }
+  if (options.instanceId !== undefined) {
+    if (typeof options.instanceId === 'string' && /^\S{1,200}$/.test(options.instanceId)) resolved.instanceId = options.instanceId;
+    else issues.push({ field: 'instanceId', message: 'must be 1 to 200 characters without spaces' });
+  }
+  if (options.via !== undefined) {
+    if (options.via === 'node' || options.via === 'http') resolved.via = options.via;
+    else issues.push({ field: 'via', message: 'must be node or http' });
   }
   if (options.now !== undefined) {
     if (typeof options.now === 'function') resolved.now = options.now;

@@ -6,3 +6,5 @@ export * from './budget-hash';
 export * from './violation-event';
 export * from './permit';
 export * from './worker-heartbeat';
+export * from './decision-log-entry';
+export * from './cycle-history-entry';

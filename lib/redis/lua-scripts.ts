@@ -11,6 +11,7 @@ import type { RedisClient } from './client';
 const SCRIPTS = {
   p28HoldLease: 'hold-lease-1.lua',
   p28ReleaseLease: 'release-lease-1.lua',
+  p28AppendDecisions: 'append-decisions-1.lua',
 } as const;
 
 /** The number of keys a script takes, from its file name (`renew-lease-1.lua` takes one). */
@@ -26,6 +27,7 @@ export interface ScriptCommands {
   /** [2 renewed | 1 taken | 0 held by another, the tenure's epoch ('' when 0)]. */
   p28HoldLease(key: string, token: string, ttlMs: number): Promise<[number, string]>;
   p28ReleaseLease(key: string, token: string): Promise<number>;
+  p28AppendDecisions(key: string, maxLen: number, ...entries: string[]): Promise<number>;
 }
 
 function loadScript(name: string): string {

@@ -12,6 +12,9 @@ import { redisErrorCause } from '../redis/error-cause';
 import { AUTH_CAUSES, connectionProblem, describeConnectionProblem, trackConnectionProblems } from '../redis/connection-problem';
 import { PACKAGE_VERSION } from '../package-version';
 import { ServerClock, registerClockSkewGauge } from '../redis/server-clock';
+import { RedisKeys } from '../redis/keys';
+import { readinessContext } from '../readiness/context';
+import { evaluateReadiness } from '../readiness/read-history';
 
 export interface WorkerServiceOptions {
   /** Default: JSON logs on stdout at LOG_LEVEL. */
@@ -76,8 +79,18 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     ? createRedisClient({ ...redisOptionsFromConfig(config, `p28-api:${config.instanceId}`), profile: 'gate' })
     : (options.redis as RedisClient);
   if (ownsRedis) gateRedis.on('error', () => undefined);
-  const gate = new BudgetGate({ redis: gateRedis, keyPrefix: config.keyPrefix, registry: metrics.registry, logger, now });
+  const gate = new BudgetGate({
+    redis: gateRedis,
+    keyPrefix: config.keyPrefix,
+    registry: metrics.registry,
+    logger,
+    now,
+    decisionLogMaxLen: config.decisionLogMaxLen,
+    instanceId: config.instanceId,
+    via: 'http',
+  });
 
+  const keys = new RedisKeys(config.keyPrefix);
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     http = await startHttpServer({
@@ -94,6 +107,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       version: PACKAGE_VERSION,
       instanceId: config.instanceId,
       maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
+      readiness: (windowMs) => evaluateReadiness(redis, keys, readinessContext(config, windowMs, now())),
       now,
       logger,
     });
