@@ -5,6 +5,7 @@ import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
+import { ServerClock, registerClockSkewGauge } from '../lib/redis/server-clock';
 import { withScripts, type ScriptCommands } from '../lib/redis/lua-scripts';
 import { budgetFieldsFromValues } from '../types/budget-hash';
 import { normalizeSymbol } from '../types/symbol';
@@ -148,6 +149,15 @@ export class BudgetGate implements PermitGate {
   private readonly localCache: GateLocalCache | undefined;
   /** Option `decisionLogMaxLen`; undefined when 0 (off). */
   private readonly decisionLog: DecisionLog | undefined;
+  /** Redis's clock, unless option `now` is given: ages are judged on it, never on this host's clock. */
+  private readonly clock: ServerClock | undefined;
+  private readonly now: () => number;
+
+  private readonly onReconnected = (): void => {
+    if (this.breaker.isShutdown || this.breaker.closed) return;
+    this.logger.info({ breaker: this.breakerState }, 'redis connection ready again: budget gate breaker closed without waiting for resetTimeoutMs');
+    this.breaker.close();
+  };
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -181,6 +191,19 @@ export class BudgetGate implements PermitGate {
       // Connection errors surface as fail-open decisions; the listener only keeps ioredis from
       // reporting them as unhandled.
       this.client.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'budget gate redis error'));
+    }
+
+    // Budget timestamps are written on Redis's clock; judging them on this host's would turn a host
+    // clock a few seconds off into stale or from-the-future hashes, failing every plan open. The
+    // offset is measured at each connection and every half minute, never per decision.
+    if (options.now === undefined) {
+      this.clock = new ServerClock(this.client);
+      registerClockSkewGauge(this.registry, this.clock);
+      this.clock.start();
+      this.now = this.clock.now;
+    } else {
+      this.clock = undefined;
+      this.now = o.now;
     }
 
     this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
@@ -227,6 +250,12 @@ export class BudgetGate implements PermitGate {
       this.metrics.breakerEvent('halfOpen');
       this.metrics.setBreakerState(BREAKER_STATE.halfOpen);
     });
+    // A new connection (ioredis reconnected: to the new master after a Sentinel failover, to a
+    // restarted server) is news the open breaker cannot have: the cause it opened on may be gone.
+    // Waiting out resetTimeoutMs would fail every decision open for seconds after Redis is back;
+    // the breaker is closed at once instead, and a run of failures opens it again within
+    // failureStreakMs if the new connection fails too.
+    this.client.on('ready', this.onReconnected);
     this.breaker.on('close', () => {
       this.consecutiveFailures = 0;
       this.metrics.breakerEvent('close');
@@ -367,7 +396,7 @@ export class BudgetGate implements PermitGate {
   // --- local cache (option `localCache`) ---
 
   private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
-    const decision = decideFromBudgetFields(plan, fields, this.options.now(), this.policy);
+    const decision = decideFromBudgetFields(plan, fields, this.now(), this.policy);
     decision.source = 'cache';
     this.decisionLog?.noteInputs(decision, fields);
     return decision;
@@ -418,7 +447,7 @@ export class BudgetGate implements PermitGate {
     }
     // The script's arguments are built only for a call that is made: an open breaker answers without them.
     const withFields = this.localCache !== undefined || this.decisionLog !== undefined;
-    const args = planScriptArgs(plan, this.options.now(), this.policy, this.options.reservationTtlMs, withFields);
+    const args = planScriptArgs(plan, this.now(), this.policy, this.options.reservationTtlMs, withFields);
     return breaker.fire(this.keys.budget(plan.symbol), args).then(
       (reply) => this.readSucceeded(reply),
       (error: unknown) => this.readFailed(error),
@@ -545,7 +574,7 @@ export class BudgetGate implements PermitGate {
       this.metrics.record(decision, (performance.now() - started) / 1000);
       // Only fail-opens, blocks, shadow blocks and the first decision after a fail-open are logged.
       if (decision.failOpen || decision.wouldBlock || this.lastFailOpen !== null) this.report(req, decision);
-      this.decisionLog?.append(req, decision, this.options.now(), this.policy.forceShadow);
+      this.decisionLog?.append(req, decision, this.now(), this.policy.forceShadow);
     } catch {
       // Metrics and logs must never turn a decision into an exception on the permit path.
     }
@@ -580,6 +609,8 @@ export class BudgetGate implements PermitGate {
     this.endFirstAttempt();
     this.markConnected();
     this.breaker.shutdown();
+    this.client.off('ready', this.onReconnected);
+    this.clock?.stop();
     this.localCache?.close();
     const logged = this.decisionLog?.close(this.options.timeoutMs);
     const ended = this.ownsClient ? this.clientEnded() : undefined;

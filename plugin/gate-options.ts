@@ -180,7 +180,7 @@ export interface BudgetGateOptions {
    * and Sentinel only; on a Cluster client it is logged and ignored.
    */
   localCache?: boolean;
-  /** Clock in epoch ms. Default `Date.now`. */
+  /** Clock in epoch ms. Default: Redis's clock (`ServerClock`: the host clock plus an offset measured with TIME at each connection and every 30 s). */
   now?: () => number;
 }
 

@@ -14,7 +14,7 @@ const WORKER_ACL = [
   'resetkeys', 'resetchannels', '-@all',
   '+@connection', '+info',
   '+get', '+getdel', '+set', '+del', '+pexpire', '+expire', '+hgetall', '+hset', '+hdel', '+scan', '+xadd', '+xrevrange', '+multi', '+exec',
-  '+evalsha', '+eval',
+  '+evalsha', '+eval', '+script|load', '+hget', '+time',
   '%R~quantum:state:*', '%R~quantum:marketstate:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
   '~quantum:portfolio:budget:*', '~quantum:stream:budget.violation', '~quantum:stream:p28.mode', '~quantum:p28:*',
 ];
