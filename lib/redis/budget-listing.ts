@@ -3,6 +3,7 @@ import { execBatch, command } from './command-batch';
 import type { RedisKeys } from './keys';
 import { scanKeys } from './key-scanner';
 import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../../types/budget-hash';
+import { RESERVATIONS_FIELD } from './reservations';
 
 /** One budget hash as stored: its symbol and its fields, every one a string. */
 export interface ListedBudget {
@@ -59,14 +60,18 @@ export async function listBudgetPage(client: RedisClient, keys: RedisKeys, reque
   let at = 0;
   while (at < symbols.length && budgets.length < limit) {
     const batch = symbols.slice(at, at + limit);
-    const outcomes = await execBatch(client, batch.map((symbol) => command('hmget', keys.budget(symbol), ...BUDGET_HASH_FIELDS)));
+    // The known fields and the reservations of plans in flight (the listing shows what they hold).
+    const outcomes = await execBatch(client, batch.map((symbol) => command('hmget', keys.budget(symbol), ...BUDGET_HASH_FIELDS, RESERVATIONS_FIELD)));
     let taken = 0;
     for (let i = 0; i < batch.length && budgets.length < limit; i++) {
       taken = i + 1;
       const outcome = outcomes[i]!;
       if (outcome.error !== null) continue;
-      const fields = budgetFieldsFromValues(outcome.value as (string | null)[]);
+      const values = outcome.value as (string | null)[];
+      const fields = budgetFieldsFromValues(values);
       if (Object.keys(fields).length === 0 || (request.over && !isOverBudget(fields))) continue;
+      const reservations = values[BUDGET_HASH_FIELDS.length];
+      if (typeof reservations === 'string') fields[RESERVATIONS_FIELD] = reservations;
       budgets.push({ symbol: batch[i]!, fields });
     }
     at += taken;
