@@ -4,7 +4,7 @@ import { loadConfig, type WorkerConfig } from '../lib/config';
 import type { HeatReader } from '../lib/worker/heat-source';
 import { RedisKeys } from '../lib/redis/keys';
 import { COMMAND_BATCH_DEFAULTS } from '../lib/redis/command-batch';
-import type { LocalRedisServer } from '../test/support/local-redis-server';
+import type { LocalRedisServer } from '../dev/local-redis-server';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { encodeBudgetHash, type BudgetHash } from '../types/budget-hash';
 import type { Row } from './report';

@@ -5,9 +5,12 @@ import { MODES, type Mode } from '../types/mode';
 import { SYMBOL_PATTERN } from '../types/symbol';
 import { integerString, numericString } from '../types/wire-number';
 import type { BudgetParams } from './engine/compute-budget';
+import { LOG_LEVELS, type LogLevel } from './logger';
 import { OptionsError, type OptionIssue } from './options-error';
 import { DEFAULT_KEY_PREFIX } from './redis/keys';
 import type { HostPort } from './redis/client';
+
+export type { LogLevel } from './logger';
 import { parseRedisUrl, redactUrl } from './redis/redis-url';
 
 /** The worker's validated configuration. Units are in the names. */
@@ -50,9 +53,6 @@ export interface WorkerConfig {
   /** Serve POST /test/inject_portfolio_state. */
   testMode: boolean;
 }
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const hostPortList = z.string().transform((raw, ctx) => {
   const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);

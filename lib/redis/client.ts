@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { WorkerConfig } from '../config';
 import { parseRedisUrl } from './redis-url';
 
 /** One host:port of a Redis Sentinel or Cluster seed list. */
@@ -187,10 +186,25 @@ function reconnectWhenSilent(client: Redis, silenceMs: number): void {
 }
 
 /**
+ * The connection settings of the worker's configuration (REDIS_URL, REDIS_SENTINELS, ...). Declared
+ * here, not taken from `WorkerConfig`, so that Redis access never depends on the worker's config.
+ */
+export interface RedisConnectionConfig {
+  redisUrl: string;
+  redisSentinels: HostPort[];
+  redisSentinelName: string | undefined;
+  redisClusterNodes: HostPort[];
+  redisSentinelPassword: string | undefined;
+  redisTlsCaFile: string | undefined;
+  redisTlsCertFile: string | undefined;
+  redisTlsKeyFile: string | undefined;
+}
+
+/**
  * The connection options of a worker configuration: REDIS_URL, and the Sentinel or Cluster seed
  * list when one is set. The one place the worker, its service and its CLI turn config into a client.
  */
-export function redisOptionsFromConfig(config: WorkerConfig, connectionName: string): RedisConnectOptions {
+export function redisOptionsFromConfig(config: RedisConnectionConfig, connectionName: string): RedisConnectOptions {
   return {
     url: config.redisUrl,
     sentinels: config.redisSentinels,
@@ -204,7 +218,7 @@ export function redisOptionsFromConfig(config: WorkerConfig, connectionName: str
 }
 
 /** The PEM files named by REDIS_TLS_*_FILE, read when a client is made (so a renewed certificate is picked up on restart). */
-function tlsMaterial(config: WorkerConfig): RedisConnectOptions['tls'] {
+function tlsMaterial(config: RedisConnectionConfig): RedisConnectOptions['tls'] {
   const read = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file, 'utf8'));
   if (!config.redisTlsCaFile && !config.redisTlsCertFile && !config.redisTlsKeyFile) return undefined;
   return { ca: read(config.redisTlsCaFile), cert: read(config.redisTlsCertFile), key: read(config.redisTlsKeyFile) };
