@@ -1,25 +1,10 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import {
-  BudgetHash,
-  ClusterStressHash,
-  encodeBudgetHash,
-  encodeViolationEvent,
-  GateReason,
-  MarketStateHash,
-  PermitRequest,
-  PortfolioStateHash,
-  readBudgetHash,
-  readPermitRequest,
-  PositionSnapshotHash,
-  ViolationStreamEntry,
-  formatIssues,
-  numericString,
-  volRegimeOf,
-  type BudgetHash as BudgetRecord,
-} from '../../types';
-import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../../types/budget-hash';
-import { MAX_DECIMAL_CHARS, parseDecimal, readDecimal } from '../../types/wire-number';
+import { BUDGET_HASH_FIELDS, BudgetHash, budgetFieldsFromValues, encodeBudgetHash, readBudgetHash, type BudgetHash as BudgetRecord } from '../../types/budget-hash';
+import { ClusterStressHash, MarketStateHash, PortfolioStateHash, PositionSnapshotHash, volRegimeOf } from '../../types/inputs';
+import { GateReason, PermitRequest, readPermitRequest } from '../../types/permit';
+import { encodeViolationEvent, ViolationStreamEntry } from '../../types/violation-event';
+import { formatIssues, MAX_DECIMAL_CHARS, numericString, parseDecimal, readDecimal } from '../../types/wire-number';
 import { budgetFixture } from '../support/budget-fixture';
 import { encodeWorkerHeartbeat, WorkerHeartbeat } from '../../types/worker-heartbeat';
 
