@@ -5,6 +5,7 @@ import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
+import { isTimeout, isWrongType } from '../lib/redis/error-cause';
 import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
 import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
@@ -17,7 +18,7 @@ import {
   type DecisionPolicy,
 } from './decide';
 import { BREAKER_STATE, GateMetrics } from './gate-metrics';
-import { resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
+import { decisionPolicyOf, resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
 import { GateLocalCache } from './local-cache';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
@@ -41,14 +42,6 @@ const CLOSE_WAIT_MS = 1000;
 const FIRST_CONNECTION_STATES: ReadonlySet<string> = new Set(['connecting', 'connect']);
 
 const BREAKER_OPEN_READ: BudgetRead = Object.freeze({ ok: false, reason: 'breaker_open', detail: 'breaker_open' });
-
-/**
- * A key that holds something other than a hash: Redis answered, so this is bad data, not an
- * unavailable Redis. The breaker's `errorFilter` keeps it out of the failure statistics.
- */
-function isWrongType(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('WRONGTYPE');
-}
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -153,12 +146,7 @@ export class BudgetGate implements PermitGate {
     this.metrics = new GateMetrics(this.registry);
     this.metrics.setBreakerState(BREAKER_STATE.closed);
     this.disabled = o.disabled;
-    this.policy = {
-      staleAfterMs: o.staleAfterMs,
-      violationWindowMs: o.violationWindowMs,
-      maxClockSkewMs: o.maxClockSkewMs,
-      forceShadow: o.forceShadow,
-    };
+    this.policy = decisionPolicyOf(o);
 
     if (o.redis) {
       this.client = o.redis;
@@ -202,6 +190,7 @@ export class BudgetGate implements PermitGate {
       volumeThreshold: o.volumeThreshold,
       rollingCountTimeout: o.rollingCountTimeoutMs,
       rollingCountBuckets: o.rollingCountBuckets,
+      // A key holding another type is bad data, not an unavailable Redis: kept out of the failure statistics.
       errorFilter: isWrongType,
       // The gate keeps its own latency histogram; no percentile work or snapshot timer per breaker.
       rollingPercentilesEnabled: false,
@@ -398,7 +387,7 @@ export class BudgetGate implements PermitGate {
     }
     this.countFailure();
     // The client's command timeout and the breaker's timer (whichever bounds the read) mean the same.
-    if (code === 'ETIMEDOUT' || message === 'Command timed out') {
+    if (isTimeout(error)) {
       this.metrics.breakerEvent('timeout');
       return { ok: false, reason: 'timeout', detail: message };
     }

@@ -111,11 +111,14 @@ export const BUDGET_GATE_DEFAULTS = Object.freeze({
   localCache: false,
 });
 
+/** The type of a default's value (`boolean` of `false`, `string` of `'quantum'`). */
+type Widened<T> = T extends boolean ? boolean : T extends string ? string : T extends number ? number : T;
+
 /**
- * Options of the budget gate. Exactly one of `redis` and `redisUrl` is required; every other
- * option has the default in `BUDGET_GATE_DEFAULTS` or the one stated here.
+ * The options with every default filled in: `BUDGET_GATE_DEFAULTS` (the numeric ones from
+ * `GATE_OPTION_SPECS`), the clock, and the options that have no default.
  */
-export interface BudgetGateOptions {
+export type ResolvedGateOptions = { -readonly [K in keyof typeof BUDGET_GATE_DEFAULTS]: Widened<(typeof BUDGET_GATE_DEFAULTS)[K]> } & {
   /**
    * An existing ioredis client or cluster to read through. The gate never closes it. Give it the
    * fail-fast settings of `createRedisClient({ profile: 'gate' })`: with an offline queue or
@@ -127,20 +130,6 @@ export interface BudgetGateOptions {
    * command timeout `timeoutMs`) and closes it in `close()`.
    */
   redisUrl?: string;
-  /** Default `quantum`. */
-  keyPrefix?: string;
-  /** The numeric options: defaults, bounds and meaning in `GATE_OPTION_SPECS`. */
-  timeoutMs?: number;
-  errorThresholdPercentage?: number;
-  resetTimeoutMs?: number;
-  volumeThreshold?: number;
-  consecutiveFailuresToOpen?: number;
-  failureStreakMs?: number;
-  rollingCountTimeoutMs?: number;
-  rollingCountBuckets?: number;
-  staleAfterMs?: number;
-  violationWindowMs?: number;
-  maxClockSkewMs?: number;
   /**
    * prom-client Registry for the gate's metrics. Default: a private registry of the gate
    * (`gate.registry`), never the global one unless passed here.
@@ -148,23 +137,37 @@ export interface BudgetGateOptions {
   registry?: Registry;
   /** pino logger. Default: silent. */
   logger?: Logger;
-  /** Default false. See `BUDGET_GATE_DEFAULTS.autoPipelining`. */
-  autoPipelining?: boolean;
-  /** Default false. See `BudgetGate.setDisabled`. */
-  disabled?: boolean;
-  /** Default false. See `BudgetGate.setForceShadow`. */
-  forceShadow?: boolean;
-  /**
-   * Default false. Keep an in-process copy of budget hashes, kept coherent by Redis server-assisted
-   * client-side caching: a hit decides without a round trip, and while Redis is unreachable a
-   * cached hash still within `staleAfterMs` keeps being enforced. Turns on CLIENT TRACKING for the
-   * connection the gate reads through and opens one more connection for invalidations. Standalone
-   * and Sentinel only; on a Cluster client it is logged and ignored.
-   */
-  localCache?: boolean;
   /** Clock in epoch ms. Default `Date.now`. */
-  now?: () => number;
+  now: () => number;
+};
+
+/**
+ * Options of the budget gate. Exactly one of `redis` and `redisUrl` is required; every other
+ * option is optional, with its default in `BUDGET_GATE_DEFAULTS` (the numeric ones, with their
+ * bounds and meaning, in `GATE_OPTION_SPECS`). `localCache` keeps an in-process copy of budget
+ * hashes kept coherent by Redis server-assisted client-side caching: a hit decides without a round
+ * trip, and while Redis is unreachable a cached hash still within `staleAfterMs` keeps being
+ * enforced (standalone and Sentinel only; on a Cluster client it is logged and ignored).
+ */
+export type BudgetGateOptions = Partial<ResolvedGateOptions>;
+
+/** The options a decision depends on besides the request, the hash and the clock. */
+const DECISION_POLICY_OPTIONS = ['staleAfterMs', 'violationWindowMs', 'maxClockSkewMs', 'forceShadow'] as const;
+
+/**
+ * The settings a decision depends on besides the request, the hash and the clock: the gate options
+ * `staleAfterMs` (a hash older than this is stale), `violationWindowMs` (a younger violation
+ * blocks increasing plans), `maxClockSkewMs` (how far ahead a timestamp may be) and `forceShadow`.
+ */
+export type DecisionPolicy = Pick<ResolvedGateOptions, (typeof DECISION_POLICY_OPTIONS)[number]>;
+
+/** The decision policy of resolved gate options (a copy: the gate switches `forceShadow` on its own). */
+export function decisionPolicyOf(options: DecisionPolicy): DecisionPolicy {
+  return Object.fromEntries(DECISION_POLICY_OPTIONS.map((name) => [name, options[name]])) as DecisionPolicy;
 }
+
+/** The decision policy of the gate's defaults. */
+export const DEFAULT_DECISION_POLICY: Readonly<DecisionPolicy> = Object.freeze(decisionPolicyOf(BUDGET_GATE_DEFAULTS));
 
 /** Thrown by the gate's constructor when its options are unusable; lists every issue at once. */
 export class GateOptionsError extends OptionsError {
@@ -173,20 +176,6 @@ export class GateOptionsError extends OptionsError {
     super('invalid budget gate options', issues);
     this.name = 'GateOptionsError';
   }
-}
-
-/** The options with every default filled in. */
-export interface ResolvedGateOptions extends Record<NumericOption, number> {
-  keyPrefix: string;
-  autoPipelining: boolean;
-  disabled: boolean;
-  forceShadow: boolean;
-  localCache: boolean;
-  redis?: RedisClient;
-  redisUrl?: string;
-  registry?: Registry;
-  logger?: Logger;
-  now: () => number;
 }
 
 /** Merges `options` over the defaults and checks them; throws `GateOptionsError`. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { isTimeout } from './error-cause';
 import { parseRedisUrl } from './redis-url';
 
 /** One host:port of a Redis Sentinel or Cluster seed list. */
@@ -175,7 +176,7 @@ function reconnectWhenSilent(client: Redis, silenceMs: number): void {
       .then(heard, (error: Error) => {
         // Destroy, not end: a stopped peer never sends its FIN, so a graceful close would wait for
         // it; a destroyed socket is a lost connection, which ioredis remakes at once.
-        if (client.status === 'ready' && /timed out/i.test(error.message)) client.stream?.destroy();
+        if (client.status === 'ready' && isTimeout(error)) client.stream?.destroy();
       })
       .finally(() => {
         probing = false;

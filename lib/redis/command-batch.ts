@@ -1,5 +1,6 @@
-import { Command, Pipeline, ReplyError, type Cluster, type Redis } from 'ioredis';
+import { Command, Pipeline, type Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from './client';
+import { isReplyError } from './error-cause';
 
 /** One Redis command as name and arguments: `['hgetall', key]`. */
 export type RedisCommand = readonly [name: string, ...args: (string | number)[]];
@@ -188,11 +189,6 @@ function toCommand(command: RedisCommand, inTransaction = false): Command {
   const cmd = new Command(command[0], command.slice(1), { replyEncoding: 'utf8' });
   cmd.inTransaction = inTransaction;
   return cmd;
-}
-
-/** An error Redis itself answered, as opposed to one raised because no answer came. */
-function isReplyError(error: Error): boolean {
-  return error instanceof (ReplyError as ErrorConstructor);
 }
 
 type Reply = [Error | null, unknown];

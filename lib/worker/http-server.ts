@@ -7,6 +7,8 @@ import { readBudgetHash } from '../../types/budget-hash';
 import type { Mode } from '../../types/mode';
 import { isValidSymbol } from '../../types/symbol';
 import type { FailOpenReason, PermitGate } from '../../types/permit';
+import { budgetFreshness } from '../../plugin/budget-freshness';
+import { BUDGET_GATE_DEFAULTS } from '../../plugin/gate-options';
 import { isOverBudget, listBudgets } from '../redis/budget-listing';
 import type { RedisClient } from '../redis/client';
 import { RedisKeys } from '../redis/keys';
@@ -19,8 +21,6 @@ export const HTTP_SERVER_DEFAULTS = Object.freeze({
   redisPingTimeoutMs: 500,
   /** Largest request body; larger ones get 413 before they are read in full. */
   bodyLimitBytes: 64 * 1024,
-  /** `POST /budget/check` treats a hash older than this as stale and fails open (the gate's default). */
-  staleAfterMs: 60000,
   /** TTL of the portfolio state written by `POST /test/inject_portfolio_state`, as upstream. */
   injectedStateTtlSec: 120,
 });
@@ -58,6 +58,7 @@ export interface HttpServerOptions {
   /** Wall clock in epoch ms, the same as the worker's (default `Date.now`). */
   now?: () => number;
   redisPingTimeoutMs?: number;
+  /** `POST /budget/check` judges freshness by the gate's rule (`budgetFreshness`); default the gate's `staleAfterMs`. */
   staleAfterMs?: number;
   logger?: Logger;
 }
@@ -174,7 +175,7 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
   const now = options.now ?? (() => Date.now());
   const logger = options.logger ?? silentLogger;
   const keys = new RedisKeys(options.keyPrefix);
-  const staleAfterMs = options.staleAfterMs ?? HTTP_SERVER_DEFAULTS.staleAfterMs;
+  const freshness = { staleAfterMs: options.staleAfterMs ?? BUDGET_GATE_DEFAULTS.staleAfterMs, maxClockSkewMs: BUDGET_GATE_DEFAULTS.maxClockSkewMs };
   const health =
     options.health ??
     (() =>
@@ -301,8 +302,7 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     if (Object.keys(fields).length === 0) return failOpen('no_budget_data');
     const budget = readBudgetHash(fields);
     if (budget === undefined || budget.symbol !== symbol) return failOpen('invalid_budget_data');
-    const ageMs = now() - budget.timestamp * 1000;
-    if (ageMs > staleAfterMs || -ageMs > staleAfterMs) return { ...failOpen('stale_budget_data', budget.mode), budget_usd: budget.budget_usd };
+    if (budgetFreshness(budget.timestamp, now(), freshness) !== 'fresh') return { ...failOpen('stale_budget_data', budget.mode), budget_usd: budget.budget_usd };
     const overBudget = Math.max(0, notional - budget.budget_usd);
     return { violation: overBudget > 0, budget_usd: budget.budget_usd, over_budget: overBudget, mode: budget.mode, enforce: budget.mode === 'enforce' };
   });
