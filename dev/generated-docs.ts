@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_VARIABLES } from '../lib/config';
+import type { MetricDeclaration } from '../lib/registry-metrics';
+import { WORKER_METRICS } from '../lib/worker/worker-metrics';
+import { GATE_METRICS } from '../plugin/gate-metrics';
+import { GOVERNOR_METRICS } from '../plugin/governor-metrics';
+import { LOCAL_CACHE_METRICS } from '../plugin/local-cache';
 
 /**
  * The parts of the docs and deploy files that are generated from the code's declarations, so that
@@ -59,10 +64,32 @@ function envExample(): string {
   return `${[...header, ...body].join('\n')}\n`;
 }
 
+/** A metric table: name, type, labels (with their values where the set is closed), meaning. */
+function metricTable(firstHeader: string, declarations: Record<string, MetricDeclaration>): string {
+  return table(
+    [firstHeader, 'type', 'labels', 'meaning'],
+    Object.values(declarations).map((d) => {
+      const values = d.labelValues as Record<string, readonly string[] | undefined> | undefined;
+      const labels = (d.labelNames ?? []).map((l) => (values?.[l] ? `\`${l}\` (${values[l]!.join(', ')})` : `\`${l}\``));
+      const buckets = d.buckets ? ` Buckets ${d.buckets[0]} to ${d.buckets[d.buckets.length - 1]}.` : '';
+      return [`\`${d.name}\``, d.type, labels.join(', ') || '-', `${d.help}${buckets}`];
+    }),
+  );
+}
+
+const metricSections = (page: string): string =>
+  [
+    ['worker metrics', metricTable('metric', WORKER_METRICS)],
+    ['gate metrics', metricTable('metric', GATE_METRICS)],
+    ['local cache metrics', metricTable('local cache metric', LOCAL_CACHE_METRICS)],
+    ['pipeline metrics', metricTable('metric', GOVERNOR_METRICS)],
+  ].reduce((text, [name, body]) => replaceSection(text, name!, body!), page);
+
 /** Every generated file; add a generator here and re-run `npm run docs:gen`. */
 export const GENERATED: readonly Generated[] = [
   { file: 'docs/configuration.md', render: (page) => replaceSection(page, 'configuration', configurationTable()) },
   { file: 'deploy/portfolio-risk-governor.env.example', render: () => envExample() },
+  { file: 'docs/metrics.md', render: metricSections },
 ];
 
 /** Each generated file with its current and its generated content. */
