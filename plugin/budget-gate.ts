@@ -6,6 +6,7 @@ import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
 import { isTimeout, isWrongType } from '../lib/redis/error-cause';
+import { redisModeOf } from '../lib/redis/redis-modes';
 import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
 import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
@@ -49,15 +50,6 @@ function messageOf(error: unknown): string {
 
 function errorCode(error: unknown): unknown {
   return error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-}
-
-/**
- * The per-command time limit of a client passed in (ioredis `commandTimeout`; for a Cluster the
- * one its node connections get), or undefined when it has none.
- */
-function commandTimeoutOf(client: RedisClient): number | undefined {
-  const options = client.options as { commandTimeout?: number; redisOptions?: { commandTimeout?: number } };
-  return options.commandTimeout ?? options.redisOptions?.commandTimeout;
 }
 
 /** planId and symbol of any value, cut short, for logs about requests that may be malformed. */
@@ -180,7 +172,7 @@ export class BudgetGate implements PermitGate {
 
     // One timer per read: the client's command timeout already bounds it when it is no longer
     // than timeoutMs, and a second timer in the breaker would only add its cost.
-    const clientTimeout = commandTimeoutOf(this.client);
+    const clientTimeout = redisModeOf(this.client).commandTimeoutMs(this.client);
     const clientBoundsRead = clientTimeout !== undefined && clientTimeout > 0 && clientTimeout <= o.timeoutMs;
     this.breaker = new CircuitBreaker((key: string) => this.readFields(key), {
       name: 'p28_budget_gate',

@@ -1,9 +1,9 @@
-import Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
 import type { RedisKeys } from '../lib/redis/keys';
 import { counter, metricsOn } from '../lib/registry-metrics';
+import { redisModeOf } from '../lib/redis/redis-modes';
 import { TrackingCache, type CacheFlushCause } from '../lib/redis/tracking-cache';
 import { budgetFieldsFromValues } from '../types/budget-hash';
 
@@ -67,8 +67,9 @@ export class GateLocalCache {
    * there come from each master separately, which needs one subscriber per node, so a Cluster
    * client reads Redis for every decision (logged once at start-up).
    */
-  static create(client: RedisClient, options: { keys: RedisKeys; registry: Registry; logger: Logger }): GateLocalCache | undefined {
-    if (!(client instanceof Redis)) {
+  static create(gateClient: RedisClient, options: { keys: RedisKeys; registry: Registry; logger: Logger }): GateLocalCache | undefined {
+    const client = redisModeOf(gateClient).trackingConnection(gateClient);
+    if (client === undefined) {
       options.logger.warn('localCache is not supported on Redis Cluster: reading Redis for every decision');
       return undefined;
     }
