@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { BudgetWorker } from '../lib/worker/budget-worker';
 import { loadConfig, type WorkerConfig } from '../lib/config';
-import type { HeatReader } from '../lib/worker/heat-source';
+import type { HeatReader } from '../lib/worker/sources/heat-source';
 import { RedisKeys } from '../lib/redis/keys';
 import { COMMAND_BATCH_DEFAULTS } from '../lib/redis/command-batch';
 import type { LocalRedisServer } from '../dev/local-redis-server';
@@ -42,12 +42,16 @@ export interface LargeBookOptions {
 
 async function seed(client: RedisClient, symbols: number): Promise<void> {
   await client.flushall();
-  await client.hset(keys.portfolioState, { equity_usd: '100000', timestamp: String(Math.floor(Date.now() / 1000)) });
+  const nowSec = String(Math.floor(Date.now() / 1000));
+  await client.hset(keys.portfolioState, { equity_usd: '100000.00', timestamp: nowSec });
   for (let from = 0; from < symbols; from += 5000) {
     const pipeline = client.pipeline();
     for (let i = from; i < Math.min(symbols, from + 5000); i++) {
       const symbol = `S${i}USDT`;
-      pipeline.hset(keys.positionSnapshot(symbol), { position_amt: String((i % 7) - 3 || 1), entry_price: '10', mark_price: String(10 + (i % 100)) });
+      // Positions as the position state brain writes them; the market state in the legacy family,
+      // which carries the regime names and cluster ids the budgets vary by.
+      const amt = (i % 7) - 3 || 1;
+      pipeline.hset(keys.positions.key(symbol), { position_amt: `${amt}.0`, side: amt > 0 ? 'LONG' : 'SHORT', entry_price: '10.0', mark_price: `${10 + (i % 100)}.0`, ts_epoch: nowSec });
       pipeline.hset(keys.marketState(symbol), { vol_regime: ['LOW', 'NORMAL', 'HIGH', 'EXTREME'][i % 4]!, cluster_id: `c${i % 5}` });
     }
     await pipeline.exec();
@@ -59,6 +63,9 @@ async function seed(client: RedisClient, symbols: number): Promise<void> {
 async function refreshPortfolio(client: RedisClient): Promise<void> {
   await client.hset(keys.portfolioState, { timestamp: String(Math.floor(Date.now() / 1000)) });
 }
+
+/** Every input family the worker scans: positions and market state, live and legacy. */
+const INPUT_FAMILIES = [keys.positions, keys.legacyPositions!, keys.marketStates, keys.legacyMarketStates!];
 
 async function scanAll(client: Redis, pattern: string): Promise<string[]> {
   const found: string[] = [];
@@ -74,24 +81,29 @@ async function scanAll(client: Redis, pattern: string): Promise<string[]> {
 /**
  * The baseline: what a worker cycle asks of Redis, written with plain ioredis (a client with its
  * defaults: no command timeout, so no timer per command) and no more: a lease PEXPIRE, the head
- * batch beside the SCANs of snapshots and market states, one pipeline of the 2N snapshot and market
- * reads, one of the cluster reads, one pipeline of MULTI/EXEC blocks of HSET + EXPIRE with the field
+ * batch beside the SCANs of the four input families, one pipeline reading every key they found,
+ * one of the cluster reads, one pipeline of MULTI/EXEC blocks of HSET + EXPIRE with the field
  * values of the worker's latest cycle ready-made, and the heartbeat HSET. No parsing, validation,
  * computation or metrics.
  */
 async function rawCycle(client: Redis, writes: readonly { key: string; fields: string[] }[], ttlSec: number): Promise<void> {
   await client.pexpire('bench:raw:lease', 15000);
-  const [, snapshotKeys, marketKeys] = await Promise.all([
+  const [, ...found] = await Promise.all([
     client.pipeline().get(keys.modeOverride).xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1).hgetall(keys.portfolioState).hgetall(keys.workerHeartbeat).exec(),
-    scanAll(client, keys.positionSnapshotPattern),
-    scanAll(client, keys.marketStatePattern),
+    ...INPUT_FAMILIES.map((family) => scanAll(client, family.pattern)),
   ]);
-  const symbols = new Set([...snapshotKeys.map((k) => keys.symbolOfPositionSnapshot(k)!), ...marketKeys.map((k) => keys.symbolOfMarketState(k)!)]);
   const reads = client.pipeline();
-  for (const symbol of symbols) reads.hgetall(keys.positionSnapshot(symbol)).hgetall(keys.marketState(symbol));
+  for (const key of found.flat()) reads.hgetall(key);
   const replies = (await reads.exec())!;
-  const clusters = new Set<string>();
-  for (let i = 1; i < replies.length; i += 2) clusters.add((replies[i]![1] as Record<string, string>).cluster_id ?? 'default');
+  // Each symbol's cluster is its legacy market hash's cluster_id, else `default`.
+  const legacyMarket = keys.legacyMarketStates!;
+  const clusterOf = new Map<string, string>();
+  found.flat().forEach((key, i) => {
+    const symbol = [keys.positions, keys.legacyPositions!, keys.marketStates, legacyMarket].map((f) => f.symbolOf(key)).find((s) => s !== undefined)!.symbol;
+    const clusterId = legacyMarket.symbolOf(key) ? (replies[i]![1] as Record<string, string>).cluster_id : undefined;
+    if (clusterId !== undefined || !clusterOf.has(symbol)) clusterOf.set(symbol, clusterId ?? clusterOf.get(symbol) ?? 'default');
+  });
+  const clusters = new Set(clusterOf.values());
   const stress = client.pipeline();
   for (const id of clusters) stress.hgetall(keys.clusterStress(id));
   await stress.exec();
@@ -140,7 +152,8 @@ function expectSameWork(worker: Record<string, number>, raw: Record<string, numb
 }
 
 function workerConfig(server: LocalRedisServer): WorkerConfig {
-  return loadConfig({ REDIS_URL: server.url, LOG_LEVEL: 'silent', P28_INSTANCE_ID: 'bench', P28_MAX_SYMBOLS: '100000' });
+  // Positions are seeded once: POSITION_STALE_SEC is a day, so a long run keeps judging them as fresh.
+  return loadConfig({ REDIS_URL: server.url, LOG_LEVEL: 'silent', P28_INSTANCE_ID: 'bench', P28_MAX_SYMBOLS: '100000', POSITION_STALE_SEC: '86400' });
 }
 
 async function connect(server: LocalRedisServer, commandTimeoutMs?: number): Promise<RedisClient> {

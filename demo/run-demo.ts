@@ -305,7 +305,7 @@ async function runDemo(cleanup: CleanupStack): Promise<void> {
     ['Heat gate', `P2.6 stand-in at ${heat.url}, p26_heat_value ${SCENARIO.heat.test1}`],
     ['Worker', `in-process, a cycle every ${INTERVAL_SEC} s, P28_MODE=${config.mode}, /metrics on http://127.0.0.1:${service.port}/metrics`],
     ['Gate', `${gate.name} in a PermitPipeline (tsyringe child container), timeoutMs ${BUDGET_GATE_DEFAULTS.timeoutMs}`],
-    ['Portfolio', `equity ${SCENARIO.equityUsd} USD; ${positions}; vol ${SCENARIO.volRegime}; cluster stress ${SCENARIO.clusterStress}`],
+    ['Portfolio', `equity ${SCENARIO.equityUsd} USD; ${positions}; vol ${SCENARIO.volRegime} (1-minute sigma ${SCENARIO.sigma}); cluster stress ${SCENARIO.clusterStress}`],
     ['Tracked', `${SCENARIO.tracked.join(', ')}: a market hash, no position (a flat budget hash, so an OPEN is judged)`],
   ]);
   print();

@@ -17,6 +17,8 @@ export const SCENARIO = Object.freeze({
   /** Tracked by the market engine (a market hash), not held: the worker gives it a flat budget hash. */
   tracked: ['SOLUSDT'],
   volRegime: 'NORMAL',
+  /** The market state publisher's 1-minute sigma that stands for NORMAL (0.33). */
+  sigma: 0.0012,
   clusterStress: 0,
 });
 
@@ -57,18 +59,37 @@ export function planLabel(plan: DemoPlan): string {
   return [plan.action, plan.side, plan.qty, notional].filter((part) => part !== undefined).join(' ');
 }
 
-/** Writes the inputs the worker reads: portfolio state (timestamped `nowSec`), positions, market state, cluster stress. */
+/** Python's `str(float)` of a whole or fractional number, as the live services write them: `100000.0`, `0.5`. */
+const pyFloat = (x: number): string => (Number.isInteger(x) ? `${x}.0` : String(x));
+
+/**
+ * Writes the inputs the worker reads as the live system's services write them today: the
+ * portfolio state (with the positions it counted), positions in `quantum:state:positions:<SYMBOL>`
+ * (read from the exchange at `nowSec`), market state in `quantum:marketstate:<SYMBOL>`, cluster stress.
+ */
 export async function seedScenario(client: RedisClient, keys: RedisKeys, nowSec: number): Promise<void> {
   // One command per key, as other services write them.
-  await client.hset(keys.portfolioState, { equity_usd: String(SCENARIO.equityUsd), drawdown: '0', timestamp: String(nowSec) });
+  const notional = SCENARIO.positions.reduce((sum, p) => sum + Math.abs(p.positionAmt * p.entryPrice), 0);
+  await client.hset(keys.portfolioState, {
+    equity_usd: SCENARIO.equityUsd.toFixed(2),
+    drawdown: '0.0',
+    timestamp: String(nowSec),
+    positions_count: String(SCENARIO.positions.length),
+    positions_notional_usd: notional.toFixed(2),
+  });
   for (const p of SCENARIO.positions) {
-    await client.hset(keys.positionSnapshot(p.symbol), {
-      position_amt: String(p.positionAmt),
-      entry_price: String(p.entryPrice),
+    await client.hset(keys.positions.key(p.symbol), {
+      symbol: p.symbol,
+      position_amt: pyFloat(p.positionAmt),
       side: p.positionAmt >= 0 ? 'LONG' : 'SHORT',
+      quantity: pyFloat(Math.abs(p.positionAmt)),
+      entry_price: pyFloat(p.entryPrice),
+      mark_price: pyFloat(p.entryPrice),
+      ts_epoch: String(nowSec),
     });
-    await client.hset(keys.marketState(p.symbol), { vol_regime: SCENARIO.volRegime });
   }
-  for (const symbol of SCENARIO.tracked) await client.hset(keys.marketState(symbol), { vol_regime: SCENARIO.volRegime });
+  for (const symbol of [...SCENARIO.positions.map((p) => p.symbol), ...SCENARIO.tracked]) {
+    await client.hset(keys.marketStates.key(symbol), { sigma: SCENARIO.sigma.toFixed(8), ts_timestamp: String(nowSec) });
+  }
   await client.hset(keys.clusterStress('default'), { stress: String(SCENARIO.clusterStress) });
 }

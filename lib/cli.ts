@@ -2,7 +2,7 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { BudgetGate } from '../plugin/budget-gate';
 import { MODES, type Mode } from '../types/mode';
-import { isValidSymbol } from '../types/symbol';
+import { normalizeSymbol } from '../types/symbol';
 import type { GateDecision, PermitRequest } from '../types/permit';
 import { ConfigError, loadConfig, type WorkerConfig } from './config';
 import { RedisKeys } from './redis/keys';
@@ -117,14 +117,20 @@ function table(header: readonly string[], rows: readonly string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** The `budgets` table: one row per budget hash, its age from its `timestamp`. */
+/**
+ * The `budgets` table: one row per budget hash, its age from its `timestamp`. POSITION says whether
+ * the position is known (`ok`) or not (`stale`, `unknown`, `invalid`, or `none` for a hash without
+ * position fields, as the upstream service wrote them); an unknown position shows no notional.
+ */
 export function budgetTable(budgets: readonly ListedBudget[], nowMs: number): string {
   const rows = budgets.map(({ symbol, fields }) => {
     const ts = Number(fields.timestamp);
     const age = Number.isFinite(ts) ? `${Math.max(0, Math.round(nowMs / 1000 - ts))}s` : '-';
-    return [symbol, usd(fields.budget_usd), usd(fields.position_notional_usd), usd(fields.over_budget_usd), fields.mode ?? '-', age];
+    const position = fields.position_amt === undefined ? 'none' : (fields.position_status ?? 'ok');
+    const known = position === 'ok';
+    return [symbol, usd(fields.budget_usd), known ? usd(fields.position_notional_usd) : '-', known ? usd(fields.over_budget_usd) : '-', position, fields.mode ?? '-', age];
   });
-  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'MODE', 'AGE'], rows);
+  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'POSITION', 'MODE', 'AGE'], rows);
 }
 
 /** Prints every budget hash (or only the over-budget ones); reads only. */
@@ -177,9 +183,11 @@ function positiveNumber(raw: string): number {
   return value;
 }
 
+/** A symbol as an operator types it: `btcusdt` is `BTCUSDT`. */
 function symbolArgument(raw: string): string {
-  if (!isValidSymbol(raw)) throw new InvalidArgumentError('expected 1-32 upper-case letters or digits, such as BTCUSDT');
-  return raw;
+  const symbol = normalizeSymbol(raw);
+  if (symbol === undefined) throw new InvalidArgumentError('expected 1-32 letters or digits, such as BTCUSDT');
+  return symbol;
 }
 
 /** Shows, sets or clears the run-time mode override; the only operator command that writes. */

@@ -7,7 +7,7 @@ import { integerString, numericString } from '../types/wire-number';
 import type { BudgetParams } from './engine/compute-budget';
 import { LOG_LEVELS } from './logger';
 import { OptionsError, type OptionIssue } from './options-error';
-import { DEFAULT_KEY_PREFIX } from './redis/keys';
+import { DEFAULT_INPUT_FAMILIES, DEFAULT_KEY_PREFIX, FAMILY_PATTERN, type InputFamilies } from './redis/keys';
 import type { HostPort } from './redis/client';
 
 export type { LogLevel } from './logger';
@@ -105,6 +105,19 @@ const symbolList = z.string().transform((raw, ctx) => {
   return items;
 });
 
+/** A key family (`state:positions`); `none` switches a legacy family off (`canBeNone`, the value is then undefined). */
+const family = <N extends boolean>(canBeNone: N) =>
+  z.string().transform((raw, ctx): N extends true ? string | undefined : string => {
+    const v = raw.trim();
+    if (canBeNone && v === 'none') return undefined as N extends true ? string | undefined : string;
+    if (!FAMILY_PATTERN.test(v)) {
+      const none = canBeNone ? ', or none' : '';
+      ctx.addIssue({ code: 'custom', message: `expected key segments of letters, digits, "_", "." or "-" joined by ":" (no wildcard)${none}, got ${JSON.stringify(raw)}` });
+      return z.NEVER;
+    }
+    return v;
+  });
+
 const text = (pattern: RegExp, expected: string) =>
   z.string().transform((raw, ctx) => {
     if (!pattern.test(raw)) {
@@ -197,23 +210,35 @@ export const CONFIG_VARIABLES = Object.freeze([
   spec('P28_API_TOKEN', 'apiToken', undefined, apiToken, 'bearer token the [HTTP API](http-api.md) requires on every endpoint but `/health` and `/metrics`; 16-512 printable characters; unset = no auth. Never logged nor echoed, not even in a config error'),
   spec('P28_TEST_MODE', 'testMode', '0', flag, '`1` enables `POST /test/inject_portfolio_state` (overwrites the portfolio state; for the upstream proof scripts, never in production)'),
   derived('P28_INSTANCE_ID', 'instanceId', '<hostname>-<pid>', text(/^\S{1,128}$/, 'an id without spaces'), 'this replica\'s name in the lease and in logs'),
+  spec('POSITION_STALE_SEC', 'positionStaleSec', '60', numericString({ min: 0, exclusiveMin: true }), 'a position whose `ts_epoch` is older than this (seconds) is unknown, never flat'),
+  spec('MARKET_STATE_STALE_SEC', 'marketStateStaleSec', '600', numericString({ min: 0, exclusiveMin: true }), 'a live market state whose `ts_timestamp` is older than this (seconds) is not used for the vol regime'),
+  spec('POSITIONS_FEED_TOLERANCE_PCT', 'positionsFeedTolerancePct', '5', numericString({ min: 0, max: 100 }), 'the positions feed is incomplete when its notional falls short of the portfolio state\'s `positions_notional_usd` by more than this percent (and 1 USD)'),
+  spec('P28_PORTFOLIO_KEY', 'inputFamilies.portfolio', DEFAULT_INPUT_FAMILIES.portfolio, family(false), 'the portfolio state hash, after the key prefix'),
+  spec('P28_POSITIONS_FAMILY', 'inputFamilies.positions', DEFAULT_INPUT_FAMILIES.positions, family(false), 'key family of positions (P3.3), between the key prefix and the symbol'),
+  spec('P28_LEGACY_POSITIONS_FAMILY', 'inputFamilies.legacyPositions', DEFAULT_INPUT_FAMILIES.legacyPositions, family(true), 'legacy key family of positions, also read (the fresher position counts); `none` = not read'),
+  spec('P28_MARKET_STATE_FAMILY', 'inputFamilies.marketState', DEFAULT_INPUT_FAMILIES.marketState, family(false), 'key family of the market state publisher (`sigma` of 1-minute returns)'),
+  spec('P28_LEGACY_MARKET_FAMILY', 'inputFamilies.legacyMarket', DEFAULT_INPUT_FAMILIES.legacyMarket, family(true), 'legacy key family of market state (`vol_regime`, `sigma`, `cluster_id`), also read, its `vol_regime` wins; `none` = not read'),
+  spec('P28_CLUSTER_STRESS_FAMILY', 'inputFamilies.clusterStress', DEFAULT_INPUT_FAMILIES.clusterStress, family(false), 'key family of cluster stress, between the key prefix and the cluster id'),
 ] as const);
 
 type Variable = (typeof CONFIG_VARIABLES)[number];
 type ValueOf<V> = V extends VariableSpec<string, infer T, infer D> ? (D extends string ? T : V extends { unset: 'list' | 'derived' } ? T : T | undefined) : never;
-type BudgetKey = Extract<Variable['key'], `budget.${string}`>;
-type Fields = { [V in Variable as V['key'] extends BudgetKey ? never : V['key']]: ValueOf<V> };
-type BudgetFields = { [V in Variable as V['key'] extends `budget.${infer F}` ? F : never]: ValueOf<V> };
+type Fields = { [V in Variable as V['key'] extends `${string}.${string}` ? never : V['key']]: ValueOf<V> };
+/** The fields of the rows whose key is `<group>.<field>`. */
+type Group<G extends string> = { [V in Variable as V['key'] extends `${G}.${infer F}` ? F : never]: ValueOf<V> };
 
 /**
  * The worker's validated configuration, inferred from `CONFIG_VARIABLES`: one field per variable
- * (its name and meaning in the table), the engine's parameters under `budget`. Units are in the names.
+ * (its name and meaning in the table), the engine's parameters under `budget` and the input key
+ * families under `inputFamilies`. Units are in the names.
  */
-export type WorkerConfig = Fields & { budget: BudgetParams };
+export type WorkerConfig = Fields & { budget: BudgetParams; inputFamilies: InputFamilies };
 
-// The budget rows of the table fill exactly the engine's BudgetParams: a missing or extra one fails the build.
-const budgetRowsMatchEngine: [BudgetFields, BudgetParams] extends [BudgetParams, BudgetFields] ? true : never = true;
-void budgetRowsMatchEngine;
+// The grouped rows of the table fill exactly the engine's BudgetParams and the key module's
+// InputFamilies: a missing or extra one fails the build.
+type Same<A, B> = [A, B] extends [B, A] ? true : never;
+const groupsMatch: [Same<Group<'budget'>, BudgetParams>, Same<Group<'inputFamilies'>, InputFamilies>] = [true, true];
+void groupsMatch;
 
 /** One invalid environment variable (`field`) and what was wrong with it. */
 export type ConfigIssue = OptionIssue;
@@ -237,7 +262,7 @@ const defaultHealthMaxBudgetAgeSec = (computeIntervalSec: number): number => Mat
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
   const issues: ConfigIssue[] = [];
   const out: Record<string, unknown> = {};
-  const budget: Record<string, unknown> = {};
+  const nested: Record<'budget' | 'inputFamilies', Record<string, unknown>> = { budget: {}, inputFamilies: {} };
   for (const v of CONFIG_VARIABLES) {
     const given = env[v.env];
     const raw = given === undefined || given.trim() === '' ? v.default : given;
@@ -246,11 +271,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       continue;
     }
     const parsed = v.schema.safeParse(raw);
+    const [group, field] = v.key.split('.') as [string, string | undefined];
     if (!parsed.success) issues.push({ field: v.env, message: parsed.error.issues.map((i) => i.message).join('; ') });
-    else if (v.key.startsWith('budget.')) budget[v.key.slice('budget.'.length)] = parsed.data;
+    else if (field !== undefined) nested[group as keyof typeof nested][field] = parsed.data;
     else out[v.key] = parsed.data;
   }
-  out.budget = budget;
+  out.budget = nested.budget;
+  out.inputFamilies = nested.inputFamilies;
   const config = out as unknown as WorkerConfig;
   const bad = new Set(issues.map((i) => i.field));
   if (!bad.has('MIN_BUDGET_K') && !bad.has('MAX_BUDGET_K') && config.budget.minBudgetUsd > config.budget.maxBudgetUsd) {
@@ -275,10 +302,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((config.redisTlsCertFile === undefined) !== (config.redisTlsKeyFile === undefined) && !bad.has('REDIS_TLS_CERT_FILE') && !bad.has('REDIS_TLS_KEY_FILE')) {
     issues.push({ field: config.redisTlsCertFile === undefined ? 'REDIS_TLS_CERT_FILE' : 'REDIS_TLS_KEY_FILE', message: 'REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together' });
   }
+  const families = config.inputFamilies;
+  if (families.legacyPositions !== undefined && families.legacyPositions === families.positions) {
+    issues.push({ field: 'P28_LEGACY_POSITIONS_FAMILY', message: `must differ from P28_POSITIONS_FAMILY (${families.positions})` });
+  }
+  if (families.legacyMarket !== undefined && families.legacyMarket === families.marketState) {
+    issues.push({ field: 'P28_LEGACY_MARKET_FAMILY', message: `must differ from P28_MARKET_STATE_FAMILY (${families.marketState})` });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   config.instanceId ??= `${hostname()}-${process.pid}`;
   config.healthMaxBudgetAgeSec ??= defaultHealthMaxBudgetAgeSec(config.computeIntervalSec);
   Object.freeze(config.budget);
+  Object.freeze(config.inputFamilies);
   return Object.freeze(config);
 }
 

@@ -1,4 +1,4 @@
-import { BudgetHash, readBudgetHash } from '../types/budget-hash';
+import { BudgetHash, knownPosition, readBudgetHash } from '../types/budget-hash';
 import { Mode } from '../types/mode';
 import {
   CLOSE_ACTIONS,
@@ -86,8 +86,9 @@ export function planEffect(req: PermitRequest, budget: BudgetHash): PlanEffect {
   const side = Object.hasOwn(req, 'side') ? req.side : undefined;
   const qty = Object.hasOwn(req, 'qty') ? req.qty : undefined;
   const notionalUsd = Object.hasOwn(req, 'notionalUsd') ? req.notionalUsd : undefined;
-  const amt = budget.position_amt;
-  const current = budget.position_notional_usd;
+  // Only called for a known position (`decideBudget` judges an unknown one by `ownPlanEffect`).
+  const amt = budget.position_amt ?? 0;
+  const current = budget.position_notional_usd ?? 0;
   const signedNotional = amt < 0 ? -current : current;
   const sign = side === 'BUY' ? 1 : -1;
 
@@ -113,9 +114,9 @@ export function planEffect(req: PermitRequest, budget: BudgetHash): PlanEffect {
 }
 
 /**
- * A plan on a symbol whose position is unknown (`position_status=invalid`): nothing says it
- * reduces, so it counts as increasing and is judged by its own notional, `notionalUsd`, else
- * qty * `position_price`, else 0.
+ * A plan on a symbol whose position is unknown (`position_status` invalid, stale or unknown, or a
+ * hash without position fields): nothing says it reduces, so it counts as increasing and is
+ * judged by its own notional, `notionalUsd`, else qty * `position_price`, else 0.
  */
 export function ownPlanEffect(req: PermitRequest, budget: BudgetHash): PlanEffect {
   if (req.notionalUsd !== undefined) return { reducing: false, projectedNotionalUsd: req.notionalUsd };
@@ -142,12 +143,13 @@ function effectiveMode(mode: Mode, policy: DecisionPolicy): Mode {
 export function decideBudget(req: PermitRequest, budget: BudgetHash, nowMs: number, policy: DecisionPolicy): GateDecision {
   const mode = effectiveMode(budget.mode, policy);
   const enforce = mode === 'enforce';
-  const effect = budget.position_status === 'invalid' ? ownPlanEffect(req, budget) : planEffect(req, budget);
-  const numbers = {
+  const position = knownPosition(budget);
+  const effect = position === undefined ? ownPlanEffect(req, budget) : planEffect(req, budget);
+  const numbers: Pick<GateDecision, 'budgetUsd' | 'positionNotionalUsd' | 'projectedNotionalUsd'> = {
     budgetUsd: budget.budget_usd,
-    positionNotionalUsd: budget.position_notional_usd,
     projectedNotionalUsd: effect.projectedNotionalUsd,
   };
+  if (position !== undefined) numbers.positionNotionalUsd = position.notionalUsd;
   if (effect.reducing) {
     return { allow: true, reason: 'reduce_only', enforced: enforce, failOpen: false, wouldBlock: false, mode, ...numbers };
   }
@@ -157,18 +159,26 @@ export function decideBudget(req: PermitRequest, budget: BudgetHash, nowMs: numb
   } else if (budget.last_violation_ts !== undefined && nowMs - budget.last_violation_ts * 1000 < policy.violationWindowMs) {
     detail = 'recent_violation';
   }
+  // An unknown position is named in every decision it shaped, so that a Governor (and the
+  // decision log) can tell a judgement by the plan's own notional from one against the position.
+  const unknown = position === undefined ? `,${POSITION_UNKNOWN}` : '';
   if (detail === undefined) {
     // A plan whose size nothing gives (no notionalUsd, and no qty with a price in the hash to
     // value it, as on a flat symbol the fund never held) cannot be judged within budget: it goes
     // through as a counted fail-open instead of a silent allow.
-    if (!planIsSized(req, budget)) return failOpenDecision('invalid_request', 'plan_size_unknown', mode, numbers);
-    return { allow: true, reason: 'within_budget', enforced: enforce, failOpen: false, wouldBlock: false, mode, ...numbers };
+    if (!planIsSized(req, budget)) return failOpenDecision('invalid_request', `plan_size_unknown${unknown}`, mode, numbers);
+    const allowed: GateDecision = { allow: true, reason: 'within_budget', enforced: enforce, failOpen: false, wouldBlock: false, mode, ...numbers };
+    if (position === undefined) allowed.detail = POSITION_UNKNOWN;
+    return allowed;
   }
   if (enforce) {
-    return { allow: false, reason: 'p28_budget_violation', enforced: true, failOpen: false, wouldBlock: true, mode, detail, ...numbers };
+    return { allow: false, reason: 'p28_budget_violation', enforced: true, failOpen: false, wouldBlock: true, mode, detail: `${detail}${unknown}`, ...numbers };
   }
-  return { allow: true, reason: 'shadow_would_block', enforced: false, failOpen: false, wouldBlock: true, mode, detail, ...numbers };
+  return { allow: true, reason: 'shadow_would_block', enforced: false, failOpen: false, wouldBlock: true, mode, detail: `${detail}${unknown}`, ...numbers };
 }
+
+/** The `detail` a decision carries when the symbol's position is unknown and the plan was judged by its own notional. */
+export const POSITION_UNKNOWN = 'position_unknown';
 
 /** The fields a failed parse names, without repeats, for a decision's `detail` (`whole` for the value itself). */
 export function failedFields(error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey> }> }, whole: string): string {
@@ -199,7 +209,8 @@ export function decideFromBudgetFields(
   }
   const mode = effectiveMode(budget.mode, policy);
   if (budget.symbol !== req.symbol) return failOpenDecision('invalid_budget_data', 'symbol', mode);
-  const numbers = { budgetUsd: budget.budget_usd, positionNotionalUsd: budget.position_notional_usd };
+  const numbers: Pick<GateDecision, 'budgetUsd' | 'positionNotionalUsd'> = { budgetUsd: budget.budget_usd };
+  if (budget.position_notional_usd !== undefined) numbers.positionNotionalUsd = budget.position_notional_usd;
   const freshness = budgetFreshness(budget.timestamp, nowMs, policy);
   if (freshness !== 'fresh') return failOpenDecision('stale_budget_data', freshness, mode, numbers);
   if (budget.last_violation_ts !== undefined && budget.last_violation_ts * 1000 - nowMs > policy.maxClockSkewMs) {

@@ -1,5 +1,5 @@
 import type { Counter, Registry } from 'prom-client';
-import { isValidSymbol } from '../types/symbol';
+import { normalizeSymbol } from '../types/symbol';
 import { counter, metricsOn } from '../lib/registry-metrics';
 
 /** The label every malformed symbol is counted under, so a bad caller cannot grow the label set. */
@@ -58,5 +58,5 @@ export class GovernorMetrics {
 }
 
 function symbolLabel(symbol: unknown): string {
-  return isValidSymbol(symbol) ? symbol : INVALID_SYMBOL_LABEL;
+  return normalizeSymbol(symbol) ?? INVALID_SYMBOL_LABEL;
 }

@@ -209,13 +209,29 @@ describe('p28-worker (real processes)', function () {
       const all = await run(['budgets']);
       expect(all.code).to.equal(0);
       const lines = all.out.trim().split('\n');
-      expect(lines[0]!.split(/\s+/)).to.deep.equal(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'MODE', 'AGE']);
-      expect(lines[1]!.split(/\s+/).slice(0, 5)).to.deep.equal(['BTCUSDT', '1348.00', '50000.00', '48652.00', 'enforce']);
-      expect(lines[1]!.split(/\s+/)[5]).to.match(/^[2-9]s$/);
-      expect(lines[2]!.split(/\s+/).slice(0, 5)).to.deep.equal(['ETHUSDT', '1348.00', '300.00', '0.00', 'enforce']);
+      expect(lines[0]!.split(/\s+/)).to.deep.equal(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'POSITION', 'MODE', 'AGE']);
+      expect(lines[1]!.split(/\s+/).slice(0, 6)).to.deep.equal(['BTCUSDT', '1348.00', '50000.00', '48652.00', 'ok', 'enforce']);
+      expect(lines[1]!.split(/\s+/)[6]).to.match(/^[2-9]s$/);
+      expect(lines[2]!.split(/\s+/).slice(0, 6)).to.deep.equal(['ETHUSDT', '1348.00', '300.00', '0.00', 'ok', 'enforce']);
       const over = await run(['budgets', '--over']);
       expect(over.out.trim().split('\n').map((l) => l.split(/\s+/)[0])).to.deep.equal(['SYMBOL', 'BTCUSDT']);
       expect(await keyspace()).to.equal(before);
+    });
+
+    it('budgets shows an unknown position as such: stale, and none for a hash without position fields', async () => {
+      await seedBudgets('enforce');
+      const common = { stress_factor: '0.326', equity_usd: '100000', portfolio_heat: '0.65', cluster_stress: '0', vol_regime: '0.33', mode: 'enforce', timestamp: String(nowSec() - 2), base_risk_pct: '0.02' };
+      await client.hset('quantum:portfolio:budget:SOLUSDT', { ...common, symbol: 'SOLUSDT', budget_usd: '1348', position_amt: '0', position_notional_usd: '0', over_budget_usd: '0', position_status: 'stale' });
+      await client.hset('quantum:portfolio:budget:XRPUSDT', { ...common, symbol: 'XRPUSDT', budget_usd: '1348' });
+      const lines = (await run(['budgets'])).out.trim().split('\n');
+      expect(lines[3]!.split(/\s+/).slice(0, 6)).to.deep.equal(['SOLUSDT', '1348.00', '-', '-', 'stale', 'enforce']);
+      expect(lines[4]!.split(/\s+/).slice(0, 6)).to.deep.equal(['XRPUSDT', '1348.00', '-', '-', 'none', 'enforce']);
+    });
+
+    it('check matches a lower-case symbol (btcusdt is BTCUSDT)', async () => {
+      await seedBudgets('enforce');
+      const add = await run(['check', 'btcusdt', '--side', 'BUY', '--qty', '0.01']);
+      expect(add.out).to.contain('BTCUSDT BUY 0.01: BLOCK (p28_budget_violation: projected_over_budget)');
     });
 
     it('check blocks an add to an over-budget position under enforce and allows its reduction, saying why', async () => {
@@ -236,7 +252,7 @@ describe('p28-worker (real processes)', function () {
       expect(none.out).to.contain('XRPUSDT BUY 10: ALLOW (fail-open) (no_budget_data)');
     });
 
-    for (const args of [['check', 'btc', '--side', 'BUY', '--qty', '1'], ['check', 'BTCUSDT', '--side', 'LONG', '--qty', '1'], ['check', 'BTCUSDT', '--side', 'BUY', '--qty', '-1'], ['check', 'BTCUSDT', '--qty', '1']]) {
+    for (const args of [['check', 'btc-usdt', '--side', 'BUY', '--qty', '1'], ['check', 'BTCUSDT', '--side', 'LONG', '--qty', '1'], ['check', 'BTCUSDT', '--side', 'BUY', '--qty', '-1'], ['check', 'BTCUSDT', '--qty', '1']]) {
       it(`check ${args.slice(1).join(' ')} is refused with a usage error`, async () => {
         const res = await run(args);
         expect(res.code).to.not.equal(0);

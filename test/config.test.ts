@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import { hostname } from 'node:os';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../lib/config';
 
+const FAMILY_SAYS = (raw: string, canBeNone = false): string =>
+  `expected key segments of letters, digits, "_", "." or "-" joined by ":" (no wildcard)${canBeNone ? ', or none' : ''}, got ${JSON.stringify(raw)}`;
+
 function configError(env: Record<string, string>): ConfigError {
   try {
     loadConfig(env);
@@ -98,7 +101,32 @@ describe('loadConfig', () => {
     P28_API_TOKEN: { good: ['s3cret-token-0123456789', 'apiToken', 's3cret-token-0123456789'], bad: 'short', says: 'expected 16 to 512 printable characters without spaces (got 5 characters)' },
     P28_TEST_MODE: { good: ['1', 'testMode', true], bad: 'yes', says: 'expected 0 or 1, got "yes"' },
     P28_INSTANCE_ID: { good: ['worker-a', 'instanceId', 'worker-a'], bad: 'a b', says: 'expected an id without spaces, got "a b"' },
+    POSITION_STALE_SEC: { good: ['90', 'positionStaleSec', 90], bad: '0', says: 'expected a number > 0, got "0"' },
+    MARKET_STATE_STALE_SEC: { good: ['120', 'marketStateStaleSec', 120], bad: 'soon', says: 'expected a number > 0, got "soon"' },
+    POSITIONS_FEED_TOLERANCE_PCT: { good: ['2.5', 'positionsFeedTolerancePct', 2.5], bad: '101', says: 'expected a number in [0,100], got "101"' },
+    P28_PORTFOLIO_KEY: { good: ['state:portfolio:v2', 'inputFamilies.portfolio', 'state:portfolio:v2'], bad: 'state:*', says: FAMILY_SAYS('state:*') },
+    P28_POSITIONS_FAMILY: { good: ['state:positions:v2', 'inputFamilies.positions', 'state:positions:v2'], bad: 'a b', says: FAMILY_SAYS('a b') },
+    P28_LEGACY_POSITIONS_FAMILY: { good: ['none', 'inputFamilies.legacyPositions', undefined], bad: 'x::y', says: FAMILY_SAYS('x::y', true) },
+    P28_MARKET_STATE_FAMILY: { good: ['ms', 'inputFamilies.marketState', 'ms'], bad: ':ms', says: FAMILY_SAYS(':ms') },
+    P28_LEGACY_MARKET_FAMILY: { good: ['state:market:old', 'inputFamilies.legacyMarket', 'state:market:old'], bad: 'a?', says: FAMILY_SAYS('a?', true) },
+    P28_CLUSTER_STRESS_FAMILY: { good: ['risk:cluster', 'inputFamilies.clusterStress', 'risk:cluster'], bad: 'risk cluster', says: FAMILY_SAYS('risk cluster') },
   };
+
+  it('refuses a legacy family equal to the canonical one, naming the legacy variable', () => {
+    expect(configError({ P28_LEGACY_POSITIONS_FAMILY: 'state:positions' }).issues).to.deep.equal([{ field: 'P28_LEGACY_POSITIONS_FAMILY', message: 'must differ from P28_POSITIONS_FAMILY (state:positions)' }]);
+    expect(configError({ P28_MARKET_STATE_FAMILY: 'state:market' }).issues).to.deep.equal([{ field: 'P28_LEGACY_MARKET_FAMILY', message: 'must differ from P28_MARKET_STATE_FAMILY (state:market)' }]);
+  });
+
+  it('reads today\'s live key families, and the legacy ones beside them, by default', () => {
+    expect(loadConfig({}).inputFamilies).to.deep.equal({
+      portfolio: 'state:portfolio',
+      positions: 'state:positions',
+      legacyPositions: 'position:snapshot',
+      marketState: 'marketstate',
+      legacyMarket: 'state:market',
+      clusterStress: 'cluster:stress',
+    });
+  });
 
   it('has an accepted and a rejected case for every variable it knows', () => {
     expect(Object.keys(cases).sort()).to.deep.equal(CONFIG_VARIABLES.map((v) => v.env).sort());

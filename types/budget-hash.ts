@@ -34,12 +34,18 @@ const OPTIONAL_NUMBERS = {
 } as const satisfies Record<string, NumberBounds>;
 
 /**
- * Whether the position fields can be trusted: `invalid` when the snapshot's numbers were unusable
- * (non-finite notional, negative price, unreadable hash). The budget still stands; `position_amt`,
- * `position_notional_usd` and `over_budget_usd` are then 0 and say nothing, and the gate judges an
- * increasing plan by its own notional.
+ * Whether the position fields can be trusted. `ok`: a fresh position (or a flat symbol). Every
+ * other status means the position is unknown, and a missing position is never taken for a flat
+ * one: `invalid` when the position's numbers were unusable (non-finite notional, negative price,
+ * unreadable hash), `stale` when it is older than POSITION_STALE_SEC, `unknown` when the positions
+ * feed disagrees with the portfolio state (fewer open positions or clearly less notional than the
+ * portfolio counts). The budget still stands; `position_amt`, `position_notional_usd` and
+ * `over_budget_usd` are then 0 and say nothing, and the gate judges an increasing plan by its own
+ * notional.
  */
-export const POSITION_STATUSES = ['ok', 'invalid'] as const;
+export const POSITION_STATUSES = ['ok', 'invalid', 'stale', 'unknown'] as const;
+/** The statuses under which the position fields say nothing. */
+export const UNKNOWN_POSITION_STATUSES: ReadonlySet<string> = new Set(['invalid', 'stale', 'unknown']);
 export const PositionStatus = z.enum(POSITION_STATUSES);
 export type PositionStatus = z.infer<typeof PositionStatus>;
 
@@ -55,18 +61,31 @@ export const BudgetHash = z.object({
   /** Epoch seconds of the cycle that computed this budget. */
   timestamp: numericString(NUMBERS.timestamp),
   base_risk_pct: numericString(NUMBERS.base_risk_pct),
-  /** Signed position size (base units); 0 for a flat symbol. */
-  position_amt: numericString(NUMBERS.position_amt),
-  position_notional_usd: numericString(NUMBERS.position_notional_usd),
+  /**
+   * Signed position size (base units); 0 for a flat symbol. The three position fields are absent
+   * from hashes in the upstream Python service's 10-field shape: the position is then unknown.
+   */
+  position_amt: numericString(NUMBERS.position_amt).optional(),
+  position_notional_usd: numericString(NUMBERS.position_notional_usd).optional(),
   /** max(0, position_notional_usd - budget_usd). */
-  over_budget_usd: numericString(NUMBERS.over_budget_usd),
+  over_budget_usd: numericString(NUMBERS.over_budget_usd).optional(),
   /** Epoch seconds of the latest violation seen for this symbol; absent if none. */
   last_violation_ts: numericString(OPTIONAL_NUMBERS.last_violation_ts).optional(),
   /** The price the notional was measured at (mark, else entry); absent while flat without a price. */
   position_price: numericString(OPTIONAL_NUMBERS.position_price).optional(),
-  /** Absent in hashes written before the field existed, which means `ok`. */
+  /** Absent in hashes written before the field existed, which means `ok` when the position fields are there. */
   position_status: PositionStatus.optional(),
 });
+
+/**
+ * The position a budget hash vouches for, or undefined when it is unknown: a `position_status`
+ * other than `ok`, or no position fields at all (the upstream service's 10-field hash).
+ */
+export function knownPosition(budget: BudgetHash): { amt: number; notionalUsd: number } | undefined {
+  if (budget.position_status !== undefined && budget.position_status !== 'ok') return undefined;
+  if (budget.position_amt === undefined || budget.position_notional_usd === undefined) return undefined;
+  return { amt: budget.position_amt, notionalUsd: budget.position_notional_usd };
+}
 /** A parsed budget hash: numbers, not strings. */
 export type BudgetHash = z.output<typeof BudgetHash>;
 /** The budget hash as stored in Redis: every field a string. */
@@ -130,7 +149,7 @@ export function readBudgetHash(fields: Readonly<Record<string, unknown>>): Budge
   if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return undefined;
   if (mode !== 'shadow' && mode !== 'enforce') return undefined;
   const positionStatus = own(fields, 'position_status');
-  if (positionStatus !== undefined && positionStatus !== 'ok' && positionStatus !== 'invalid') return undefined;
+  if (positionStatus !== undefined && positionStatus !== 'ok' && !UNKNOWN_POSITION_STATUSES.has(positionStatus as string)) return undefined;
   // One named read per field, into an object literal of one fixed shape: the permit path then
   // never goes through keyed property access. NaN marks a field that failed.
   const out: BudgetHash = {
@@ -144,17 +163,28 @@ export function readBudgetHash(fields: Readonly<Record<string, unknown>>): Budge
     mode,
     timestamp: numberField(fields, 'timestamp', NUMBERS.timestamp),
     base_risk_pct: numberField(fields, 'base_risk_pct', NUMBERS.base_risk_pct),
-    position_amt: numberField(fields, 'position_amt', NUMBERS.position_amt),
-    position_notional_usd: numberField(fields, 'position_notional_usd', NUMBERS.position_notional_usd),
-    over_budget_usd: numberField(fields, 'over_budget_usd', NUMBERS.over_budget_usd),
   };
   if (
     Number.isNaN(out.budget_usd + out.stress_factor + out.equity_usd + out.portfolio_heat + out.cluster_stress + out.vol_regime) ||
-    Number.isNaN(out.timestamp + out.base_risk_pct + out.position_amt + out.position_notional_usd + out.over_budget_usd)
+    Number.isNaN(out.timestamp + out.base_risk_pct)
   ) {
     return undefined;
   }
-  if (positionStatus !== undefined) out.position_status = positionStatus;
+  // The position fields are absent from the upstream service's 10-field hashes: each one present
+  // must be valid, an absent one leaves the position unknown.
+  if (own(fields, 'position_amt') !== undefined) {
+    out.position_amt = numberField(fields, 'position_amt', NUMBERS.position_amt);
+    if (Number.isNaN(out.position_amt)) return undefined;
+  }
+  if (own(fields, 'position_notional_usd') !== undefined) {
+    out.position_notional_usd = numberField(fields, 'position_notional_usd', NUMBERS.position_notional_usd);
+    if (Number.isNaN(out.position_notional_usd)) return undefined;
+  }
+  if (own(fields, 'over_budget_usd') !== undefined) {
+    out.over_budget_usd = numberField(fields, 'over_budget_usd', NUMBERS.over_budget_usd);
+    if (Number.isNaN(out.over_budget_usd)) return undefined;
+  }
+  if (positionStatus !== undefined) out.position_status = positionStatus as PositionStatus;
   if (own(fields, 'last_violation_ts') !== undefined) {
     out.last_violation_ts = numberField(fields, 'last_violation_ts', OPTIONAL_NUMBERS.last_violation_ts);
     if (Number.isNaN(out.last_violation_ts)) return undefined;

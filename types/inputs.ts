@@ -1,27 +1,42 @@
 import { z } from 'zod';
 import { ClusterId } from './symbol';
-import { epochSecondsString, numericString } from './wire-number';
+import { epochSecondsString, integerString, numericString } from './wire-number';
 
 /**
  * Input hashes written by other services of the trading system. The worker only reads them.
  * Every schema takes the raw HGETALL result (all strings) and yields typed, finite numbers.
  */
 
-/** `quantum:state:portfolio`. Zero equity is accepted: it clamps budgets to the minimum. */
+/**
+ * `quantum:state:portfolio`, as the portfolio state publisher writes it every 5 s (TTL 120 s).
+ * Zero equity is accepted: it clamps budgets to the minimum. `positions_count` (every key of the
+ * positions family, flat ones included) and `positions_notional_usd` (sum of |amt * mark|) let the
+ * worker tell an incomplete positions feed from a flat book.
+ */
 export const PortfolioStateHash = z.object({
   equity_usd: numericString({ min: 0 }),
   drawdown: numericString().optional(),
   timestamp: epochSecondsString,
+  positions_count: integerString({ min: 0 }).optional(),
+  positions_notional_usd: numericString({ min: 0 }).optional(),
 });
 export type PortfolioStateHash = z.infer<typeof PortfolioStateHash>;
 
-/** `quantum:position:snapshot:<SYMBOL>`. A symbol is active while `position_amt` != 0. */
+/**
+ * A position hash of either family: `quantum:state:positions:<SYMBOL>` as the P3.3 position state
+ * brain writes it (`position_amt`, `side` LONG/SHORT/FLAT, `quantity`, `entry_price`, `mark_price`,
+ * `ts_epoch`, ..., with a TTL; its numbers are Python's `str(float)`, so `0.0`, `-0.5` and `1e-05`),
+ * or the legacy `quantum:position:snapshot:<SYMBOL>`. A price of 0 (a flat position) means no
+ * price. `ts_epoch` (or a legacy `timestamp`) is when the position was read from the exchange.
+ */
 export const PositionSnapshotHash = z
   .object({
     position_amt: numericString(),
     entry_price: numericString({ min: 0 }).optional(),
-    mark_price: numericString({ min: 0, exclusiveMin: true }).optional(),
+    mark_price: numericString({ min: 0 }).optional(),
     side: z.string().optional(),
+    ts_epoch: epochSecondsString.optional(),
+    timestamp: epochSecondsString.optional(),
   })
   .superRefine((value, ctx) => {
     if (value.position_amt !== 0 && positionPrice(value) === undefined) {
@@ -39,7 +54,7 @@ export function positionPrice(snapshot: {
   entry_price?: number | undefined;
   mark_price?: number | undefined;
 }): number | undefined {
-  if (snapshot.mark_price !== undefined) return snapshot.mark_price;
+  if (snapshot.mark_price !== undefined && snapshot.mark_price > 0) return snapshot.mark_price;
   if (snapshot.entry_price !== undefined && snapshot.entry_price > 0) return snapshot.entry_price;
   return undefined;
 }
@@ -104,7 +119,45 @@ export function volRegimeOf(market: MarketStateHash | undefined): {
   return { value: DEFAULT_VOL_REGIME, source: 'default' };
 }
 
-/** Maps a realised volatility (sigma) to a regime level: >0.03 EXTREME, >0.02 HIGH, <0.005 LOW. */
+/**
+ * `quantum:marketstate:<SYMBOL>`, as the market state publisher writes it (every 60 s, TTL 600 s):
+ * `sigma` is a robust EWMA (lambda 0.94, winsorised, blended with MAD) of 1-minute log returns over
+ * the last 256 candles, `ts_timestamp` the epoch second it was computed. Regime probabilities and
+ * the rest are not needed for a budget.
+ */
+export const LiveMarketStateHash = z.object({
+  sigma: numericString({ min: 0 }).optional(),
+  ts_timestamp: epochSecondsString.optional(),
+});
+export type LiveMarketStateHash = z.infer<typeof LiveMarketStateHash>;
+
+/**
+ * The guide's sigma bands read as hourly volatility, and the publisher's sigma is per 1-minute
+ * return: sqrt(60) minutes make an hour under a random walk, so each band is divided by sqrt(60).
+ */
+export const MINUTES_PER_SIGMA_HORIZON = 60;
+const MINUTE_SCALE = Math.sqrt(MINUTES_PER_SIGMA_HORIZON);
+/** The bands of `volRegimeFromMinuteSigma`, in units of 1-minute sigma. */
+export const MINUTE_SIGMA_BANDS = Object.freeze({
+  extremeAbove: 0.03 / MINUTE_SCALE,
+  highAbove: 0.02 / MINUTE_SCALE,
+  lowBelow: 0.005 / MINUTE_SCALE,
+});
+
+/**
+ * Maps the market state publisher's sigma (1-minute returns) to a regime level: above 0.00387
+ * (3 % an hour) EXTREME, above 0.00258 (2 % an hour) HIGH, below 0.000645 (0.5 % an hour) LOW,
+ * else NORMAL. Read with the guide's bands as they stand, a 1-minute sigma is almost always below
+ * 0.005 and every symbol would look LOW (no volatility stress at all).
+ */
+export function volRegimeFromMinuteSigma(sigma: number): number {
+  if (sigma > MINUTE_SIGMA_BANDS.extremeAbove) return VOL_REGIME_LEVELS.EXTREME;
+  if (sigma > MINUTE_SIGMA_BANDS.highAbove) return VOL_REGIME_LEVELS.HIGH;
+  if (sigma < MINUTE_SIGMA_BANDS.lowBelow) return VOL_REGIME_LEVELS.LOW;
+  return VOL_REGIME_LEVELS.NORMAL;
+}
+
+/** Maps a legacy market hash's sigma to a regime level with the guide's bands: >0.03 EXTREME, >0.02 HIGH, <0.005 LOW. */
 export function volRegimeFromSigma(sigma: number): number {
   if (sigma > 0.03) return VOL_REGIME_LEVELS.EXTREME;
   if (sigma > 0.02) return VOL_REGIME_LEVELS.HIGH;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SYMBOL_PATTERN, SymbolName } from './symbol';
+import { RequestSymbol, normalizeSymbol } from './symbol';
 
 /** A trade plan asking for a permit. Sizes are unsigned; `side` gives the direction. */
 const PLAN_ID_MAX = 200;
@@ -7,7 +7,8 @@ const ACTION_MAX = 64;
 
 export const PermitRequest = z.object({
   planId: z.string().min(1).max(PLAN_ID_MAX),
-  symbol: SymbolName,
+  /** Matched case-insensitively: `btcusdt` is `BTCUSDT`. */
+  symbol: RequestSymbol,
   action: z.string().min(1).max(ACTION_MAX),
   side: z.enum(['BUY', 'SELL']).optional(),
   qty: z.number().positive().finite().optional(),
@@ -46,9 +47,9 @@ export function readPermitRequest(req: unknown): PermitRequest | undefined {
 function readOwnFields(req: object): PermitRequest | undefined {
   const planId = own(req, 'planId');
   const action = own(req, 'action');
-  const symbol = own(req, 'symbol');
+  const symbol = normalizeSymbol(own(req, 'symbol'));
   if (!isText(planId, PLAN_ID_MAX) || !isText(action, ACTION_MAX)) return undefined;
-  if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) return undefined;
+  if (symbol === undefined) return undefined;
   const out: PermitRequest = { planId, symbol, action };
   const side = own(req, 'side');
   if (side !== undefined) {

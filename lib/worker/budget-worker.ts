@@ -9,12 +9,13 @@ import type { ViolationEvent } from '../../types/violation-event';
 import { BudgetWriter } from './budget-writer';
 import { execBatch, type RedisCommand } from '../redis/command-batch';
 import type { WorkerConfig } from '../config';
-import { HeatSource, type HeatReader, type HeatReading } from './heat-source';
+import { HeatSource, type HeatReader, type HeatReading } from './sources/heat-source';
 import { RedisKeys } from '../redis/keys';
 import { LeaderLease } from './leader-lease';
 import { silentLogger, type Logger } from '../logger';
 import { ModeSwitch, type ModeDecision, type ModeSource } from './mode-switch';
-import { PortfolioReader, type CycleHead, type InputProblem } from './input-reader';
+import { PortfolioReader, type CycleHead, type SymbolsRead } from './input-reader';
+import type { InputProblem } from './sources/input-problem';
 import type { WorkerHealthFacts } from './health';
 import { PortfolioStateTracker, type PortfolioSource } from '../engine/portfolio-state';
 import type { RedisClient } from '../redis/client';
@@ -93,6 +94,11 @@ export class BudgetWorker {
   private readonly failureLog: CauseLog;
   /** Fallbacks of the portfolio state, logged once per cause. */
   private readonly portfolioLog: CauseLog;
+  /** Unknown positions (stale, an incomplete feed, invalid numbers), logged once per change. */
+  private readonly positionsLog: CauseLog;
+  /** Input keys named in another case (`btcusdt`), logged once per change of the set. */
+  private readonly caseFoldedLog: CauseLog;
+  private lastPositions: CycleReport['positions'];
   private readonly cadence: ViolationCadence;
   private readonly createdAt: number;
   private modeSource: ModeSource = 'env';
@@ -110,10 +116,12 @@ export class BudgetWorker {
     const { config } = options;
     this.config = config;
     this.client = options.redis;
-    this.keys = new RedisKeys(config.keyPrefix);
+    this.keys = new RedisKeys(config.keyPrefix, config.inputFamilies);
     this.logger = options.logger ?? silentLogger;
     this.failureLog = new CauseLog(this.logger);
     this.portfolioLog = new CauseLog(this.logger);
+    this.positionsLog = new CauseLog(this.logger);
+    this.caseFoldedLog = new CauseLog(this.logger);
     this.metrics = options.metrics ?? new WorkerMetrics();
     this.now = options.now ?? (() => Date.now());
     this.heat =
@@ -132,7 +140,15 @@ export class BudgetWorker {
       instanceId: config.instanceId,
       logger: this.logger,
     });
-    this.reader = new PortfolioReader({ client: this.client, keys: this.keys, scanCount: options.scanCount });
+    this.reader = new PortfolioReader({
+      client: this.client,
+      keys: this.keys,
+      scanCount: options.scanCount,
+      positionStaleSec: config.positionStaleSec,
+      marketStateStaleSec: config.marketStateStaleSec,
+      maxLkgAgeSec: config.maxLkgAgeSec,
+      positionsFeedTolerancePct: config.positionsFeedTolerancePct,
+    });
     this.portfolioState = new PortfolioStateTracker({ staleSec: config.staleSec, maxLkgAgeSec: config.maxLkgAgeSec });
     this.writer = new BudgetWriter({
       client: this.client,
@@ -185,6 +201,7 @@ export class BudgetWorker {
       failedInARow: this.failedInARow,
       lastError: this.lastError,
       lastCause: this.lastCause,
+      positions: this.lastPositions,
     };
   }
 
@@ -314,9 +331,12 @@ export class BudgetWorker {
     this.metrics.portfolioHeat.set(heat);
 
     const symbols = this.buildUniverse(report, head);
-    const read = await redisStep('read symbols', () => this.reader.readSymbols(symbols));
+    this.logCaseFoldedKeys(head.caseFoldedKeys);
+    const fresh = report.portfolio.source === 'fresh' ? portfolio : undefined;
+    const read = await redisStep('read symbols', () => this.reader.readSymbols(symbols, nowMs, fresh));
     report.skipped.push(...read.skipped);
     this.recordProblems(report, read.problems);
+    this.notePositions(report, read);
 
     const writes = this.computeWrites(report, read.inputs, { equityUsd: portfolio.equity_usd, heat, mode: mode.mode, nowMs });
     const announce = this.violationsDue(writes, nowMs);
@@ -332,7 +352,7 @@ export class BudgetWorker {
     const published = await this.write(report, announce, mode.audit);
     this.recordAnnounced(announce, published, nowMs);
     this.metrics.recordBudgets(
-      report.budgets.map((b) => ({ symbol: b.symbol, budgetUsd: b.budget_usd, stressFactor: b.stress_factor, mode: b.mode, overBudget: b.over_budget_usd > 0 })),
+      report.budgets.map((b) => ({ symbol: b.symbol, budgetUsd: b.budget_usd, stressFactor: b.stress_factor, mode: b.mode, overBudget: (b.over_budget_usd ?? 0) > 0 })),
       read.inputs.filter((i) => i.positionAmt !== 0).length,
     );
     report.result = report.writeFailures.length > 0 ? 'failed' : 'ok';
@@ -484,6 +504,37 @@ export class BudgetWorker {
     this.metrics.setMode(decision.mode);
     this.metrics.setModeSource(decision.source);
     if (decision.invalidOverride !== undefined) this.countStale(report, 'mode_override');
+  }
+
+  /**
+   * Counts the cycle's unknown positions by status for the report, /health and `budgets`, and logs
+   * them once per change (which symbols, and why), never on every cycle.
+   */
+  private notePositions(report: CycleReport, read: SymbolsRead): void {
+    const positions: NonNullable<CycleReport['positions']> = { stale: 0, unknown: 0, invalid: 0 };
+    const symbols: string[] = [];
+    for (const input of read.inputs) {
+      if (input.positionStatus === 'ok') continue;
+      positions[input.positionStatus] += 1;
+      symbols.push(input.symbol);
+    }
+    if (!read.positionsFeed.complete) positions.feedProblem = read.positionsFeed.problem;
+    report.positions = positions;
+    this.lastPositions = positions;
+    if (symbols.length === 0) return this.positionsLog.resolved({}, 'every position known again');
+    const cause = `${positions.stale}/${positions.unknown}/${positions.invalid}/${symbols.slice(0, 50).join(',')}`;
+    const details = read.problems.filter((p) => p.inputType === 'position').slice(0, 20).map((p) => `${p.subject}: ${p.detail}`);
+    this.positionsLog.problem(
+      cause,
+      { ...positions, symbols: symbols.slice(0, 50), details },
+      `${symbols.length} positions unknown (judged by each plan's own notional, never as flat)`,
+    );
+  }
+
+  private logCaseFoldedKeys(keys: readonly string[]): void {
+    if (keys.length === 0) return this.caseFoldedLog.resolved({}, 'no input key names a symbol in lower case any more');
+    const sorted = [...keys].sort();
+    this.caseFoldedLog.problem(sorted.slice(0, 50).join(','), { keys: sorted.slice(0, 50), count: sorted.length }, 'input keys name symbols in another case; read as the upper-case symbol');
   }
 
   private recordProblems(report: CycleReport, problems: readonly InputProblem[]): void {

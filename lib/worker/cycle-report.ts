@@ -3,7 +3,7 @@ import type { Mode } from '../../types/mode';
 import type { ViolationEvent } from '../../types/violation-event';
 import type { PortfolioSource } from '../engine/portfolio-state';
 import type { WriteFailure } from './budget-writer';
-import type { HeatReading } from './heat-source';
+import type { HeatReading } from './sources/heat-source';
 import type { ModeSource } from './mode-switch';
 
 /** The inputs whose fallbacks `p28_stale_input_total` counts, one label value each. */
@@ -60,6 +60,11 @@ export interface CycleReport {
   /** Inputs replaced by their fallback this cycle, per `p28_stale_input_total` label. */
   staleInputs: Partial<Record<StaleInputType, number>>;
   writeFailures: WriteFailure[];
+  /**
+   * Positions the cycle could not vouch for, by `position_status`, and why the positions feed
+   * was judged incomplete when it was. Absent when the cycle read no symbols.
+   */
+  positions?: { stale: number; unknown: number; invalid: number; feedProblem?: string };
   /** Set when the cycle failed as a whole. */
   error?: string;
   /**

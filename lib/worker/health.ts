@@ -25,6 +25,18 @@ export interface WorkerHealthFacts {
   lastError: string | undefined;
   /** A short name of why the latest cycle failed (`NOPERM`, `OOM`, `TIMEOUT`, ...: `CycleReport.cause`). */
   lastCause?: string;
+  /** Positions the last leader cycle could not vouch for (undefined on a stand-by or before the first). */
+  positions?: { stale: number; unknown: number; invalid: number; feedProblem?: string } | undefined;
+}
+
+/** What /health says of the positions: unknown ones are judged by each plan's own notional, never taken for flat. */
+export interface PositionsHealth {
+  stale: number;
+  unknown: number;
+  invalid: number;
+  feed: 'complete' | 'incomplete';
+  /** Why the positions feed was judged incomplete. */
+  feed_problem?: string;
 }
 
 /** What the HTTP API reads from the worker; `BudgetWorker` provides it. */
@@ -51,6 +63,8 @@ export interface HealthBody {
   last_success_age_sec: number | null;
   last_cycle_result: CycleResult | null;
   instance: string;
+  /** Unknown positions of this replica's last leader cycle; null on a stand-by. */
+  positions: PositionsHealth | null;
 }
 
 /** The verdict of a health check: the HTTP status and the body. */
@@ -106,12 +120,20 @@ export function judgeHealth(input: HealthInput): HealthReport {
     last_success_age_sec: ageSec(nowMs, worker.lastSuccessAtMs),
     last_cycle_result: worker.lastCycleResult ?? null,
     instance: input.instanceId,
+    positions: positionsHealth(worker.positions),
   };
   const reason = unhealthyReason(input, budgetsAge);
   if (reason === undefined) return { code: 200, body };
   body.status = input.redisConnected ? 'degraded' : 'unhealthy';
   body.reason = reason;
   return { code: 503, body };
+}
+
+function positionsHealth(p: WorkerHealthFacts['positions']): PositionsHealth | null {
+  if (p === undefined) return null;
+  const out: PositionsHealth = { stale: p.stale, unknown: p.unknown, invalid: p.invalid, feed: p.feedProblem === undefined ? 'complete' : 'incomplete' };
+  if (p.feedProblem !== undefined) out.feed_problem = p.feedProblem;
+  return out;
 }
 
 function unhealthyReason(input: HealthInput, budgetsAge: number | null): string | undefined {

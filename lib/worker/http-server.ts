@@ -3,18 +3,16 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
-import { readBudgetHash } from '../../types/budget-hash';
-import type { Mode } from '../../types/mode';
-import { isValidSymbol } from '../../types/symbol';
-import type { FailOpenReason, PermitGate } from '../../types/permit';
-import { budgetFreshness } from '../../plugin/budget-freshness';
+import type { PermitGate } from '../../types/permit';
 import { BUDGET_GATE_DEFAULTS } from '../../plugin/gate-options';
 import { isOverBudget, listBudgets } from '../redis/budget-listing';
 import type { RedisClient } from '../redis/client';
-import { RedisKeys } from '../redis/keys';
+import { RedisKeys, type InputFamilies } from '../redis/keys';
 import { silentLogger, type Logger } from '../logger';
 import { evaluateHealth, type HealthReport, type HealthSource } from './health';
 import { openApiDocument } from './openapi';
+import { HttpError } from './http-error';
+import { fromRedis, registerUpstreamRoutes } from './upstream-routes';
 
 export const HTTP_SERVER_DEFAULTS = Object.freeze({
   /** How long /health waits for Redis to answer PING before it reports it disconnected. */
@@ -44,6 +42,8 @@ export interface HttpServerOptions {
   gate?: PermitGate;
   /** Prefix of the budget keys read (default `quantum`). */
   keyPrefix?: string;
+  /** Where the portfolio state lives, for the test injection (default: today's families). */
+  inputFamilies?: Partial<InputFamilies>;
   /** When set, every endpoint but /health and /metrics needs `Authorization: Bearer <apiToken>`. */
   apiToken?: string;
   /** Serve `POST /test/inject_portfolio_state` (P28_TEST_MODE=1); 403 otherwise. */
@@ -70,21 +70,6 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-/** What a client gets for a request the server refuses: a stable code and a message for people. */
-interface ErrorBody {
-  error: string;
-  message?: string;
-}
-
-/** A refusal with its HTTP status, thrown by handlers and rendered by the error handler. */
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly body: ErrorBody,
-  ) {
-    super(body.message ?? body.error);
-  }
-}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -106,47 +91,6 @@ function tokenCheck(apiToken: string): (header: string | undefined) => boolean {
     const match = /^Bearer +(\S+) *$/i.exec(header ?? '');
     return timingSafeEqual(digest(match?.[1] ?? ''), expected) && match !== null;
   };
-}
-
-/** A query value as a finite number, or a 400 that names the parameter. */
-function numberParam(query: Record<string, unknown>, name: string, options: { required: boolean; min?: number }): number | undefined {
-  const raw = query[name];
-  if (raw === undefined || raw === '') {
-    if (options.required) throw new HttpError(400, { error: 'bad_request', message: `query parameter ${name} is required` });
-    return undefined;
-  }
-  const value = typeof raw === 'string' ? Number(raw) : Number.NaN;
-  if (!Number.isFinite(value) || (options.min !== undefined && value < options.min)) {
-    const bound = options.min === undefined ? '' : ` >= ${options.min}`;
-    throw new HttpError(400, { error: 'bad_request', message: `query parameter ${name} must be a finite number${bound}` });
-  }
-  return value;
-}
-
-function symbolParam(raw: unknown, where: string): string {
-  if (!isValidSymbol(raw)) {
-    throw new HttpError(400, { error: 'bad_request', message: `${where} must be 1-32 upper-case letters or digits` });
-  }
-  return raw;
-}
-
-/** Runs a Redis read for a route, turning a connection failure into a 503 without its details. */
-async function fromRedis<T>(read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    throw new HttpError(503, { error: 'redis_unavailable', message: error instanceof Error ? error.message : String(error) });
-  }
-}
-
-/** The upstream service's `/budget/check` answer. */
-interface BudgetCheckBody {
-  violation: boolean;
-  budget_usd: number | null;
-  over_budget: number;
-  mode: Mode;
-  enforce: boolean;
-  reason?: FailOpenReason;
 }
 
 /**
@@ -174,7 +118,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
 function buildHttpApp(options: HttpServerOptions): FastifyInstance {
   const now = options.now ?? (() => Date.now());
   const logger = options.logger ?? silentLogger;
-  const keys = new RedisKeys(options.keyPrefix);
+  const keys = new RedisKeys(options.keyPrefix, options.inputFamilies);
   const freshness = { staleAfterMs: options.staleAfterMs ?? BUDGET_GATE_DEFAULTS.staleAfterMs, maxClockSkewMs: BUDGET_GATE_DEFAULTS.maxClockSkewMs };
   const health =
     options.health ??
@@ -227,12 +171,13 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
 
   const served = new Map<string, { methods: Set<string>; isPublic: boolean }>();
   const route = (
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     url: string,
     handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
     isPublic = false,
+    instance: FastifyInstance = app,
   ): void => {
-    app.route({ method, url, handler, config: { public: isPublic } });
+    instance.route({ method, url, handler, config: { public: isPublic } });
     const entry = served.get(url) ?? { methods: new Set<string>(), isPublic };
     entry.methods.add(method);
     if (method === 'GET') entry.methods.add('HEAD');
@@ -274,63 +219,32 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     return { count: budgets.length, budgets };
   });
 
-  route('GET', '/budget/:symbol', async (request, reply) => {
-    const symbol = symbolParam((request.params as { symbol: string }).symbol, 'symbol');
-    const fields = await fromRedis(() => options.redis.hgetall(keys.budget(symbol)));
-    if (Object.keys(fields).length === 0) return reply.code(404).send({ error: 'no_budget_data' });
-    return fields;
-  });
-
-  route('POST', '/budget/check', async (request): Promise<BudgetCheckBody> => {
-    const query = request.query as Record<string, unknown>;
-    const symbol = symbolParam(query.symbol, 'query parameter symbol');
-    const notional = numberParam(query, 'position_notional', { required: true, min: 0 }) as number;
-    const failOpen = (reason: FailOpenReason, mode: Mode = options.worker.mode): BudgetCheckBody => ({
-      violation: false,
-      budget_usd: null,
-      over_budget: 0,
-      mode,
-      enforce: mode === 'enforce',
-      reason,
-    });
-    let fields: Record<string, string>;
-    try {
-      fields = await options.redis.hgetall(keys.budget(symbol));
-    } catch {
-      return failOpen('redis_unavailable');
-    }
-    if (Object.keys(fields).length === 0) return failOpen('no_budget_data');
-    const budget = readBudgetHash(fields);
-    if (budget === undefined || budget.symbol !== symbol) return failOpen('invalid_budget_data');
-    if (budgetFreshness(budget.timestamp, now(), freshness) !== 'fresh') return { ...failOpen('stale_budget_data', budget.mode), budget_usd: budget.budget_usd };
-    const overBudget = Math.max(0, notional - budget.budget_usd);
-    return { violation: overBudget > 0, budget_usd: budget.budget_usd, over_budget: overBudget, mode: budget.mode, enforce: budget.mode === 'enforce' };
-  });
-
-  route('POST', '/test/inject_portfolio_state', async (request) => {
-    if (!options.testMode) throw new HttpError(403, { error: 'forbidden', message: 'test mode not enabled (P28_TEST_MODE=0)' });
-    const query = request.query as Record<string, unknown>;
-    const equityUsd = numberParam(query, 'equity_usd', { required: true, min: 0 }) as number;
-    const drawdown = numberParam(query, 'drawdown', { required: false }) ?? 0;
-    const injected = { equity_usd: String(equityUsd), drawdown: String(drawdown), timestamp: String(Math.floor(now() / 1000)) };
-    const ttlSec = HTTP_SERVER_DEFAULTS.injectedStateTtlSec;
-    await fromRedis(() => options.redis.multi().hset(keys.portfolioState, injected).expire(keys.portfolioState, ttlSec).exec());
-    logger.info({ equity_usd: equityUsd, drawdown }, 'test: portfolio state injected');
-    return { success: true, injected, message: `Portfolio state injected (TTL ${ttlSec}s)` };
+  registerUpstreamRoutes(app, (instance, method, url, handler) => route(method, url, handler, false, instance), {
+    redis: options.redis,
+    keys,
+    fallbackMode: () => options.worker.mode,
+    freshness,
+    testMode: options.testMode ?? false,
+    injectedStateTtlSec: HTTP_SERVER_DEFAULTS.injectedStateTtlSec,
+    now,
+    logger,
   });
 
   route('GET', '/openapi.json', async () => document);
 
-  for (const [url, { methods, isPublic }] of served) {
-    const others = METHODS.filter((m) => !methods.has(m));
-    const allow = [...methods].join(', ');
-    app.route({
-      method: others,
-      url,
-      config: { public: isPublic },
-      handler: async (_request, reply) => reply.code(405).header('allow', allow).send({ error: 'method_not_allowed', message: `use ${allow}` }),
-    });
-  }
+  // Registered after the routes (the upstream ones load as a plugin), so every served path is known.
+  void app.register(async (instance) => {
+    for (const [url, { methods, isPublic }] of served) {
+      const others = METHODS.filter((m) => !methods.has(m));
+      const allow = [...methods].join(', ');
+      instance.route({
+        method: others,
+        url,
+        config: { public: isPublic },
+        handler: async (_request, reply) => reply.code(405).header('allow', allow).send({ error: 'method_not_allowed', message: `use ${allow}` }),
+      });
+    }
+  });
 
   return app;
 }

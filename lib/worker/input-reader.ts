@@ -1,20 +1,28 @@
-import { MarketStateHash, PositionSnapshotHash, ClusterStressHash, positionPrice, volRegimeOf } from '../../types/inputs';
+import type { PortfolioStateHash } from '../../types/inputs';
 import { WorkerHeartbeat } from '../../types/worker-heartbeat';
-import { formatIssues } from '../../types/wire-number';
 import { command, execBatch, type BatchOutcome } from '../redis/command-batch';
 import { scanKeys } from '../redis/key-scanner';
 import type { RedisKeys } from '../redis/keys';
 import type { OverrideRead } from './mode-switch';
 import type { RedisClient } from '../redis/client';
-import type { StaleInputType } from './cycle-report';
 import type { SymbolInputs } from '../engine/budget-record';
-
-/** The cluster of a symbol whose market hash names none. */
-export const DEFAULT_CLUSTER_ID = 'default';
+import { judgePositionsFeed, type PositionsFeedVerdict } from '../engine/positions-feed';
+import { PositionSource } from './sources/position-source';
+import { MarketStateSource } from './sources/market-state-source';
+import { ClusterStressSource } from './sources/cluster-stress-source';
+import type { InputProblem } from './sources/input-problem';
 
 export const PORTFOLIO_READER_DEFAULTS = Object.freeze({
   /** COUNT hint of each SCAN call: one call covers a keyspace of up to about this many keys. */
   scanCount: 10000,
+  /** POSITION_STALE_SEC. */
+  positionStaleSec: 60,
+  /** MARKET_STATE_STALE_SEC: ten publishing intervals of the market state publisher, its own TTL. */
+  marketStateStaleSec: 600,
+  /** MAX_LKG_AGE_SEC, for cluster stress. */
+  maxLkgAgeSec: 900,
+  /** POSITIONS_FEED_TOLERANCE_PCT. */
+  positionsFeedTolerancePct: 5,
 });
 
 /** What the first read of a leader cycle returns. */
@@ -25,31 +33,27 @@ export interface CycleHead {
   auditTail: string | null;
   /** HGETALL of the portfolio state (empty when missing), or the error of reading it. */
   portfolio: Record<string, string> | Error;
-  /** Symbols of the position snapshot keys found, each once. */
+  /** Symbols with a position key in either family, each once. */
   symbols: string[];
-  /** Symbols of the market state keys found, each once. */
+  /** Symbols with a market state key in either family, each once. */
   trackedSymbols: string[];
-  /** Snapshot keys whose symbol part is not a valid symbol. */
+  /** Position keys whose symbol part is not a symbol in any case. */
   invalidKeys: string[];
+  /** Input keys that name a symbol in another case (`btcusdt`), read as that symbol. */
+  caseFoldedKeys: string[];
   /** The leader heartbeat, undefined when absent, invalid or unreadable. */
   heartbeat: WorkerHeartbeat | undefined;
   scanPages: number;
 }
 
-/** An input that was missing or invalid and replaced by its fallback (or made the symbol skip). */
-export interface InputProblem {
-  inputType: StaleInputType;
-  /** The symbol or cluster id concerned. */
-  subject: string;
-  detail: string;
-}
-
 export interface SymbolsRead {
   inputs: SymbolInputs[];
-  /** Symbols left out, with the reason (none at present: an unusable snapshot costs only the position). */
+  /** Symbols left out, with the reason (none at present: an unusable position costs only the position). */
   skipped: { symbol: string; reason: string }[];
-  /** Counted fallbacks, an unusable position snapshot among them. */
+  /** Counted fallbacks, unknown positions among them. */
   problems: InputProblem[];
+  /** Whether the positions feed agrees with the portfolio state; when not, flat-looking positions are `unknown`. */
+  positionsFeed: PositionsFeedVerdict;
 }
 
 export interface PortfolioReaderOptions {
@@ -57,59 +61,67 @@ export interface PortfolioReaderOptions {
   keys: RedisKeys;
   /** Default `PORTFOLIO_READER_DEFAULTS.scanCount`. */
   scanCount?: number;
+  positionStaleSec?: number;
+  marketStateStaleSec?: number;
+  maxLkgAgeSec?: number;
+  positionsFeedTolerancePct?: number;
 }
 
-const roundCents = (x: number): number => Math.round(x * 100) / 100;
-
 /**
- * Reads a cycle's inputs from Redis in a fixed number of round trips, whatever the number of symbols:
- * (1) the mode override, the mode audit tail and the portfolio state in one batch, with the SCAN of
- * position snapshots sent alongside; (2) every symbol's position snapshot and market state in one
- * batch; (3) the stress of every distinct cluster in one batch. Only further SCAN pages add round
- * trips, one per `scanCount` keys of the keyspace.
+ * Reads a cycle's inputs from Redis in a fixed number of round trips, whatever the number of
+ * symbols, through one source per input (`sources/`): (1) the mode override, the mode audit tail,
+ * the portfolio state and the heartbeat in one batch, with the SCANs of every position and market
+ * state family sent alongside; (2) every symbol's position and market state keys that exist, in
+ * one batch; (3) the stress of every distinct cluster in one batch. Only further SCAN pages add
+ * round trips, one per `scanCount` keys of the keyspace.
  */
 export class PortfolioReader {
   private readonly client: RedisClient;
   private readonly keys: RedisKeys;
   private readonly scanCount: number;
+  private readonly positions: PositionSource;
+  private readonly markets: MarketStateSource;
+  private readonly clusters: ClusterStressSource;
+  private readonly feedTolerancePct: number;
 
   constructor(options: PortfolioReaderOptions) {
+    const d = PORTFOLIO_READER_DEFAULTS;
     this.client = options.client;
     this.keys = options.keys;
-    this.scanCount = options.scanCount ?? PORTFOLIO_READER_DEFAULTS.scanCount;
+    this.scanCount = options.scanCount ?? d.scanCount;
+    this.positions = new PositionSource({ canonical: this.keys.positions, legacy: this.keys.legacyPositions, staleSec: options.positionStaleSec ?? d.positionStaleSec });
+    this.markets = new MarketStateSource({ live: this.keys.marketStates, legacy: this.keys.legacyMarketStates, staleSec: options.marketStateStaleSec ?? d.marketStateStaleSec });
+    this.clusters = new ClusterStressSource({ keys: this.keys, maxLkgAgeSec: options.maxLkgAgeSec ?? d.maxLkgAgeSec });
+    this.feedTolerancePct = options.positionsFeedTolerancePct ?? d.positionsFeedTolerancePct;
   }
 
-  /** Round trip 1 plus the SCANs of position snapshots and market states. Rejects when Redis cannot be reached. */
+  /** Round trip 1 plus the SCANs of the position and market state families. Rejects when Redis cannot be reached. */
   async readHead(): Promise<CycleHead> {
-    const [outcomes, snapshots, markets] = await Promise.all([
+    const scan = (pattern: string) => scanKeys(this.client, pattern, this.scanCount);
+    const [outcomes, positionScans, marketScans] = await Promise.all([
       execBatch(this.client, [
         command('get', this.keys.modeOverride),
         command('xrevrange', this.keys.modeAuditStream, '+', '-', 'COUNT', 1),
         command('hgetall', this.keys.portfolioState),
         command('hgetall', this.keys.workerHeartbeat),
       ]),
-      scanKeys(this.client, this.keys.positionSnapshotPattern, this.scanCount),
-      scanKeys(this.client, this.keys.marketStatePattern, this.scanCount),
+      Promise.all(this.positions.families.map((f) => scan(f.pattern))),
+      Promise.all(this.markets.families.map((f) => scan(f.pattern))),
     ]);
     const [override, audit, portfolio, heartbeat] = outcomes as [BatchOutcome, BatchOutcome, BatchOutcome, BatchOutcome];
-    const symbols = new Set<string>();
-    const invalidKeys: string[] = [];
-    for (const key of snapshots.keys) {
-      const symbol = this.keys.symbolOfPositionSnapshot(key);
-      if (symbol === undefined) invalidKeys.push(key);
-      else symbols.add(symbol);
-    }
-    // A market key that names no valid symbol is the market engine's business, not a budget's.
-    const tracked = new Set(markets.keys.map((key) => this.keys.symbolOfMarketState(key)).filter((s) => s !== undefined));
+    const held = this.positions.discover(positionScans.map((r) => r.keys));
+    // A market key that names no symbol is the market engine's business, not a budget's.
+    const tracked = this.markets.discover(marketScans.map((r) => r.keys));
     return {
       override: override.error ?? (override.value as string | null),
       auditTail: audit.error ? null : auditTailOf(audit.value),
       portfolio: portfolio.error ?? (portfolio.value as Record<string, string>),
-      symbols: [...symbols].sort(),
-      trackedSymbols: [...tracked].sort(),
-      invalidKeys,
+      symbols: held.symbols,
+      trackedSymbols: tracked.symbols,
+      invalidKeys: held.invalidKeys,
+      caseFoldedKeys: [...held.caseFoldedKeys, ...tracked.caseFoldedKeys],
       heartbeat: heartbeatOf(heartbeat),
-      scanPages: snapshots.pages + markets.pages,
+      scanPages: [...positionScans, ...marketScans].reduce((n, r) => n + r.pages, 0),
     };
   }
 
@@ -122,121 +134,62 @@ export class PortfolioReader {
     return { override: override!.error ?? (override!.value as string | null), heartbeat: heartbeatOf(heartbeat!) };
   }
 
-  /** Round trips 2 and 3. Rejects when Redis cannot be reached. */
-  async readSymbols(symbols: readonly string[]): Promise<SymbolsRead> {
-    const result: SymbolsRead = { inputs: [], skipped: [], problems: [] };
+  /**
+   * Round trips 2 and 3, for the symbols of `readHead`'s universe. `portfolio` is the fresh
+   * portfolio state, whose position counts the positions feed is held against (undefined: no check).
+   * Rejects when Redis cannot be reached.
+   */
+  async readSymbols(symbols: readonly string[], nowMs: number, portfolio?: PortfolioStateHash): Promise<SymbolsRead> {
+    const result: SymbolsRead = { inputs: [], skipped: [], problems: [], positionsFeed: { complete: true } };
     if (symbols.length === 0) return result;
+    const nowSec = nowMs / 1000;
 
-    const outcomes = await execBatch(
-      this.client,
-      symbols.flatMap((symbol) => [
-        command('hgetall', this.keys.positionSnapshot(symbol)),
-        command('hgetall', this.keys.marketState(symbol)),
-      ]),
-    );
+    const plan = symbols.map((symbol) => ({ symbol, positions: this.positions.commands(symbol), markets: this.markets.commands(symbol) }));
+    const outcomes = await execBatch(this.client, plan.flatMap((p) => [...p.positions, ...p.markets]));
 
-    const pending: (Omit<SymbolInputs, 'clusterStress'>)[] = [];
-    symbols.forEach((symbol, i) => {
-      const snapshot = outcomes[2 * i]!;
-      const market = outcomes[2 * i + 1]!;
-      const position = this.parseSnapshot(symbol, snapshot, result);
-      const { clusterId, volRegime } = this.parseMarket(symbol, market, result);
-      pending.push({ symbol, ...position, clusterId, volRegime });
-    });
+    this.positions.beginCycle();
+    const pending: Omit<SymbolInputs, 'clusterStress'>[] = [];
+    let at = 0;
+    for (const p of plan) {
+      const positionOutcomes = outcomes.slice(at, at + p.positions.length);
+      at += p.positions.length;
+      const marketOutcomes = outcomes.slice(at, at + p.markets.length);
+      at += p.markets.length;
+      const position = this.positions.judge(p.symbol, positionOutcomes, nowSec, result.problems);
+      const market = this.markets.judge(p.symbol, marketOutcomes, nowSec, result.problems);
+      pending.push({ symbol: p.symbol, ...position, ...market });
+    }
+    result.positionsFeed = this.checkFeed(pending, portfolio, result.problems);
 
     const clusterIds = [...new Set(pending.map((p) => p.clusterId))].sort();
-    const stressOutcomes = await execBatch(
-      this.client,
-      clusterIds.map((id) => command('hgetall', this.keys.clusterStress(id))),
-    );
+    const stressOutcomes = await execBatch(this.client, this.clusters.commands(clusterIds));
     const stressByCluster = new Map<string, number>();
-    clusterIds.forEach((id, i) => stressByCluster.set(id, this.parseClusterStress(id, stressOutcomes[i]!, result)));
+    clusterIds.forEach((id, i) => stressByCluster.set(id, this.clusters.judge(id, stressOutcomes[i]!, nowSec, result.problems)));
 
     result.inputs = pending.map((p) => ({ ...p, clusterStress: stressByCluster.get(p.clusterId) ?? 0 }));
     return result;
   }
 
   /**
-   * A symbol's position. No snapshot (a symbol only tracked or configured, or one deleted between
-   * SCAN and read) is a flat position. A snapshot whose numbers are unusable (unreadable, invalid,
-   * or a notional that is not a finite number of cents) leaves the position unknown (`invalid`,
-   * counted as `position`) but never costs the symbol its budget; its price is kept when it is
-   * itself usable, so the gate can still size a plan given in base units.
+   * A missing position is not a flat one: when the position keys show fewer positions or clearly
+   * less notional than the portfolio state counts, every symbol that reads as flat may be the one
+   * missing, so its position is `unknown` (the positions it does see are real and stay).
    */
-  private parseSnapshot(symbol: string, outcome: BatchOutcome, result: SymbolsRead): Pick<SymbolInputs, 'positionAmt' | 'positionPrice' | 'notionalUsd' | 'positionStatus'> {
-    if (!outcome.error && Object.keys(outcome.value as object).length === 0) {
-      return { positionAmt: 0, positionPrice: undefined, notionalUsd: 0, positionStatus: 'ok' };
+  private checkFeed(pending: Omit<SymbolInputs, 'clusterStress'>[], portfolio: PortfolioStateHash | undefined, problems: InputProblem[]): PositionsFeedVerdict {
+    if (portfolio === undefined) return { complete: true };
+    const seen = this.positions.positionsSeen;
+    const verdict = judgePositionsFeed(
+      { portfolioCount: portfolio.positions_count, portfolioNotionalUsd: portfolio.positions_notional_usd, keysSeen: seen.keys, notionalSeenUsd: seen.notionalUsd },
+      this.feedTolerancePct,
+    );
+    if (verdict.complete) return verdict;
+    for (const p of pending) {
+      if (p.positionStatus !== 'ok' || p.positionAmt !== 0) continue;
+      p.positionStatus = 'unknown';
+      problems.push({ inputType: 'position', subject: p.symbol, detail: `positions feed incomplete (${verdict.problem}); a flat-looking position is unknown` });
     }
-    const parsed = outcome.error ? undefined : PositionSnapshotHash.safeParse(outcome.value);
-    let problem: string | undefined;
-    let price: number | undefined;
-    if (!parsed?.success) {
-      problem = outcome.error ? `unreadable: ${outcome.error.message}` : `invalid: ${formatIssues(parsed!.error).join('; ')}`;
-      price = outcome.error ? undefined : usablePrice(outcome.value as Record<string, string>);
-    } else {
-      const snapshot = parsed.data;
-      price = positionPrice(snapshot);
-      const notionalUsd = snapshot.position_amt === 0 || price === undefined ? 0 : roundCents(Math.abs(snapshot.position_amt) * price);
-      if (Number.isFinite(notionalUsd)) return { positionAmt: snapshot.position_amt, positionPrice: price, notionalUsd, positionStatus: 'ok' };
-      problem = `notional ${snapshot.position_amt} x ${price} is not a finite number`;
-    }
-    result.problems.push({ inputType: 'position', subject: symbol, detail: `position snapshot ${problem}; position unknown` });
-    return { positionAmt: 0, positionPrice: price, notionalUsd: 0, positionStatus: 'invalid' };
+    return verdict;
   }
-
-  /**
-   * The cluster id and vol regime of a symbol. Fields are judged one by one, so a bad `vol_regime`
-   * does not cost a good `cluster_id`: an invalid `vol_regime` is treated as absent (then `sigma`, then
-   * NORMAL apply) and an invalid `cluster_id` as `default`. A missing market hash, or one that says
-   * nothing usable about volatility, gives NORMAL (0.33) and counts as a `vol_regime` fallback.
-   */
-  private parseMarket(symbol: string, outcome: BatchOutcome, result: SymbolsRead): { clusterId: string; volRegime: number } {
-    const raw = outcome.error ? {} : (outcome.value as Record<string, string>);
-    const shape = MarketStateHash.shape;
-    const volRegimeField = shape.vol_regime.safeParse(raw.vol_regime);
-    const sigmaField = shape.sigma.safeParse(raw.sigma);
-    const clusterField = shape.cluster_id.safeParse(raw.cluster_id);
-
-    const invalid: string[] = [];
-    if (!volRegimeField.success) invalid.push(`vol_regime ${JSON.stringify(raw.vol_regime)}`);
-    if (!sigmaField.success) invalid.push(`sigma ${JSON.stringify(raw.sigma)}`);
-    const vol = volRegimeOf({
-      vol_regime: volRegimeField.success ? volRegimeField.data : undefined,
-      sigma: sigmaField.success ? sigmaField.data : undefined,
-    });
-    if (outcome.error) {
-      result.problems.push({ inputType: 'vol_regime', subject: symbol, detail: `market state unreadable: ${outcome.error.message}` });
-    } else if (invalid.length > 0 || vol.source === 'default') {
-      const detail = invalid.length > 0 ? `invalid ${invalid.join(', ')}` : 'no vol_regime or sigma';
-      result.problems.push({ inputType: 'vol_regime', subject: symbol, detail: `${detail}; using ${vol.value}` });
-    }
-
-    let clusterId = DEFAULT_CLUSTER_ID;
-    if (!clusterField.success) {
-      result.problems.push({ inputType: 'cluster_stress', subject: symbol, detail: `invalid cluster_id ${JSON.stringify(raw.cluster_id)}; using ${DEFAULT_CLUSTER_ID}` });
-    } else if (clusterField.data !== undefined) {
-      clusterId = clusterField.data;
-    }
-    return { clusterId, volRegime: vol.value };
-  }
-
-  /** A cluster's stress: missing hash -> 0 (not counted, per contract); invalid -> 0 and counted. */
-  private parseClusterStress(clusterId: string, outcome: BatchOutcome, result: SymbolsRead): number {
-    if (!outcome.error && Object.keys(outcome.value as object).length === 0) return 0;
-    const parsed = outcome.error ? undefined : ClusterStressHash.safeParse(outcome.value);
-    if (parsed?.success) return parsed.data.stress;
-    const detail = outcome.error ? `unreadable: ${outcome.error.message}` : `invalid: ${formatIssues(parsed!.error).join('; ')}`;
-    result.problems.push({ inputType: 'cluster_stress', subject: clusterId, detail: `${detail}; using 0` });
-    return 0;
-  }
-}
-
-/** A snapshot's price when the snapshot as a whole failed: mark, else entry, whichever is a usable number. */
-function usablePrice(raw: Record<string, string>): number | undefined {
-  const shape = PositionSnapshotHash.shape;
-  const mark = shape.mark_price.safeParse(raw.mark_price);
-  const entry = shape.entry_price.safeParse(raw.entry_price);
-  return positionPrice({ mark_price: mark.success ? mark.data : undefined, entry_price: entry.success ? entry.data : undefined });
 }
 
 function heartbeatOf(outcome: BatchOutcome): WorkerHeartbeat | undefined {

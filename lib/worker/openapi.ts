@@ -21,7 +21,7 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: JsonSchema, example?: unknown) => ({
   'application/json': example === undefined ? { schema } : { schema, example },
 });
-const errorResponse = (description: string, example: { error: string; message?: string }) => ({
+const errorResponse = (description: string, example: { error: string; message?: string; detail?: unknown[] }) => ({
   description,
   content: json(ref('Error'), example),
 });
@@ -107,6 +107,18 @@ const SCHEMAS: Record<string, JsonSchema> = {
       role: { type: 'string', enum: ['leader', 'standby'] },
       budgets_age_sec: { type: ['number', 'null'], minimum: 0, description: 'Seconds since any replica last wrote budgets (the leader heartbeat); null while none is known.' },
       reason: { type: 'string', description: 'Why the status is not healthy.' },
+      positions: {
+        type: ['object', 'null'],
+        description: 'Positions the last leader cycle could not vouch for, by position_status (judged by each plan\'s own notional, never as flat); null on a stand-by.',
+        properties: {
+          stale: { type: 'integer', minimum: 0 },
+          unknown: { type: 'integer', minimum: 0 },
+          invalid: { type: 'integer', minimum: 0 },
+          feed: { type: 'string', enum: ['complete', 'incomplete'] },
+          feed_problem: { type: 'string' },
+        },
+        required: ['stale', 'unknown', 'invalid', 'feed'],
+      },
     },
     required: ['status', 'service', 'mode', 'mode_source', 'redis', 'role', 'budgets_age_sec'],
   },
@@ -125,7 +137,19 @@ const SCHEMAS: Record<string, JsonSchema> = {
   },
   Error: {
     type: 'object',
-    properties: { error: { type: 'string' }, message: { type: 'string' } },
+    properties: {
+      error: { type: 'string' },
+      message: { type: 'string' },
+      detail: {
+        type: 'array',
+        description: 'On the upstream service\'s endpoints: what was wrong where, in FastAPI\'s shape.',
+        items: {
+          type: 'object',
+          properties: { type: { type: 'string' }, loc: { type: 'array', items: { type: 'string' } }, msg: { type: 'string' }, input: {} },
+          required: ['type', 'loc', 'msg'],
+        },
+      },
+    },
     required: ['error'],
   },
 };
@@ -137,6 +161,11 @@ const unauthorized = errorResponse('P28_API_TOKEN is set and the request has no 
 const badRequest = errorResponse('Malformed JSON or a query parameter out of range.', {
   error: 'bad_request',
   message: 'Body is not valid JSON but content-type is set to \'application/json\'',
+});
+const unprocessable = errorResponse('A query parameter missing, not a finite number (0x10, 0b11, blanks, nan refused) or out of range; FastAPI\'s detail shape beside error and message.', {
+  error: 'unprocessable_entity',
+  message: 'query parameter position_notional: Input should be a valid finite number',
+  detail: [{ type: 'float_parsing', loc: ['query', 'position_notional'], msg: 'Input should be a valid finite number', input: '0x10' }],
 });
 const tooLarge = errorResponse('Body over 64 KiB.', { error: 'payload_too_large', message: 'Request body is too large' });
 const redisDown = errorResponse('Redis could not be read.', { error: 'redis_unavailable' });
@@ -236,13 +265,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/budget/{symbol}': {
         get: {
           operationId: 'getBudget',
-          summary: 'One budget hash, as the upstream service served it.',
-          parameters: [{ name: 'symbol', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Z0-9]{1,32}$' } }],
+          summary: 'One budget hash, as the upstream service served it. The symbol is matched case-insensitively.',
+          parameters: [{ name: 'symbol', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9]{1,32}$' } }],
           responses: {
             '200': { description: 'The hash as stored.', content: json(ref('BudgetHash'), GUIDE_HASH_EXAMPLE) },
-            '400': badRequest,
             '401': unauthorized,
-            '404': { description: 'No budget hash for the symbol.', content: json(ref('Error'), { error: 'no_budget_data' }) },
+            '404': { description: 'No budget hash for the symbol (or a name that is no symbol).', content: json(ref('Error'), { error: 'no_budget_data' }) },
             '503': redisDown,
           },
         },
@@ -250,9 +278,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/budget/check': {
         post: {
           operationId: 'checkBudget',
-          summary: 'Whether a position notional is over the symbol\'s budget (the upstream service\'s check).',
+          summary: 'Whether a position notional is over the symbol\'s budget (the upstream service\'s check). Any request body is ignored, as upstream did; the symbol is matched case-insensitively.',
           parameters: [
-            { name: 'symbol', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Z0-9]{1,32}$' } },
+            { name: 'symbol', in: 'query', required: true, schema: { type: 'string' } },
             { name: 'position_notional', in: 'query', required: true, schema: { type: 'number', minimum: 0 } },
           ],
           responses: {
@@ -260,8 +288,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
               description: 'The check; fails open with a reason.',
               content: json(ref('BudgetCheck'), { violation: true, budget_usd: 1348, over_budget: 48652, mode: 'enforce', enforce: true }),
             },
-            '400': badRequest,
             '401': unauthorized,
+            '413': tooLarge,
+            '422': unprocessable,
           },
         },
       },
@@ -282,7 +311,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
                 message: 'Portfolio state injected (TTL 120s)',
               }),
             },
-            '400': badRequest,
+            '422': unprocessable,
             '401': unauthorized,
             '403': errorResponse('P28_TEST_MODE is not 1.', { error: 'forbidden', message: 'test mode not enabled (P28_TEST_MODE=0)' }),
             '503': redisDown,

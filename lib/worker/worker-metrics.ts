@@ -55,7 +55,7 @@ export const WORKER_METRICS = {
   }),
   staleInput: counter({
     name: 'p28_stale_input_total',
-    help: 'Inputs that were missing, stale or invalid and replaced by their fallback, once per input per cycle (per symbol for the per-symbol inputs; every series exists from the start): portfolio_state (last-known-good used, or no budgets written), heat (last known value, else 0), cluster_stress (invalid stress hash or cluster_id: 0 or the default cluster used), vol_regime (market state missing or without a valid vol_regime: sigma, else NORMAL 0.33 used), position_snapshot (snapshot key naming no valid symbol: skipped), position (unusable snapshot numbers: budget written with position_status=invalid), mode_override (invalid override: P28_MODE used).',
+    help: 'Inputs that were missing, stale or invalid and replaced by their fallback, once per input per cycle (per symbol for the per-symbol inputs; every series exists from the start): portfolio_state (last-known-good used, or no budgets written), heat (last known value, else 0), cluster_stress (invalid stress hash or cluster_id: the last good stress, else 0, or the default cluster used), vol_regime (market state missing, stale or without a usable vol_regime or sigma: NORMAL 0.33 used), position_snapshot (position key naming no symbol: skipped), position (a position unknown, never flat: stale, missing from an incomplete feed, or unusable numbers; budget written with position_status stale, unknown or invalid), mode_override (invalid override: P28_MODE used).',
     labelNames: ['input_type'],
     labelValues: { input_type: STALE_INPUT_TYPES },
   }),

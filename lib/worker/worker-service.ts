@@ -2,7 +2,7 @@ import { collectDefaultMetrics } from 'prom-client';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { BudgetWorker } from './budget-worker';
 import type { WorkerConfig } from '../config';
-import type { HeatReader } from './heat-source';
+import type { HeatReader } from './sources/heat-source';
 import { startHttpServer } from './http-server';
 import { createLogger, type Logger } from '../logger';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from '../redis/client';
@@ -82,6 +82,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       worker,
       gate,
       keyPrefix: config.keyPrefix,
+      inputFamilies: config.inputFamilies,
       apiToken: config.apiToken,
       testMode: config.testMode,
       version: PACKAGE_VERSION,

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { createRedisClient, waitForReady, type RedisClient } from '../../lib/redis/client';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
 import { judgeHealth } from '../../lib/worker/health';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { connectedClient, useRedisServer } from '../support/redis';
 import { seedGuideScenario, workerConfig } from '../support/seed';
@@ -14,7 +14,7 @@ const WORKER_ACL = [
   '+@connection', '+info',
   '+get', '+getdel', '+set', '+del', '+pexpire', '+expire', '+hgetall', '+hset', '+hdel', '+scan', '+xadd', '+xrevrange', '+multi', '+exec',
   '+evalsha', '+eval',
-  '%R~quantum:state:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
+  '%R~quantum:state:*', '%R~quantum:marketstate:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
   '~quantum:portfolio:budget:*', '~quantum:stream:budget.violation', '~quantum:stream:p28.mode', '~quantum:p28:*',
 ];
 /** The gate's minimal ACL: read-only, on the budget hashes only. */

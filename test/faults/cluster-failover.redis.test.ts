@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { loadConfig } from '../../lib/config';
 import { createRedisClient, waitForReady, type RedisClient } from '../../lib/redis/client';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { freePort } from '../support/local-redis-server';
 import { LocalRedisCluster } from '../support/redis-cluster';
 import { seedGuideScenario } from '../support/seed';

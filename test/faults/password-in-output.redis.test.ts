@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadConfig } from '../../lib/config';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { startWorkerService } from '../../lib/worker/worker-service';
 import type { RedisClient } from '../../lib/redis/client';
 import { captureLogs } from '../support/log-capture';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../lib/config';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { startWorkerService, type WorkerServiceHandle } from '../../lib/worker/worker-service';
 import type { RedisClient } from '../../lib/redis/client';
 import { freePort, LocalRedisServer } from '../support/local-redis-server';

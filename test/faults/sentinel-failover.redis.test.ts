@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Registry } from 'prom-client';
 import { createRedisClient, redisOptionsFromConfig, waitForReady, type RedisClient } from '../../lib/redis/client';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { loadConfig } from '../../lib/config';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { eventually } from '../support/redis';

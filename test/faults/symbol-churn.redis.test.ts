@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import type { RedisClient } from '../../lib/redis/client';
 import { connectedClient, useRedisServer } from '../support/redis';
 import { seedSymbols, workerConfig } from '../support/seed';
@@ -48,7 +48,7 @@ describe('symbol churn', function () {
       if (round === 0) perRound = series.count;
       // Same universe size each round, so the same number of series: none left from earlier rounds.
       expect(series.count, `series after round ${round + 1}`).to.equal(perRound);
-      await Promise.all(symbols.flatMap((s) => [client.del(`quantum:position:snapshot:${s}`), client.del(`quantum:state:market:${s}`)]));
+      await Promise.all(symbols.flatMap((s) => [client.del(`quantum:state:positions:${s}`), client.del(`quantum:state:market:${s}`)]));
     }
     expect(perRound).to.be.at.most(5 * PER_ROUND);
   });

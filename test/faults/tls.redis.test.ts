@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadConfig, type WorkerConfig } from '../../lib/config';
 import { createRedisClient, redisOptionsFromConfig, waitForReady, type RedisClient } from '../../lib/redis/client';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { freePort } from '../support/local-redis-server';
 import { eventually } from '../support/redis';
 import { seedGuideScenario } from '../support/seed';

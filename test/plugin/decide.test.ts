@@ -306,7 +306,7 @@ describe('an unknown position (position_status=invalid)', () => {
   const invalid = { position_status: 'invalid' as const, position_amt: 0, position_notional_usd: 0, over_budget_usd: 0 };
 
   it('blocks under enforce a plan whose own notional exceeds the budget, from notionalUsd or qty * position_price', () => {
-    expect(decideAt(invalid, plan({ qty: undefined, notionalUsd: 1500 }))).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget', projectedNotionalUsd: 1500 });
+    expect(decideAt(invalid, plan({ qty: undefined, notionalUsd: 1500 }))).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget,position_unknown', projectedNotionalUsd: 1500 });
     expect(decideAt(invalid, plan({ qty: 2 }))).to.include({ allow: false, reason: 'p28_budget_violation', projectedNotionalUsd: 2000 });
   });
 
@@ -322,6 +322,55 @@ describe('an unknown position (position_status=invalid)', () => {
   it('reads the status from the hash fields and refuses an unknown one as invalid_budget_data', () => {
     expect(fromFields(budgetFields(invalid, NOW_MS), plan({ qty: 2 }))).to.include({ allow: false, reason: 'p28_budget_violation' });
     expect(fromFields({ ...budgetFields({}, NOW_MS), position_status: 'maybe' })).to.include({ reason: 'invalid_budget_data', detail: 'position_status' });
+  });
+});
+
+describe('a position the worker could not vouch for (stale, unknown) or a hash without position fields', () => {
+  for (const status of ['stale', 'unknown'] as const) {
+    const unknown = { position_status: status, position_amt: 0, position_notional_usd: 0, over_budget_usd: 0 };
+    it(`judges an increasing plan by its own notional when position_status=${status}, naming position_unknown`, () => {
+      expect(decideAt(unknown, plan({ qty: undefined, notionalUsd: 1500 }))).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget,position_unknown' });
+      const fits = decideAt(unknown, plan({ qty: undefined, notionalUsd: 900 }));
+      expect(fits).to.include({ allow: true, reason: 'within_budget', detail: 'position_unknown', projectedNotionalUsd: 900 });
+      expect(fits).to.not.have.property('positionNotionalUsd');
+    });
+
+    it(`never takes a SELL on a ${status} position for a reduction`, () => {
+      expect(decideAt(unknown, plan({ side: 'SELL', qty: 2 }))).to.include({ allow: false, reason: 'p28_budget_violation' });
+    });
+  }
+
+  /** A hash as the upstream Python service writes it: 10 fields, no position. */
+  const upstreamFields = (over: Record<string, string> = {}): Record<string, string> => ({
+    symbol: 'ETHUSDT',
+    budget_usd: '1348.0',
+    stress_factor: '0.326',
+    equity_usd: '100000.0',
+    portfolio_heat: '0.65',
+    cluster_stress: '0.0',
+    vol_regime: '0.33',
+    mode: 'enforce',
+    timestamp: String(NOW_S - 2),
+    base_risk_pct: '0.02',
+    ...over,
+  });
+
+  it('judges an upstream 10-field hash instead of rejecting it: a plan over the budget is blocked, naming position_unknown', () => {
+    expect(fromFields(upstreamFields(), plan({ qty: undefined, notionalUsd: 1500 }))).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget,position_unknown', budgetUsd: 1348 });
+  });
+
+  it('allows a plan that fits on an upstream 10-field hash, and reports it under shadow as the same judgement', () => {
+    expect(fromFields(upstreamFields(), plan({ qty: undefined, notionalUsd: 1000 }))).to.include({ allow: true, reason: 'within_budget', detail: 'position_unknown' });
+    expect(fromFields(upstreamFields({ mode: 'shadow' }), plan({ qty: undefined, notionalUsd: 1500 }))).to.include({ allow: true, reason: 'shadow_would_block', detail: 'projected_over_budget,position_unknown' });
+  });
+
+  it('blocks on a recent violation in a 10-field hash that carries last_violation_ts', () => {
+    expect(fromFields(upstreamFields({ last_violation_ts: String(NOW_S - 5) }), plan({ qty: undefined, notionalUsd: 10 }))).to.include({ allow: false, detail: 'recent_violation,position_unknown' });
+  });
+
+  it('still fails open on a stale 10-field hash, and on a plan it cannot size', () => {
+    expect(fromFields(upstreamFields({ timestamp: String(NOW_S - 3600) }), plan({ qty: undefined, notionalUsd: 10 }))).to.include({ reason: 'stale_budget_data' });
+    expect(fromFields(upstreamFields(), plan({ qty: 1 }))).to.include({ reason: 'invalid_request', detail: 'plan_size_unknown,position_unknown', failOpen: true });
   });
 });
 
@@ -363,7 +412,7 @@ describe('decideFromBudgetFields', () => {
     });
   }
 
-  for (const field of ['symbol', 'budget_usd', 'mode', 'timestamp', 'position_amt', 'position_notional_usd']) {
+  for (const field of ['symbol', 'budget_usd', 'mode', 'timestamp']) {
     it(`fails open with invalid_budget_data naming ${field} when it is missing`, () => {
       const fields = budgetFields({}, NOW_MS);
       delete fields[field];

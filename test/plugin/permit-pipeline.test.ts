@@ -111,12 +111,19 @@ describe('PermitPipeline', () => {
   it('counts every malformed symbol under the one label "invalid"', async () => {
     const registry = new Registry();
     const pipeline = new PermitPipeline([fakeGate('g', () => ALLOW).gate], { registry });
-    for (const symbol of ['eth', 'BTC-USDT', 'X'.repeat(500), '', 'A B']) {
+    for (const symbol of ['BTC-USDT', 'X'.repeat(500), '', 'A B', 'btc usdt']) {
       await pipeline.evaluate(plan({ symbol }));
     }
     await pipeline.evaluate(null as unknown as PermitRequest);
     const series = (await registry.getSingleMetric('quantum_govern_allow_total')?.get())?.values ?? [];
     expect(series.map((value) => [value.labels.symbol, value.value])).to.deep.equal([['invalid', 6]]);
+  });
+
+  it('counts a lower-case symbol under its upper-case label (btcusdt is BTCUSDT)', async () => {
+    const registry = new Registry();
+    const pipeline = new PermitPipeline([fakeGate('g', () => ALLOW).gate], { registry });
+    await pipeline.evaluate(plan({ symbol: 'btcusdt' }));
+    expect(await metricValue(registry, 'quantum_govern_allow_total', { symbol: 'BTCUSDT' })).to.equal(1);
   });
 
   it('keeps its metrics on a private registry unless one is passed, and never on the global one', async () => {

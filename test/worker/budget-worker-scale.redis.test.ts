@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { RedisKeys } from '../../lib/redis/keys';
 import type { RedisClient } from '../../lib/redis/client';
 import { connectedClient, useRedisServer } from '../support/redis';
@@ -18,7 +18,7 @@ async function seedLargeBook(client: RedisClient, nowSec: number): Promise<void>
     const pipeline = client.pipeline();
     for (let i = from; i < from + 5000; i++) {
       const symbol = `S${i}USDT`;
-      pipeline.hset(keys.positionSnapshot(symbol), { position_amt: String((i % 7) - 3), entry_price: '10', mark_price: String(10 + (i % 100)) });
+      pipeline.hset(keys.positions.key(symbol), { position_amt: `${(i % 7) - 3}.0`, entry_price: '10.0', mark_price: `${10 + (i % 100)}.0`, ts_epoch: String(nowSec) });
       pipeline.hset(keys.marketState(symbol), { vol_regime: ['LOW', 'NORMAL', 'HIGH', 'EXTREME'][i % 4]!, cluster_id: `c${i % 5}` });
     }
     await pipeline.exec();

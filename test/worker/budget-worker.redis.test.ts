@@ -5,7 +5,7 @@ import sinon from 'sinon';
 import { BudgetHash } from '../../types/budget-hash';
 import { ViolationStreamEntry } from '../../types/violation-event';
 import { BudgetWorker, type BudgetWorkerOptions } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { freePort } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
 import { HeatGateStub } from '../support/heat-gate-stub';
@@ -129,7 +129,7 @@ describe('BudgetWorker', () => {
 
     it('measures the notional at the mark price when there is one', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC, positionAmt: '-0.01' });
-      await client.hset('quantum:position:snapshot:BTCUSDT', 'mark_price', '90000');
+      await client.hset('quantum:state:positions:BTCUSDT', 'mark_price', '90000');
       await makeWorker().runOnce();
       expect(await client.hgetall(BUDGET('BTCUSDT'))).to.include({ position_amt: '-0.01', position_notional_usd: '900', position_price: '90000', over_budget_usd: '0' });
     });
@@ -287,7 +287,7 @@ describe('BudgetWorker', () => {
 
     it('uses NORMAL (0.33) and counts vol_regime for a missing market hash, and sigma when vol_regime is invalid', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
-      await client.del('quantum:state:market:BTCUSDT');
+      await client.del('quantum:marketstate:BTCUSDT');
       await client.hset('quantum:position:snapshot:ETHUSDT', { position_amt: '1', entry_price: '100' });
       await client.hset('quantum:state:market:ETHUSDT', { vol_regime: 'WILD', sigma: '0.035' });
       await client.hset('quantum:position:snapshot:SOLUSDT', { position_amt: '1', entry_price: '100' });
@@ -344,7 +344,7 @@ describe('BudgetWorker', () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
       const worker = makeWorker();
       await worker.runOnce();
-      await client.hset('quantum:position:snapshot:BTCUSDT', { position_amt: '0.001' });
+      await client.hset('quantum:state:positions:BTCUSDT', { position_amt: '0.001' });
       clock.tick(5000);
       await worker.runOnce();
       const hash = await client.hgetall(BUDGET('BTCUSDT'));
@@ -357,7 +357,7 @@ describe('BudgetWorker', () => {
       const worker = makeWorker();
       await worker.runOnce();
       expect(await client.hexists(BUDGET('BTCUSDT'), 'position_price')).to.equal(1);
-      await client.hset('quantum:position:snapshot:BTCUSDT', { position_amt: '0', entry_price: '0' });
+      await client.hset('quantum:state:positions:BTCUSDT', { position_amt: '0', entry_price: '0', mark_price: '0' });
       await worker.runOnce();
       expect(await client.hexists(BUDGET('BTCUSDT'), 'position_price')).to.equal(0);
     });
@@ -366,7 +366,7 @@ describe('BudgetWorker', () => {
       // Equity 0 clamps every budget to MIN_BUDGET_K (500); each position is 1000 * 11 = 11000 USD.
       await client.hset('quantum:state:portfolio', { equity_usd: '0', timestamp: String(NOW_SEC) });
       const symbols = await seedSymbols(client, 300);
-      for (const symbol of symbols) await client.hset(`quantum:position:snapshot:${symbol}`, { position_amt: '1000' });
+      for (const symbol of symbols) await client.hset(`quantum:state:positions:${symbol}`, { position_amt: '1000.0' });
       const worker = makeWorker({ VIOLATION_STREAM_MAXLEN: '100', VIOLATION_REPUBLISH_SEC: '10' }, { heatSource: fixedHeat(0.5) });
       expect((await worker.runOnce()).violations).to.have.length(300);
       expect((await worker.runOnce()).violations).to.have.length(0);
@@ -489,12 +489,12 @@ describe('BudgetWorker', () => {
       const small = await socketWritesOfOneCycle(worker);
       await seedSymbols(client, 490, 10);
       const large = await socketWritesOfOneCycle(worker);
-      // One page for the snapshots and one for the market states.
-      expect(small.scanPages).to.equal(2);
-      expect(large.scanPages).to.equal(2);
+      // One page for each of the four input families: positions and market state, live and legacy.
+      expect(small.scanPages).to.equal(4);
+      expect(large.scanPages).to.equal(4);
       expect(large.writes).to.equal(small.writes);
-      // lease renewal, inputs head, SCAN of snapshots, SCAN of market states, symbols, clusters, writes, heartbeat
-      expect(small.writes).to.equal(8);
+      // lease renewal, inputs head, four SCANs (positions and market state, live and legacy), symbols, clusters, writes, heartbeat
+      expect(small.writes).to.equal(10);
       expect(large.commands).to.be.greaterThan(small.commands * 20);
     });
   });
@@ -561,6 +561,7 @@ describe('BudgetWorker', () => {
 
     it('counts an unknown name and falls to sigma', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
+      await client.del('quantum:marketstate:BTCUSDT');
       await client.hset('quantum:state:market:BTCUSDT', { vol_regime: 'VERY_HIGH', sigma: '0.025' });
       const worker = makeWorker();
       await worker.runOnce();
@@ -598,7 +599,10 @@ describe('BudgetWorker', () => {
     const runFor = async (worker: BudgetWorker, cycles: number, stepMs: number) => {
       for (let i = 0; i < cycles; i++) {
         clock.tick(stepMs);
-        await client.hset('quantum:state:portfolio', 'timestamp', String(Math.floor(Date.now() / 1000)));
+        const nowSec = String(Math.floor(Date.now() / 1000));
+        await client.hset('quantum:state:portfolio', 'timestamp', nowSec);
+        // The position state brain reads the exchange again every few seconds.
+        for (const key of await client.keys('quantum:state:positions:*')) await client.hset(key, 'ts_epoch', nowSec);
         const report = await worker.runOnce();
         expect(report.result).to.equal('ok');
       }
@@ -622,11 +626,11 @@ describe('BudgetWorker', () => {
       await runFor(worker, 2, 1000);
       expect(await client.xlen(VIOLATIONS)).to.equal(1);
       // 48652 over; 0.504 BTC is 50400, 400 more over (0.8 %): not news.
-      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.504');
+      await client.hset('quantum:state:positions:BTCUSDT', 'position_amt', '0.504');
       await runFor(worker, 1, 1000);
       expect(await client.xlen(VIOLATIONS)).to.equal(1);
       // 0.52 BTC is 52000, 3.4 % more over: news.
-      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.52');
+      await client.hset('quantum:state:positions:BTCUSDT', 'position_amt', '0.52');
       await runFor(worker, 1, 1000);
       expect(await client.xlen(VIOLATIONS)).to.equal(2);
       const last = entryFields((await client.xrevrange(VIOLATIONS, '+', '-', 'COUNT', 1))[0]![1]);
@@ -637,9 +641,9 @@ describe('BudgetWorker', () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
       const worker = makeWorker({ VIOLATION_REPUBLISH_SEC: '60' });
       await worker.runOnce();
-      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.001');
+      await client.hset('quantum:state:positions:BTCUSDT', 'position_amt', '0.001');
       await runFor(worker, 1, 1000);
-      await client.hset('quantum:position:snapshot:BTCUSDT', 'position_amt', '0.5');
+      await client.hset('quantum:state:positions:BTCUSDT', 'position_amt', '0.5');
       await runFor(worker, 1, 1000);
       expect(await client.xlen(VIOLATIONS)).to.equal(2);
     });
@@ -763,8 +767,8 @@ describe('BudgetWorker', () => {
       });
       const report = await worker.runOnce();
       expect(report.result).to.equal('ok');
-      // Snapshots and market states, on each of the three masters.
-      expect(report.scanPages).to.equal(6);
+      // The four input families, on each of the three masters.
+      expect(report.scanPages).to.equal(12);
       expect(report.written).to.have.length(41);
       expect(report.written).to.include.members(symbols);
       expect(await redisCluster.client.hgetall(BUDGET('BTCUSDT'))).to.include({ budget_usd: '1348', stress_factor: '0.326', over_budget_usd: '48652' });

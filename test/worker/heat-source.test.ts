@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { freePort } from '../support/local-redis-server';
-import { HeatSource, heatFromExposition } from '../../lib/worker/heat-source';
+import { HeatSource, heatFromExposition } from '../../lib/worker/sources/heat-source';
 import { createLogger } from '../../lib/logger';
 import { HeatGateStub, heatExposition } from '../support/heat-gate-stub';
 

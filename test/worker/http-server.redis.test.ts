@@ -80,6 +80,7 @@ describe('HTTP API', () => {
         last_success_age_sec: null,
         last_cycle_result: null,
         instance: 'test-worker',
+        positions: null,
       });
       expectDocumented({ path: '/health', method: 'get', status: '200' }, first);
 
@@ -90,13 +91,15 @@ describe('HTTP API', () => {
       expect(after.headers.get('content-type')).to.match(/^application\/json/);
       const body = (await after.json()) as { last_success_age_sec: number; budgets_age_sec: number };
       expect(body).to.include({ status: 'healthy', role: 'leader', last_cycle_result: 'ok', redis: 'connected', mode_source: 'env' });
+      expect(body).to.deep.include({ positions: { stale: 0, unknown: 0, invalid: 0, feed: 'complete' } });
+      expectDocumented({ path: '/health', method: 'get', status: '200' }, body);
       expect(body.budgets_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
       expect(body.last_success_age_sec).to.be.closeTo(2.5 - report.durationMs / 1000, 0.11);
     });
 
     it('renders whatever the health evaluation it is given returns', async () => {
       const own = await serve({
-        health: async () => ({ code: 503, body: { status: 'unhealthy', service: 'p2.8-portfolio-risk-governor', mode: 'shadow', mode_source: 'env', redis: 'disconnected', role: 'standby', budgets_age_sec: null, last_success_age_sec: null, last_cycle_result: null, instance: 'x' } }),
+        health: async () => ({ code: 503, body: { status: 'unhealthy', service: 'p2.8-portfolio-risk-governor', mode: 'shadow', mode_source: 'env', redis: 'disconnected', role: 'standby', budgets_age_sec: null, last_success_age_sec: null, last_cycle_result: null, positions: null, instance: 'x' } }),
       });
       try {
         const res = await fetch(url('/health', own));
@@ -179,7 +182,7 @@ describe('HTTP API', () => {
     });
 
     for (const [name, body] of [
-      ['a lower-case symbol', { planId: 'p', symbol: 'btcusdt', action: 'OPEN' }],
+      ['a symbol with a dash', { planId: 'p', symbol: 'BTC-USDT', action: 'OPEN' }],
       ['a negative qty', { planId: 'p', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: -1 }],
       ['an array', [1, 2]],
       ['a string', 'BTCUSDT'],
@@ -264,7 +267,15 @@ describe('HTTP API', () => {
       const missing = await fetch(url('/budget/XRPUSDT'));
       expect(missing.status).to.equal(404);
       expect(await missing.json()).to.deep.equal({ error: 'no_budget_data' });
-      expect((await fetch(url('/budget/btc*'))).status).to.equal(400);
+      // A name that is no symbol has no budget: 404, as upstream answered for a key it did not find.
+      expect((await fetch(url('/budget/btc*'))).status).to.equal(404);
+    });
+
+    it('GET /budget/{symbol} matches the symbol case-insensitively (btcusdt is BTCUSDT)', async () => {
+      await guideBudgets();
+      const res = await fetch(url('/budget/btcusdt'));
+      expect(res.status).to.equal(200);
+      expect(await res.json()).to.include({ symbol: 'BTCUSDT', budget_usd: '1348' });
     });
 
     it('POST /budget/check answers the upstream shape: violation, budget_usd, over_budget, mode, enforce', async () => {
@@ -298,13 +309,81 @@ describe('HTTP API', () => {
       expect(await decide()).to.include({ reason: 'stale_budget_data', detail: 'timestamp_in_future' });
     });
 
-    for (const query of ['symbol=BTCUSDT', 'symbol=BTCUSDT&position_notional=abc', 'symbol=BTCUSDT&position_notional=-1', 'position_notional=1', 'symbol=b*&position_notional=1']) {
-      it(`POST /budget/check?${query} answers 400 with a message`, async () => {
+    for (const query of [
+      'symbol=BTCUSDT',
+      'symbol=BTCUSDT&position_notional=abc',
+      'symbol=BTCUSDT&position_notional=-1',
+      'symbol=BTCUSDT&position_notional=0x10',
+      'symbol=BTCUSDT&position_notional=0b11',
+      'symbol=BTCUSDT&position_notional=',
+      'symbol=BTCUSDT&position_notional=%20%20',
+      'symbol=BTCUSDT&position_notional=1e999',
+      'symbol=BTCUSDT&position_notional=nan',
+      'symbol=BTCUSDT&position_notional=inf',
+      'position_notional=1',
+    ]) {
+      it(`POST /budget/check?${query} answers 422 naming the parameter, in FastAPI's detail shape`, async () => {
         const res = await fetch(url(`/budget/check?${query}`), { method: 'POST' });
-        expect(res.status).to.equal(400);
-        expect(((await res.json()) as { message: string }).message).to.match(/symbol|position_notional/);
+        expect(res.status).to.equal(422);
+        const body = (await res.json()) as { message: string; detail: { loc: string[] }[] };
+        expect(body.message).to.match(/symbol|position_notional/);
+        expect(body.detail[0]!.loc[0]).to.equal('query');
+        expect(body.detail[0]!.loc[1]).to.be.oneOf(['symbol', 'position_notional']);
       });
     }
+
+    it('POST /budget/check reads a number with surrounding blanks and an exponent, as upstream did', async () => {
+      await guideBudgets();
+      const res = await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=%205e4%20'), { method: 'POST' });
+      expect(await res.json()).to.deep.equal({ violation: true, budget_usd: 1348, over_budget: 48652, mode: 'enforce', enforce: true });
+    });
+
+    it('POST /budget/check fails open as invalid_request on a name that is no symbol, and matches a lower-case one', async () => {
+      await guideBudgets();
+      expect(await (await fetch(url('/budget/check?symbol=b*&position_notional=1'), { method: 'POST' })).json()).to.include({ violation: false, reason: 'invalid_request' });
+      expect(await (await fetch(url('/budget/check?symbol=btcusdt&position_notional=50000'), { method: 'POST' })).json()).to.include({ violation: true, budget_usd: 1348 });
+    });
+
+    for (const [name, init] of [
+      ['no body and no content type (curl -X POST)', {}],
+      ["an empty form body (curl -d '')", { body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
+      ['an empty body sent as application/json', { body: '', headers: { 'content-type': 'application/json' } }],
+      ['a JSON body it does not use', { body: '{"symbol":"XRPUSDT"}', headers: { 'content-type': 'application/json' } }],
+      ['a text body', { body: 'hello', headers: { 'content-type': 'text/plain' } }],
+    ] as const) {
+      it(`POST /budget/check ignores ${name}, as the FastAPI service did, and answers 200`, async () => {
+        await guideBudgets();
+        const res = await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=50000'), { method: 'POST', ...init });
+        expect(res.status).to.equal(200);
+        expect(await res.json()).to.include({ violation: true, budget_usd: 1348 });
+      });
+    }
+
+    it('POST /budget/check answers 413 to a body over 64 KiB, which upstream read and ignored', async () => {
+      const res = await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=1'), { method: 'POST', body: 'x'.repeat(70 * 1024), headers: { 'content-type': 'text/plain' } });
+      expect(res.status).to.equal(413);
+    });
+
+    it('POST /budget/check and /v1/decisions judge a hash in the upstream 10-field shape instead of answering invalid_budget_data', async () => {
+      await client.hset('quantum:portfolio:budget:BTCUSDT', {
+        symbol: 'BTCUSDT',
+        budget_usd: '1348.0',
+        stress_factor: '0.326',
+        equity_usd: '100000.0',
+        portfolio_heat: '0.65',
+        cluster_stress: '0.0',
+        vol_regime: '0.33',
+        mode: 'enforce',
+        timestamp: String(NOW / 1000),
+        base_risk_pct: '0.02',
+      });
+      const check = await (await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=5000'), { method: 'POST' })).json();
+      expect(check).to.deep.equal({ violation: true, budget_usd: 1348, over_budget: 3652, mode: 'enforce', enforce: true });
+      const over = await (await post('/v1/decisions', { planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 5000 })).json();
+      expect(over).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget,position_unknown' });
+      const fits = await (await post('/v1/decisions', { planId: 'p2', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 500 })).json();
+      expect(fits).to.include({ allow: true, reason: 'within_budget', detail: 'position_unknown' });
+    });
 
     it('GET /budget/{symbol} and /v1/budgets answer 503 redis_unavailable while Redis is down', async () => {
       const own = await LocalRedisServer.start();
@@ -344,7 +423,14 @@ describe('HTTP API', () => {
         expect(ttl).to.be.within(110, 120);
         await client.hset('quantum:position:snapshot:BTCUSDT', { position_amt: '0.5', entry_price: '100000' });
         expect((await worker.runOnce()).portfolio.source).to.equal('fresh');
-        expect((await fetch(url('/test/inject_portfolio_state?equity_usd=-5', own), { method: 'POST' })).status).to.equal(400);
+        expect((await fetch(url('/test/inject_portfolio_state?equity_usd=-5', own), { method: 'POST' })).status).to.equal(422);
+        expect((await fetch(url('/test/inject_portfolio_state?equity_usd=0x10', own), { method: 'POST' })).status).to.equal(422);
+        // Numbers in a JSON body are not read, as FastAPI read them from the query only: 422.
+        const inBody = await fetch(url('/test/inject_portfolio_state', own), { method: 'POST', body: '{"equity_usd": 100000}', headers: { 'content-type': 'application/json' } });
+        expect(inBody.status).to.equal(422);
+        // The upstream proof script's call: curl -X POST with the numbers in the query, no body.
+        const proof = await fetch(url('/test/inject_portfolio_state?equity_usd=100000&drawdown=0.0', own), { method: 'POST', body: '', headers: { 'content-type': 'application/json' } });
+        expect(((await proof.json()) as { success: boolean }).success).to.equal(true);
       } finally {
         await own.close();
       }

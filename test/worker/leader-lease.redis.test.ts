@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
-import type { HeatReader } from '../../lib/worker/heat-source';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { LeaderLease } from '../../lib/worker/leader-lease';
 import type { RedisClient } from '../../lib/redis/client';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';

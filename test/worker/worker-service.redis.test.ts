@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { LocalRedisServer } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
-import type { HeatReading } from '../../lib/worker/heat-source';
+import type { HeatReading } from '../../lib/worker/sources/heat-source';
 import { startWorkerService, type WorkerServiceHandle } from '../../lib/worker/worker-service';
 import { connectedClient, eventually, untilPong } from '../support/redis';
 import { seedGuideScenario, workerConfig } from '../support/seed';

@@ -1,6 +1,6 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { numericString } from '../../types/wire-number';
-import { silentLogger, type Logger } from '../logger';
+import { numericString } from '../../../types/wire-number';
+import { silentLogger, type Logger } from '../../logger';
 
 /** The gauge the P2.6 Heat Gate exports. */
 export const HEAT_METRIC = 'p26_heat_value';
