@@ -4,6 +4,7 @@ import { CONFIG_VARIABLES } from '../lib/config';
 import type { MetricDeclaration } from '../lib/registry-metrics';
 import { WORKER_METRICS } from '../lib/worker/worker-metrics';
 import { GATE_METRICS } from '../plugin/gate-metrics';
+import { GATE_OPTION_SPECS, GATE_OTHER_OPTION_DOCS, type GateOptionSpec } from '../plugin/gate-options';
 import { GOVERNOR_METRICS } from '../plugin/governor-metrics';
 import { LOCAL_CACHE_METRICS } from '../plugin/local-cache';
 
@@ -64,6 +65,17 @@ function envExample(): string {
   return `${[...header, ...body].join('\n')}\n`;
 }
 
+/** The gate's options: the connection options, then the numeric ones with their unit and bounds, then the rest. */
+function gateOptionTable(): string {
+  const numeric = Object.entries(GATE_OPTION_SPECS as Record<string, GateOptionSpec>).map(([name, spec]) => {
+    const bounds = `${spec.integer ? 'whole ' : ''}${spec.unit}, ${spec.min} to ${spec.max}`;
+    return [`\`${name}\``, String(spec.default), `${spec.doc.replace(/\.$/, '')} (${bounds})`];
+  });
+  const others = Object.entries(GATE_OTHER_OPTION_DOCS).map(([name, o]) => [`\`${name}\``, o.default, o.doc]);
+  const afterConnection = others.findIndex(([name]) => name === '`keyPrefix`') + 1;
+  return table(['option', 'default', 'meaning'], [...others.slice(0, afterConnection), ...numeric, ...others.slice(afterConnection)]);
+}
+
 /** A metric table: name, type, labels (with their values where the set is closed), meaning. */
 function metricTable(firstHeader: string, declarations: Record<string, MetricDeclaration>): string {
   return table(
@@ -90,6 +102,7 @@ export const GENERATED: readonly Generated[] = [
   { file: 'docs/configuration.md', render: (page) => replaceSection(page, 'configuration', configurationTable()) },
   { file: 'deploy/portfolio-risk-governor.env.example', render: () => envExample() },
   { file: 'docs/metrics.md', render: metricSections },
+  { file: 'docs/gate.md', render: (page) => replaceSection(page, 'gate options', gateOptionTable()) },
 ];
 
 /** Each generated file with its current and its generated content. */

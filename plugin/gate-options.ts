@@ -151,6 +151,30 @@ export type ResolvedGateOptions = { -readonly [K in keyof typeof BUDGET_GATE_DEF
  */
 export type BudgetGateOptions = Partial<ResolvedGateOptions>;
 
+/**
+ * The options that are not numbers, with how the docs show their default and what they mean: with
+ * `GATE_OPTION_SPECS`, the source of docs/gate.md's option table (`npm run docs:gen`). The type
+ * makes a new option without a row here fail the build.
+ */
+export const GATE_OTHER_OPTION_DOCS: { readonly [K in Exclude<keyof BudgetGateOptions, NumericOption>]: { default: string; doc: string } } = Object.freeze({
+  redis: { default: 'none', doc: 'an existing ioredis client or cluster; never closed by the gate' },
+  redisUrl: {
+    default: 'none',
+    doc: 'redis:// or rediss:// URL; the gate opens its own fail-fast client (no offline queue, no retries, command timeout `timeoutMs`) and closes it in `close()`',
+  },
+  keyPrefix: { default: `\`${DEFAULT_KEY_PREFIX}\``, doc: 'prefix of the budget keys' },
+  autoPipelining: {
+    default: 'false',
+    doc: 'the gate\'s own client (`redisUrl`) sends reads issued in the same tick in one write (ioredis auto-pipelining); costs a serial decision a turn of the event loop, may gain throughput under hundreds of concurrent permits',
+  },
+  registry: { default: 'a private registry (`gate.registry`)', doc: "prom-client Registry for the gate's metrics; never the global registry unless passed" },
+  logger: { default: 'silent', doc: 'pino logger' },
+  disabled: { default: 'false', doc: 'start disabled (`gate_disabled`)' },
+  forceShadow: { default: 'false', doc: 'start forced to shadow' },
+  localCache: { default: 'false', doc: 'keep an in-process copy of budget hashes kept coherent by Redis CLIENT TRACKING; see [Local cache](#local-cache)' },
+  now: { default: '`Date.now`', doc: 'clock in epoch ms' },
+});
+
 /** The options a decision depends on besides the request, the hash and the clock. */
 const DECISION_POLICY_OPTIONS = ['staleAfterMs', 'violationWindowMs', 'maxClockSkewMs', 'forceShadow'] as const;
 

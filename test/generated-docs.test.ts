@@ -9,8 +9,8 @@ describe('generated docs (npm run docs:gen)', () => {
     });
   }
 
-  it('covers the configuration table, the example env file and the metric tables', () => {
-    expect(GENERATED.map((g) => g.file)).to.include.members(['docs/configuration.md', 'deploy/portfolio-risk-governor.env.example']);
+  it('covers the configuration table, the example env file, the metric tables and the gate options', () => {
+    expect(GENERATED.map((g) => g.file)).to.include.members(['docs/configuration.md', 'deploy/portfolio-risk-governor.env.example', 'docs/metrics.md', 'docs/gate.md']);
   });
 
   it('replaces only the named section of a hand-written page, and refuses a page without its markers', () => {
