@@ -58,6 +58,8 @@ function envExample(): string {
     '# /etc/quantum/portfolio-risk-governor.env: configuration of the P2.8 budget worker.',
     '# Every variable the worker reads, with its default. An empty value means "use the default".',
     '# The worker validates all of them at start and exits with code 2 naming every bad one.',
+    "# Put a value with '#', a backslash or a leading quote in single quotes: systemd's EnvironmentFile=",
+    '# and `p28-worker --env <this file>` then read it alike (the CLI refuses a line they would not).',
     '# It may hold P28_API_TOKEN and a Redis password: keep it readable by root and the service user only.',
     '# Generated from CONFIG_VARIABLES in lib/config.ts by `npm run docs:gen`: edit that table, not this file.',
   ];

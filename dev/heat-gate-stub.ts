@@ -68,9 +68,16 @@ export class HeatGateStub {
     });
   }
 
-  static async start(): Promise<HeatGateStub> {
+  /** Listens on `port` (default 0: a free one) of 127.0.0.1; rejects when the port is taken. */
+  static async start(port = 0): Promise<HeatGateStub> {
     const stub = new HeatGateStub();
-    await new Promise<void>((resolve) => stub.server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      stub.server.once('error', reject);
+      stub.server.listen(port, '127.0.0.1', () => {
+        stub.server.off('error', reject);
+        resolve();
+      });
+    });
     return stub;
   }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BudgetGate } from '../plugin/budget-gate';
 import { MODES, type Mode } from '../types/mode';
 import { normalizeSymbol } from '../types/symbol';
@@ -12,9 +12,26 @@ import { isOverBudget, listBudgets, type ListedBudget } from './redis/budget-lis
 import { parseModeOverride } from './worker/mode-switch';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from './redis/client';
 import { startWorkerService } from './worker/worker-service';
+import { WorkerHeartbeat } from '../types/worker-heartbeat';
+import { modeReport } from './mode-report';
+import { EnvFileError, readEnvFile } from './env-file';
+import { connectionProblem, describeConnectionProblem, trackConnectionProblems } from './redis/connection-problem';
 
-/** Exit codes: 0 clean stop, 1 run-time failure, 2 bad configuration or usage. */
-export const EXIT = Object.freeze({ ok: 0, failure: 1, config: 2 });
+/**
+ * Exit codes: 0 clean stop, 1 run-time failure (such as Redis unreachable), 2 bad configuration or
+ * usage (a bad variable, env file, subcommand, option or argument), 3 the HTTP port cannot be
+ * listened on (in use, or not allowed).
+ */
+export const EXIT = Object.freeze({ ok: 0, failure: 1, config: 2, usage: 2, listen: 3 });
+
+/** The one line for an HTTP listen failure at start, naming HOST and PORT; undefined for other errors. */
+export function listenFailure(error: unknown, host: string, port: number): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE') return `cannot listen on ${host}:${port}: the port is in use (another p28-worker?); set PORT to a free port (PORT=0 picks one)`;
+  if (code === 'EACCES') return `cannot listen on ${host}:${port}: permission denied (ports below 1024 need privileges); set PORT`;
+  if (code === 'EADDRNOTAVAIL') return `cannot listen on ${host}:${port}: no such local address; set HOST`;
+  return undefined;
+}
 
 function configOrExit(): WorkerConfig | undefined {
   try {
@@ -36,6 +53,11 @@ async function runWorker(): Promise<void> {
   try {
     service = await startWorkerService(config, { logger });
   } catch (error) {
+    const listen = listenFailure(error, config.host, config.port);
+    if (listen !== undefined) {
+      process.stderr.write(`${listen}\n`);
+      process.exit(EXIT.listen);
+    }
     logger.fatal({ err: error }, 'could not start');
     process.exit(EXIT.failure);
   }
@@ -61,11 +83,13 @@ const CLI_CONNECT_TIMEOUT_MS = 3000;
 async function connect(config: WorkerConfig, profile: 'worker' | 'gate' = 'worker'): Promise<RedisClient> {
   const client = createRedisClient({ ...redisOptionsFromConfig(config, 'p28-worker:cli'), profile });
   client.on('error', () => undefined);
+  trackConnectionProblems(client);
   try {
     await waitForReady(client, CLI_CONNECT_TIMEOUT_MS);
   } catch (error) {
+    const problem = connectionProblem(client);
     client.disconnect();
-    throw new Error(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(error as Error).message}`, { cause: error });
+    throw new Error(describeConnectionProblem(redactUrl(config.redisUrl), problem, (error as Error).message), { cause: error });
   }
   return client;
 }
@@ -212,22 +236,26 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
       process.stdout.write(`override cleared: the mode follows P28_MODE of each worker from its next cycle (here P28_MODE=${config.mode})\n`);
       return;
     }
-    const [override, tail] = await Promise.all([
+    const [override, heartbeat, tail, listed] = await Promise.all([
       client.get(keys.modeOverride),
+      client.hgetall(keys.workerHeartbeat),
       client.xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1),
+      listBudgets(client, keys),
     ]);
-    const parsed = override === null ? undefined : parseModeOverride(override);
-    process.stdout.write(parsed ? `mode: ${parsed} (source: override, ${keys.modeOverride})\n` : `mode: ${config.mode} (source: env, P28_MODE)\n`);
-    if (override === null) process.stdout.write(`override: none (${keys.modeOverride} is not set); mode = P28_MODE = ${config.mode}\n`);
-    else if (!parsed) process.stdout.write(`override: ${JSON.stringify(override)} is invalid and ignored; mode = P28_MODE = ${config.mode}\n`);
-    else process.stdout.write(`override: ${parsed} (${keys.modeOverride}); mode = ${parsed}\n`);
+    const hashModes = { shadow: 0, enforce: 0 };
+    for (const { fields } of listed) if (fields.mode === 'shadow' || fields.mode === 'enforce') hashModes[fields.mode] += 1;
     const entry = tail[0];
-    if (entry) {
-      const fields = Object.fromEntries(entry[1].flatMap((v, i, all) => (i % 2 === 0 ? [[v, all[i + 1] ?? '']] : [])));
-      const at = Number(fields.timestamp) > 0 ? new Date(Number(fields.timestamp) * 1000).toISOString() : fields.timestamp;
-      if (fields.event === 'cleared_at_start') process.stdout.write(`last change: override ${fields.from} cleared at start by ${fields.instance} at ${at}; mode -> ${fields.to} (env)\n`);
-      else process.stdout.write(`last switch: ${fields.from} -> ${fields.to} (${fields.source}) by ${fields.instance} at ${at}\n`);
-    }
+    const lastAudit = entry ? Object.fromEntries(entry[1].flatMap((v, i, all) => (i % 2 === 0 ? [[v, all[i + 1] ?? '']] : []))) : undefined;
+    const report = modeReport({
+      override,
+      heartbeat: WorkerHeartbeat.safeParse(heartbeat).data,
+      hashModes,
+      lastAudit,
+      localMode: process.env.P28_MODE === undefined ? undefined : parseModeOverride(process.env.P28_MODE),
+      overrideKey: keys.modeOverride,
+      nowMs: Date.now(),
+    });
+    process.stdout.write(report.join('\n') + '\n');
   });
 }
 
@@ -236,7 +264,12 @@ export function buildCli(): Command {
   const program = new Command('p28-worker')
     .description('P2.8 Portfolio Risk Governor budget worker: computes per-symbol position budgets and writes them to Redis. Configured by environment variables.')
     .version(PACKAGE_VERSION, '-V, --version', 'print the version and exit')
-    .action(runWorker);
+    // Not `--env-file`: Node 20 claims that option wherever it appears on a command line.
+    .option('--env <file>', 'read variables from this env file (KEY=value lines, as systemd EnvironmentFile= reads them); they override the environment')
+    // Usage errors end with a CommanderError the caller maps to EXIT.usage, in every subcommand.
+    .exitOverride()
+    .hook('preAction', loadEnvFileOption)
+    .action(runWorkerOrRejectOperands);
   program
     .command('budgets')
     .description('print every budget hash: symbol, budget, position notional, amount over budget, mode and age (reads only)')
@@ -257,14 +290,43 @@ export function buildCli(): Command {
     .addArgument(new Argument('[mode]', 'the mode to switch to').choices(MODES))
     .option('--clear', 'delete the override, so every worker follows its P28_MODE')
     .action(modeCommand);
+  // Set after the subcommands, which must keep rejecting extra arguments: at the top level an
+  // operand is a mistyped subcommand, reported as such by the worker's action.
+  program.allowExcessArguments(true);
   return program;
 }
 
-if (require.main === module) {
-  buildCli()
-    .parseAsync(process.argv)
-    .catch((error: unknown) => {
-      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-      process.exit(EXIT.failure);
-    });
+/** Loads `--env <file>` into the environment before any action reads it; a bad file is a usage error. */
+function loadEnvFileOption(thisCommand: Command): void {
+  const path = thisCommand.opts<{ env?: string }>().env;
+  if (path === undefined) return;
+  try {
+    Object.assign(process.env, readEnvFile(path));
+  } catch (error) {
+    if (!(error instanceof EnvFileError)) throw error;
+    thisCommand.error(`error: ${error.message}`, { code: error.code, exitCode: EXIT.usage });
+  }
 }
+
+/** The worker runs when no subcommand is given; any operand is an unknown subcommand. */
+async function runWorkerOrRejectOperands(_options: unknown, command: Command): Promise<void> {
+  // commander's own message, with its "Did you mean ...?" suggestion.
+  if (command.args.length > 0) (command as unknown as { unknownCommand(): void }).unknownCommand();
+  await runWorker();
+}
+
+/** Runs the command line: usage errors exit with EXIT.usage, help and --version with 0. */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has already printed its `error: ...` line (or the help, or the version).
+      process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
+    }
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exit(EXIT.failure);
+  }
+}
+
+if (require.main === module) void main(process.argv);

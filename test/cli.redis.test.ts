@@ -6,7 +6,9 @@ import { HeatGateStub } from './support/heat-gate-stub';
 import { connectedClient, eventually, useRedisServer } from './support/redis';
 import { seedGuideScenario } from './support/seed';
 import { freePort } from './support/local-redis-server';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 
 const ROOT = join(__dirname, '..');
 const LEASE = 'quantum:p28:worker:lease';
@@ -105,6 +107,37 @@ describe('p28-worker (real processes)', function () {
     expect(worker.stderr()).to.contain('PORT: expected a whole number in [0,65535], got "-1"');
   });
 
+  it('a port in use exits 3 with one line naming PORT, and no stack trace', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const worker = runCli([], workerEnv('proc-port', { PORT: String(port) }));
+      children.push(worker.child);
+      const { code } = await worker.exit;
+      expect(code).to.equal(3);
+      expect(worker.stderr().trim().split('\n')).to.deep.equal([`cannot listen on 127.0.0.1:${port}: the port is in use (another p28-worker?); set PORT to a free port (PORT=0 picks one)`]);
+      expect(worker.stderr() + worker.stdout()).not.to.match(/\bat .*\.(ts|js):\d+/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('logs the deployment guide\'s start lines, and mode reports what the worker runs, not the shell\'s P28_MODE', async () => {
+    await seedGuideScenario(client, { timestampSec: Math.floor(Date.now() / 1000) });
+    const worker = start('proc-enforce', { P28_MODE: 'enforce' });
+    await eventually(async () => (await client.hget('quantum:p28:worker:heartbeat', 'mode')) === 'enforce', 20000, 50);
+    expect(worker.stdout()).to.contain('"msg":"Starting budget compute loop"');
+    expect(await client.hgetall('quantum:p28:worker:heartbeat')).to.include({ leader: 'proc-enforce', mode: 'enforce', mode_source: 'env', configured_mode: 'enforce' });
+    const shell = runCli(['mode'], { REDIS_URL: redis.server.url, P28_MODE: 'shadow' });
+    children.push(shell.child);
+    expect((await shell.exit).code).to.equal(0);
+    expect(shell.stdout()).to.contain("mode: enforce (source: env, the workers' P28_MODE; read from the heartbeat of proc-enforce)");
+    expect(shell.stdout()).to.contain("note: P28_MODE=shadow here differs from the workers' P28_MODE=enforce");
+    worker.child.kill('SIGTERM');
+    expect((await worker.exit).code).to.equal(0);
+  });
+
   it('hands the lease over when the leader stalls (SIGSTOP) or dies (SIGKILL); a stalled leader steps down', async () => {
     await seedGuideScenario(client, { timestampSec: Math.floor(Date.now() / 1000) });
     const a = start('proc-a');
@@ -143,7 +176,7 @@ describe('p28-worker (real processes)', function () {
     };
 
     it('sets, shows and clears the run-time override key', async () => {
-      expect((await mode()).out).to.contain('mode: shadow (source: env');
+      expect((await mode()).out).to.contain('mode: unknown (source: none; no worker has published a mode');
       const set = await mode('enforce');
       expect(set.code).to.equal(0);
       expect(set.out).to.contain('lasts until it is cleared (p28-worker mode --clear) or until a worker process starts');
@@ -159,7 +192,7 @@ describe('p28-worker (real processes)', function () {
       expect(await client.exists('quantum:p28:mode')).to.equal(0);
       const after = (await mode()).out;
       expect(after).to.contain('override: none');
-      expect(after).to.contain('mode: shadow (source: env');
+      expect(after).to.contain('mode: unknown (source: none');
     });
 
     it('shows an override cleared by a starting worker', async () => {
@@ -174,7 +207,7 @@ describe('p28-worker (real processes)', function () {
 
     it('rejects a mode other than shadow or enforce without touching the key', async () => {
       const bad = await mode('block');
-      expect(bad.code).to.not.equal(0);
+      expect(bad.code).to.equal(2);
       expect(bad.err).to.contain("Allowed choices are shadow, enforce");
       expect(await client.exists('quantum:p28:mode')).to.equal(0);
     });
@@ -255,17 +288,77 @@ describe('p28-worker (real processes)', function () {
     for (const args of [['check', 'btc-usdt', '--side', 'BUY', '--qty', '1'], ['check', 'BTCUSDT', '--side', 'LONG', '--qty', '1'], ['check', 'BTCUSDT', '--side', 'BUY', '--qty', '-1'], ['check', 'BTCUSDT', '--qty', '1']]) {
       it(`check ${args.slice(1).join(' ')} is refused with a usage error`, async () => {
         const res = await run(args);
-        expect(res.code).to.not.equal(0);
-        expect(res.err).to.match(/error: /);
+        expect(res.code).to.equal(2);
+        expect(res.err).to.match(/^error: /);
       });
     }
 
-    it('mode without arguments prints the effective mode and its source: env, then override', async () => {
-      expect((await run(['mode'], { P28_MODE: 'enforce' })).out).to.contain('mode: enforce (source: env, P28_MODE)');
-      await client.set('quantum:p28:mode', 'shadow');
-      const shown = await run(['mode'], { P28_MODE: 'enforce' });
-      expect(shown.out).to.contain('mode: shadow (source: override, quantum:p28:mode)');
-      expect(await client.get('quantum:p28:mode')).to.equal('shadow');
+    it('mode without arguments reads the mode the budget hashes say, then a set override, never its own P28_MODE', async () => {
+      await seedBudgets('shadow');
+      const fromHashes = await run(['mode'], { P28_MODE: 'enforce' });
+      expect(fromHashes.out).to.contain("mode: shadow (source: env, the workers' P28_MODE; read from the budget hashes)");
+      expect(fromHashes.out).to.contain('note: P28_MODE=enforce here differs from the mode the workers publish (shadow)');
+      await client.set('quantum:p28:mode', 'enforce');
+      const shown = await run(['mode'], { P28_MODE: 'shadow' });
+      expect(shown.out).to.contain('mode: enforce (source: override, quantum:p28:mode)');
+      expect(await client.get('quantum:p28:mode')).to.equal('enforce');
+    });
+
+    it('a mistyped subcommand is named as unknown, with a suggestion, and exits 2 like every usage error', async () => {
+      const typo = await run(['budget']);
+      expect(typo.code).to.equal(2);
+      expect(typo.err).to.contain("error: unknown command 'budget'");
+      expect(typo.err).to.contain('budgets');
+      expect(typo.err).not.to.contain('too many arguments');
+      const option = await run(['budgets', '--bogus']);
+      expect(option.code).to.equal(2);
+      expect(option.err).to.contain("error: unknown option '--bogus'");
+      const both = await run(['mode', 'enforce', '--clear']);
+      expect(both.code).to.equal(2);
+      expect((await run(['--help'])).code).to.equal(0);
+    });
+
+    it('--env reads the env file without a shell: a password with a quote and a dollar reaches Redis as written', async () => {
+      const password = "pa'ss$HOME`x`";
+      await client.config('SET', 'requirepass', password);
+      try {
+        const dir = mkdtempSync(join(tmpdir(), 'p28-cli-env-'));
+        const file = join(dir, 'p28.env');
+        writeFileSync(file, `REDIS_URL=redis://:${password}@127.0.0.1:${redis.server.port}/0\nP28_MODE=enforce\n`);
+        await client.auth(password);
+        await seedBudgets('enforce');
+        const res = await run(['--env', file, 'budgets'], { REDIS_URL: 'redis://127.0.0.1:1' });
+        expect(res.err).to.equal('');
+        expect(res.code).to.equal(0);
+        expect(res.out).to.contain('BTCUSDT');
+        writeFileSync(file, `REDIS_URL=redis://:pa#ss@127.0.0.1:${redis.server.port}/0\n`);
+        const ambiguous = await run(['--env', file, 'budgets']);
+        expect(ambiguous.code).to.equal(2);
+        expect(ambiguous.err).to.contain("line 1 (REDIS_URL): an unquoted value with '#'");
+        const missing = await run(['--env', join(dir, 'nope.env'), 'budgets']);
+        expect(missing.code).to.equal(2);
+        expect(missing.err).to.contain('cannot read the env file (ENOENT)');
+        rmSync(dir, { recursive: true, force: true });
+      } finally {
+        await client.config('SET', 'requirepass', '');
+      }
+    });
+
+    it('names WRONGPASS and NOAUTH, without the password, when Redis refuses the credentials', async () => {
+      await client.config('SET', 'requirepass', 'right-password');
+      try {
+        const wrong = await run(['budgets'], { REDIS_URL: `redis://:wrong-secret@127.0.0.1:${redis.server.port}` });
+        expect(wrong.code).to.equal(1);
+        expect(wrong.err).to.contain(`Redis at redis://:***@127.0.0.1:${redis.server.port} refused the credentials (WRONGPASS`);
+        expect(wrong.err).to.contain('REDIS_URL');
+        expect(wrong.err).not.to.contain('wrong-secret');
+        const none = await run(['mode'], { REDIS_URL: `redis://127.0.0.1:${redis.server.port}` });
+        expect(none.code).to.equal(1);
+        expect(none.err).to.contain('requires a password (NOAUTH)');
+      } finally {
+        await client.auth('right-password');
+        await client.config('SET', 'requirepass', '');
+      }
     });
 
     for (const args of [['budgets'], ['budgets', '--over'], ['check', 'BTCUSDT', '--side', 'BUY', '--qty', '1'], ['mode'], ['mode', 'enforce']]) {

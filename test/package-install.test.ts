@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,7 +26,8 @@ describe('npm pack: the tarball installs into an empty project and works there',
     const project = join(dir, 'consumer');
     await exec('mkdir', [project]);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-    await npm(['install', '--prefer-offline', '--no-package-lock', tarball], project);
+    // The README's install step: the tarball, and the container the gate registers in.
+    await npm(['install', '--prefer-offline', '--no-package-lock', tarball, 'tsyringe', 'reflect-metadata'], project);
   });
   after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -63,6 +64,20 @@ describe('npm pack: the tarball installs into an empty project and works there',
   it('import works as well', async () => {
     const { stdout } = await inProject(['--input-type=module', '-e', "import { PERMIT_GATE, BudgetGate } from 'portfolio-risk-governor'; console.log(typeof PERMIT_GATE, typeof BudgetGate);"]);
     expect(stdout.trim()).to.equal('symbol function');
+  });
+
+  it('the build keeps the bin executable, so p28-worker runs from the checkout (npx) after it', async () => {
+    // npm pack ran the build (prepack) just before.
+    expect(statSync(join(ROOT, 'dist', 'lib', 'cli.js')).mode & 0o111).to.equal(0o111);
+    const { stdout } = await exec('npx', ['--no-install', 'p28-worker', '--version'], { cwd: ROOT, timeout: 60000 });
+    expect(stdout.trim()).to.equal(version);
+  });
+
+  it('the README names the commands this test runs: npm pack, then npm install of the tarball', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).to.contain('npm pack');
+    expect(readme).to.match(/npm install \S*portfolio-risk-governor-\d+\.\d+\.\d+\.tgz tsyringe reflect-metadata/);
+    expect(readme).to.contain(`portfolio-risk-governor-${version}.tgz`);
   });
 
   it('p28-worker --version runs from the installed bin', async () => {

@@ -455,7 +455,16 @@ export class BudgetWorker {
   /** The heartbeat every replica reads for /health and `p28_budgets_written_timestamp_seconds`. */
   private async writeHeartbeat(report: CycleReport, nowMs: number): Promise<void> {
     const cycleMs = performance.now() - this.cycleStartedPerf;
-    const beat = { last_success_ts: Math.round(nowMs + cycleMs), leader: this.config.instanceId, symbols_written: report.written.length, cycle_ms: cycleMs };
+    const beat: WorkerHeartbeat = {
+      last_success_ts: Math.round(nowMs + cycleMs),
+      leader: this.config.instanceId,
+      symbols_written: report.written.length,
+      cycle_ms: cycleMs,
+      // What `p28-worker mode` reports: the mode the workers run, not the one of the operator's shell.
+      mode: this.modeSwitch.mode,
+      mode_source: this.modeSource,
+      configured_mode: this.config.mode,
+    };
     await redisStep('write heartbeat', () => this.client.hset(this.keys.workerHeartbeat, encodeWorkerHeartbeat(beat)));
     this.noteHeartbeat(beat);
   }

@@ -1,6 +1,7 @@
 import type { Mode } from '../../types/mode';
 import type { RedisClient } from '../redis/client';
 import { redisErrorCodeIn } from '../redis/error-cause';
+import { AUTH_CAUSES, connectionProblem, type ConnectionProblem } from '../redis/connection-problem';
 import { SERVICE_NAME } from '../logger';
 import type { CycleResult, WorkerRole } from './cycle-report';
 import type { ModeSource } from './mode-switch';
@@ -78,6 +79,8 @@ export interface HealthInput {
   worker: WorkerHealthFacts;
   /** Whether Redis answered PING just now. */
   redisConnected: boolean;
+  /** Why the client is not connected, when its latest connection error said (`WRONGPASS`, `NOAUTH`, ...). */
+  redisProblem?: ConnectionProblem;
   /** HEALTH_MAX_BUDGET_AGE_SEC. */
   maxBudgetAgeSec: number;
   nowMs: number;
@@ -138,7 +141,12 @@ function positionsHealth(p: WorkerHealthFacts['positions']): PositionsHealth | n
 
 function unhealthyReason(input: HealthInput, budgetsAge: number | null): string | undefined {
   const { worker, maxBudgetAgeSec, nowMs } = input;
-  if (!input.redisConnected) return 'redis does not answer PING';
+  if (!input.redisConnected) {
+    const cause = input.redisProblem?.cause;
+    // Credentials are the one cause no retry fixes: name it, and the variable that holds them.
+    if (cause !== undefined && AUTH_CAUSES.has(cause)) return `redis refuses the credentials (${cause}): check the user and password in REDIS_URL`;
+    return cause === undefined ? 'redis does not answer PING' : `redis does not answer PING (${cause})`;
+  }
   if (worker.failedInARow >= FAILED_CYCLES_DEGRADED) {
     const error = worker.lastError ?? 'unknown error';
     const cause = worker.lastCause ?? redisErrorCodeIn(error);
@@ -174,6 +182,7 @@ export async function evaluateHealth(ctx: HealthContext): Promise<HealthReport> 
   return judgeHealth({
     worker: ctx.worker.healthFacts,
     redisConnected,
+    redisProblem: redisConnected ? undefined : connectionProblem(ctx.redis),
     maxBudgetAgeSec: ctx.maxBudgetAgeSec,
     nowMs: ctx.now(),
     instanceId: ctx.instanceId,

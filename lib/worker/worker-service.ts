@@ -9,6 +9,7 @@ import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, typ
 import { WorkerMetrics } from './worker-metrics';
 import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
+import { AUTH_CAUSES, connectionProblem, describeConnectionProblem, trackConnectionProblems } from '../redis/connection-problem';
 import { PACKAGE_VERSION } from '../package-version';
 
 export interface WorkerServiceOptions {
@@ -101,6 +102,9 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   }
 
   await waitForReady(redis, WORKER_SERVICE_DEFAULTS.startupRedisWaitMs).catch(() => undefined);
+  const problem = connectionProblem(redis);
+  // Wrong credentials fail every cycle with a generic "not connected": say the cause once, plainly.
+  if (problem && AUTH_CAUSES.has(problem.cause)) logger.error({ cause: problem.cause }, `${describeConnectionProblem(redactUrl(config.redisUrl), problem, '')}; every cycle fails until it is fixed`);
   worker.start();
   logger.info(
     {
@@ -117,6 +121,8 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     },
     `P2.8 Portfolio Risk Governor started (mode=${config.mode} from env P28_MODE, port=${http.port})`,
   );
+  // The line the deployment guide's "expected output" shows, word for word.
+  logger.info({ intervalSec: config.computeIntervalSec }, 'Starting budget compute loop');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -135,6 +141,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
 /** Logs connection problems once per change of cause with a count, not every reconnect attempt. */
 function watchConnection(redis: RedisClient, logger: Logger, config: WorkerConfig): void {
   const problems = new CauseLog(logger);
+  trackConnectionProblems(redis);
   const redisShown = redactUrl(config.redisUrl);
   redis.on('error', (error: Error) => {
     problems.problem(redisErrorCause(error), { err: error.message, redis: redisShown }, 'redis connection error');

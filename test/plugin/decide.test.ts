@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { decideBudget, decideFromBudgetFields, isClosingRequest, planEffect } from '../../plugin/decide';
 import { CLOSE_ACTIONS, type GateDecision } from '../../types/permit';
-import { budgetFields, budgetRecord, DEFAULT_POLICY, plan } from '../support/gate-fixtures';
+import { budgetFields, budgetRecord, DEFAULT_POLICY, plan, upstreamBudgetFields } from '../support/gate-fixtures';
 
 const NOW_MS = 1_764_000_000_000;
 const NOW_S = NOW_MS / 1000;
@@ -340,20 +340,7 @@ describe('a position the worker could not vouch for (stale, unknown) or a hash w
     });
   }
 
-  /** A hash as the upstream Python service writes it: 10 fields, no position. */
-  const upstreamFields = (over: Record<string, string> = {}): Record<string, string> => ({
-    symbol: 'ETHUSDT',
-    budget_usd: '1348.0',
-    stress_factor: '0.326',
-    equity_usd: '100000.0',
-    portfolio_heat: '0.65',
-    cluster_stress: '0.0',
-    vol_regime: '0.33',
-    mode: 'enforce',
-    timestamp: String(NOW_S - 2),
-    base_risk_pct: '0.02',
-    ...over,
-  });
+  const upstreamFields = (over: Record<string, string> = {}): Record<string, string> => upstreamBudgetFields('ETHUSDT', NOW_S - 2, over);
 
   it('judges an upstream 10-field hash instead of rejecting it: a plan over the budget is blocked, naming position_unknown', () => {
     expect(fromFields(upstreamFields(), plan({ qty: undefined, notionalUsd: 1500 }))).to.include({ allow: false, reason: 'p28_budget_violation', detail: 'projected_over_budget,position_unknown', budgetUsd: 1348 });

@@ -28,6 +28,26 @@ export function budgetFields(overrides: Partial<BudgetHash> = {}, nowMs = Date.n
   return encodeBudgetHash(budgetRecord(overrides, nowMs));
 }
 
+/**
+ * A budget hash as the upstream Python service wrote it: its ten fields, as `str(float)` renders
+ * them, and no position fields (budget 1348, guide Test 1).
+ */
+export function upstreamBudgetFields(symbol: string, timestampSec: number, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    symbol,
+    budget_usd: '1348.0',
+    stress_factor: '0.326',
+    equity_usd: '100000.0',
+    portfolio_heat: '0.65',
+    cluster_stress: '0.0',
+    vol_regime: '0.33',
+    mode: 'enforce',
+    timestamp: String(timestampSec),
+    base_risk_pct: '0.02',
+    ...overrides,
+  };
+}
+
 let planCounter = 0;
 
 /** An opening BUY of 0.1 ETHUSDT unless overridden. */

@@ -60,6 +60,16 @@ describe('judgeHealth', () => {
     expect(code).to.equal(503);
     expect(body).to.include({ status: 'unhealthy', redis: 'disconnected' });
   });
+
+  it('names WRONGPASS and NOAUTH, and the variable to fix, when the credentials are the cause', () => {
+    const wrong = judgeHealth(input({}, { redisConnected: false, redisProblem: { cause: 'WRONGPASS', message: 'WRONGPASS invalid username-password pair or user is disabled.' } }));
+    expect(wrong.body.reason).to.equal('redis refuses the credentials (WRONGPASS): check the user and password in REDIS_URL');
+    const none = judgeHealth(input({}, { redisConnected: false, redisProblem: { cause: 'NOAUTH', message: 'NOAUTH Authentication required.' } }));
+    expect(none.body.reason).to.equal('redis refuses the credentials (NOAUTH): check the user and password in REDIS_URL');
+    const refused = judgeHealth(input({}, { redisConnected: false, redisProblem: { cause: 'CONNECTION', message: 'connect ECONNREFUSED 10.0.0.5:6379' } }));
+    // Other causes by their code only: an answer never carries a host.
+    expect(refused.body.reason).to.equal('redis does not answer PING (CONNECTION)');
+  });
 });
 
 describe('failureCause', () => {

@@ -10,6 +10,7 @@ import { freePort, LocalRedisServer } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
 import { OpenApiSchemas, type MediaSite } from '../support/openapi-check';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
+import { upstreamBudgetFields } from '../support/gate-fixtures';
 import { seedGuideScenario, workerConfig } from '../support/seed';
 
 const NOW = Date.UTC(2026, 0, 27, 22, 34, 3);
@@ -365,18 +366,7 @@ describe('HTTP API', () => {
     });
 
     it('POST /budget/check and /v1/decisions judge a hash in the upstream 10-field shape instead of answering invalid_budget_data', async () => {
-      await client.hset('quantum:portfolio:budget:BTCUSDT', {
-        symbol: 'BTCUSDT',
-        budget_usd: '1348.0',
-        stress_factor: '0.326',
-        equity_usd: '100000.0',
-        portfolio_heat: '0.65',
-        cluster_stress: '0.0',
-        vol_regime: '0.33',
-        mode: 'enforce',
-        timestamp: String(NOW / 1000),
-        base_risk_pct: '0.02',
-      });
+      await client.hset('quantum:portfolio:budget:BTCUSDT', upstreamBudgetFields('BTCUSDT', NOW / 1000));
       const check = await (await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=5000'), { method: 'POST' })).json();
       expect(check).to.deep.equal({ violation: true, budget_usd: 1348, over_budget: 3652, mode: 'enforce', enforce: true });
       const over = await (await post('/v1/decisions', { planId: 'p1', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 5000 })).json();
