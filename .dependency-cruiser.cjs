@@ -11,8 +11,8 @@ const path = require('node:path');
 
 const BASE = '^lib/(logger|options-error|registry-metrics|cause-log|package-version)\\.ts$';
 const CONFIG = '^lib/config\\.ts$';
-/** The CLI's room: every file at the top of lib/ that is neither a base file nor the config. */
-const CLI = '^lib/(?!(logger|options-error|registry-metrics|cause-log|package-version|config)\\.ts$)[^/]+\\.ts$';
+/** The CLI's room: lib/commands/ and every file at the top of lib/ that is neither a base file nor the config. */
+const CLI = '^lib/(?!(logger|options-error|registry-metrics|cause-log|package-version|config)\\.ts$)[^/]+\\.ts$|^lib/commands/';
 const ROOMS = {
   types: '^types/',
   base: BASE,
@@ -20,7 +20,7 @@ const ROOMS = {
   redis: '^lib/redis/',
   plugin: '^plugin/',
   config: CONFIG,
-  worker: '^lib/worker/',
+  worker: '^lib/(worker|readiness)/',
   cli: CLI,
   index: '^index\\.ts$',
   dev: '^dev/',

@@ -20,7 +20,7 @@ export { decideBudget, decideFromBudgetFields, isClosingRequest, planEffect, typ
 export { BREAKER_EVENTS, BREAKER_STATE, type BreakerEvent } from './plugin/gate-metrics';
 export { INVALID_SYMBOL_LABEL } from './plugin/governor-metrics';
 
-// Wire formats: permits and decisions, budget hashes, violations, the heartbeat, the inputs.
+// Wire formats: permits and decisions, budget hashes, violations, the heartbeat, the decision log and cycle history, the inputs.
 export {
   PermitRequest,
   GateReason,
@@ -45,6 +45,18 @@ export {
 } from './types/budget-hash';
 export { ViolationEvent, ViolationStreamEntry, VIOLATION_EVENT_TYPE, encodeViolationEvent } from './types/violation-event';
 export { WorkerHeartbeat, encodeWorkerHeartbeat } from './types/worker-heartbeat';
+export {
+  DecisionLogEntry,
+  DECISION_LOG_FIELDS,
+  DECISION_LOG_FORMAT,
+  DECISION_LOG_SEPARATOR,
+  DECISION_LOG_STREAM_FIELD,
+  DECISION_LOG_VIAS,
+  readLoggedDecision,
+  type DecisionLogVia,
+  type LoggedDecision,
+} from './types/decision-log-entry';
+export { CycleHistoryEntry, CYCLE_HISTORY_FORMAT, readRecordedCycle, type RecordedCycle } from './types/cycle-history-entry';
 export { PortfolioStateHash, PositionSnapshotHash, MarketStateHash, ClusterStressHash } from './types/inputs';
 export { Mode, MODES } from './types/mode';
 export { SymbolName, SYMBOL_PATTERN, isValidSymbol } from './types/symbol';

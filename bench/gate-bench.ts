@@ -54,7 +54,9 @@ async function perCallUs(op: () => Promise<unknown>, n: number): Promise<number>
 
 /** A gate with its own default client, connected, over-budget plans blocking. */
 async function readyGate(server: LocalRedisServer): Promise<Gate> {
-  const gate = registerBudgetGate(rootContainer.createChildContainer(), { redisUrl: server.url });
+  // The decision log is off here: what it adds to a decision is measured on its own, against this
+  // same gate without it, in decision-log-bench.ts.
+  const gate = registerBudgetGate(rootContainer.createChildContainer(), { redisUrl: server.url, decisionLogMaxLen: 0 });
   await gate.ready();
   expectReason(await gate.evaluate(INCREASING), 'p28_budget_violation', 'warm-up');
   return gate;
@@ -251,7 +253,7 @@ async function cpuOnly(n: number, log: (s: string) => void): Promise<Row> {
     once: () => instant,
     off: () => instant,
   } as unknown as RedisClient;
-  const gate = new Gate({ redis: instant });
+  const gate = new Gate({ redis: instant, decisionLogMaxLen: 0 });
   expectReason(await gate.evaluate(INCREASING), 'p28_budget_violation', 'cpu only');
   const bare = () => instant.hmget(keys.budget(SYMBOL), ...BUDGET_HASH_FIELDS);
   const runs: Array<[number, number]> = [];

@@ -1,6 +1,7 @@
 import { LocalRedisServer } from '../dev/local-redis-server';
 import { runCacheBench } from './cache-bench';
 import { runGateBench } from './gate-bench';
+import { runDecisionLogBench } from './decision-log-bench';
 import { runHttpBench } from './http-bench';
 import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
 import { availablePlacements, withPlacement } from './placement';
@@ -27,6 +28,13 @@ async function main(): Promise<void> {
         quick
           ? { serialSamples: 1000, throughputOps: 5000, reducingDecisions: 10000, pausedSeconds: 1 }
           : { serialSamples: 10000, throughputOps: 40000, reducingDecisions: 100000, pausedSeconds: 6 },
+        log,
+      )),
+    );
+    rows.push(
+      ...(await runDecisionLogBench(
+        server,
+        quick ? { serialSamples: 1000, rounds: 1, replayDecisions: 5000, cpuDecisions: 5000 } : { serialSamples: 10000, rounds: 3, replayDecisions: 1000000, cpuDecisions: 100000 },
         log,
       )),
     );

@@ -3,7 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { container as rootContainer } from 'tsyringe';
 import type { BudgetWorker } from '../lib/worker/budget-worker';
 import type { CycleReport } from '../lib/worker/cycle-report';
-import { loadConfig } from '../lib/config';
+import { loadConfig, type WorkerConfig } from '../lib/config';
+import { readinessCommand } from '../lib/commands/readiness-command';
+import { replayCommand } from '../lib/commands/replay-command';
 import { redactUrl } from '../lib/redis/client';
 import { scanKeys } from '../lib/redis/key-scanner';
 import { RedisKeys } from '../lib/redis/keys';
@@ -44,6 +46,10 @@ const MAX_FROZEN_PLANS = 40;
 /** Answers of the open breaker to show before resuming Redis. */
 const BREAKER_OPEN_SHOWN = 3;
 const EXIT = Object.freeze({ ok: 0, failure: 1, SIGINT: 130, SIGTERM: 143 });
+/** The window `readiness` and `replay` look back over in the demo: all of its shadow phase. */
+const READINESS_WINDOW = '1m';
+/** The candidate the demo replays: a larger share of equity per position (budget 2022 at heat 0.65). */
+const REPLAY_SETTING = 'BASE_RISK_PCT=0.03';
 
 let stdoutClosed = false;
 let stepsSilenced = false;
@@ -239,6 +245,30 @@ async function showFailOpen(server: LocalRedisServer, pipeline: PermitPipeline):
   print(`  (the breaker's resetTimeoutMs is ${GATE_RESET_TIMEOUT_MS} ms in this demo, ${BUDGET_GATE_DEFAULTS.resetTimeoutMs} ms by default)`);
 }
 
+/** Indented lines of a command's output, without blank lines, so the step stays one paragraph. */
+function printIndented(text: string): void {
+  for (const line of text.split('\n')) if (line.trim() !== '') print(`  ${line}`);
+}
+
+/**
+ * What an operator asks before switching to enforce, on the shadow phase just run: `readiness`
+ * (which says not ready: seconds of history are not the window asked for) and `replay` of the
+ * logged decisions under another BASE_RISK_PCT.
+ */
+async function showReadinessAndReplay(client: RedisClient, keys: RedisKeys, config: WorkerConfig, decisions: number): Promise<void> {
+  await waitUntil('decisions in the decision log', async () => (await client.xlen(keys.decisionLogStream)) >= decisions);
+  let report = '';
+  const code = await readinessCommand(client, config, { window: READINESS_WINDOW }, (text) => (report += text));
+  print(`Readiness of the shadow phase: \`p28-worker readiness --window ${READINESS_WINDOW}\` (exit ${code}, ${code === 0 ? 'ready' : 'not ready'})`);
+  printIndented(report);
+  print();
+  let replay = '';
+  await replayCommand(client, config, { window: READINESS_WINDOW, set: [REPLAY_SETTING] }, (text) => (replay += text));
+  print(`What if: the shadow phase's decisions judged again, \`p28-worker replay --window ${READINESS_WINDOW} --set ${REPLAY_SETTING}\``);
+  printIndented(replay);
+  print();
+}
+
 /**
  * Makes sure the server answering on the private port is the one the demo started, before
  * anything is written: should another redis-server have taken the port in the moment between
@@ -318,6 +348,8 @@ async function runDemo(cleanup: CleanupStack): Promise<void> {
   print('Permits in shadow mode: nothing is blocked; plans over budget pass as shadow_would_block');
   await sendPlans(pipeline, DEMO_PLANS);
   print();
+
+  await showReadinessAndReplay(client, keys, config, DEMO_PLANS.length);
 
   await switchMode(client, keys, service.worker, 'enforce');
   print();

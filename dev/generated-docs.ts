@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_VARIABLES } from '../lib/config';
 import type { MetricDeclaration } from '../lib/registry-metrics';
+import { CYCLE_HISTORY_METRICS } from '../lib/worker/cycle-history';
 import { WORKER_METRICS } from '../lib/worker/worker-metrics';
+import { DECISION_LOG_METRICS } from '../plugin/decision-log';
 import { GATE_METRICS } from '../plugin/gate-metrics';
 import { GATE_OPTION_SPECS, GATE_OTHER_OPTION_DOCS, type GateOptionSpec } from '../plugin/gate-options';
 import { GOVERNOR_METRICS } from '../plugin/governor-metrics';
@@ -96,6 +98,7 @@ const metricSections = (page: string): string =>
     ['worker metrics', metricTable('metric', WORKER_METRICS)],
     ['gate metrics', metricTable('metric', GATE_METRICS)],
     ['local cache metrics', metricTable('local cache metric', LOCAL_CACHE_METRICS)],
+    ['decision log metrics', metricTable('decision log metric', { ...DECISION_LOG_METRICS, ...CYCLE_HISTORY_METRICS })],
     ['pipeline metrics', metricTable('metric', GOVERNOR_METRICS)],
   ].reduce((text, [name, body]) => replaceSection(text, name!, body!), page);
 

@@ -16,13 +16,17 @@ import { WorkerHeartbeat } from '../types/worker-heartbeat';
 import { modeReport } from './mode-report';
 import { EnvFileError, readEnvFile } from './env-file';
 import { connectionProblem, describeConnectionProblem, trackConnectionProblems } from './redis/connection-problem';
+import { READINESS_EXIT, readinessCommand, type ReadinessCommandOptions } from './commands/readiness-command';
+import { replayCommand, type ReplayCommandOptions } from './commands/replay-command';
+import { parseReplaySettings } from './readiness/replay-params';
+import { parseWindow } from './readiness/window';
 
 /**
  * Exit codes: 0 clean stop, 1 run-time failure (such as Redis unreachable), 2 bad configuration or
  * usage (a bad variable, env file, subcommand, option or argument), 3 the HTTP port cannot be
- * listened on (in use, or not allowed).
+ * listened on (in use, or not allowed), 4 `readiness`: at least one checklist item fails.
  */
-export const EXIT = Object.freeze({ ok: 0, failure: 1, config: 2, usage: 2, listen: 3 });
+export const EXIT = Object.freeze({ ok: 0, failure: 1, config: 2, usage: 2, listen: 3, notReady: READINESS_EXIT.notReady });
 
 /** The one line for an HTTP listen failure at start, naming HOST and PORT; undefined for other errors. */
 export function listenFailure(error: unknown, host: string, port: number): string | undefined {
@@ -190,7 +194,8 @@ export function describeDecision(plan: PermitRequest, decision: GateDecision): s
 async function checkCommand(symbol: string, options: { side: 'BUY' | 'SELL'; qty: number; notional?: number; action: string }): Promise<void> {
   await withRedis(async (client, config) => {
     // An operator's terminal may be farther from Redis than the Governor: a roomier time limit.
-    const gate = new BudgetGate({ redis: client, keyPrefix: config.keyPrefix, timeoutMs: 1000 });
+    // Not logged: an operator's question is not a Governor's decision (readiness counts those).
+    const gate = new BudgetGate({ redis: client, keyPrefix: config.keyPrefix, timeoutMs: 1000, decisionLogMaxLen: 0 });
     try {
       const plan: PermitRequest = { planId: `p28-worker-check-${process.pid}`, symbol, action: options.action, side: options.side, qty: options.qty };
       if (options.notional !== undefined) plan.notionalUsd = options.notional;
@@ -259,6 +264,39 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
   });
 }
 
+/** A usage error found before Redis is asked: the message (it names the option) and exit code 2. */
+function usageError(run: () => void): boolean {
+  try {
+    run();
+    return false;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exitCode = EXIT.usage;
+    return true;
+  }
+}
+
+const stdout = (text: string): void => void process.stdout.write(text);
+
+/** Judges the pre-activation checklist over the window; exit 0 only when every item passes. */
+async function readinessAction(options: ReadinessCommandOptions): Promise<void> {
+  if (usageError(() => parseWindow(options.window))) return;
+  await withRedis(async (client, config) => {
+    process.exitCode = await readinessCommand(client, config, options, stdout);
+  });
+}
+
+/** Re-judges the window's logged decisions under candidate parameters; reads only. */
+async function replayAction(options: ReplayCommandOptions): Promise<void> {
+  const config = configOrExit();
+  if (!config || usageError(() => (parseWindow(options.window), parseReplaySettings(options.set, config.budget)))) return;
+  await withRedis(async (client, loaded) => {
+    await replayCommand(client, loaded, options, stdout);
+  });
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
 /** The `p28-worker` command line. */
 export function buildCli(): Command {
   const program = new Command('p28-worker')
@@ -290,6 +328,20 @@ export function buildCli(): Command {
     .addArgument(new Argument('[mode]', 'the mode to switch to').choices(MODES))
     .option('--clear', 'delete the override, so every worker follows its P28_MODE')
     .action(modeCommand);
+  program
+    .command('readiness')
+    .description("judge the guide's pre-activation checklist from the records of the window (cycles, decisions, violations, hashes, mode); exit 0 only when every item passes, 4 when one fails (reads only)")
+    .option('--window <duration>', 'how far back to look: 30m, 24h, 7d', '24h')
+    .option('--json', 'print the report as JSON')
+    .option('--ledger', 'print an OPS ledger entry (markdown) with the evidence')
+    .action(readinessAction);
+  program
+    .command('replay')
+    .description("judge the window's logged decisions again under candidate parameters, budgets recomputed from their logged inputs (reads only)")
+    .option('--window <duration>', 'how far back to look: 30m, 24h, 7d', '24h')
+    .option('--set <NAME=VALUE>', 'a candidate parameter: BASE_RISK_PCT, ALPHA_HEAT, BETA_CLUSTER, GAMMA_VOL, MIN_BUDGET_K, MAX_BUDGET_K, VIOLATION_WINDOW_MS, STALE_AFTER_MS (repeatable)', collect, [])
+    .option('--json', 'print the summary as JSON')
+    .action(replayAction);
   // Set after the subcommands, which must keep rejecting extra arguments: at the top level an
   // operand is a mistyped subcommand, reported as such by the worker's action.
   program.allowExcessArguments(true);

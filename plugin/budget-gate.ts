@@ -21,6 +21,7 @@ import {
 import { BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { decisionPolicyOf, resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
 import { GateLocalCache } from './local-cache';
+import { DecisionLog } from './decision-log';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
 /** What one guarded read of a budget hash gave: the fields, or why there are none. */
@@ -127,6 +128,8 @@ export class BudgetGate implements PermitGate {
   private endFirstAttempt: () => void = () => undefined;
   /** Option `localCache`; undefined when off (or on a Cluster client). */
   private readonly localCache: GateLocalCache | undefined;
+  /** Option `decisionLogMaxLen`; undefined when 0 (off). */
+  private readonly decisionLog: DecisionLog | undefined;
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -158,6 +161,11 @@ export class BudgetGate implements PermitGate {
     }
 
     this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
+
+    this.decisionLog =
+      o.decisionLogMaxLen > 0
+        ? new DecisionLog({ client: this.client, streamKey: this.keys.decisionLogStream, maxLen: o.decisionLogMaxLen, instanceId: o.instanceId, via: o.via, policy: this.policy, registry: this.registry, logger: this.logger })
+        : undefined;
 
     this.firstConnection = FIRST_CONNECTION_STATES.has(this.client.status);
     this.connected = new Promise((resolve) => {
@@ -308,6 +316,7 @@ export class BudgetGate implements PermitGate {
   private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
     const decision = decideFromBudgetFields(plan, fields, this.options.now(), this.policy);
     decision.source = 'cache';
+    this.decisionLog?.noteInputs(decision, fields);
     return decision;
   }
 
@@ -336,6 +345,7 @@ export class BudgetGate implements PermitGate {
     if (!read.ok) return this.unreachable(plan, failOpenDecision(read.reason, read.detail));
     const decision = decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
     decision.source = 'redis';
+    this.decisionLog?.noteInputs(decision, read.fields);
     return decision;
   }
 
@@ -477,6 +487,7 @@ export class BudgetGate implements PermitGate {
       this.metrics.record(decision, (performance.now() - started) / 1000);
       // Only fail-opens, blocks, shadow blocks and the first decision after a fail-open are logged.
       if (decision.failOpen || decision.wouldBlock || this.lastFailOpen !== null) this.report(req, decision);
+      this.decisionLog?.append(req, decision, this.options.now(), this.policy.forceShadow);
     } catch {
       // Metrics and logs must never turn a decision into an exception on the permit path.
     }
@@ -512,9 +523,10 @@ export class BudgetGate implements PermitGate {
     this.markConnected();
     this.breaker.shutdown();
     this.localCache?.close();
+    const logged = this.decisionLog?.close(this.options.timeoutMs);
     const ended = this.ownsClient ? this.clientEnded() : undefined;
     if (this.ownsClient) this.client.disconnect();
-    await Promise.all([this.drain(), ended]);
+    await Promise.all([this.drain(), ended, logged]);
   }
 
   private drain(): Promise<void> {

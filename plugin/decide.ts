@@ -198,7 +198,20 @@ export function decideFromBudgetFields(
   nowMs: number,
   policy: DecisionPolicy,
 ): GateDecision {
-  const budget = readBudgetHash(fields);
+  return decideFromParsedFields(req, fields, readBudgetHash(fields), nowMs, policy);
+}
+
+/**
+ * `decideFromBudgetFields` for fields already read with `readBudgetHash` (`budget`, undefined when
+ * they failed): a replay judges many plans on one hash and parses it once.
+ */
+export function decideFromParsedFields(
+  req: PermitRequest,
+  fields: Record<string, string>,
+  budget: BudgetHash | undefined,
+  nowMs: number,
+  policy: DecisionPolicy,
+): GateDecision {
   if (budget === undefined) {
     if (Object.keys(fields).length === 0) return failOpenDecision('no_budget_data');
     // The schema names what is wrong; only invalid data pays for it.

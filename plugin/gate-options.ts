@@ -1,9 +1,15 @@
+import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { DEFAULT_KEY_PREFIX, RedisKeys } from '../lib/redis/keys';
 import { parseRedisUrl } from '../lib/redis/redis-url';
 import { OptionsError, type OptionIssue } from '../lib/options-error';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
+
+/** The default gate instance name: host and process. */
+export function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}`;
+}
 
 /** One numeric option of the gate: its default, its bounds and what it means. */
 export interface GateOptionSpec {
@@ -12,7 +18,7 @@ export interface GateOptionSpec {
   max: number;
   integer?: boolean;
   /** Unit of the value, as the docs tables show it. */
-  unit: 'ms' | '%' | 'reads' | 'buckets';
+  unit: 'ms' | '%' | 'reads' | 'buckets' | 'entries';
   doc: string;
 }
 
@@ -76,6 +82,11 @@ export const GATE_OPTION_SPECS = Object.freeze({
     // Small clock differences between hosts are tolerated; a hash dated far ahead is not trusted.
     doc: 'How far a `timestamp` may lie in the future before the hash is treated as stale.',
   },
+  decisionLogMaxLen: {
+    default: 1000000, min: 0, max: 1e9, integer: true, unit: 'entries',
+    // A day of a busy Governor's decisions at a few hundred bytes each in Redis; readiness reads 24 h.
+    doc: 'Approximate length bound of the decision log `quantum:stream:p28.decisions` (XADD MAXLEN ~); 0 turns the log off. See docs/decision-log.md.',
+  },
 } satisfies Record<string, GateOptionSpec>);
 
 type NumericOption = keyof typeof GATE_OPTION_SPECS;
@@ -137,6 +148,10 @@ export type ResolvedGateOptions = { -readonly [K in keyof typeof BUDGET_GATE_DEF
   registry?: Registry;
   /** pino logger. Default: silent. */
   logger?: Logger;
+  /** The gate's name in its decision log entries. Default host-pid. */
+  instanceId: string;
+  /** The way in named in decision log entries: `node` (default) or `http` (the worker's HTTP API). */
+  via: 'node' | 'http';
   /** Clock in epoch ms. Default `Date.now`. */
   now: () => number;
 };
@@ -173,6 +188,8 @@ export const GATE_OTHER_OPTION_DOCS: { readonly [K in Exclude<keyof BudgetGateOp
   forceShadow: { default: 'false', doc: 'start forced to shadow' },
   localCache: { default: 'false', doc: 'keep an in-process copy of budget hashes kept coherent by Redis CLIENT TRACKING; see [Local cache](#local-cache)' },
   now: { default: '`Date.now`', doc: 'clock in epoch ms' },
+  instanceId: { default: '`<hostname>-<pid>`', doc: 'the gate\'s name in its decision log entries' },
+  via: { default: '`node`', doc: 'the way in named in decision log entries (`http` is set by the worker\'s HTTP API)' },
 });
 
 /** The options a decision depends on besides the request, the hash and the clock. */
@@ -205,7 +222,7 @@ export class GateOptionsError extends OptionsError {
 /** Merges `options` over the defaults and checks them; throws `GateOptionsError`. */
 export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOptions {
   const issues: OptionIssue[] = [];
-  const resolved: ResolvedGateOptions = { ...BUDGET_GATE_DEFAULTS, now: Date.now };
+  const resolved: ResolvedGateOptions = { ...BUDGET_GATE_DEFAULTS, instanceId: defaultInstanceId(), via: 'node', now: Date.now };
   for (const name of Object.keys(GATE_OPTION_SPECS) as NumericOption[]) {
     const value = options[name];
     if (value === undefined) continue;
@@ -241,6 +258,14 @@ export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOpti
   if (options.localCache !== undefined) {
     if (typeof options.localCache === 'boolean') resolved.localCache = options.localCache;
     else issues.push({ field: 'localCache', message: 'must be true or false' });
+  }
+  if (options.instanceId !== undefined) {
+    if (typeof options.instanceId === 'string' && /^\S{1,200}$/.test(options.instanceId)) resolved.instanceId = options.instanceId;
+    else issues.push({ field: 'instanceId', message: 'must be 1 to 200 characters without spaces' });
+  }
+  if (options.via !== undefined) {
+    if (options.via === 'node' || options.via === 'http') resolved.via = options.via;
+    else issues.push({ field: 'via', message: 'must be node or http' });
   }
   if (options.now !== undefined) {
     if (typeof options.now === 'function') resolved.now = options.now;

@@ -25,6 +25,9 @@ describe('npm run bench (quick mode)', () => {
         'gate, reducing plan (no I/O)',
         'gate, Redis paused (SIGSTOP)',
         'gate, breaker open',
+        'gate, serial evaluate() with the decision log vs without',
+        'gate, CPU the decision log adds per decision',
+        'replay --set BASE_RISK_PCT=0.015 over 5000 logged decisions',
         'worker RSS, 100 symbols',
         // Each worker figure under every core placement the machine allows.
         ...availablePlacements().map((p) => `, ${p.name}`).flatMap((where) => [

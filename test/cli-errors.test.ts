@@ -10,8 +10,8 @@ describe('CLI error lines', () => {
     expect(listenFailure(errno('EACCES'), '0.0.0.0', 80)).to.contain('set PORT');
     expect(listenFailure(errno('EADDRNOTAVAIL'), '10.9.9.9', 8049)).to.contain('set HOST');
     expect(listenFailure(new Error('other'), '127.0.0.1', 8049)).to.equal(undefined);
-    expect(new Set(Object.values(EXIT)).size).to.equal(4);
-    expect(EXIT).to.include({ ok: 0, failure: 1, config: 2, usage: 2, listen: 3 });
+    expect(new Set(Object.values(EXIT)).size).to.equal(5);
+    expect(EXIT).to.include({ ok: 0, failure: 1, config: 2, usage: 2, listen: 3, notReady: 4 });
   });
 
   it('names WRONGPASS and NOAUTH with REDIS_URL, and other causes with the client\'s message', () => {

@@ -100,6 +100,8 @@ describe('loadConfig', () => {
     HEALTH_MAX_BUDGET_AGE_SEC: { good: ['4', 'healthMaxBudgetAgeSec', 4], bad: '-1', says: 'expected a number > 0, got "-1"' },
     P28_API_TOKEN: { good: ['s3cret-token-0123456789', 'apiToken', 's3cret-token-0123456789'], bad: 'short', says: 'expected 16 to 512 printable characters without spaces (got 5 characters)' },
     P28_TEST_MODE: { good: ['1', 'testMode', true], bad: 'yes', says: 'expected 0 or 1, got "yes"' },
+    DECISION_LOG_MAXLEN: { good: ['0', 'decisionLogMaxLen', 0], bad: '-5', says: 'expected a whole number in [0,1000000000], got "-5"' },
+    CYCLE_HISTORY_MAXLEN: { good: ['5000', 'cycleHistoryMaxLen', 5000], bad: '1.5', says: 'expected a whole number in [0,1000000000], got "1.5"' },
     P28_INSTANCE_ID: { good: ['worker-a', 'instanceId', 'worker-a'], bad: 'a b', says: 'expected an id without spaces, got "a b"' },
     POSITION_STALE_SEC: { good: ['90', 'positionStaleSec', 90], bad: '0', says: 'expected a number > 0, got "0"' },
     MARKET_STATE_STALE_SEC: { good: ['120', 'marketStateStaleSec', 120], bad: 'soon', says: 'expected a number > 0, got "soon"' },

@@ -138,6 +138,26 @@ describe('demo (npm run demo)', function () {
       ]);
     });
 
+    it('judges readiness on the shadow phase it ran (not ready: seconds of history, a fail-open) and replays it under BASE_RISK_PCT=0.03', () => {
+      const readiness = section(run.stdout, 'Readiness of the shadow phase');
+      expect(readiness[0]).to.equal('Readiness of the shadow phase: `p28-worker readiness --window 1m` (exit 4, not ready)');
+      const items = Object.fromEntries(tableRows(readiness, 'ITEM').map((r) => [r.ITEM, `${r.RESULT}  ${r.FIGURES}`]));
+      expect(items['Shadow mode stable']).to.match(/^FAIL {2}\d+ cycles? over [\d.]+ s, 0 failed/);
+      expect(items['Budget computations accurate']).to.equal('pass  3 hashes recomputed from their inputs, 0 differ');
+      expect(items['No false positives']).to.equal('pass  3 would-blocks, 0 not explained by fresh data (0 %); 0 symbols standing out, 0 flapping');
+      expect(items['Governor integration tested']).to.equal('FAIL  7 decisions from 1 gate, 4 judged on a hash, 1 failed open (14.29 %)');
+      expect(items['Stale inputs under 5 % of computations']).to.match(/^pass {2}0 fallbacks in \d+ budget computations/);
+      expect(items['Rollback plan ready']).to.equal('pass  mode shadow from env, override none, P28_MODE=shadow');
+      expect(readiness.join('\n')).to.include('fail-open by reason: no_budget_data 1');
+
+      const replay = section(run.stdout, "What if: the shadow phase's decisions judged again");
+      expect(replay[1]).to.match(/^ {2}replay over 1 min: 7 logged decisions, 4 judged again under BASE_RISK_PCT=0\.03 \(configured 0\.02\), in [\d.]+ s$/);
+      const counts = Object.fromEntries(replay.map((l) => /^ {2}(newly blocked|newly allowed|unchanged)\s+(\d+)\s*(.*)$/.exec(l)).flatMap((m) => (m ? [[m[1]!, `${m[2]} ${m[3]}`.trim()]] : [])));
+      expect(counts).to.deep.equal({ 'newly blocked': '0 0.00', 'newly allowed': '2 2,900.00', unchanged: '2' });
+      expect(tableRows(replay, 'SYMBOL').filter((r) => r.NEWLY_ALLOWED !== undefined).map((r) => [r.SYMBOL, r.NEWLY_ALLOWED])).to.deep.equal([['ETHUSDT', '1'], ['SOLUSDT', '1']]);
+      expect(replay.join('\n')).to.include('fidelity: judged again under the configured parameters, every decision comes out as logged');
+    });
+
     it('switches to enforce at run time through the override key and then blocks the plans over budget', () => {
       expect(run.stdout).to.match(/^Switch to enforce at run time: SET quantum:p28:mode enforce/m);
       expect(run.stdout).to.match(/^ {2}every budget hash said mode=enforce \d+ ms later; the worker was not restarted$/m);

@@ -9,6 +9,10 @@ import { GATE_OPTION_SPECS, BUDGET_GATE_DEFAULTS } from '../plugin/gate-options'
 import { GateMetrics } from '../plugin/gate-metrics';
 import { GovernorMetrics } from '../plugin/governor-metrics';
 import { LocalCacheMetrics } from '../plugin/local-cache';
+import { DecisionLog } from '../plugin/decision-log';
+import { cycleHistoryWriteFailures } from '../lib/worker/cycle-history';
+import { silentLogger } from '../lib/logger';
+import { DECISION_LOG_FIELDS, DecisionLogEntry, unpackDecisionLogEntry } from '../types/decision-log-entry';
 
 const root = join(__dirname, '..');
 const read = (file: string): string => readFileSync(join(root, file), 'utf8');
@@ -100,6 +104,28 @@ describe('docs tables against the spec tables', () => {
     const exported = [...new WorkerMetrics().registry.getMetricsAsArray(), ...registry.getMetricsAsArray()].map((m) => m.name).sort();
     const documented = tableRows(read('docs/metrics.md'), 'metric').map((r) => code(r[0])).sort();
     expect(documented).to.deep.equal(exported);
+  });
+
+  it('docs/metrics.md names exactly the metrics of the decision log and the cycle history', () => {
+    const registry = new Registry();
+    new DecisionLog({ client: {} as never, streamKey: 'k', maxLen: 1, instanceId: 'i', via: 'node', policy: { staleAfterMs: 1, violationWindowMs: 1, maxClockSkewMs: 1, forceShadow: false }, registry, logger: silentLogger });
+    cycleHistoryWriteFailures(registry);
+    const exported = registry.getMetricsAsArray().map((m) => m.name).sort();
+    const documented = tableRows(read('docs/metrics.md'), 'decision log metric').map((r) => code(r[0])).sort();
+    expect(documented).to.deep.equal(exported);
+  });
+
+  it('docs/decision-log.md lists every value of a decision log entry, in order, as the schema describes it', () => {
+    const rows = tableRows(read('docs/decision-log.md'), 'value');
+    expect(rows.map((r) => code(r[0]))).to.deep.equal([...DECISION_LOG_FIELDS]);
+    for (const row of rows) expect(row[1], code(row[0])).to.equal(DecisionLogEntry.shape[code(row[0]) as keyof typeof DecisionLogEntry.shape].description);
+  });
+
+  it('the example entry in docs/decision-log.md is a valid decision log entry', () => {
+    const packed = /XADD quantum:stream:p28\.decisions MAXLEN ~ \d+ \* d "([^"]+)"/.exec(read('docs/decision-log.md'))?.[1];
+    const values = unpackDecisionLogEntry(packed ?? '');
+    expect(values, 'unpacks').to.not.equal(undefined);
+    expect(DecisionLogEntry.safeParse(values).success).to.equal(true);
   });
 
   it('docs/metrics.md names exactly the metrics the gate adds with localCache', () => {

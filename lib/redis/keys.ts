@@ -205,6 +205,16 @@ export class RedisKeys {
     return `${this.prefix}:stream:budget.violation`;
   }
 
+  /** Output: every gate's decisions, for readiness and replay (`types/decision-log-entry.ts`). */
+  get decisionLogStream(): string {
+    return `${this.prefix}:stream:p28.decisions`;
+  }
+
+  /** Output: the worker's cycles, one entry each (`types/cycle-history-entry.ts`). */
+  get cycleHistoryStream(): string {
+    return `${this.prefix}:stream:p28.cycles`;
+  }
+
   /** Run-time mode switch: a string key holding `shadow` or `enforce`, read by the worker each cycle. */
   get modeOverride(): string {
     return `${this.prefix}:p28:mode`;

@@ -11,6 +11,7 @@ import type { RedisClient } from './client';
 const SCRIPTS = {
   p28HoldLease: 'hold-lease-1.lua',
   p28ReleaseLease: 'release-lease-1.lua',
+  p28AppendDecisions: 'append-decisions-1.lua',
 } as const;
 
 /** The number of keys a script takes, from its file name (`renew-lease-1.lua` takes one). */
@@ -25,6 +26,7 @@ export type ScriptName = keyof typeof SCRIPTS;
 export interface ScriptCommands {
   p28HoldLease(key: string, token: string, ttlMs: number): Promise<number>;
   p28ReleaseLease(key: string, token: string): Promise<number>;
+  p28AppendDecisions(key: string, maxLen: number, ...entries: string[]): Promise<number>;
 }
 
 function loadScript(name: string): string {

@@ -23,6 +23,7 @@ import { redisErrorCause } from '../redis/error-cause';
 import { CauseLog } from '../cause-log';
 import { WorkerMetrics } from './worker-metrics';
 import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
+import { CycleHistory, cycleHistoryWriteFailures } from './cycle-history';
 
 
 export interface BudgetWorkerOptions {
@@ -111,6 +112,7 @@ export class BudgetWorker {
   private lastError: string | undefined;
   private lastCause: string | undefined;
   private cycleStartedPerf = 0;
+  private readonly history: CycleHistory;
 
   constructor(options: BudgetWorkerOptions) {
     const { config } = options;
@@ -164,6 +166,15 @@ export class BudgetWorker {
       logger: this.logger,
     });
     this.cadence = new ViolationCadence(config.violationRepublishSec * 1000);
+    const historyWriteFail = cycleHistoryWriteFailures(this.metrics.registry);
+    this.history = new CycleHistory({
+      client: this.client,
+      streamKey: this.keys.cycleHistoryStream,
+      maxLen: config.cycleHistoryMaxLen ?? 0,
+      instanceId: config.instanceId,
+      logger: this.logger,
+      onWriteFailed: () => historyWriteFail.inc(),
+    });
     this.createdAt = this.now();
     this.metrics.setMode(config.mode);
     this.metrics.setModeSource('env');
@@ -571,6 +582,7 @@ export class BudgetWorker {
       this.failedInARow = 0;
     }
     this.metrics.recordCycle(report.result, report.durationMs / 1000, endedAt);
+    void this.history.record(report);
     this.lastReport = report;
     const line = {
       result: report.result,

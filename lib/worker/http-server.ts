@@ -13,6 +13,8 @@ import { evaluateHealth, type HealthReport, type HealthSource } from './health';
 import { openApiDocument } from './openapi';
 import { HttpError } from './http-error';
 import { fromRedis, registerUpstreamRoutes } from './upstream-routes';
+import type { ReadinessReport } from '../readiness/readiness';
+import { parseWindow } from '../readiness/window';
 
 export const HTTP_SERVER_DEFAULTS = Object.freeze({
   /** How long /health waits for Redis to answer PING before it reports it disconnected. */
@@ -57,6 +59,8 @@ export interface HttpServerOptions {
   health?: () => Promise<HealthReport>;
   /** Wall clock in epoch ms, the same as the worker's (default `Date.now`). */
   now?: () => number;
+  /** Behind `GET /v1/readiness`: the checklist over a window (ms). Without it the route is not served. */
+  readiness?: (windowMs: number) => Promise<ReadinessReport>;
   redisPingTimeoutMs?: number;
   /** `POST /budget/check` judges freshness by the gate's rule (`budgetFreshness`); default the gate's `staleAfterMs`. */
   staleAfterMs?: number;
@@ -218,6 +222,20 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     const budgets = listed.map((b) => b.fields).filter((fields) => over !== 'true' || isOverBudget(fields));
     return { count: budgets.length, budgets };
   });
+
+  const readiness = options.readiness;
+  if (readiness) {
+    route('GET', '/v1/readiness', async (request) => {
+      const { window = '24h' } = request.query as Record<string, unknown>;
+      let windowMs: number;
+      try {
+        windowMs = parseWindow(String(window));
+      } catch (error) {
+        throw new HttpError(400, { error: 'bad_request', message: `query parameter ${(error as Error).message}` });
+      }
+      return fromRedis(() => readiness(windowMs));
+    });
+  }
 
   registerUpstreamRoutes(app, (instance, method, url, handler) => route(method, url, handler, false, instance), {
     redis: options.redis,

@@ -3,6 +3,7 @@ import { BudgetHash } from '../../types/budget-hash';
 import { MODES } from '../../types/mode';
 import { FAIL_OPEN_REASONS, GateReason, PermitRequest } from '../../types/permit';
 import { SERVICE_NAME } from '../logger';
+import { READINESS_ITEMS } from '../readiness/readiness';
 
 /** A JSON Schema (2020-12, the dialect of OpenAPI 3.1) as a plain object. */
 type JsonSchema = Record<string, unknown>;
@@ -135,6 +136,37 @@ const SCHEMAS: Record<string, JsonSchema> = {
     },
     required: ['success', 'injected', 'message'],
   },
+  ReadinessReport: {
+    type: 'object',
+    description: 'The guide\'s pre-activation checklist judged from the window\'s records; ready only when every item passes (docs/decision-log.md).',
+    properties: {
+      ready: { type: 'boolean' },
+      evaluatedAt: { type: 'string', format: 'date-time' },
+      window: {
+        type: 'object',
+        properties: { from: { type: 'string', format: 'date-time' }, to: { type: 'string', format: 'date-time' }, seconds: { type: 'number', minimum: 0 } },
+        required: ['from', 'to', 'seconds'],
+      },
+      items: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', enum: [...READINESS_ITEMS] },
+            title: { type: 'string' },
+            pass: { type: 'boolean' },
+            summary: { type: 'string' },
+            figures: { type: 'object', additionalProperties: { type: ['number', 'string', 'null'] } },
+            thresholds: { type: 'object', additionalProperties: { type: ['number', 'string'] } },
+            details: { type: 'array', items: { type: 'string' } },
+            listed: { type: 'array', items: { type: 'object', additionalProperties: { type: ['number', 'string'] } } },
+          },
+          required: ['id', 'title', 'pass', 'summary', 'figures', 'thresholds', 'details', 'listed'],
+        },
+      },
+    },
+    required: ['ready', 'evaluatedAt', 'window', 'items'],
+  },
   Error: {
     type: 'object',
     properties: {
@@ -256,6 +288,27 @@ export function openApiDocument(version: string): Record<string, unknown> {
           ],
           responses: {
             '200': { description: 'The budget hashes.', content: json(ref('BudgetList'), { count: 1, budgets: [GUIDE_HASH_EXAMPLE] }) },
+            '400': badRequest,
+            '401': unauthorized,
+            '503': redisDown,
+          },
+        },
+      },
+      '/v1/readiness': {
+        get: {
+          operationId: 'getReadiness',
+          summary: 'The pre-activation checklist over a window: each item pass or fail with its figures and threshold (the same report as p28-worker readiness --json).',
+          parameters: [
+            {
+              name: 'window',
+              in: 'query',
+              required: false,
+              description: 'How far back to look: a duration such as 30m, 24h or 7d, between 1m and 30d.',
+              schema: { type: 'string', pattern: '^\\d+(\\.\\d+)?[smhd]$', default: '24h' },
+            },
+          ],
+          responses: {
+            '200': { description: 'The report; `ready` is true only when every item passes.', content: json(ref('ReadinessReport')) },
             '400': badRequest,
             '401': unauthorized,
             '503': redisDown,

@@ -11,6 +11,9 @@ import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
 import { AUTH_CAUSES, connectionProblem, describeConnectionProblem, trackConnectionProblems } from '../redis/connection-problem';
 import { PACKAGE_VERSION } from '../package-version';
+import { RedisKeys } from '../redis/keys';
+import { readinessContext } from '../readiness/context';
+import { evaluateReadiness } from '../readiness/read-history';
 
 export interface WorkerServiceOptions {
   /** Default: JSON logs on stdout at LOG_LEVEL. */
@@ -71,8 +74,18 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     ? createRedisClient({ ...redisOptionsFromConfig(config, `p28-api:${config.instanceId}`), profile: 'gate' })
     : (options.redis as RedisClient);
   if (ownsRedis) gateRedis.on('error', () => undefined);
-  const gate = new BudgetGate({ redis: gateRedis, keyPrefix: config.keyPrefix, registry: metrics.registry, logger, now: options.now });
+  const gate = new BudgetGate({
+    redis: gateRedis,
+    keyPrefix: config.keyPrefix,
+    registry: metrics.registry,
+    logger,
+    now: options.now,
+    decisionLogMaxLen: config.decisionLogMaxLen,
+    instanceId: config.instanceId,
+    via: 'http',
+  });
 
+  const keys = new RedisKeys(config.keyPrefix);
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     http = await startHttpServer({
@@ -89,6 +102,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       version: PACKAGE_VERSION,
       instanceId: config.instanceId,
       maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
+      readiness: (windowMs) => evaluateReadiness(redis, keys, readinessContext(config, windowMs, (options.now ?? Date.now)())),
       now: options.now,
       logger,
     });

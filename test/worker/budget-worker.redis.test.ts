@@ -493,8 +493,8 @@ describe('BudgetWorker', () => {
       expect(small.scanPages).to.equal(4);
       expect(large.scanPages).to.equal(4);
       expect(large.writes).to.equal(small.writes);
-      // lease renewal, inputs head, four SCANs (positions and market state, live and legacy), symbols, clusters, writes, heartbeat
-      expect(small.writes).to.equal(10);
+      // lease renewal, inputs head, four SCANs (positions and market state, live and legacy), symbols, clusters, writes, heartbeat, cycle history
+      expect(small.writes).to.equal(11);
       expect(large.commands).to.be.greaterThan(small.commands * 20);
     });
   });

@@ -21,6 +21,7 @@ describe('openApiDocument', () => {
       'GET /metrics',
       'POST /v1/decisions',
       'GET /v1/budgets',
+      'GET /v1/readiness',
       'GET /budget/{symbol}',
       'POST /budget/check',
       'POST /test/inject_portfolio_state',

@@ -1,0 +1,366 @@
+import Redis from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../lib/logger';
+import type { RedisClient } from '../lib/redis/client';
+import { withScripts } from '../lib/redis/lua-scripts';
+import { counter, metricOn } from '../lib/registry-metrics';
+import { DECISION_LOG_FORMAT, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
+import { readPermitRequest, type GateDecision, type PermitRequest } from '../types/permit';
+import type { DecisionPolicy } from './decide';
+
+export const DECISION_LOG_DEFAULTS = Object.freeze({
+  /**
+   * Entries held in memory at most, waiting to be written. Past it an entry is dropped and counted:
+   * the log never grows the gate's memory without bound, whatever Redis does.
+   */
+  queueCapacity: 10000,
+  /** Entries per write (one command, `append-decisions-1.lua`); one write is in flight at a time. */
+  batchEntries: 256,
+  /** How long the first entry of a batch waits for others, in ms: one write carries many decisions. */
+  flushDelayMs: 5,
+  /** While the log's connection is not ready, how often to look again, in ms. */
+  retryDelayMs: 100,
+  /**
+   * Time limit of one write, in ms. Past it the batch counts as dropped (Redis may still apply it
+   * later: "dropped" means "not confirmed"), and the next batch goes out.
+   */
+  writeTimeoutMs: 2000,
+  /** How long `close()` waits for the entries still queued to be written, in ms, unless told otherwise. */
+  closeWaitMs: 1000,
+});
+
+/** Why an entry was dropped: the label values of `p28_decision_log_dropped_total{cause}`. */
+export const DECISION_LOG_DROP_CAUSES = ['queue_full', 'write_failed', 'closed'] as const;
+
+/** The decision log's metrics, declared once (docs/metrics.md's table is generated from them). */
+export const DECISION_LOG_METRICS = {
+  dropped: counter({
+    name: 'p28_decision_log_dropped_total',
+    help: 'Gate decisions not written to the decision log, by cause: queue_full (Redis slow or down and the in-memory queue full), write_failed (a write Redis did not confirm), closed (queued when the gate closed). Decisions themselves are never affected.',
+    labelNames: ['cause'],
+    labelValues: { cause: DECISION_LOG_DROP_CAUSES },
+  }),
+  written: counter({ name: 'p28_decision_log_written_total', help: 'Gate decisions written to the decision log (quantum:stream:p28.decisions).' }),
+};
+export type DecisionLogDropCause = (typeof DECISION_LOG_DROP_CAUSES)[number];
+
+export interface DecisionLogOptions {
+  /** The gate's client: the log writes through a connection of its own made from it (`duplicate()`). */
+  client: RedisClient;
+  /** `quantum:stream:p28.decisions` under the gate's key prefix. */
+  streamKey: string;
+  /** Approximate length bound of the stream (XADD MAXLEN ~), > 0. */
+  maxLen: number;
+  /** The gate instance named in every entry. */
+  instanceId: string;
+  via: DecisionLogVia;
+  /** The gate's decision settings, logged with each decision so that a replay uses the same. */
+  policy: Readonly<DecisionPolicy>;
+  registry: Registry;
+  logger: Logger;
+  queueCapacity?: number;
+  batchEntries?: number;
+  flushDelayMs?: number;
+}
+
+/** The hash fields a decision was judged on, kept on the decision under this key until it is logged. */
+const DECISION_INPUTS = Symbol('p28.decisionInputs');
+
+/** A decision to be written: what it judged and what it used, taken when it was decided. */
+interface Pending {
+  tsMs: number;
+  plan: PermitRequest | undefined;
+  /** planId and symbol of a request that is not a valid plan (cut short). */
+  identity: { planId?: string; symbol?: string } | undefined;
+  decision: GateDecision;
+  fields: Record<string, string> | undefined;
+  forceShadow: boolean;
+}
+
+const bit = (b: boolean | undefined): string => (b ? '1' : '0');
+const numberText = (n: number | undefined): string => (n === undefined ? '' : String(n));
+
+/** planId and symbol of any value, cut short, without trusting it. */
+function identityOf(req: unknown): { planId?: string; symbol?: string } {
+  if (typeof req !== 'object' || req === null) return {};
+  try {
+    const planId = Object.hasOwn(req, 'planId') ? (req as { planId?: unknown }).planId : undefined;
+    const symbol = Object.hasOwn(req, 'symbol') ? (req as { symbol?: unknown }).symbol : undefined;
+    return {
+      planId: typeof planId === 'string' ? planId.slice(0, 200) : undefined,
+      symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The gate's decision log: every decision appended to `quantum:stream:p28.decisions`, off the
+ * decision's path. `append` packs what the decision used into one string in a bounded in-memory
+ * queue and returns; a timer writes the queue in batches of one command each
+ * (`append-decisions-1.lua`: XADD MAXLEN ~ per entry) through a connection of the log's own, so a
+ * batch never sits in front of a budget read on the gate's connection. One batch is in flight at a
+ * time. When Redis is slow or down the queue fills and further entries are
+ * dropped; every dropped entry is counted in `p28_decision_log_dropped_total{cause}`. No decision
+ * ever waits for the log, and nothing the log does can change a decision.
+ */
+export class DecisionLog {
+  /** Entries waiting to be written, already packed: the queue holds one string per decision. */
+  private readonly queue: string[] = [];
+  private readonly capacity: number;
+  private readonly batchEntries: number;
+  private readonly flushDelayMs: number;
+  /** The gate's three windows, already joined: the same in every entry. */
+  private readonly policyText: string;
+  private readonly instanceText: string;
+  private writer: RedisClient | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> | undefined;
+  private closed = false;
+  private readonly dropped: Record<DecisionLogDropCause, number> = { queue_full: 0, write_failed: 0, closed: 0 };
+  private written = 0;
+  private lastWriteFailed = false;
+  private unusable = false;
+
+  constructor(private readonly options: DecisionLogOptions) {
+    this.capacity = options.queueCapacity ?? DECISION_LOG_DEFAULTS.queueCapacity;
+    this.batchEntries = options.batchEntries ?? DECISION_LOG_DEFAULTS.batchEntries;
+    this.flushDelayMs = options.flushDelayMs ?? DECISION_LOG_DEFAULTS.flushDelayMs;
+    const p = options.policy;
+    this.policyText = packDecisionLogValues([String(p.staleAfterMs), String(p.violationWindowMs), String(p.maxClockSkewMs)]);
+    this.instanceText = decisionLogText(options.instanceId);
+    const sources = registrySources(options.registry);
+    sources.add(this);
+    metricOn(options.registry, DECISION_LOG_METRICS.dropped, function collect() {
+      this.reset();
+      for (const cause of DECISION_LOG_DROP_CAUSES) {
+        let n = 0;
+        for (const log of sources) n += log.dropped[cause];
+        this.labels(cause).inc(n);
+      }
+    });
+    metricOn(options.registry, DECISION_LOG_METRICS.written, function collect() {
+      this.reset();
+      let n = 0;
+      for (const log of sources) n += log.written;
+      this.inc(n);
+    });
+  }
+
+  /** Entries waiting in memory (at most the queue capacity). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Entries dropped so far, by cause. */
+  get droppedCount(): Readonly<Record<DecisionLogDropCause, number>> {
+    return this.dropped;
+  }
+
+  /** Entries Redis confirmed so far. */
+  get writtenCount(): number {
+    return this.written;
+  }
+
+  /** Records the budget hash fields `decision` was judged on, for its entry (a weak reference). */
+  noteInputs(decision: GateDecision, fields: Record<string, string>): void {
+    // A hidden property, not a WeakMap: a WeakMap entry per decision costs the garbage collector
+    // far more than the decision itself. Not enumerable, so the decision a caller sees is unchanged.
+    Object.defineProperty(decision, DECISION_INPUTS, { value: fields });
+  }
+
+  /**
+   * Queues one decision. O(1) and never throws on bad input: the request is copied (its own
+   * properties), the decision and the hash fields are kept as they are (neither is changed after).
+   */
+  append(req: unknown, decision: GateDecision, tsMs: number, forceShadow: boolean): void {
+    if (this.closed) {
+      this.dropped.closed += 1;
+      return;
+    }
+    if (this.queue.length >= this.capacity) {
+      this.dropped.queue_full += 1;
+      return;
+    }
+    // Packed now, while the request is what was judged (a caller may reuse its object): the queue
+    // then holds one short string per entry rather than the objects behind it.
+    const plan = readPermitRequest(req);
+    const fields = (decision as { [DECISION_INPUTS]?: Record<string, string> })[DECISION_INPUTS];
+    this.queue.push(this.encode({ tsMs, plan, identity: plan === undefined ? identityOf(req) : undefined, decision, fields, forceShadow }));
+    if (this.timer === undefined && this.inFlight === undefined) this.schedule(this.flushDelayMs);
+  }
+
+  /**
+   * Writes what is queued while its connection is ready, waiting at most `waitMs` (the gate passes
+   * its `timeoutMs`: closing never waits on a slow Redis), then closes the log's connection.
+   * Entries still queued after that are counted as dropped (`closed`).
+   */
+  async close(waitMs: number = DECISION_LOG_DEFAULTS.closeWaitMs): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const deadline = performance.now() + waitMs;
+    const client = this.writer;
+    const timeLeft = () => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now())).unref());
+    while ((this.queue.length > 0 || this.inFlight) && performance.now() < deadline && client?.status === 'ready') {
+      await Promise.race([this.inFlight ?? this.writeBatch(), timeLeft()]);
+    }
+    if (this.queue.length > 0) {
+      this.dropped.closed += this.queue.length;
+      this.queue.length = 0;
+    }
+    registrySources(this.options.registry).delete(this);
+    this.writer?.disconnect();
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.writeBatch();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** The log's own connection, made at the first write; undefined when the gate's client cannot make one. */
+  private connection(): RedisClient | undefined {
+    if (this.writer === undefined && !this.unusable) {
+      try {
+        this.writer = duplicateForLog(this.options.client, this.options.logger);
+        // Entries queued while the connection was being made go out as soon as it is ready.
+        this.writer.on('ready', () => {
+          if (this.queue.length > 0 && this.timer === undefined && this.inFlight === undefined && !this.closed) this.schedule(0);
+        });
+      } catch (error) {
+        this.unusable = true;
+        this.options.logger.warn({ err: (error as Error).message }, 'decision log: no connection can be made from the gate\'s client; entries are dropped and counted');
+      }
+    }
+    return this.writer;
+  }
+
+  /** Writes one batch, then schedules the next while entries are queued. Never rejects. */
+  private writeBatch(): Promise<void> {
+    if (this.inFlight || this.queue.length === 0) return this.inFlight ?? Promise.resolve();
+    const client = this.connection();
+    if (client === undefined) {
+      this.settle(this.queue.length, this.queue.length);
+      this.queue.length = 0;
+      return Promise.resolve();
+    }
+    if (client.status !== 'ready') {
+      // Entries wait (within the queue's bound) for the connection rather than being dropped at once.
+      if (!this.closed) this.schedule(DECISION_LOG_DEFAULTS.retryDelayMs);
+      return Promise.resolve();
+    }
+    const batch = this.queue.splice(0, this.batchEntries);
+    let write: Promise<void>;
+    try {
+      write = withScripts(client)
+        .p28AppendDecisions(this.options.streamKey, this.options.maxLen, ...batch)
+        .then(
+          (appended) => this.settle(batch.length, batch.length - Math.min(batch.length, Number(appended) || 0)),
+          () => this.settle(batch.length, batch.length),
+        );
+    } catch {
+      write = Promise.resolve(this.settle(batch.length, batch.length));
+    }
+    this.inFlight = write.finally(() => {
+      this.inFlight = undefined;
+      if (this.queue.length > 0 && this.timer === undefined && !this.closed) this.schedule(0);
+    });
+    return this.inFlight;
+  }
+
+  private settle(entries: number, failed: number): void {
+    this.written += entries - failed;
+    this.dropped.write_failed += failed;
+    if ((failed > 0) !== this.lastWriteFailed) {
+      this.lastWriteFailed = failed > 0;
+      if (failed > 0) this.options.logger.warn({ failed }, 'decision log: a write failed; its entries are counted in p28_decision_log_dropped_total');
+      else this.options.logger.info('decision log: writing again');
+    }
+  }
+
+  /** The packed value of one entry (`types/decision-log-entry.ts`: every field, in order). */
+  private encode(p: Pending): string {
+    const d = p.decision;
+    const plan = p.plan;
+    const h = p.fields;
+    const fromHash = (name: string, fallback: number | undefined): string => (h !== undefined && h[name] !== undefined ? h[name]! : numberText(fallback));
+    return packDecisionLogValues([
+      DECISION_LOG_FORMAT,
+      String(p.tsMs),
+      decisionLogText(plan?.planId ?? p.identity?.planId ?? ''),
+      decisionLogText(plan?.symbol ?? p.identity?.symbol ?? ''),
+      decisionLogText(plan?.action ?? ''),
+      plan?.side ?? '',
+      numberText(plan?.qty),
+      numberText(plan?.notionalUsd),
+      plan?.reduceOnly === undefined ? '' : bit(plan.reduceOnly),
+      d.reason,
+      d.detail === undefined ? '' : decisionLogText(String(d.detail).slice(0, 200)),
+      bit(d.allow),
+      bit(d.wouldBlock),
+      bit(d.failOpen),
+      bit(d.enforced),
+      d.mode ?? '',
+      d.source ?? 'none',
+      this.instanceText,
+      this.options.via,
+      fromHash('budget_usd', d.budgetUsd),
+      fromHash('position_notional_usd', d.positionNotionalUsd),
+      numberText(d.projectedNotionalUsd),
+      numberText((d as { reservedUsd?: number }).reservedUsd),
+      h?.equity_usd ?? '',
+      h?.portfolio_heat ?? '',
+      h?.cluster_stress ?? '',
+      h?.vol_regime ?? '',
+      h?.base_risk_pct ?? '',
+      h?.stress_factor ?? '',
+      h?.mode ?? '',
+      h?.timestamp ?? '',
+      h?.position_amt ?? '',
+      h?.position_price ?? '',
+      decisionLogText(h?.position_status ?? ''),
+      h?.last_violation_ts ?? '',
+      this.policyText,
+      bit(p.forceShadow),
+    ]);
+  }
+
+}
+
+/** The logs writing on each registry, whose counts its two counters add up at scrape time. */
+const sourcesByRegistry = new WeakMap<Registry, Set<DecisionLog>>();
+
+function registrySources(registry: Registry): Set<DecisionLog> {
+  let sources = sourcesByRegistry.get(registry);
+  if (!sources) {
+    sources = new Set();
+    sourcesByRegistry.set(registry, sources);
+  }
+  return sources;
+}
+
+/**
+ * A connection for the log, made from the gate's client: the same server, credentials and TLS,
+ * its own socket, a time limit suited to batched writes, never an offline queue.
+ */
+function duplicateForLog(client: RedisClient, logger: Logger): RedisClient {
+  const overrides = {
+    connectionName: 'p28-decision-log',
+    commandTimeout: DECISION_LOG_DEFAULTS.writeTimeoutMs,
+    enableAutoPipelining: false,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    lazyConnect: false,
+  };
+  const writer =
+    client instanceof Redis
+      ? client.duplicate(overrides)
+      : client.duplicate([], { redisOptions: { ...client.options.redisOptions, ...overrides, lazyConnect: undefined } });
+  writer.on('error', (error: Error) => logger.debug({ err: error.message }, 'decision log redis error'));
+  return writer;
+}
