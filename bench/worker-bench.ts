@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { BudgetWorker } from '../lib/worker/budget-worker';
 import { loadConfig, type WorkerConfig } from '../lib/config';
 import type { HeatReader } from '../lib/worker/sources/heat-source';
 import { RedisKeys } from '../lib/redis/keys';
-import { COMMAND_BATCH_DEFAULTS } from '../lib/redis/command-batch';
 import type { LocalRedisServer } from '../dev/local-redis-server';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { encodeBudgetHash, type BudgetHash } from '../types/budget-hash';
@@ -15,7 +16,6 @@ const keys = new RedisKeys();
 /** Heat from a fixed reader: the cycle is measured against Redis, not against an HTTP stub. */
 const fixedHeat: HeatReader = { read: async () => ({ value: 0.3, source: 'live', ageSec: 0 }) };
 /** Hashes per MULTI/EXEC block in the raw baseline: as many as the worker puts in one (HSET + EXPIRE each). */
-const RAW_HASHES_PER_BLOCK = Math.floor(COMMAND_BATCH_DEFAULTS.transactionCommands / 2);
 
 export interface WorkerBenchOptions {
   sizes: number[];
@@ -87,7 +87,7 @@ async function scanAll(client: Redis, pattern: string): Promise<string[]> {
  * computation or metrics.
  */
 async function rawCycle(client: Redis, writes: readonly { key: string; fields: string[] }[], ttlSec: number): Promise<void> {
-  await client.pexpire('bench:raw:lease', 15000);
+  await client.set(RAW_LEASE, RAW_LEASE_VALUE, 'PX', 15000);
   const [, ...found] = await Promise.all([
     client.pipeline().get(keys.modeOverride).xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1).hgetall(keys.portfolioState).hgetall(keys.workerHeartbeat).exec(),
     ...INPUT_FAMILIES.map((family) => scanAll(client, family.pattern)),
@@ -107,16 +107,23 @@ async function rawCycle(client: Redis, writes: readonly { key: string; fields: s
   const stress = client.pipeline();
   for (const id of clusters) stress.hgetall(keys.clusterStress(id));
   await stress.exec();
-  // MULTI inside a pipeline works in ioredis but is missing from its pipeline typings.
-  const out = client.pipeline() as ReturnType<Redis['pipeline']> & { multi(): unknown };
-  for (let from = 0; from < writes.length; from += RAW_HASHES_PER_BLOCK) {
-    out.multi();
-    for (const { key, fields } of writes.slice(from, from + RAW_HASHES_PER_BLOCK)) out.hset(key, ...fields).expire(key, ttlSec);
-    out.exec();
-  }
+  // The worker's fenced write, one EVALSHA per hash checking the lease (standalone), as the worker sends it.
+  const sha = await fencedScriptSha(client);
+  const out = client.pipeline();
+  for (const { key, fields } of writes) out.evalsha(sha, 2, key, RAW_LEASE, RAW_EPOCH, RAW_LEASE_VALUE, ttlSec, 0, ...fields);
   const results = await out.exec();
-  if (results?.some(([error]) => error)) throw new Error('baseline write pipeline failed');
-  await client.hset(keys.workerHeartbeat, { last_success_ts: String(Date.now()), leader: 'raw', symbols_written: String(writes.length), cycle_ms: '0' });
+  if (results?.some(([error, value]) => error || value !== 1)) throw new Error('baseline write pipeline failed');
+  const beat = ['last_success_ts', String(Date.now()), 'leader', 'raw', 'symbols_written', String(writes.length), 'cycle_ms', '0'];
+  await client.evalsha(sha, 2, keys.workerHeartbeat, RAW_LEASE, RAW_EPOCH, RAW_LEASE_VALUE, 0, 0, ...beat);
+}
+
+const RAW_LEASE = 'bench:raw:lease';
+const RAW_EPOCH = '1';
+const RAW_LEASE_VALUE = `raw/${RAW_EPOCH}`;
+let fencedSha: string | undefined;
+async function fencedScriptSha(client: Redis): Promise<string> {
+  fencedSha ??= (await client.script('LOAD', readFileSync(join(__dirname, '..', 'lib', 'redis', 'lua', 'fenced-write-1.lua'), 'utf8'))) as string;
+  return fencedSha;
 }
 
 const rawWrites = (budgets: readonly BudgetHash[]) =>
@@ -142,9 +149,10 @@ async function redisCpuMs(admin: RedisClient): Promise<number> {
   return (seconds('used_cpu_user_main_thread') + seconds('used_cpu_sys_main_thread')) * 1000;
 }
 
-/** Throws unless the worker and the baseline send the same data commands (the lease differs: script vs PEXPIRE). */
+/** Throws unless the worker and the baseline send the same data commands (the lease differs: script vs SET). */
 function expectSameWork(worker: Record<string, number>, raw: Record<string, number>, symbols: number): void {
-  for (const name of ['scan', 'hgetall', 'hset', 'expire', 'multi', 'exec']) {
+  // Both write each hash by the fenced script: its HSET and EXPIRE count as commands (EVALSHA differs by the lease script).
+  for (const name of ['scan', 'hgetall', 'hset', 'expire']) {
     if (worker[name] !== raw[name]) {
       throw new Error(`at ${symbols} symbols the baseline does not do the worker's work: ${name} ${raw[name]} vs ${worker[name]} (${JSON.stringify({ worker, raw })})`);
     }

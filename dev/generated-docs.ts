@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_VARIABLES } from '../lib/config';
 import type { MetricDeclaration } from '../lib/registry-metrics';
+import { SERVER_CLOCK_METRICS } from '../lib/redis/server-clock';
 import { CYCLE_HISTORY_METRICS } from '../lib/worker/cycle-history';
+import { KEY_PROBLEM_METRICS } from '../lib/worker/key-problems';
 import { WORKER_METRICS } from '../lib/worker/worker-metrics';
 import { DECISION_LOG_METRICS } from '../plugin/decision-log';
 import { GATE_METRICS } from '../plugin/gate-metrics';
@@ -95,7 +97,7 @@ function metricTable(firstHeader: string, declarations: Record<string, MetricDec
 
 const metricSections = (page: string): string =>
   [
-    ['worker metrics', metricTable('metric', WORKER_METRICS)],
+    ['worker metrics', metricTable('metric', { ...WORKER_METRICS, ...KEY_PROBLEM_METRICS, ...SERVER_CLOCK_METRICS })],
     ['gate metrics', metricTable('metric', GATE_METRICS)],
     ['local cache metrics', metricTable('local cache metric', LOCAL_CACHE_METRICS)],
     ['decision log metrics', metricTable('decision log metric', { ...DECISION_LOG_METRICS, ...CYCLE_HISTORY_METRICS })],

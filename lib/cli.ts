@@ -8,7 +8,8 @@ import { ConfigError, loadConfig, type WorkerConfig } from './config';
 import { RedisKeys } from './redis/keys';
 import { createLogger } from './logger';
 import { PACKAGE_VERSION } from './package-version';
-import { isOverBudget, listBudgets, type ListedBudget } from './redis/budget-listing';
+import { routeConsoleToLogger } from './console-capture';
+import { BUDGET_LISTING_DEFAULTS, listBudgetPage, type ListedBudget } from './redis/budget-listing';
 import { parseModeOverride } from './worker/mode-switch';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from './redis/client';
 import { startWorkerService } from './worker/worker-service';
@@ -53,6 +54,7 @@ async function runWorker(): Promise<void> {
   const config = configOrExit();
   if (!config) return;
   const logger = createLogger(config.logLevel);
+  routeConsoleToLogger(logger);
   let service: Awaited<ReturnType<typeof startWorkerService>>;
   try {
     service = await startWorkerService(config, { logger });
@@ -138,19 +140,24 @@ const usd = (value: unknown): string => {
   return Number.isFinite(n) ? n.toFixed(2) : '-';
 };
 
-/** Renders rows as left-aligned columns under a header. */
-function table(header: readonly string[], rows: readonly string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+/** Renders rows as left-aligned columns (at least `minWidths` wide), under a header unless it is left out. */
+function table(header: readonly string[], rows: readonly string[][], options: { minWidths?: readonly number[]; withHeader?: boolean } = {}): string {
+  const widths = header.map((h, i) => Math.max(h.length, options.minWidths?.[i] ?? 0, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  const lines = options.withHeader === false ? rows.map(line) : [line(header), ...rows.map(line)];
+  return lines.join('\n') + '\n';
 }
 
+/** Column widths that hold the usual symbols and amounts, so that the pages of one table line up. */
+const BUDGET_TABLE_WIDTHS = [14, 12, 14, 15, 8, 7, 6];
+
 /**
- * The `budgets` table: one row per budget hash, its age from its `timestamp`. POSITION says whether
+ * The `budgets` table (or one page of it, without the header): one row per budget hash, its age
+ * from its `timestamp`. POSITION says whether
  * the position is known (`ok`) or not (`stale`, `unknown`, `invalid`, or `none` for a hash without
  * position fields, as the upstream service wrote them); an unknown position shows no notional.
  */
-export function budgetTable(budgets: readonly ListedBudget[], nowMs: number): string {
+export function budgetTable(budgets: readonly ListedBudget[], nowMs: number, withHeader = true): string {
   const rows = budgets.map(({ symbol, fields }) => {
     const ts = Number(fields.timestamp);
     const age = Number.isFinite(ts) ? `${Math.max(0, Math.round(nowMs / 1000 - ts))}s` : '-';
@@ -158,19 +165,37 @@ export function budgetTable(budgets: readonly ListedBudget[], nowMs: number): st
     const known = position === 'ok';
     return [symbol, usd(fields.budget_usd), known ? usd(fields.position_notional_usd) : '-', known ? usd(fields.over_budget_usd) : '-', position, fields.mode ?? '-', age];
   });
-  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'POSITION', 'MODE', 'AGE'], rows);
+  return table(['SYMBOL', 'BUDGET_USD', 'NOTIONAL_USD', 'OVER_BUDGET_USD', 'POSITION', 'MODE', 'AGE'], rows, { minWidths: BUDGET_TABLE_WIDTHS, withHeader });
 }
 
-/** Prints every budget hash (or only the over-budget ones); reads only. */
-async function budgetsCommand(options: { over?: boolean }): Promise<void> {
+/** How many budget hashes say each mode, read a page at a time so memory stays bounded. */
+async function countHashModes(client: RedisClient, keys: RedisKeys): Promise<{ shadow: number; enforce: number }> {
+  const counts = { shadow: 0, enforce: 0 };
+  let cursor: string | undefined;
+  do {
+    const page = await listBudgetPage(client, keys, { cursor, limit: BUDGET_LISTING_DEFAULTS.maxLimit });
+    for (const { fields } of page.budgets) if (fields.mode === 'shadow' || fields.mode === 'enforce') counts[fields.mode] += 1;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return counts;
+}
+
+/**
+ * Prints every budget hash (or only the over-budget ones), a page of `--limit` (default 500) at a
+ * time as it is read, so memory stays bounded whatever the book; reads only.
+ */
+async function budgetsCommand(options: { over?: boolean; limit?: number }): Promise<void> {
   await withRedis(async (client, config) => {
-    const listed = await listBudgets(client, new RedisKeys(config.keyPrefix));
-    const shown = options.over ? listed.filter((b) => isOverBudget(b.fields)) : listed;
-    if (shown.length === 0) {
-      process.stdout.write(options.over ? 'no symbol is over budget\n' : 'no budget hashes (is the worker running?)\n');
-      return;
-    }
-    process.stdout.write(budgetTable(shown, Date.now()));
+    const keys = new RedisKeys(config.keyPrefix);
+    let cursor: string | undefined;
+    let shown = 0;
+    do {
+      const page = await listBudgetPage(client, keys, { cursor, limit: options.limit, over: options.over });
+      if (page.budgets.length > 0) process.stdout.write(budgetTable(page.budgets, Date.now(), shown === 0));
+      shown += page.budgets.length;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    if (shown === 0) process.stdout.write(options.over ? 'no symbol is over budget\n' : 'no budget hashes (is the worker running?)\n');
   });
 }
 
@@ -204,6 +229,12 @@ async function checkCommand(symbol: string, options: { side: 'BUY' | 'SELL'; qty
       await gate.close();
     }
   }, 'gate');
+}
+
+function pageLimit(raw: string): number {
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(value) || value < 1 || value > BUDGET_LISTING_DEFAULTS.maxLimit) throw new InvalidArgumentError(`expected a whole number in 1..${BUDGET_LISTING_DEFAULTS.maxLimit}`);
+  return value;
 }
 
 function positiveNumber(raw: string): number {
@@ -245,10 +276,9 @@ async function modeCommand(mode: Mode | undefined, options: { clear?: boolean })
       client.get(keys.modeOverride),
       client.hgetall(keys.workerHeartbeat),
       client.xrevrange(keys.modeAuditStream, '+', '-', 'COUNT', 1),
-      listBudgets(client, keys),
+      countHashModes(client, keys),
     ]);
-    const hashModes = { shadow: 0, enforce: 0 };
-    for (const { fields } of listed) if (fields.mode === 'shadow' || fields.mode === 'enforce') hashModes[fields.mode] += 1;
+    const hashModes = listed;
     const entry = tail[0];
     const lastAudit = entry ? Object.fromEntries(entry[1].flatMap((v, i, all) => (i % 2 === 0 ? [[v, all[i + 1] ?? '']] : []))) : undefined;
     const report = modeReport({
@@ -312,6 +342,7 @@ export function buildCli(): Command {
     .command('budgets')
     .description('print every budget hash: symbol, budget, position notional, amount over budget, mode and age (reads only)')
     .option('--over', 'only symbols whose position is over budget')
+    .option('--limit <n>', `hashes read per page (1-${BUDGET_LISTING_DEFAULTS.maxLimit}, default ${BUDGET_LISTING_DEFAULTS.limit})`, pageLimit)
     .action(budgetsCommand);
   program
     .command('check')

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
 import { isTimeout, isWrongType } from '../lib/redis/error-cause';
 import { redisModeOf } from '../lib/redis/redis-modes';
+import { ServerClock, registerClockSkewGauge } from '../lib/redis/server-clock';
 import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
 import { PermitRequest, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
@@ -130,6 +131,15 @@ export class BudgetGate implements PermitGate {
   private readonly localCache: GateLocalCache | undefined;
   /** Option `decisionLogMaxLen`; undefined when 0 (off). */
   private readonly decisionLog: DecisionLog | undefined;
+  /** Redis's clock, unless option `now` is given: ages are judged on it, never on this host's clock. */
+  private readonly clock: ServerClock | undefined;
+  private readonly now: () => number;
+
+  private readonly onReconnected = (): void => {
+    if (this.breaker.isShutdown || this.breaker.closed) return;
+    this.logger.info({ breaker: this.breakerState }, 'redis connection ready again: budget gate breaker closed without waiting for resetTimeoutMs');
+    this.breaker.close();
+  };
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -158,6 +168,19 @@ export class BudgetGate implements PermitGate {
       // Connection errors surface as fail-open decisions; the listener only keeps ioredis from
       // reporting them as unhandled.
       this.client.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'budget gate redis error'));
+    }
+
+    // Budget timestamps are written on Redis's clock; judging them on this host's would turn a host
+    // clock a few seconds off into stale or from-the-future hashes, failing every plan open. The
+    // offset is measured at each connection and every half minute, never per decision.
+    if (options.now === undefined) {
+      this.clock = new ServerClock(this.client);
+      registerClockSkewGauge(this.registry, this.clock);
+      this.clock.start();
+      this.now = this.clock.now;
+    } else {
+      this.clock = undefined;
+      this.now = o.now;
     }
 
     this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
@@ -205,6 +228,12 @@ export class BudgetGate implements PermitGate {
       this.metrics.breakerEvent('halfOpen');
       this.metrics.setBreakerState(BREAKER_STATE.halfOpen);
     });
+    // A new connection (ioredis reconnected: to the new master after a Sentinel failover, to a
+    // restarted server) is news the open breaker cannot have: the cause it opened on may be gone.
+    // Waiting out resetTimeoutMs would fail every decision open for seconds after Redis is back;
+    // the breaker is closed at once instead, and a run of failures opens it again within
+    // failureStreakMs if the new connection fails too.
+    this.client.on('ready', this.onReconnected);
     this.breaker.on('close', () => {
       this.consecutiveFailures = 0;
       this.metrics.breakerEvent('close');
@@ -314,7 +343,7 @@ export class BudgetGate implements PermitGate {
   // --- local cache (option `localCache`) ---
 
   private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
-    const decision = decideFromBudgetFields(plan, fields, this.options.now(), this.policy);
+    const decision = decideFromBudgetFields(plan, fields, this.now(), this.policy);
     decision.source = 'cache';
     this.decisionLog?.noteInputs(decision, fields);
     return decision;
@@ -343,7 +372,7 @@ export class BudgetGate implements PermitGate {
 
   private decideFromRead(plan: PermitRequest, read: BudgetRead): GateDecision {
     if (!read.ok) return this.unreachable(plan, failOpenDecision(read.reason, read.detail));
-    const decision = decideFromBudgetFields(plan, read.fields, this.options.now(), this.policy);
+    const decision = decideFromBudgetFields(plan, read.fields, this.now(), this.policy);
     decision.source = 'redis';
     this.decisionLog?.noteInputs(decision, read.fields);
     return decision;
@@ -487,7 +516,7 @@ export class BudgetGate implements PermitGate {
       this.metrics.record(decision, (performance.now() - started) / 1000);
       // Only fail-opens, blocks, shadow blocks and the first decision after a fail-open are logged.
       if (decision.failOpen || decision.wouldBlock || this.lastFailOpen !== null) this.report(req, decision);
-      this.decisionLog?.append(req, decision, this.options.now(), this.policy.forceShadow);
+      this.decisionLog?.append(req, decision, this.now(), this.policy.forceShadow);
     } catch {
       // Metrics and logs must never turn a decision into an exception on the permit path.
     }
@@ -522,6 +551,8 @@ export class BudgetGate implements PermitGate {
     this.endFirstAttempt();
     this.markConnected();
     this.breaker.shutdown();
+    this.client.off('ready', this.onReconnected);
+    this.clock?.stop();
     this.localCache?.close();
     const logged = this.decisionLog?.close(this.options.timeoutMs);
     const ended = this.ownsClient ? this.clientEnded() : undefined;

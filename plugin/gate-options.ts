@@ -152,7 +152,7 @@ export type ResolvedGateOptions = { -readonly [K in keyof typeof BUDGET_GATE_DEF
   instanceId: string;
   /** The way in named in decision log entries: `node` (default) or `http` (the worker's HTTP API). */
   via: 'node' | 'http';
-  /** Clock in epoch ms. Default `Date.now`. */
+  /** Clock in epoch ms. Default: Redis's clock (`ServerClock`: the host clock plus an offset measured with TIME at each connection and every 30 s). */
   now: () => number;
 };
 
@@ -187,7 +187,7 @@ export const GATE_OTHER_OPTION_DOCS: { readonly [K in Exclude<keyof BudgetGateOp
   disabled: { default: 'false', doc: 'start disabled (`gate_disabled`)' },
   forceShadow: { default: 'false', doc: 'start forced to shadow' },
   localCache: { default: 'false', doc: 'keep an in-process copy of budget hashes kept coherent by Redis CLIENT TRACKING; see [Local cache](#local-cache)' },
-  now: { default: '`Date.now`', doc: 'clock in epoch ms' },
+  now: { default: "Redis's clock", doc: 'clock in epoch ms; by default the host clock plus the offset to Redis measured with TIME at each connection and every 30 s (`ServerClock`)' },
   instanceId: { default: '`<hostname>-<pid>`', doc: 'the gate\'s name in its decision log entries' },
   via: { default: '`node`', doc: 'the way in named in decision log entries (`http` is set by the worker\'s HTTP API)' },
 });

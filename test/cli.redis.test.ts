@@ -251,6 +251,16 @@ describe('p28-worker (real processes)', function () {
       expect(await keyspace()).to.equal(before);
     });
 
+    it('budgets --limit 1 reads one hash per page and still prints every hash once, under one header', async () => {
+      await seedBudgets('enforce');
+      const paged = await run(['budgets', '--limit', '1']);
+      expect(paged.code).to.equal(0);
+      expect(paged.out.trim().split('\n').map((l) => l.split(/\s+/)[0])).to.deep.equal(['SYMBOL', 'BTCUSDT', 'ETHUSDT']);
+      const bad = await run(['budgets', '--limit', '0']);
+      expect(bad.code).to.not.equal(0);
+      expect(bad.err).to.contain('expected a whole number in 1..5000');
+    });
+
     it('budgets shows an unknown position as such: stale, and none for a hash without position fields', async () => {
       await seedBudgets('enforce');
       const common = { stress_factor: '0.326', equity_usd: '100000', portfolio_heat: '0.65', cluster_stress: '0', vol_regime: '0.33', mode: 'enforce', timestamp: String(nowSec() - 2), base_risk_pct: '0.02' };

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Command, Pipeline, type Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from './client';
 import { isReplyError } from './error-cause';
@@ -31,9 +32,12 @@ export const COMMAND_BATCH_DEFAULTS = Object.freeze({
   /**
    * Commands per pipeline. A batch of any size goes out in pipelines of about this many commands,
    * so no single pipeline outlives its time limit however large the book (50,000 symbols are
-   * 100,000 reads), and the client never holds a whole batch's replies at once.
+   * 100,000 reads), and the client never holds a whole batch's replies at once. Building and
+   * writing one pipeline is synchronous (a few milliseconds per thousand commands), and the event
+   * loop gets a turn between two, so this also bounds how long a worker's HTTP decisions can wait
+   * behind a cycle's writes.
    */
-  chunkCommands: 2000,
+  chunkCommands: 1000,
   /** Pipelines in flight at once: the next one keeps Redis busy while the client reads the replies of the last. */
   chunksInFlight: 2,
   /**
@@ -115,6 +119,10 @@ export async function execBatch(client: RedisClient, items: readonly BatchItem[]
   let failure: Error | undefined;
   const lane = async (): Promise<void> => {
     while (next < chunks.length && !failure) {
+      // Building and writing a pipeline is synchronous: let the event loop serve what waits (the
+      // HTTP decisions of a worker) between two, not only after the whole batch.
+      if (next > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (next >= chunks.length || failure) break;
       const chunk = chunks[next++]!;
       inFlight += chunk.commands;
       const timeoutMs = baseTimeoutMs === undefined ? undefined : baseTimeoutMs + inFlight * o.perCommandMs;
@@ -252,17 +260,14 @@ async function sendPipeline(client: Redis, chunk: Chunk, timeoutMs: number | und
   } finally {
     client.options.commandTimeout = saved;
   }
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          for (const cmd of sent) if (!cmd.isSettled) cmd.reject(new Error('Command timed out'));
-        }, timeoutMs);
+  const timer = timeoutMs === undefined ? undefined : stallAwareTimer(timeoutMs, () => {
+    for (const cmd of sent) if (!cmd.isSettled) cmd.reject(new Error('Command timed out'));
+  });
   let replies: Reply[] | null;
   try {
     replies = await exec;
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
   }
   if (!replies) throw new Error('pipeline was discarded');
   let at = 0;
@@ -278,6 +283,34 @@ async function sendPipeline(client: Redis, chunk: Chunk, timeoutMs: number | und
     at += unitCommands(unit);
   }
 }
+
+/**
+ * A time limit that does not blame Redis for this process's own pause. A timer that fires far
+ * later than it was due (the process was stopped, a VM frozen, the event loop blocked) says
+ * nothing about Redis: the replies may be waiting in the socket, unread. It is then armed once
+ * more for `timeoutMs`, so that writes which landed are confirmed, never reported as failed.
+ */
+function stallAwareTimer(timeoutMs: number, onTimeout: () => void): { clear: () => void } {
+  let timer: NodeJS.Timeout;
+  let rearmed = false;
+  const arm = (): void => {
+    const due = performance.now() + timeoutMs;
+    timer = setTimeout(() => {
+      const lateMs = performance.now() - due;
+      if (!rearmed && lateMs > STALL_MS) {
+        rearmed = true;
+        arm();
+        return;
+      }
+      onTimeout();
+    }, timeoutMs);
+  };
+  arm();
+  return { clear: () => clearTimeout(timer) };
+}
+
+/** A timer later than this (ms) beyond its due time means the process itself stalled. */
+const STALL_MS = 1000;
 
 /** Redis Cluster: each command, and each atomic item's block, on its own to its node; a timer each. */
 async function sendOneByOne(client: Cluster, chunk: Chunk, timeoutMs: number | undefined, outcomes: BatchOutcome[]): Promise<void> {

@@ -24,7 +24,8 @@ export function scriptKeyCount(file: string): number {
 export type ScriptName = keyof typeof SCRIPTS;
 
 export interface ScriptCommands {
-  p28HoldLease(key: string, token: string, ttlMs: number): Promise<number>;
+  /** [2 renewed | 1 taken | 0 held by another, the tenure's epoch ('' when 0)]. */
+  p28HoldLease(key: string, token: string, ttlMs: number): Promise<[number, string]>;
   p28ReleaseLease(key: string, token: string): Promise<number>;
   p28AppendDecisions(key: string, maxLen: number, ...entries: string[]): Promise<number>;
 }

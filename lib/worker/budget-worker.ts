@@ -6,8 +6,9 @@ import { computeBudgets, type BudgetWrite, type SymbolInputs } from '../engine/b
 import { symbolUniverse } from '../engine/symbol-universe';
 import { ViolationCadence, type Announcement } from '../engine/violation-cadence';
 import type { ViolationEvent } from '../../types/violation-event';
-import { BudgetWriter } from './budget-writer';
+import { BudgetWriter, type WriteFailure } from './budget-writer';
 import { execBatch, type RedisCommand } from '../redis/command-batch';
+import { FENCED_WRITE, execFencedBatch, fencedWriteCommand } from '../redis/fenced-write';
 import type { WorkerConfig } from '../config';
 import { HeatSource, type HeatReader, type HeatReading } from './sources/heat-source';
 import { RedisKeys } from '../redis/keys';
@@ -23,6 +24,10 @@ import { redisErrorCause } from '../redis/error-cause';
 import { CauseLog } from '../cause-log';
 import { WorkerMetrics } from './worker-metrics';
 import type { CycleReport, StaleInputType, WorkerRole } from './cycle-report';
+import type { ServerClock } from '../redis/server-clock';
+import { HeartbeatCheck } from './heartbeat-check';
+import { KeyProblems } from './key-problems';
+import { yieldToEventLoop } from './event-loop-slices';
 import { CycleHistory, cycleHistoryWriteFailures } from './cycle-history';
 
 
@@ -40,6 +45,11 @@ export interface BudgetWorkerOptions {
   now?: () => number;
   /** Default: COUNT hint of the snapshot SCAN, see `PORTFOLIO_READER_DEFAULTS`. */
   scanCount?: number;
+  /**
+   * Redis's clock: measured once per cycle, it stamps every write and judges every age (the default
+   * for `now`). Without it and without `now`, the host clock.
+   */
+  clock?: ServerClock;
 }
 
 const announcementOf = (v: ViolationEvent): Announcement => ({ overBudgetUsd: v.over_budget, budgetUsd: v.budget_usd, mode: v.mode });
@@ -54,6 +64,11 @@ class RedisStepError extends Error {
     this.name = 'RedisStepError';
   }
 }
+
+/** Symbols per slice of the budget computation: a few milliseconds of CPU, then the event loop's turn. */
+const COMPUTE_SLICE_SYMBOLS = 500;
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 async function redisStep<T>(step: string, run: () => Promise<T>): Promise<T> {
   try {
@@ -81,6 +96,9 @@ export class BudgetWorker {
   private readonly logger: Logger;
   private readonly heat: HeatReader;
   private readonly now: () => number;
+  private readonly clock: ServerClock | undefined;
+  private readonly heartbeatCheck: HeartbeatCheck;
+  private readonly keyProblems: KeyProblems;
   private readonly modeSwitch: ModeSwitch;
   private readonly reader: PortfolioReader;
   private readonly portfolioState: PortfolioStateTracker;
@@ -125,7 +143,10 @@ export class BudgetWorker {
     this.positionsLog = new CauseLog(this.logger);
     this.caseFoldedLog = new CauseLog(this.logger);
     this.metrics = options.metrics ?? new WorkerMetrics();
-    this.now = options.now ?? (() => Date.now());
+    this.clock = options.clock;
+    this.now = options.now ?? this.clock?.now ?? (() => Date.now());
+    this.keyProblems = new KeyProblems(this.metrics.registry, this.logger);
+    this.heartbeatCheck = new HeartbeatCheck({ now: this.now, problems: this.keyProblems, key: this.keys.workerHeartbeat });
     this.heat =
       options.heatSource ??
       new HeatSource({
@@ -158,6 +179,7 @@ export class BudgetWorker {
       ttlSec: config.budgetHashTtlSec,
       violationStreamMaxLen: config.violationStreamMaxLen,
       leaseTerm: () => this.lease.term,
+      fence: () => this.lease.fence,
     });
     this.lease = new LeaderLease(this.client, {
       key: this.keys.workerLease,
@@ -212,6 +234,8 @@ export class BudgetWorker {
       failedInARow: this.failedInARow,
       lastError: this.lastError,
       lastCause: this.lastCause,
+      futureHeartbeat: this.heartbeatCheck.future,
+      invalidKeys: this.keyProblems.current,
       positions: this.lastPositions,
     };
   }
@@ -253,6 +277,8 @@ export class BudgetWorker {
   }
 
   private async cycle(): Promise<CycleReport> {
+    // One TIME per cycle: the cycle's writes carry Redis's time, whatever this host's clock says.
+    if (this.clock) await this.clock.measure();
     const started = performance.now();
     this.cycleStartedPerf = started;
     const report: CycleReport = {
@@ -300,7 +326,15 @@ export class BudgetWorker {
    * Retried every cycle until Redis has answered once.
    */
   private async clearOverrideAtStart(nowMs: number): Promise<void> {
-    const removed = await redisStep('clear mode override', () => this.client.getdel(this.keys.modeOverride));
+    let removed: string | null;
+    try {
+      removed = await redisStep('clear mode override', () => this.client.getdel(this.keys.modeOverride));
+    } catch (error) {
+      if (!(error instanceof RedisStepError) || !messageOf(error.cause).startsWith('WRONGTYPE')) throw error;
+      // An override key that is not a string is no override: P28_MODE applies, and the key is named.
+      this.keyProblems.note({ kind: 'mode_override', problem: 'wrong_type', key: this.keys.modeOverride });
+      removed = null;
+    }
     this.startOverrideCleared = true;
     if (removed === null) return;
     const entry = this.modeSwitch.clearedAtStartCommand(this.keys.modeAuditStream, removed, nowMs);
@@ -349,7 +383,7 @@ export class BudgetWorker {
     this.recordProblems(report, read.problems);
     this.notePositions(report, read);
 
-    const writes = this.computeWrites(report, read.inputs, { equityUsd: portfolio.equity_usd, heat, mode: mode.mode, nowMs });
+    const writes = await this.computeWrites(report, read.inputs, { equityUsd: portfolio.equity_usd, heat, mode: mode.mode, nowMs });
     const announce = this.violationsDue(writes, nowMs);
 
     if (!this.lease.isLeader) {
@@ -361,6 +395,13 @@ export class BudgetWorker {
       return;
     }
     const published = await this.write(report, announce, mode.audit);
+    if (report.fenced) {
+      // A newer tenure holds the lease: this replica's late writes were refused in Redis.
+      report.role = 'standby';
+      report.result = 'standby';
+      this.metrics.setLeader(false);
+      return;
+    }
     this.recordAnnounced(announce, published, nowMs);
     this.metrics.recordBudgets(
       report.budgets.map((b) => ({ symbol: b.symbol, budgetUsd: b.budget_usd, stressFactor: b.stress_factor, mode: b.mode, overBudget: (b.over_budget_usd ?? 0) > 0 })),
@@ -368,6 +409,11 @@ export class BudgetWorker {
     );
     report.result = report.writeFailures.length > 0 ? 'failed' : 'ok';
     if (report.result === 'ok') await this.writeHeartbeat(report, nowMs);
+    if (report.fenced) {
+      report.role = 'standby';
+      report.result = 'standby';
+      this.metrics.setLeader(false);
+    }
   }
 
   /** The cycle's effective mode from the override, and the audit entry to append with the writes. */
@@ -427,20 +473,28 @@ export class BudgetWorker {
     return universe.symbols;
   }
 
-  private computeWrites(report: CycleReport, inputs: readonly SymbolInputs[], at: { equityUsd: number; heat: number; mode: Mode; nowMs: number }): BudgetWrite[] {
-    const computed = computeBudgets(inputs, {
-      equityUsd: at.equityUsd,
-      portfolioHeat: at.heat,
-      params: this.config.budget,
-      modeOf: (symbol) => this.modeSwitch.symbolMode(symbol, at.mode),
-      timestamp: Math.floor(at.nowMs / 1000),
-    });
-    for (const rejected of computed.rejected) {
-      report.skipped.push(rejected);
-      this.logger.error(rejected, 'budget not computable; symbol skipped');
+  /** The budgets of `inputs`, computed in slices of `COMPUTE_SLICE_SYMBOLS`, yielding to the event loop between them. */
+  private async computeWrites(report: CycleReport, inputs: readonly SymbolInputs[], at: { equityUsd: number; heat: number; mode: Mode; nowMs: number }): Promise<BudgetWrite[]> {
+    const writes: BudgetWrite[] = [];
+    for (let from = 0; from < inputs.length; from += COMPUTE_SLICE_SYMBOLS) {
+      if (from > 0) await yieldToEventLoop();
+      const computed = computeBudgets(inputs.slice(from, from + COMPUTE_SLICE_SYMBOLS), {
+        equityUsd: at.equityUsd,
+        portfolioHeat: at.heat,
+        params: this.config.budget,
+        modeOf: (symbol) => this.modeSwitch.symbolMode(symbol, at.mode),
+        timestamp: Math.floor(at.nowMs / 1000),
+      });
+      for (const rejected of computed.rejected) {
+        report.skipped.push(rejected);
+        this.logger.error(rejected, 'budget not computable; symbol skipped');
+      }
+      for (const write of computed.writes) {
+        report.budgets.push(write.record);
+        writes.push(write);
+      }
     }
-    for (const write of computed.writes) report.budgets.push(write.record);
-    return computed.writes;
+    return writes;
   }
 
   /** The writes with only the violations that are due on the stream this cycle (`violationDue`). */
@@ -476,13 +530,27 @@ export class BudgetWorker {
       mode_source: this.modeSource,
       configured_mode: this.config.mode,
     };
-    await redisStep('write heartbeat', () => this.client.hset(this.keys.workerHeartbeat, encodeWorkerHeartbeat(beat)));
+    const fence = this.lease.fence;
+    const fields = encodeWorkerHeartbeat(beat);
+    const [outcome] = await redisStep('write heartbeat', () =>
+      fence
+        ? execFencedBatch(this.client, [fencedWriteCommand(this.client, fence, this.keys.workerHeartbeat, 0, [], fields)])
+        : execBatch(this.client, [['hset', this.keys.workerHeartbeat, ...Object.entries(fields).flat()]]),
+    );
+    if (outcome!.error) {
+      // A heartbeat key of the wrong type costs the heartbeat, not the cycle: counted and named.
+      this.keyProblems.note({ kind: 'heartbeat', problem: 'wrong_type', key: this.keys.workerHeartbeat, detail: outcome!.error.message });
+      // The budgets were written all the same; this replica knows it, the stand-bys cannot.
+      this.noteHeartbeat(beat);
+      return;
+    }
+    if (typeof outcome!.value === 'number' && outcome!.value !== FENCED_WRITE.written) return this.fencedOut(report, 1);
     this.noteHeartbeat(beat);
   }
 
   /** The heartbeat as last read (or written): Redis holds the truth, whichever replica wrote it. */
   private noteHeartbeat(beat: WorkerHeartbeat | undefined): void {
-    if (beat === undefined) return;
+    if (beat === undefined || !this.heartbeatCheck.accept(beat)) return;
     this.budgetsWrittenAt = beat.last_success_ts;
     this.metrics.budgetsWritten.set(beat.last_success_ts / 1000);
   }
@@ -510,11 +578,41 @@ export class BudgetWorker {
     if (writes.length === 0 && extra.length === 0) return new Set();
     const result = await redisStep('write budgets', () => this.writer.write(writes, extra));
     report.written = result.written;
-    report.writeFailures = result.failures;
+    report.writeFailures = this.keepOwnFailures(result.failures);
+    if (result.fenced.length > 0) this.fencedOut(report, result.fenced.length);
     for (const write of writes) if (write.violation && result.published.includes(write.record.symbol)) report.violations.push(write.violation);
     // Logged with the failed cycle (once per cause), not here on every cycle.
-    if (result.failures.length > 0) this.metrics.redisWriteFail.inc();
+    if (report.writeFailures.length > 0) this.metrics.redisWriteFail.inc();
     return new Set(result.published);
+  }
+
+  /**
+   * A key of the wrong type (a string where a budget hash or a stream belongs) costs only its own
+   * symbol or feature: it is counted and named (`KeyProblems`), not a failure of the cycle. What is
+   * left are the failures that say Redis refused the cycle's writes (NOPERM, OOM, READONLY, ...).
+   */
+  private keepOwnFailures(failures: readonly WriteFailure[]): WriteFailure[] {
+    const kept: WriteFailure[] = [];
+    for (const failure of failures) {
+      if (!failure.error.startsWith('WRONGTYPE')) {
+        kept.push(failure);
+        continue;
+      }
+      const stream = failure.target.split(' ')[0]!;
+      if (stream === this.keys.violationStream) this.keyProblems.note({ kind: 'violation_stream', problem: 'wrong_type', key: stream });
+      else if (stream === this.keys.modeAuditStream) this.keyProblems.note({ kind: 'mode_audit_stream', problem: 'wrong_type', key: stream });
+      else this.keyProblems.note({ kind: 'budget', problem: 'wrong_type', key: this.keys.budget(failure.target) });
+    }
+    return kept;
+  }
+
+  /**
+   * Writes were refused in Redis because a newer tenure holds the lease (fencing): they did not
+   * land, nothing failed, and this replica stands by.
+   */
+  private fencedOut(report: CycleReport, refused: number): void {
+    report.fenced = (report.fenced ?? 0) + refused;
+    this.lease.lost(`${refused} writes refused by fencing: a newer leader holds the lease`);
   }
 
   private applyMode(report: CycleReport, decision: ModeDecision): void {
@@ -524,6 +622,7 @@ export class BudgetWorker {
     this.metrics.setMode(decision.mode);
     this.metrics.setModeSource(decision.source);
     if (decision.invalidOverride !== undefined) this.countStale(report, 'mode_override');
+    if (decision.invalidOverride?.includes('WRONGTYPE')) this.keyProblems.note({ kind: 'mode_override', problem: 'wrong_type', key: this.keys.modeOverride });
   }
 
   /**
@@ -571,6 +670,7 @@ export class BudgetWorker {
 
   private finish(report: CycleReport, started: number): CycleReport {
     report.durationMs = performance.now() - started;
+    this.keyProblems.endCycle();
     if (report.result === 'failed') report.cause ??= report.writeFailures[0] ? redisErrorCause(report.writeFailures[0].error) : 'ERROR';
     const endedAt = report.startedAt + report.durationMs;
     if (report.result === 'ok' || report.result === 'standby') this.lastSuccessAt = endedAt;
@@ -597,6 +697,7 @@ export class BudgetWorker {
       skipped: report.skipped.length,
       stale: report.staleInputs,
       writeFailures: report.writeFailures.length,
+      ...(report.fenced ? { fenced: report.fenced } : {}),
       durationMs: Math.round(report.durationMs * 10) / 10,
       ...(report.error ? { error: report.error } : {}),
       ...(report.cause ? { cause: report.cause } : {}),

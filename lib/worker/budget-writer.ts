@@ -2,9 +2,11 @@ import { BudgetHash, encodeBudgetHash, readBudgetHash } from '../../types/budget
 import { encodeViolationEvent } from '../../types/violation-event';
 import type { BudgetWrite } from '../engine/budget-record';
 import { formatIssues } from '../../types/wire-number';
-import { atomic, command, execBatch, type BatchItem, type BatchOptions, type RedisCommand } from '../redis/command-batch';
+import { atomic, command, execBatch, type BatchItem, type BatchOptions, type BatchOutcome, type RedisCommand } from '../redis/command-batch';
 import type { RedisKeys } from '../redis/keys';
 import type { RedisClient } from '../redis/client';
+import { forEachInSlices } from './event-loop-slices';
+import { FENCED_WRITE, execFencedBatch, fencedWriteCommand, type Fence } from '../redis/fenced-write';
 
 export interface WriteFailure {
   /** The symbol, or the stream, whose write failed. */
@@ -19,6 +21,11 @@ export interface WriteResult {
   published: string[];
   /** Writes Redis refused or records that failed validation; the next cycle writes everything again. */
   failures: WriteFailure[];
+  /**
+   * Symbols whose hash was not written because a newer leader's tenure holds the lease (fencing);
+   * when there are any, the violations and extra commands of the write are not sent either.
+   */
+  fenced: string[];
 }
 
 export interface BudgetWriterOptions {
@@ -35,6 +42,11 @@ export interface BudgetWriterOptions {
   leaseTerm?: () => number;
   /** Pipeline sizes and time limits, see `COMMAND_BATCH_DEFAULTS`. */
   batch?: BatchOptions;
+  /**
+   * The leader's fencing token (`LeaderLease.fence`). When it gives one, each hash is written by
+   * `fenced-write-1.lua`, applied in Redis only while the tenure is the newest.
+   */
+  fence?: () => Fence | undefined;
 }
 
 export const BUDGET_WRITER_DEFAULTS = Object.freeze({
@@ -86,8 +98,9 @@ export class BudgetWriter {
    * Rejects only when the batch could not be sent at all.
    */
   async write(writes: readonly BudgetWrite[], extra: readonly RedisCommand[] = []): Promise<WriteResult> {
-    const result: WriteResult = { written: [], published: [], failures: [] };
+    const result: WriteResult = { written: [], published: [], failures: [], fenced: [] };
     const known = this.knownFields();
+    const fence = this.options.fence?.();
     // Unknown until confirmed: a batch that rejects leaves the writer knowing nothing.
     this.written = new Map();
     const items: BatchItem[] = [];
@@ -95,11 +108,12 @@ export class BudgetWriter {
     // Violations after every hash: a command between two hashes would end their shared MULTI/EXEC block.
     const violations: { cmd: RedisCommand; symbol: string }[] = [];
 
-    for (const write of writes) {
+    // In slices: encoding and checking 20,000 records must not hold the loop that serves decisions.
+    await forEachInSlices(writes, (write) => {
       const fields = this.validFields(write.record, result);
-      if (!fields) continue;
+      if (!fields) return;
       const symbol = write.record.symbol;
-      items.push(this.hashWrite(symbol, fields, known.get(symbol)));
+      items.push(this.hashWrite(symbol, fields, known.get(symbol), fence));
       targets.push({ kind: 'hash', target: symbol, clearable: clearableIn(fields) });
       if (write.violation) {
         let entry: string[];
@@ -107,30 +121,46 @@ export class BudgetWriter {
           entry = encodeViolationEvent(write.violation);
         } catch (error) {
           result.failures.push({ target: symbol, error: `violation event rejected: ${(error as Error).message}` });
-          continue;
+          return;
         }
         violations.push({ cmd: command('xadd', this.options.keys.violationStream, 'MAXLEN', '~', this.options.violationStreamMaxLen, '*', ...entry), symbol });
       }
-    }
+    });
+    const appended: BatchItem[] = [];
+    const appendedTargets: typeof targets = [];
     for (const { cmd, symbol } of violations) {
-      items.push(cmd);
-      targets.push({ kind: 'violation', target: symbol });
+      appended.push(cmd);
+      appendedTargets.push({ kind: 'violation', target: symbol });
     }
     for (const cmd of extra) {
-      items.push(cmd);
-      targets.push({ kind: 'extra', target: String(cmd[1]) });
+      appended.push(cmd);
+      appendedTargets.push({ kind: 'extra', target: String(cmd[1]) });
     }
 
-    const outcomes = await execBatch(this.options.client, items, this.options.batch);
+    if (!fence) {
+      this.record(await execBatch(this.options.client, [...items, ...appended], this.options.batch), [...targets, ...appendedTargets], result);
+      return result;
+    }
+    // Fenced: the hashes first; the stream entries only when no hash was refused, so a leader that
+    // lost its tenure appends no violation or audit entry either (a fresh check, not an atomic one).
+    this.record(await execFencedBatch(this.options.client, items, this.options.batch), targets, result);
+    if (result.fenced.length === 0 && appended.length > 0) this.record(await execBatch(this.options.client, appended, this.options.batch), appendedTargets, result);
+    return result;
+  }
+
+  private record(outcomes: readonly BatchOutcome[], targets: readonly { kind: 'hash' | 'violation' | 'extra'; target: string; clearable?: readonly string[] }[], result: WriteResult): void {
     outcomes.forEach((outcome, i) => {
       const { kind, target, clearable } = targets[i]!;
       if (outcome.error) result.failures.push({ target: kind === 'violation' ? `${this.options.keys.violationStream} (${target})` : target, error: outcome.error.message });
       else if (kind === 'hash') {
+        if (typeof outcome.value === 'number' && outcome.value !== FENCED_WRITE.written) {
+          result.fenced.push(target);
+          return;
+        }
         result.written.push(target);
         this.written.set(target, clearable!);
       } else if (kind === 'violation') result.published.push(target);
     });
-    return result;
   }
 
   /** What the writer may rely on for this write; empty when it must delete every clearable field a record lacks. */
@@ -162,8 +192,9 @@ export class BudgetWriter {
   }
 
   /** HSET and EXPIRE, preceded by HDEL of the clearable fields the hash may hold and the record lacks. */
-  private hashWrite(symbol: string, fields: Record<string, string>, held: readonly string[] | undefined): BatchItem {
+  private hashWrite(symbol: string, fields: Record<string, string>, held: readonly string[] | undefined, fence: Fence | undefined): BatchItem {
     const key = this.options.keys.budget(symbol);
+    if (fence) return fencedWriteCommand(this.options.client, fence, key, this.options.ttlSec, missingFrom(fields, held ?? CLEARED_OPTIONAL_FIELDS), fields);
     const hset: [string, ...string[]] = ['hset', key];
     for (const name in fields) hset.push(name, fields[name]!);
     const expire = command('expire', key, this.options.ttlSec);

@@ -60,6 +60,8 @@ export interface CycleReport {
   /** Inputs replaced by their fallback this cycle, per `p28_stale_input_total` label. */
   staleInputs: Partial<Record<StaleInputType, number>>;
   writeFailures: WriteFailure[];
+  /** Writes Redis refused because a newer leader's tenure holds the lease (fencing); not failures. */
+  fenced?: number;
   /**
    * Positions the cycle could not vouch for, by `position_status`, and why the positions feed
    * was judged incomplete when it was. Absent when the cycle read no symbols.

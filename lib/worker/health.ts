@@ -5,6 +5,8 @@ import { AUTH_CAUSES, connectionProblem, type ConnectionProblem } from '../redis
 import { SERVICE_NAME } from '../logger';
 import type { CycleResult, WorkerRole } from './cycle-report';
 import type { ModeSource } from './mode-switch';
+import type { FutureHeartbeat } from './heartbeat-check';
+import type { KeyProblemNote } from './key-problems';
 
 /** Failed cycles in a row after which a replica reports itself degraded. */
 export const FAILED_CYCLES_DEGRADED = 3;
@@ -26,6 +28,10 @@ export interface WorkerHealthFacts {
   lastError: string | undefined;
   /** A short name of why the latest cycle failed (`NOPERM`, `OOM`, `TIMEOUT`, ...: `CycleReport.cause`). */
   lastCause?: string;
+  /** The heartbeat, when it was last ignored for lying ahead of Redis's clock. */
+  futureHeartbeat?: FutureHeartbeat;
+  /** Keys the last cycle skipped (wrong type, from the future): they cost only their own symbol or feature. */
+  invalidKeys?: readonly KeyProblemNote[];
   /** Positions the last leader cycle could not vouch for (undefined on a stand-by or before the first). */
   positions?: { stale: number; unknown: number; invalid: number; feedProblem?: string } | undefined;
 }
@@ -64,6 +70,8 @@ export interface HealthBody {
   last_success_age_sec: number | null;
   last_cycle_result: CycleResult | null;
   instance: string;
+  /** Keys the last cycle skipped, named with their problem; absent when there are none. Not a reason to degrade by itself. */
+  invalid_keys?: string[];
   /** Unknown positions of this replica's last leader cycle; null on a stand-by. */
   positions: PositionsHealth | null;
 }
@@ -125,6 +133,8 @@ export function judgeHealth(input: HealthInput): HealthReport {
     instance: input.instanceId,
     positions: positionsHealth(worker.positions),
   };
+  const invalid = worker.invalidKeys ?? [];
+  if (invalid.length > 0) body.invalid_keys = invalid.map((k) => `${k.key} (${k.problem}${k.detail ? `: ${k.detail}` : ''})`);
   const reason = unhealthyReason(input, budgetsAge);
   if (reason === undefined) return { code: 200, body };
   body.status = input.redisConnected ? 'degraded' : 'unhealthy';
@@ -152,12 +162,14 @@ function unhealthyReason(input: HealthInput, budgetsAge: number | null): string 
     const cause = worker.lastCause ?? redisErrorCodeIn(error);
     return `last ${worker.failedInARow} cycles failed${cause ? ` (${cause})` : ''}: ${error.slice(0, 300)}`;
   }
+  // A heartbeat from the future says nothing about when budgets were written: it is ignored, and named.
+  const future = worker.futureHeartbeat ? `; the heartbeat is ${worker.futureHeartbeat.aheadSec} s ahead of Redis's clock (written by ${worker.futureHeartbeat.leader}) and is ignored` : '';
   if (budgetsAge !== null && budgetsAge > maxBudgetAgeSec) {
-    return `no replica has written budgets for ${budgetsAge} s (HEALTH_MAX_BUDGET_AGE_SEC=${maxBudgetAgeSec})`;
+    return `no replica has written budgets for ${budgetsAge} s (HEALTH_MAX_BUDGET_AGE_SEC=${maxBudgetAgeSec})${future}`;
   }
   const upSec = (nowMs - worker.startedAtMs) / 1000;
   if (budgetsAge === null && upSec > maxBudgetAgeSec) {
-    return `no budgets written by any replica since this one started ${Math.round(upSec)} s ago (HEALTH_MAX_BUDGET_AGE_SEC=${maxBudgetAgeSec})`;
+    return `no budgets written by any replica since this one started ${Math.round(upSec)} s ago (HEALTH_MAX_BUDGET_AGE_SEC=${maxBudgetAgeSec})${future}`;
   }
   return undefined;
 }

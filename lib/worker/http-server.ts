@@ -5,7 +5,9 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Registry } from 'prom-client';
 import type { PermitGate } from '../../types/permit';
 import { BUDGET_GATE_DEFAULTS } from '../../plugin/gate-options';
-import { isOverBudget, listBudgets } from '../redis/budget-listing';
+import { listBudgetPage } from '../redis/budget-listing';
+import { CauseLog } from '../cause-log';
+import { BudgetPageParamError, ListingLimiter, budgetPageParams } from './budget-paging';
 import type { RedisClient } from '../redis/client';
 import { RedisKeys, type InputFamilies } from '../redis/keys';
 import { silentLogger, type Logger } from '../logger';
@@ -153,10 +155,17 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     }
   });
 
+  const failures = new CauseLog(logger);
+  app.addHook('onResponse', async (request, reply) => {
+    if (failures.state !== undefined && reply.statusCode < 500) failures.resolved({ method: request.method, path: request.routeOptions.url }, 'http requests succeed again');
+  });
+
   app.setErrorHandler((error: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'no-store');
     if (error instanceof HttpError) {
-      if (error.statusCode >= 500) logger.warn({ method: request.method, path: request.routeOptions.url, error: error.body.error }, 'http request failed');
+      // Once per change of cause (route and error), with a count, not once per failing request.
+      if (error.statusCode >= 500) failures.problem(`${request.method} ${request.routeOptions.url} ${error.body.error}`, { method: request.method, path: request.routeOptions.url, error: error.body.error }, 'http request failed');
+      if (error.statusCode === 429) reply.header('retry-after', '1');
       // A Redis error message names the server, never its password (ioredis leaves credentials
       // out of its messages), but the client does not need it either.
       const body = error.statusCode >= 500 ? { error: error.body.error } : error.body;
@@ -164,7 +173,7 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     }
     const status = error.statusCode ?? 500;
     if (status >= 500) {
-      logger.error({ method: request.method, path: request.routeOptions.url, err: error.message }, 'http request failed');
+      failures.problem(`${request.method} ${request.routeOptions.url} internal_error`, { method: request.method, path: request.routeOptions.url, err: error.message }, 'http request failed', 'error');
       return reply.code(500).send({ error: 'internal_error' });
     }
     const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
@@ -213,14 +222,21 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     route('POST', '/v1/decisions', async (request) => gate.evaluate(request.body as never));
   }
 
+  const listings = new ListingLimiter((body) => new HttpError(429, body));
   route('GET', '/v1/budgets', async (request) => {
     const { over } = request.query as Record<string, unknown>;
     if (over !== undefined && over !== 'true' && over !== 'false') {
       throw new HttpError(400, { error: 'bad_request', message: 'query parameter over must be true or false' });
     }
-    const listed = await fromRedis(() => listBudgets(options.redis, keys));
-    const budgets = listed.map((b) => b.fields).filter((fields) => over !== 'true' || isOverBudget(fields));
-    return { count: budgets.length, budgets };
+    let page: ReturnType<typeof budgetPageParams>;
+    try {
+      page = budgetPageParams(request.query as Record<string, unknown>);
+    } catch (error) {
+      if (error instanceof BudgetPageParamError) throw new HttpError(400, { error: 'bad_request', message: error.message });
+      throw error;
+    }
+    const listed = await listings.run(() => fromRedis(() => listBudgetPage(options.redis, keys, { ...page, over: over === 'true' })));
+    return { count: listed.budgets.length, budgets: listed.budgets.map((b) => b.fields), next_cursor: listed.nextCursor };
   });
 
   const readiness = options.readiness;

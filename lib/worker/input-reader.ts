@@ -11,6 +11,7 @@ import { PositionSource } from './sources/position-source';
 import { MarketStateSource } from './sources/market-state-source';
 import { ClusterStressSource } from './sources/cluster-stress-source';
 import type { InputProblem } from './sources/input-problem';
+import { forEachInSlices } from './event-loop-slices';
 
 export const PORTFOLIO_READER_DEFAULTS = Object.freeze({
   /** COUNT hint of each SCAN call: one call covers a keyspace of up to about this many keys. */
@@ -150,7 +151,8 @@ export class PortfolioReader {
     this.positions.beginCycle();
     const pending: Omit<SymbolInputs, 'clusterStress'>[] = [];
     let at = 0;
-    for (const p of plan) {
+    // In slices: judging 20,000 symbols' hashes must not hold the loop that serves decisions.
+    await forEachInSlices(plan, (p) => {
       const positionOutcomes = outcomes.slice(at, at + p.positions.length);
       at += p.positions.length;
       const marketOutcomes = outcomes.slice(at, at + p.markets.length);
@@ -158,7 +160,7 @@ export class PortfolioReader {
       const position = this.positions.judge(p.symbol, positionOutcomes, nowSec, result.problems);
       const market = this.markets.judge(p.symbol, marketOutcomes, nowSec, result.problems);
       pending.push({ symbol: p.symbol, ...position, ...market });
-    }
+    });
     result.positionsFeed = this.checkFeed(pending, portfolio, result.problems);
 
     const clusterIds = [...new Set(pending.map((p) => p.clusterId))].sort();

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { withScripts, type ScriptCommands } from '../redis/lua-scripts';
 import { silentLogger, type Logger } from '../logger';
 import type { RedisClient } from '../redis/client';
+import type { Fence } from '../redis/fenced-write';
 
 export interface LeaderLeaseOptions {
   /** The lease key (`RedisKeys.workerLease`). */
@@ -34,6 +35,14 @@ export class LeaderLease {
   private acquisitions = 0;
   /** performance.now() at which the lease was last confirmed. */
   private confirmedAt = 0;
+  /** The epoch of this replica's current (or last) tenure: Redis TIME in µs when it took the lease. */
+  private tenureEpoch: string | undefined;
+  /**
+   * Whether leadership was last dropped for want of a confirmation (a stall): only then is finding
+   * its own token on the lease "after a stall". A stand-by whose take-over reply came late took a
+   * free lease, and says so.
+   */
+  private stalled = false;
 
   constructor(
     client: RedisClient,
@@ -60,15 +69,33 @@ export class LeaderLease {
   }
 
   /**
+   * The fencing token of this replica's tenure, for writes checked in Redis (`fenced-write-1.lua`):
+   * its epoch, and the lease's value while this tenure lasts. Undefined before the lease was held.
+   */
+  get fence(): Fence | undefined {
+    if (this.tenureEpoch === undefined) return undefined;
+    return { epoch: this.tenureEpoch, leaseKey: this.options.key, leaseValue: `${this.token}/${this.tenureEpoch}` };
+  }
+
+  /**
+   * Called when a write was refused because a newer tenure holds the lease: this replica stands by
+   * at once instead of waiting for its own lease check.
+   */
+  lost(why: string): void {
+    this.setLeader(false, why);
+  }
+
+  /**
    * Takes the lease if free, or renews it if held. Resolves to whether this replica holds it now;
    * rejects when Redis cannot be asked (the caller then writes nothing this cycle).
    */
   async hold(): Promise<boolean> {
     const started = performance.now();
     try {
-      const held = await this.client.p28HoldLease(this.options.key, this.token, this.options.ttlMs);
+      const [held, epoch] = await this.client.p28HoldLease(this.options.key, this.token, this.options.ttlMs);
+      if (held !== 0) this.tenureEpoch = epoch;
       if (held === 0) this.setLeader(false, 'lease held by another replica or expired');
-      else this.setLeader(true, held === 2 && !this.leader ? 'own token found on the lease after a stall' : 'lease acquired');
+      else this.setLeader(true, held === 2 && !this.leader && this.stalled ? 'own token found on the lease after a stall' : 'lease acquired');
       if (this.leader) this.confirmedAt = started;
       return this.leader;
     } catch (error) {
@@ -95,6 +122,7 @@ export class LeaderLease {
 
   private dropIfUnconfirmed(): void {
     if (this.leader && performance.now() - this.confirmedAt > this.options.ttlMs) {
+      this.stalled = true;
       this.setLeader(false, 'lease not confirmed within its ttl');
     }
   }
@@ -102,6 +130,7 @@ export class LeaderLease {
   private setLeader(leader: boolean, why: string): void {
     if (leader === this.leader) return;
     this.leader = leader;
+    if (leader) this.stalled = false;
     if (leader) this.acquisitions += 1;
     const fields = { key: this.options.key, token: this.token, ttlMs: this.options.ttlMs };
     if (leader) this.logger.info(fields, `leader: ${why}`);

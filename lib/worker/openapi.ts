@@ -78,10 +78,11 @@ const SCHEMAS: Record<string, JsonSchema> = {
   BudgetList: {
     type: 'object',
     properties: {
-      count: { type: 'integer', minimum: 0 },
+      count: { type: 'integer', minimum: 0, description: 'Hashes on this page.' },
       budgets: { type: 'array', items: ref('BudgetHash') },
+      next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' },
     },
-    required: ['count', 'budgets'],
+    required: ['count', 'budgets', 'next_cursor'],
   },
   BudgetCheck: {
     type: 'object',
@@ -108,6 +109,11 @@ const SCHEMAS: Record<string, JsonSchema> = {
       role: { type: 'string', enum: ['leader', 'standby'] },
       budgets_age_sec: { type: ['number', 'null'], minimum: 0, description: 'Seconds since any replica last wrote budgets (the leader heartbeat); null while none is known.' },
       reason: { type: 'string', description: 'Why the status is not healthy.' },
+      invalid_keys: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'Keys the last cycle skipped (a key of the wrong type, a heartbeat from the future), each with its problem; they cost only their own symbol or feature and do not degrade the status.',
+      },
       positions: {
         type: ['object', 'null'],
         description: 'Positions the last leader cycle could not vouch for, by position_status (judged by each plan\'s own notional, never as flat); null on a stand-by.',
@@ -276,7 +282,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/budgets': {
         get: {
           operationId: 'listBudgets',
-          summary: 'Every budget hash, sorted by symbol.',
+          summary: 'The budget hashes, sorted by symbol, a page at a time.',
+          description:
+            'Pages through every budget hash: follow next_cursor until it is null. Memory and Redis time per request stay bounded whatever the book (at most limit hashes are read, by HMGET of the known fields). At most two listings are served at once; more get 429 with Retry-After.',
           parameters: [
             {
               name: 'over',
@@ -285,10 +293,25 @@ export function openApiDocument(version: string): Record<string, unknown> {
               description: 'true: only symbols whose position is over budget.',
               schema: { type: 'string', enum: ['true', 'false'] },
             },
+            {
+              name: 'cursor',
+              in: 'query',
+              required: false,
+              description: 'The next_cursor of the previous page (a symbol: the page starts after it).',
+              schema: { type: 'string', pattern: '^[A-Z0-9]{1,32}$' },
+            },
+            {
+              name: 'limit',
+              in: 'query',
+              required: false,
+              description: 'Hashes per page.',
+              schema: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+            },
           ],
           responses: {
-            '200': { description: 'The budget hashes.', content: json(ref('BudgetList'), { count: 1, budgets: [GUIDE_HASH_EXAMPLE] }) },
+            '200': { description: 'One page of budget hashes.', content: json(ref('BudgetList'), { count: 1, budgets: [GUIDE_HASH_EXAMPLE], next_cursor: null }) },
             '400': badRequest,
+            '429': { description: 'Too many listings at once; retry after the Retry-After header.', content: json(ref('Error'), { error: 'too_many_requests', message: 'at most 2 budget listings at once; retry in a second' }) },
             '401': unauthorized,
             '503': redisDown,
           },

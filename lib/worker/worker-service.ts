@@ -11,6 +11,7 @@ import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
 import { AUTH_CAUSES, connectionProblem, describeConnectionProblem, trackConnectionProblems } from '../redis/connection-problem';
 import { PACKAGE_VERSION } from '../package-version';
+import { ServerClock, registerClockSkewGauge } from '../redis/server-clock';
 import { RedisKeys } from '../redis/keys';
 import { readinessContext } from '../readiness/context';
 import { evaluateReadiness } from '../readiness/read-history';
@@ -22,7 +23,7 @@ export interface WorkerServiceOptions {
   redis?: RedisClient;
   /** Default: the P2.6 Heat Gate at HEAT_GATE_METRICS_URL. */
   heatSource?: HeatReader;
-  /** Wall clock in epoch ms (default `Date.now`). */
+  /** Wall clock in epoch ms (default: Redis's clock, `ServerClock`, measured with TIME). */
   now?: () => number;
   /** Add Node.js process metrics (`process_*`, `nodejs_*`) to /metrics (default true). */
   processMetrics?: boolean;
@@ -65,7 +66,11 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
 
   const metrics = new WorkerMetrics();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: metrics.registry });
-  const worker = new BudgetWorker({ config, redis, metrics, logger, heatSource: options.heatSource, now: options.now });
+  // One clock for every timestamp written and every age judged: Redis's (see ServerClock).
+  const clock = new ServerClock(redis);
+  registerClockSkewGauge(metrics.registry, clock);
+  const now = options.now ?? clock.now;
+  const worker = new BudgetWorker({ config, redis, metrics, logger, heatSource: options.heatSource, now, clock });
 
   // The gate of POST /v1/decisions: the plugin's own BudgetGate, so an HTTP caller gets the
   // decisions, breaker and fail-open of an embedded gate. It reads through a fail-fast client of
@@ -79,7 +84,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     keyPrefix: config.keyPrefix,
     registry: metrics.registry,
     logger,
-    now: options.now,
+    now,
     decisionLogMaxLen: config.decisionLogMaxLen,
     instanceId: config.instanceId,
     via: 'http',
@@ -102,8 +107,8 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       version: PACKAGE_VERSION,
       instanceId: config.instanceId,
       maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
-      readiness: (windowMs) => evaluateReadiness(redis, keys, readinessContext(config, windowMs, (options.now ?? Date.now)())),
-      now: options.now,
+      readiness: (windowMs) => evaluateReadiness(redis, keys, readinessContext(config, windowMs, now())),
+      now,
       logger,
     });
   } catch (error) {
@@ -119,6 +124,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   const problem = connectionProblem(redis);
   // Wrong credentials fail every cycle with a generic "not connected": say the cause once, plainly.
   if (problem && AUTH_CAUSES.has(problem.cause)) logger.error({ cause: problem.cause }, `${describeConnectionProblem(redactUrl(config.redisUrl), problem, '')}; every cycle fails until it is fixed`);
+  clock.start();
   worker.start();
   logger.info(
     {
@@ -143,6 +149,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
     (stopping ??= (async () => {
       logger.info('stopping');
       await worker.stop();
+      clock.stop();
       await http.close();
       await gate.close();
       if (ownsRedis) await Promise.all([quit(redis), quit(gateRedis)]);

@@ -13,12 +13,12 @@ const WORKER_ACL = [
   'resetkeys', 'resetchannels', '-@all',
   '+@connection', '+info',
   '+get', '+getdel', '+set', '+del', '+pexpire', '+expire', '+hgetall', '+hset', '+hdel', '+scan', '+xadd', '+xrevrange', '+multi', '+exec',
-  '+evalsha', '+eval',
+  '+evalsha', '+eval', '+script|load', '+hget', '+time',
   '%R~quantum:state:*', '%R~quantum:marketstate:*', '%R~quantum:position:snapshot:*', '%R~quantum:cluster:stress:*',
   '~quantum:portfolio:budget:*', '~quantum:stream:budget.violation', '~quantum:stream:p28.mode', '~quantum:p28:*',
 ];
 /** The gate's minimal ACL: read-only, on the budget hashes only. */
-const GATE_ACL = ['resetkeys', 'resetchannels', '-@all', '+@connection', '+info', '+hgetall', '+hmget', '%R~quantum:portfolio:budget:*'];
+const GATE_ACL = ['resetkeys', 'resetchannels', '-@all', '+@connection', '+info', '+hgetall', '+hmget', '+time', '%R~quantum:portfolio:budget:*'];
 
 const heat: HeatReader = { read: async () => ({ value: 0.65, source: 'live' }) };
 

@@ -38,10 +38,12 @@ describe('Lua scripts', () => {
       const scripted = withScripts(client);
       expect(withScripts(client)).to.equal(scripted);
       await client.del('lease');
-      expect(await scripted.p28HoldLease('lease', 'token-a', 5000)).to.equal(1);
-      expect(await scripted.p28HoldLease('lease', 'token-a', 5000)).to.equal(2);
-      expect(await scripted.p28HoldLease('lease', 'token-b', 5000)).to.equal(0);
-      expect(await client.get('lease')).to.equal('token-a');
+      const [taken, epoch] = await scripted.p28HoldLease('lease', 'token-a', 5000);
+      expect(taken).to.equal(1);
+      expect(epoch).to.match(/^\d{16}$/);
+      expect(await scripted.p28HoldLease('lease', 'token-a', 5000)).to.deep.equal([2, epoch]);
+      expect(await scripted.p28HoldLease('lease', 'token-b', 5000)).to.deep.equal([0, '']);
+      expect(await client.get('lease')).to.equal(`token-a/${epoch}`);
       expect(await client.pttl('lease')).to.be.within(1, 5000);
       expect(await scripted.p28ReleaseLease('lease', 'token-b')).to.equal(0);
       expect(await scripted.p28ReleaseLease('lease', 'token-a')).to.equal(1);
@@ -51,8 +53,8 @@ describe('Lua scripts', () => {
     it('survives SCRIPT FLUSH: EVALSHA falls back to EVAL and reloads the script', async () => {
       const scripted = withScripts(client);
       await client.script('FLUSH');
-      await client.set('lease', 'token-a');
-      expect(await scripted.p28HoldLease('lease', 'token-a', 5000)).to.equal(2);
+      await client.set('lease', 'token-a/1');
+      expect(await scripted.p28HoldLease('lease', 'token-a', 5000)).to.deep.equal([2, '1']);
     });
   });
 });

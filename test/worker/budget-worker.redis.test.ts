@@ -650,22 +650,25 @@ describe('BudgetWorker', () => {
   });
 
   describe('failures', () => {
-    it('counts a write Redis refuses in p28_redis_write_fail_total, writes the other symbols, and rewrites everything next cycle', async () => {
+    it('a budget key of the wrong type costs only its symbol: counted and named, the other symbols written, the cycle ok; rewritten once the key is gone', async () => {
       await seedGuideScenario(client, { timestampSec: NOW_SEC });
       await seedGuideScenario(client, { timestampSec: NOW_SEC, symbol: 'ETHUSDT' });
       await client.set(BUDGET('ETHUSDT'), 'a string where a hash belongs');
       const worker = makeWorker();
-      const failed = await worker.runOnce();
-      expect(failed.result).to.equal('failed');
-      expect(failed.writeFailures.map((f) => f.target)).to.deep.equal(['ETHUSDT']);
-      expect(failed.written).to.deep.equal(['BTCUSDT']);
-      expect(await metricValue(worker.metrics.registry, 'p28_redis_write_fail_total')).to.equal(1);
+      const first = await worker.runOnce();
+      expect(first.result).to.equal('ok');
+      expect(first.writeFailures).to.deep.equal([]);
+      expect(first.written).to.deep.equal(['BTCUSDT']);
+      expect(await metricValue(worker.metrics.registry, 'p28_redis_write_fail_total')).to.equal(0);
+      expect(await metricValue(worker.metrics.registry, 'p28_invalid_keys_total', { key_kind: 'budget', problem: 'wrong_type' })).to.equal(1);
+      expect(worker.healthFacts.invalidKeys?.map((k) => k.key)).to.deep.equal([BUDGET('ETHUSDT')]);
 
       await client.del(BUDGET('ETHUSDT'));
       const next = await worker.runOnce();
       expect(next.result).to.equal('ok');
       expect(next.written).to.deep.equal(['BTCUSDT', 'ETHUSDT']);
       expect(await client.hget(BUDGET('ETHUSDT'), 'budget_usd')).to.equal('1348');
+      expect(worker.healthFacts.invalidKeys).to.deep.equal([]);
     });
 
     it('reports a failed cycle, counts it and carries on when the heat source throws', async () => {

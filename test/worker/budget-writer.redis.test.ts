@@ -48,7 +48,7 @@ describe('BudgetWriter', () => {
     const seen = await monitored(async () => {
       result = await writer.write([{ record: record({ position_status: 'ok' }) }]);
     });
-    expect(result).to.deep.equal({ written: ['BTCUSDT'], published: [], failures: [] });
+    expect(result).to.deep.equal({ written: ['BTCUSDT'], published: [], failures: [], fenced: [] });
     expect(seen).to.deep.equal(['multi', `hset ${KEY}`, `expire ${KEY}`, 'exec']);
     expect(await client.ttl(KEY)).to.be.within(1, 60);
   });

@@ -46,7 +46,8 @@ describe('HTTP API', () => {
       redis: client,
       heatSource: { read: async () => ({ value: 0.65, source: 'live' }) },
     });
-    gate = new BudgetGate({ redis: gateClient, registry: worker.metrics.registry });
+    // The host clock is faked (sinon): this gate judges on it, not on Redis's clock.
+    gate = new BudgetGate({ redis: gateClient, registry: worker.metrics.registry, now: () => Date.now() });
     http = await serve();
   });
   afterEach(async () => {
@@ -119,7 +120,7 @@ describe('HTTP API', () => {
       const text = await res.text();
       expect(text).to.contain('p28_enforce_mode 1');
       expect(text).to.contain('p28_redis_write_fail_total 0');
-      expect(text).to.match(/^p28_gate_decisions_total\{[^}]*reason="no_budget_data"[^}]*\} 1$/m);
+      expect(text, text.split('\n').filter((l) => l.startsWith('p28_gate_decisions_total')).join('\n')).to.match(/^p28_gate_decisions_total\{[^}]*reason="no_budget_data"[^}]*\} 1$/m);
     });
 
     it('GET /health answers 503 with redis disconnected while Redis is down, and 200 again when it is back', async () => {
@@ -250,11 +251,33 @@ describe('HTTP API', () => {
       const all = (await (await fetch(url('/v1/budgets'))).json()) as { count: number; budgets: Array<Record<string, string>> };
       expect(all.count).to.equal(2);
       expect(all.budgets.map((b) => b.symbol)).to.deep.equal(['BTCUSDT', 'ETHUSDT']);
-      expect(all.budgets[0]).to.deep.equal(await client.hgetall('quantum:portfolio:budget:BTCUSDT'));
+      // The contract's fields as stored (the writer's fencing epoch is internal).
+      const { writer_epoch: epoch, ...stored } = await client.hgetall('quantum:portfolio:budget:BTCUSDT');
+      expect(epoch).to.match(/^\d+$/);
+      expect(all.budgets[0]).to.deep.equal(stored);
       expectDocumented({ path: '/v1/budgets', method: 'get', status: '200' }, all);
       const over = (await (await fetch(url('/v1/budgets?over=true'))).json()) as { count: number; budgets: Array<Record<string, string>> };
       expect(over.budgets.map((b) => b.symbol)).to.deep.equal(['BTCUSDT']);
       expect((await fetch(url('/v1/budgets?over=maybe'))).status).to.equal(400);
+    });
+
+    it('GET /v1/budgets pages with a cursor and a limit, and refuses an unusable cursor or limit with 400', async () => {
+      await guideBudgets();
+      type Page = { count: number; budgets: Array<Record<string, string>>; next_cursor: string | null };
+      const first = (await (await fetch(url('/v1/budgets?limit=1'))).json()) as Page;
+      expect(first.budgets.map((b) => b.symbol)).to.deep.equal(['BTCUSDT']);
+      expect(first.next_cursor).to.equal('BTCUSDT');
+      expectDocumented({ path: '/v1/budgets', method: 'get', status: '200' }, first);
+      const second = (await (await fetch(url(`/v1/budgets?limit=1&cursor=${first.next_cursor}`))).json()) as Page;
+      expect(second.budgets.map((b) => b.symbol)).to.deep.equal(['ETHUSDT']);
+      expect(second.next_cursor).to.equal(null);
+      const all = (await (await fetch(url('/v1/budgets'))).json()) as Page;
+      expect(all.next_cursor).to.equal(null);
+      for (const bad of ['limit=0', 'limit=5001', 'limit=abc', 'cursor=not%20a%20symbol']) {
+        const res = await fetch(url(`/v1/budgets?${bad}`));
+        expect(res.status, bad).to.equal(400);
+        expect(((await res.json()) as { message: string }).message, bad).to.match(/query parameter (limit|cursor)/);
+      }
     });
 
     it('GET /budget/{symbol} answers the hash as stored, or 404 {"error":"no_budget_data"}', async () => {

@@ -7,6 +7,7 @@ import type { RedisClient } from '../../lib/redis/client';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { seedGuideScenario, workerConfig } from '../support/seed';
 import { metricValue } from '../support/metric-values';
+import { captureLogs } from '../support/log-capture';
 
 const KEY = 'quantum:p28:worker:lease';
 
@@ -36,7 +37,7 @@ describe('LeaderLease', () => {
     expect(await second.hold()).to.equal(false);
     // Same instance id, still two holders told apart by the random part of the token.
     expect(first.token).to.not.equal(second.token);
-    expect(await a.get(KEY)).to.equal(first.token);
+    expect(await a.get(KEY)).to.equal(`${first.token}/${first.fence!.epoch}`);
   });
 
   it('renews the lease TTL on every hold by the holder', async () => {
@@ -61,7 +62,7 @@ describe('LeaderLease', () => {
     const other = new LeaderLease(b, { key: KEY, instanceId: 'w', ttlMs: 5000 });
     await lease.hold();
     expect(await other.release()).to.equal(false);
-    expect(await a.get(KEY)).to.equal(lease.token);
+    expect(await a.get(KEY)).to.equal(`${lease.token}/${lease.fence!.epoch}`);
     expect(await lease.release()).to.equal(true);
     expect(await a.exists(KEY)).to.equal(0);
   });
@@ -72,7 +73,7 @@ describe('LeaderLease', () => {
     await leader.hold();
     expect(await standby.hold()).to.equal(false);
     await eventually(() => standby.hold(), 5000, 50);
-    expect(await a.get(KEY)).to.equal(standby.token);
+    expect(await a.get(KEY)).to.equal(`${standby.token}/${standby.fence!.epoch}`);
   });
 
   it('keeps leading after a CLIENT PAUSE longer than its TTL, when Redis applied its timed-out renewals later', async function () {
@@ -96,7 +97,8 @@ describe('LeaderLease', () => {
       expect(failedHolds).to.be.greaterThan(3);
       expect(steppedDown, 'stepped down once the lease was unconfirmed for its TTL').to.equal(true);
       await eventually(async () => (await admin.ping().catch(() => '')) === 'PONG', 5000);
-      expect(await admin.get(KEY)).to.equal(lease.token);
+      // Its own token, with the epoch of whichever late renewal or take-over Redis applied last.
+      expect(await admin.get(KEY)).to.match(new RegExp(`^${lease.token}/\\d+$`));
       // Before the fix, SET NX failed on its own token here until the late renewals' TTL ran out.
       const standbyHolds: boolean[] = [];
       for (let i = 0; i < 5; i++) standbyHolds.push(await lease.hold());
@@ -105,6 +107,27 @@ describe('LeaderLease', () => {
     } finally {
       admin.disconnect();
       holder.disconnect();
+    }
+  });
+
+  it('a stand-by whose take-over of a free lease was answered late logs "lease acquired", not a stall', async function () {
+    this.timeout(20000);
+    const admin = await connectedClient(redis.server, 'worker', 5000);
+    const standby = await connectedClient(redis.server, 'worker', 200);
+    const { logger, lines } = captureLogs();
+    try {
+      const lease = new LeaderLease(standby, { key: KEY, instanceId: 'standby', ttlMs: 5000, logger });
+      await admin.call('client', 'pause', '600', 'ALL');
+      // Times out on the stand-by's side; Redis applies the take-over after the pause.
+      expect(await lease.hold().then(() => 'answered', () => 'timed out')).to.equal('timed out');
+      await eventually(async () => (await admin.get(KEY))?.startsWith(`${lease.token}/`) === true, 5000);
+      expect(await lease.hold()).to.equal(true);
+      const messages = lines.map((l) => l.msg);
+      expect(messages).to.include('leader: lease acquired');
+      expect(messages.join(' ')).to.not.contain('stall');
+    } finally {
+      admin.disconnect();
+      standby.disconnect();
     }
   });
 

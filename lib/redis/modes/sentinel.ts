@@ -20,7 +20,8 @@ export const SENTINEL: RedisMode = Object.freeze({
       name: options.sentinelName ?? 'mymaster',
       username: fromUrl.username,
       password: fromUrl.password,
-      sentinelPassword: options.sentinelPassword ?? fromUrl.password,
+      // Unset means the Sentinels have no password: the master's password is never sent to them.
+      sentinelPassword: options.sentinelPassword,
       db: fromUrl.db,
       tls: fromUrl.tls,
       enableTLSForSentinelMode: fromUrl.tls !== undefined,

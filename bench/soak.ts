@@ -1,0 +1,123 @@
+import { Agent } from 'node:http';
+import { createRedisClient, waitForReady } from '../lib/redis/client';
+import type { LocalRedisServer } from '../dev/local-redis-server';
+import { post, seedBook, startWorker } from './decisions-during-cycles';
+import type { Row } from './report';
+import { median, percentile } from './stats';
+
+export interface SoakOptions {
+  /** Seconds of load after the warm-up (default run: short; `--soak 3600` for the hour). */
+  seconds: number;
+  symbols: number;
+  intervalSec: number;
+  ratePerSec: number;
+  /** Seconds before the first memory sample counts (JIT, caches and pools fill up). */
+  warmupSec: number;
+}
+
+interface MemorySample {
+  atSec: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+/** One series of a Prometheus text exposition, or NaN. */
+function series(text: string, name: string): number {
+  const match = new RegExp(`^${name} (\\S+)`, 'm').exec(text);
+  return match ? Number(match[1]) : Number.NaN;
+}
+
+/**
+ * The worker under a steady load for a long time: a book of `symbols`, a cycle every
+ * `intervalSec`, and `ratePerSec` HTTP decisions, in a worker process of its own. Memory is read
+ * from the worker's own /metrics (`process_resident_memory_bytes`, `nodejs_heap_size_used_bytes`)
+ * every few seconds. Targets: RSS grows by less than 10 % from the end of the warm-up to the end,
+ * and the heap is flat (the median of the last quarter of samples within 10 % of the first quarter's).
+ */
+export async function runSoakBench(server: LocalRedisServer, o: SoakOptions, log: (s: string) => void): Promise<Row[]> {
+  const seed = createRedisClient({ url: server.url, profile: 'worker', commandTimeoutMs: 60_000 });
+  await waitForReady(seed, 5000);
+  await seed.flushall();
+  await seedBook(seed, o.symbols);
+  // Keep the portfolio state fresh for the whole run.
+  const refresh = setInterval(() => void seed.hset('quantum:state:portfolio', 'timestamp', String(Math.floor(Date.now() / 1000))).catch(() => undefined), 5000);
+  const lines: string[] = [];
+  const { child, port } = await startWorker(server, { symbols: o.symbols, intervalSec: o.intervalSec }, lines);
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const samples: MemorySample[] = [];
+  const latencies: number[] = [];
+  let decisions = 0;
+  let failedOpen = 0;
+  let lost = 0;
+  const failOpenReasons = new Map<string, number>();
+  try {
+    const started = performance.now();
+    const totalSec = o.warmupSec + o.seconds;
+    const sampler = setInterval(() => {
+      void fetch(`http://127.0.0.1:${port}/metrics`)
+        .then((r) => r.text())
+        .then((text) => samples.push({ atSec: (performance.now() - started) / 1000, rssBytes: series(text, 'process_resident_memory_bytes'), heapUsedBytes: series(text, 'nodejs_heap_size_used_bytes') }))
+        .catch(() => undefined);
+    }, 5000);
+    const gapMs = 1000 / o.ratePerSec;
+    const pending = new Set<Promise<void>>();
+    let lastLog = started;
+    for (let i = 0; performance.now() - started < totalSec * 1000; i++) {
+      const due = started + i * gapMs;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const body = JSON.stringify({ planId: `soak-${i}`, symbol: `S${(i * 7919) % o.symbols}USDT`, action: 'OPEN', side: 'BUY', qty: 1 });
+      const p: Promise<void> = post(port, agent, body).then(
+        (decision) => {
+          decisions += 1;
+          latencies.push(performance.now() - due);
+          if (decision.failOpen) {
+            failedOpen += 1;
+            const why = `${decision.reason}${decision.detail ? `:${decision.detail}` : ''}`;
+            failOpenReasons.set(why, (failOpenReasons.get(why) ?? 0) + 1);
+          }
+        },
+        () => {
+          lost += 1;
+        },
+      );
+      pending.add(p);
+      void p.finally(() => pending.delete(p));
+      if (performance.now() - lastLog > 60_000) {
+        lastLog = performance.now();
+        const last = samples.at(-1);
+        log(`soak: ${((lastLog - started) / 1000).toFixed(0)} s, ${decisions} decisions, rss ${last ? (last.rssBytes / 2 ** 20).toFixed(0) : '?'} MiB, heap ${last ? (last.heapUsedBytes / 2 ** 20).toFixed(0) : '?'} MiB`);
+      }
+      // Latency samples are bounded: keep a uniform sample of at most 200,000.
+      if (latencies.length > 200_000) latencies.splice(0, 100_000);
+    }
+    await Promise.all(pending);
+    clearInterval(sampler);
+  } finally {
+    clearInterval(refresh);
+    agent.destroy();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    seed.disconnect();
+  }
+  const steady = samples.filter((s) => s.atSec >= o.warmupSec);
+  const quarter = Math.max(1, Math.floor(steady.length / 4));
+  const rssStart = median(steady.slice(0, quarter).map((s) => s.rssBytes));
+  const rssEnd = median(steady.slice(-quarter).map((s) => s.rssBytes));
+  const heapStart = median(steady.slice(0, quarter).map((s) => s.heapUsedBytes));
+  const heapEnd = median(steady.slice(-quarter).map((s) => s.heapUsedBytes));
+  const heaps = steady.map((s) => s.heapUsedBytes / 2 ** 20);
+  const rssGrowth = (rssEnd / rssStart - 1) * 100;
+  const heapGrowth = (heapEnd / heapStart - 1) * 100;
+  const cycles = lines.filter((l) => l.includes('"msg":"cycle"') && l.includes('"role":"leader"')).length;
+  const failedCycles = lines.filter((l) => l.includes('cycle failed')).length;
+  const scenario = `soak: ${o.symbols} symbols, ${o.intervalSec} s interval, ${o.ratePerSec} decisions/s for ${o.seconds} s after ${o.warmupSec} s warm-up (worker process)`;
+  log(`${scenario}: rss ${(rssStart / 2 ** 20).toFixed(0)} -> ${(rssEnd / 2 ** 20).toFixed(0)} MiB (${rssGrowth.toFixed(1)} %), heap ${(heapStart / 2 ** 20).toFixed(0)} -> ${(heapEnd / 2 ** 20).toFixed(0)} MiB (${heapGrowth.toFixed(1)} %, samples ${Math.min(...heaps).toFixed(0)}..${Math.max(...heaps).toFixed(0)} MiB), ${decisions} decisions (${failedOpen} failed open: ${JSON.stringify(Object.fromEntries(failOpenReasons))}, ${lost} lost), ${cycles} cycles (${failedCycles} failed)`);
+  return [
+    { scenario, metric: 'RSS growth, first to last quarter (median)', unit: '%', value: rssGrowth, target: '< 10 %', met: rssGrowth < 10 },
+    { scenario, metric: `heap used growth, first to last quarter (median; samples ${Math.min(...heaps).toFixed(0)}..${Math.max(...heaps).toFixed(0)} MiB)`, unit: '%', value: heapGrowth, target: '< 10 % (flat)', met: heapGrowth < 10 },
+    { scenario, metric: 'decision latency p99', unit: 'ms', value: percentile(latencies, 0.99) },
+    { scenario, metric: 'decisions failed open or lost', unit: 'decisions', value: failedOpen + lost },
+    { scenario, metric: 'leader cycles (failed)', unit: 'cycles', value: cycles, baseline: failedCycles },
+  ];
+}
