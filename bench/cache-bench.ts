@@ -6,8 +6,8 @@ import { TrackingCache } from '../lib/redis/tracking-cache';
 import { BudgetGate } from '../plugin/budget-gate';
 import { encodeBudgetHash } from '../types/budget-hash';
 import type { PermitRequest } from '../types/permit';
-import { budgetFixture } from '../test/support/budget-fixture';
-import type { LocalRedisServer } from '../test/support/local-redis-server';
+import { budgetFixture } from '../dev/budget-fixture';
+import type { LocalRedisServer } from '../dev/local-redis-server';
 import { latencyRows, type Row } from './report';
 import { elapsedUs, interleaved, nowNs } from './stats';
 

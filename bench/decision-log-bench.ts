@@ -8,11 +8,11 @@ import { readinessCommand } from '../lib/commands/readiness-command';
 import { replayCommand } from '../lib/commands/replay-command';
 import { BUDGET_HASH_FIELDS, encodeBudgetHash } from '../types/budget-hash';
 import type { PermitRequest } from '../types/permit';
-import { budgetFixture } from '../test/support/budget-fixture';
-import { LocalRedisServer } from '../test/support/local-redis-server';
+import { budgetFixture } from '../dev/budget-fixture';
+import { LocalRedisServer } from '../dev/local-redis-server';
 import { latencyRows, machine, table, type Row } from './report';
 import { elapsedUs, nowNs, percentile } from './stats';
-import { metricValue } from '../test/support/seed';
+import { metricValue } from '../dev/metric-values';
 
 /** µs of each of `n` serial calls of `op`, after a warm-up of 500. */
 async function serial(op: () => Promise<unknown>, n: number): Promise<number[]> {

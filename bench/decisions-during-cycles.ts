@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { RedisKeys } from '../lib/redis/keys';
 import type { GateDecision } from '../types/permit';
-import type { LocalRedisServer } from '../test/support/local-redis-server';
+import type { LocalRedisServer } from '../dev/local-redis-server';
 import type { Row } from './report';
 import { percentile } from './stats';
 

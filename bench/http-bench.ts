@@ -7,8 +7,8 @@ import { startHttpServer } from '../lib/worker/http-server';
 import { BudgetGate } from '../plugin/budget-gate';
 import { encodeBudgetHash } from '../types/budget-hash';
 import type { GateDecision, PermitRequest } from '../types/permit';
-import { budgetFixture } from '../test/support/budget-fixture';
-import type { LocalRedisServer } from '../test/support/local-redis-server';
+import { budgetFixture } from '../dev/budget-fixture';
+import type { LocalRedisServer } from '../dev/local-redis-server';
 import { latencyRows, type Row } from './report';
 import { interleaved, percentile, throughput } from './stats';
 

@@ -8,9 +8,9 @@ import { startHttpServer } from '../lib/worker/http-server';
 import { BudgetGate } from '../plugin/budget-gate';
 import { encodeBudgetHash } from '../types/budget-hash';
 import { encodeViolationEvent } from '../types/violation-event';
-import { budgetFixture } from '../test/support/budget-fixture';
-import type { LocalRedisServer } from '../test/support/local-redis-server';
-import { packagePython, PYTHON_PACKAGE_DIR } from '../test/support/python';
+import { budgetFixture } from '../dev/budget-fixture';
+import type { LocalRedisServer } from '../dev/local-redis-server';
+import { packagePython, PYTHON_PACKAGE_DIR } from '../dev/python';
 import { availablePlacements, withPlacement, type Placement } from './placement';
 import { latencyRows, type Row } from './report';
 

@@ -1,4 +1,4 @@
-import { LocalRedisServer } from '../test/support/local-redis-server';
+import { LocalRedisServer } from '../dev/local-redis-server';
 import { runCacheBench } from './cache-bench';
 import { runGateBench } from './gate-bench';
 import { runDecisionLogBench } from './decision-log-bench';

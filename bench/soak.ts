@@ -1,6 +1,6 @@
 import { Agent } from 'node:http';
 import { createRedisClient, waitForReady } from '../lib/redis/client';
-import type { LocalRedisServer } from '../test/support/local-redis-server';
+import type { LocalRedisServer } from '../dev/local-redis-server';
 import { post, seedBook, startWorker } from './decisions-during-cycles';
 import type { Row } from './report';
 import { median, percentile } from './stats';

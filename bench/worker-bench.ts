@@ -5,7 +5,7 @@ import { BudgetWorker } from '../lib/worker/budget-worker';
 import { loadConfig, type WorkerConfig } from '../lib/config';
 import type { HeatReader } from '../lib/worker/sources/heat-source';
 import { RedisKeys } from '../lib/redis/keys';
-import type { LocalRedisServer } from '../test/support/local-redis-server';
+import type { LocalRedisServer } from '../dev/local-redis-server';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { encodeBudgetHash, type BudgetHash } from '../types/budget-hash';
 import type { Row } from './report';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_KEY_PREFIX } from '../lib/redis/keys';
-import { LocalRedisServer } from '../test/support/local-redis-server';
+import { LocalRedisServer } from '../dev/local-redis-server';
 
 /** The Redis the demo runs against. */
 export interface DemoRedis {

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { HeatGateStub } from '../test/support/heat-gate-stub';
+import { HeatGateStub } from '../dev/heat-gate-stub';
 
 /** The address the worker reads heat from by default (HEAT_GATE_METRICS_URL). */
 export const DEFAULT_HEAT_PORT = 8056;

@@ -3,7 +3,7 @@ import { RedisKeys } from '../lib/redis/keys';
 import { ConfigError, loadConfig } from '../lib/config';
 import { createRedisClient, waitForReady, redactUrl, type RedisClient } from '../lib/redis/client';
 import { parseRedisUrl } from '../lib/redis/redis-url';
-import { HeatGateStub } from '../test/support/heat-gate-stub';
+import { HeatGateStub } from '../dev/heat-gate-stub';
 import { DEFAULT_HEAT_PORT } from './heat-stand-in';
 
 /**

@@ -9,7 +9,7 @@ import { replayCommand } from '../lib/commands/replay-command';
 import { redactUrl } from '../lib/redis/client';
 import { scanKeys } from '../lib/redis/key-scanner';
 import { RedisKeys } from '../lib/redis/keys';
-import type { LocalRedisServer } from '../test/support/local-redis-server';
+import type { LocalRedisServer } from '../dev/local-redis-server';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { startWorkerService } from '../lib/worker/worker-service';
 import { BUDGET_GATE_DEFAULTS } from '../plugin/gate-options';
@@ -20,7 +20,7 @@ import type { Mode } from '../types/mode';
 import type { GateDecision } from '../types/permit';
 import { CleanupStack } from './cleanup-stack';
 import { DemoSetupError, openDemoRedis } from './demo-redis';
-import { HeatGateStub } from '../test/support/heat-gate-stub';
+import { HeatGateStub } from '../dev/heat-gate-stub';
 import { BTC_ADD_OVER_BUDGET, BUDGET_SYMBOLS, DEMO_PLANS, ETH_ADD_ABOVE_TEST1, SCENARIO, planLabel, seedScenario, type DemoPlan } from './scenario';
 import { formatTable, type Column } from './table';
 

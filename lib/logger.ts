@@ -1,7 +1,10 @@
 import pino, { type Logger } from 'pino';
-import type { LogLevel } from './config';
 
 export type { Logger } from 'pino';
+
+/** The levels LOG_LEVEL accepts, most severe first. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The service's name in logs and in `/health`, as the upstream service called itself. */
 export const SERVICE_NAME = 'p2.8-portfolio-risk-governor';

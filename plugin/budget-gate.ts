@@ -5,6 +5,8 @@ import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
 import { createRedisClient, type RedisClient } from '../lib/redis/client';
+import { isTimeout, isWrongType } from '../lib/redis/error-cause';
+import { redisModeOf } from '../lib/redis/redis-modes';
 import { ServerClock, registerClockSkewGauge } from '../lib/redis/server-clock';
 import { withScripts, type ScriptCommands } from '../lib/redis/lua-scripts';
 import { budgetFieldsFromValues } from '../types/budget-hash';
@@ -20,7 +22,7 @@ import {
   type DecisionPolicy,
 } from './decide';
 import { BREAKER_STATE, GateMetrics } from './gate-metrics';
-import { resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
+import { decisionPolicyOf, resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
 import { GateLocalCache } from './local-cache';
 import { decisionFromPlanReply, planScriptArgs, PLAN_REPLY_LENGTH } from './plan-script';
 import { DecisionLog } from './decision-log';
@@ -47,29 +49,12 @@ const FIRST_CONNECTION_STATES: ReadonlySet<string> = new Set(['connecting', 'con
 
 const BREAKER_OPEN_READ: BudgetRead = Object.freeze({ ok: false, reason: 'breaker_open', detail: 'breaker_open' });
 
-/**
- * A key that holds something other than a hash: Redis answered, so this is bad data, not an
- * unavailable Redis. The breaker's `errorFilter` keeps it out of the failure statistics.
- */
-function isWrongType(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('WRONGTYPE');
-}
-
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
 function errorCode(error: unknown): unknown {
   return error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-}
-
-/**
- * The per-command time limit of a client passed in (ioredis `commandTimeout`; for a Cluster the
- * one its node connections get), or undefined when it has none.
- */
-function commandTimeoutOf(client: RedisClient): number | undefined {
-  const options = client.options as { commandTimeout?: number; redisOptions?: { commandTimeout?: number } };
-  return options.commandTimeout ?? options.redisOptions?.commandTimeout;
 }
 
 /** planId and symbol of any value, cut short, for logs about requests that may be malformed. */
@@ -169,12 +154,7 @@ export class BudgetGate implements PermitGate {
     this.metrics = new GateMetrics(this.registry);
     this.metrics.setBreakerState(BREAKER_STATE.closed);
     this.disabled = o.disabled;
-    this.policy = {
-      staleAfterMs: o.staleAfterMs,
-      violationWindowMs: o.violationWindowMs,
-      maxClockSkewMs: o.maxClockSkewMs,
-      forceShadow: o.forceShadow,
-    };
+    this.policy = decisionPolicyOf(o);
 
     if (o.redis) {
       this.client = withScripts(o.redis);
@@ -226,7 +206,7 @@ export class BudgetGate implements PermitGate {
 
     // One timer per read: the client's command timeout already bounds it when it is no longer
     // than timeoutMs, and a second timer in the breaker would only add its cost.
-    const clientTimeout = commandTimeoutOf(this.client);
+    const clientTimeout = redisModeOf(this.client).commandTimeoutMs(this.client);
     const clientBoundsRead = clientTimeout !== undefined && clientTimeout > 0 && clientTimeout <= o.timeoutMs;
     this.breaker = new CircuitBreaker((key: string, args: string[]) => this.readFields(key, args), {
       name: 'p28_budget_gate',
@@ -236,6 +216,7 @@ export class BudgetGate implements PermitGate {
       volumeThreshold: o.volumeThreshold,
       rollingCountTimeout: o.rollingCountTimeoutMs,
       rollingCountBuckets: o.rollingCountBuckets,
+      // A key holding another type is bad data, not an unavailable Redis: kept out of the failure statistics.
       errorFilter: isWrongType,
       // The gate keeps its own latency histogram; no percentile work or snapshot timer per breaker.
       rollingPercentilesEnabled: false,
@@ -476,7 +457,7 @@ export class BudgetGate implements PermitGate {
     }
     this.countFailure();
     // The client's command timeout and the breaker's timer (whichever bounds the read) mean the same.
-    if (code === 'ETIMEDOUT' || message === 'Command timed out') {
+    if (isTimeout(error)) {
       this.metrics.breakerEvent('timeout');
       return { ok: false, reason: 'timeout', detail: message };
     }

@@ -8,17 +8,10 @@ import {
   type ViolationDetail,
 } from '../types/permit';
 
-/** The settings a decision depends on besides the request, the hash and the clock. */
-export interface DecisionPolicy {
-  /** A hash older than this (ms) is stale. */
-  staleAfterMs: number;
-  /** A violation younger than this (ms) blocks increasing plans. */
-  violationWindowMs: number;
-  /** How far in the future (ms) a timestamp may be before it is not trusted. */
-  maxClockSkewMs: number;
-  /** Treat every hash as `mode=shadow`. */
-  forceShadow: boolean;
-}
+import { budgetFreshness } from './budget-freshness';
+import type { DecisionPolicy } from './gate-options';
+
+export type { DecisionPolicy } from './gate-options';
 
 /** What a plan does to the symbol's exposure, as judged from the plan and the budget hash. */
 export interface PlanEffect {
@@ -231,9 +224,8 @@ export function decideFromParsedFields(
   if (budget.symbol !== req.symbol) return failOpenDecision('invalid_budget_data', 'symbol', mode);
   const numbers: Pick<GateDecision, 'budgetUsd' | 'positionNotionalUsd'> = { budgetUsd: budget.budget_usd };
   if (budget.position_notional_usd !== undefined) numbers.positionNotionalUsd = budget.position_notional_usd;
-  const ageMs = nowMs - budget.timestamp * 1000;
-  if (ageMs > policy.staleAfterMs) return failOpenDecision('stale_budget_data', 'stale', mode, numbers);
-  if (-ageMs > policy.maxClockSkewMs) return failOpenDecision('stale_budget_data', 'timestamp_in_future', mode, numbers);
+  const freshness = budgetFreshness(budget.timestamp, nowMs, policy);
+  if (freshness !== 'fresh') return failOpenDecision('stale_budget_data', freshness, mode, numbers);
   if (budget.last_violation_ts !== undefined && budget.last_violation_ts * 1000 - nowMs > policy.maxClockSkewMs) {
     return failOpenDecision('invalid_budget_data', 'last_violation_ts', mode, numbers);
   }

@@ -1,10 +1,9 @@
-import { hostname } from 'node:os';
 import Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
 import { withScripts } from '../lib/redis/lua-scripts';
-import { counterOn } from '../lib/registry-metrics';
+import { counter, metricOn } from '../lib/registry-metrics';
 import { DECISION_LOG_FORMAT, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
 import { readPermitRequest, type GateDecision, type PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
@@ -32,6 +31,17 @@ export const DECISION_LOG_DEFAULTS = Object.freeze({
 
 /** Why an entry was dropped: the label values of `p28_decision_log_dropped_total{cause}`. */
 export const DECISION_LOG_DROP_CAUSES = ['queue_full', 'write_failed', 'closed'] as const;
+
+/** The decision log's metrics, declared once (docs/metrics.md's table is generated from them). */
+export const DECISION_LOG_METRICS = {
+  dropped: counter({
+    name: 'p28_decision_log_dropped_total',
+    help: 'Gate decisions not written to the decision log, by cause: queue_full (Redis slow or down and the in-memory queue full), write_failed (a write Redis did not confirm), closed (queued when the gate closed). Decisions themselves are never affected.',
+    labelNames: ['cause'],
+    labelValues: { cause: DECISION_LOG_DROP_CAUSES },
+  }),
+  written: counter({ name: 'p28_decision_log_written_total', help: 'Gate decisions written to the decision log (quantum:stream:p28.decisions).' }),
+};
 export type DecisionLogDropCause = (typeof DECISION_LOG_DROP_CAUSES)[number];
 
 export interface DecisionLogOptions {
@@ -65,11 +75,6 @@ interface Pending {
   decision: GateDecision;
   fields: Record<string, string> | undefined;
   forceShadow: boolean;
-}
-
-/** The default gate instance name: host and process. */
-export function defaultInstanceId(): string {
-  return `${hostname()}-${process.pid}`;
 }
 
 const bit = (b: boolean | undefined): string => (b ? '1' : '0');
@@ -127,28 +132,19 @@ export class DecisionLog {
     this.instanceText = decisionLogText(options.instanceId);
     const sources = registrySources(options.registry);
     sources.add(this);
-    counterOn(options.registry, {
-      name: 'p28_decision_log_dropped_total',
-      help: 'Gate decisions not written to the decision log, by cause: queue_full (Redis slow or down and the in-memory queue full), write_failed (a write Redis did not confirm), closed (queued when the gate closed). Decisions themselves are never affected.',
-      labelNames: ['cause'],
-      collect() {
-        this.reset();
-        for (const cause of DECISION_LOG_DROP_CAUSES) {
-          let n = 0;
-          for (const log of sources) n += log.dropped[cause];
-          this.labels(cause).inc(n);
-        }
-      },
-    });
-    counterOn(options.registry, {
-      name: 'p28_decision_log_written_total',
-      help: 'Gate decisions written to the decision log (quantum:stream:p28.decisions).',
-      collect() {
-        this.reset();
+    metricOn(options.registry, DECISION_LOG_METRICS.dropped, function collect() {
+      this.reset();
+      for (const cause of DECISION_LOG_DROP_CAUSES) {
         let n = 0;
-        for (const log of sources) n += log.written;
-        this.inc(n);
-      },
+        for (const log of sources) n += log.dropped[cause];
+        this.labels(cause).inc(n);
+      }
+    });
+    metricOn(options.registry, DECISION_LOG_METRICS.written, function collect() {
+      this.reset();
+      let n = 0;
+      for (const log of sources) n += log.written;
+      this.inc(n);
     });
   }
 

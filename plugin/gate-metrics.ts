@@ -1,6 +1,6 @@
 import { Histogram, type Gauge, type Registry } from 'prom-client';
 import { ALLOW_REASONS, BLOCK_REASONS, FAIL_OPEN_REASONS, type GateDecision, type GateReason } from '../types/permit';
-import { counterOn, gaugeOn } from '../lib/registry-metrics';
+import { counter, gauge, histogram, metricOn } from '../lib/registry-metrics';
 
 /** Breaker states as the `p28_gate_breaker_state` gauge reports them. */
 export const BREAKER_STATE = Object.freeze({ closed: 0, halfOpen: 1, open: 2 });
@@ -12,8 +12,36 @@ export type BreakerEvent = (typeof BREAKER_EVENTS)[number];
 /** Sub-millisecond up to a quarter second: a cached local read sits in the first buckets, a timeout in the last. */
 const DURATION_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 
-const DURATION_NAME = 'p28_gate_decision_duration_seconds';
-const DURATION_HELP = 'Time the budget gate took to decide, in seconds (includes the Redis read).';
+/**
+ * The gate's metrics, declared once: `GateMetrics` creates them on the host's registry, and
+ * docs/metrics.md's gate table is generated from this table (`npm run docs:gen`).
+ */
+export const GATE_METRICS = {
+  decisions: counter({
+    name: 'p28_gate_decisions_total',
+    help: 'Budget gate decisions by outcome (allow, block, fail_open) and reason; every series starts at 0.',
+    labelNames: ['decision', 'reason'],
+    labelValues: { decision: ['allow', 'block', 'fail_open'] },
+  }),
+  duration: histogram({
+    name: 'p28_gate_decision_duration_seconds',
+    help: 'Time the budget gate took to decide, in seconds (includes the Redis read).',
+    buckets: DURATION_BUCKETS_SECONDS,
+  }),
+  breakerState: gauge({
+    name: 'p28_gate_breaker_state',
+    help: 'State of the budget gate circuit breaker: 0 closed, 1 half-open, 2 open.',
+  }),
+  breakerEvents: counter({
+    name: 'p28_gate_breaker_events_total',
+    help: 'Events of the budget gate circuit breaker.',
+    labelNames: ['event'],
+    labelValues: { event: BREAKER_EVENTS },
+  }),
+};
+
+const DURATION_NAME = GATE_METRICS.duration.name;
+const DURATION_HELP = GATE_METRICS.duration.help;
 
 const DECISION_OF: ReadonlyArray<readonly [GateReason, string]> = [
   ...BLOCK_REASONS.map((reason) => [reason, 'block'] as const),
@@ -95,37 +123,24 @@ function registryMetrics(registry: Registry): RegistryMetrics {
       registers: [registry],
     });
   const sources = duration.sources;
-  counterOn(registry, {
-    name: 'p28_gate_decisions_total',
-    help: 'Budget gate decisions by outcome (allow, block, fail_open) and reason.',
-    labelNames: ['decision', 'reason'],
-    // Every series exists from the start at 0, so a rate() alert works before the first fail-open.
-    collect() {
-      this.reset();
-      for (const [reason, decision] of DECISION_OF) {
-        let n = 0;
-        for (const tallies of sources) n += tallies.reasons[reason];
-        this.labels(decision, reason).inc(n);
-      }
-    },
+  // Every series exists from the start at 0, so a rate() alert works before the first fail-open.
+  metricOn(registry, GATE_METRICS.decisions, function collect() {
+    this.reset();
+    for (const [reason, decision] of DECISION_OF) {
+      let n = 0;
+      for (const tallies of sources) n += tallies.reasons[reason];
+      this.labels(decision, reason).inc(n);
+    }
   });
-  counterOn(registry, {
-    name: 'p28_gate_breaker_events_total',
-    help: 'Events of the budget gate circuit breaker.',
-    labelNames: ['event'],
-    collect() {
-      this.reset();
-      for (const event of BREAKER_EVENTS) {
-        let n = 0;
-        for (const tallies of sources) n += tallies.events[event];
-        this.labels(event).inc(n);
-      }
-    },
+  metricOn(registry, GATE_METRICS.breakerEvents, function collect() {
+    this.reset();
+    for (const event of BREAKER_EVENTS) {
+      let n = 0;
+      for (const tallies of sources) n += tallies.events[event];
+      this.labels(event).inc(n);
+    }
   });
-  const breakerState = gaugeOn(registry, {
-    name: 'p28_gate_breaker_state',
-    help: 'State of the budget gate circuit breaker: 0 closed, 1 half-open, 2 open.',
-  });
+  const breakerState = metricOn(registry, GATE_METRICS.breakerState);
   const metrics = { sources, breakerState };
   byRegistry.set(registry, metrics);
   return metrics;

@@ -1,10 +1,15 @@
+import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { DEFAULT_KEY_PREFIX, RedisKeys } from '../lib/redis/keys';
 import { parseRedisUrl } from '../lib/redis/redis-url';
 import { OptionsError, type OptionIssue } from '../lib/options-error';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
-import { defaultInstanceId } from './decision-log';
+
+/** The default gate instance name: host and process. */
+export function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}`;
+}
 
 /** One numeric option of the gate: its default, its bounds and what it means. */
 export interface GateOptionSpec {
@@ -123,11 +128,14 @@ export const BUDGET_GATE_DEFAULTS = Object.freeze({
   localCache: false,
 });
 
+/** The type of a default's value (`boolean` of `false`, `string` of `'quantum'`). */
+type Widened<T> = T extends boolean ? boolean : T extends string ? string : T extends number ? number : T;
+
 /**
- * Options of the budget gate. Exactly one of `redis` and `redisUrl` is required; every other
- * option has the default in `BUDGET_GATE_DEFAULTS` or the one stated here.
+ * The options with every default filled in: `BUDGET_GATE_DEFAULTS` (the numeric ones from
+ * `GATE_OPTION_SPECS`), the clock, and the options that have no default.
  */
-export interface BudgetGateOptions {
+export type ResolvedGateOptions = { -readonly [K in keyof typeof BUDGET_GATE_DEFAULTS]: Widened<(typeof BUDGET_GATE_DEFAULTS)[K]> } & {
   /**
    * An existing ioredis client or cluster to read through. The gate never closes it. Give it the
    * fail-fast settings of `createRedisClient({ profile: 'gate' })`: with an offline queue or
@@ -139,26 +147,6 @@ export interface BudgetGateOptions {
    * command timeout `timeoutMs`) and closes it in `close()`.
    */
   redisUrl?: string;
-  /** Default `quantum`. */
-  keyPrefix?: string;
-  /** The numeric options: defaults, bounds and meaning in `GATE_OPTION_SPECS`. */
-  timeoutMs?: number;
-  errorThresholdPercentage?: number;
-  resetTimeoutMs?: number;
-  volumeThreshold?: number;
-  consecutiveFailuresToOpen?: number;
-  failureStreakMs?: number;
-  rollingCountTimeoutMs?: number;
-  rollingCountBuckets?: number;
-  staleAfterMs?: number;
-  violationWindowMs?: number;
-  maxClockSkewMs?: number;
-  reservationTtlMs?: number;
-  decisionLogMaxLen?: number;
-  /** The gate's name in its decision log entries. Default host-pid. */
-  instanceId?: string;
-  /** The way in named in decision log entries: `node` (default) or `http` (the worker's HTTP API). */
-  via?: 'node' | 'http';
   /**
    * prom-client Registry for the gate's metrics. Default: a private registry of the gate
    * (`gate.registry`), never the global one unless passed here.
@@ -166,23 +154,67 @@ export interface BudgetGateOptions {
   registry?: Registry;
   /** pino logger. Default: silent. */
   logger?: Logger;
-  /** Default false. See `BUDGET_GATE_DEFAULTS.autoPipelining`. */
-  autoPipelining?: boolean;
-  /** Default false. See `BudgetGate.setDisabled`. */
-  disabled?: boolean;
-  /** Default false. See `BudgetGate.setForceShadow`. */
-  forceShadow?: boolean;
-  /**
-   * Default false. Keep an in-process copy of budget hashes, kept coherent by Redis server-assisted
-   * client-side caching: a hit decides without a round trip, and while Redis is unreachable a
-   * cached hash still within `staleAfterMs` keeps being enforced. Turns on CLIENT TRACKING for the
-   * connection the gate reads through and opens one more connection for invalidations. Standalone
-   * and Sentinel only; on a Cluster client it is logged and ignored.
-   */
-  localCache?: boolean;
+  /** The gate's name in its decision log entries. Default host-pid. */
+  instanceId: string;
+  /** The way in named in decision log entries: `node` (default) or `http` (the worker's HTTP API). */
+  via: 'node' | 'http';
   /** Clock in epoch ms. Default: Redis's clock (`ServerClock`: the host clock plus an offset measured with TIME at each connection and every 30 s). */
-  now?: () => number;
+  now: () => number;
+};
+
+/**
+ * Options of the budget gate. Exactly one of `redis` and `redisUrl` is required; every other
+ * option is optional, with its default in `BUDGET_GATE_DEFAULTS` (the numeric ones, with their
+ * bounds and meaning, in `GATE_OPTION_SPECS`). `localCache` keeps an in-process copy of budget
+ * hashes kept coherent by Redis server-assisted client-side caching: a hit decides without a round
+ * trip, and while Redis is unreachable a cached hash still within `staleAfterMs` keeps being
+ * enforced (standalone and Sentinel only; on a Cluster client it is logged and ignored).
+ */
+export type BudgetGateOptions = Partial<ResolvedGateOptions>;
+
+/**
+ * The options that are not numbers, with how the docs show their default and what they mean: with
+ * `GATE_OPTION_SPECS`, the source of docs/gate.md's option table (`npm run docs:gen`). The type
+ * makes a new option without a row here fail the build.
+ */
+export const GATE_OTHER_OPTION_DOCS: { readonly [K in Exclude<keyof BudgetGateOptions, NumericOption>]: { default: string; doc: string } } = Object.freeze({
+  redis: { default: 'none', doc: 'an existing ioredis client or cluster; never closed by the gate' },
+  redisUrl: {
+    default: 'none',
+    doc: 'redis:// or rediss:// URL; the gate opens its own fail-fast client (no offline queue, no retries, command timeout `timeoutMs`) and closes it in `close()`',
+  },
+  keyPrefix: { default: `\`${DEFAULT_KEY_PREFIX}\``, doc: 'prefix of the budget keys' },
+  autoPipelining: {
+    default: 'false',
+    doc: 'the gate\'s own client (`redisUrl`) sends reads issued in the same tick in one write (ioredis auto-pipelining); costs a serial decision a turn of the event loop, may gain throughput under hundreds of concurrent permits',
+  },
+  registry: { default: 'a private registry (`gate.registry`)', doc: "prom-client Registry for the gate's metrics; never the global registry unless passed" },
+  logger: { default: 'silent', doc: 'pino logger' },
+  disabled: { default: 'false', doc: 'start disabled (`gate_disabled`)' },
+  forceShadow: { default: 'false', doc: 'start forced to shadow' },
+  localCache: { default: 'false', doc: 'keep an in-process copy of budget hashes kept coherent by Redis CLIENT TRACKING; see [Local cache](#local-cache)' },
+  now: { default: "Redis's clock", doc: 'clock in epoch ms; by default the host clock plus the offset to Redis measured with TIME at each connection and every 30 s (`ServerClock`)' },
+  instanceId: { default: '`<hostname>-<pid>`', doc: 'the gate\'s name in its decision log entries' },
+  via: { default: '`node`', doc: 'the way in named in decision log entries (`http` is set by the worker\'s HTTP API)' },
+});
+
+/** The options a decision depends on besides the request, the hash and the clock. */
+const DECISION_POLICY_OPTIONS = ['staleAfterMs', 'violationWindowMs', 'maxClockSkewMs', 'forceShadow'] as const;
+
+/**
+ * The settings a decision depends on besides the request, the hash and the clock: the gate options
+ * `staleAfterMs` (a hash older than this is stale), `violationWindowMs` (a younger violation
+ * blocks increasing plans), `maxClockSkewMs` (how far ahead a timestamp may be) and `forceShadow`.
+ */
+export type DecisionPolicy = Pick<ResolvedGateOptions, (typeof DECISION_POLICY_OPTIONS)[number]>;
+
+/** The decision policy of resolved gate options (a copy: the gate switches `forceShadow` on its own). */
+export function decisionPolicyOf(options: DecisionPolicy): DecisionPolicy {
+  return Object.fromEntries(DECISION_POLICY_OPTIONS.map((name) => [name, options[name]])) as DecisionPolicy;
 }
+
+/** The decision policy of the gate's defaults. */
+export const DEFAULT_DECISION_POLICY: Readonly<DecisionPolicy> = Object.freeze(decisionPolicyOf(BUDGET_GATE_DEFAULTS));
 
 /** Thrown by the gate's constructor when its options are unusable; lists every issue at once. */
 export class GateOptionsError extends OptionsError {
@@ -191,22 +223,6 @@ export class GateOptionsError extends OptionsError {
     super('invalid budget gate options', issues);
     this.name = 'GateOptionsError';
   }
-}
-
-/** The options with every default filled in. */
-export interface ResolvedGateOptions extends Record<NumericOption, number> {
-  keyPrefix: string;
-  autoPipelining: boolean;
-  disabled: boolean;
-  forceShadow: boolean;
-  localCache: boolean;
-  instanceId: string;
-  via: 'node' | 'http';
-  redis?: RedisClient;
-  redisUrl?: string;
-  registry?: Registry;
-  logger?: Logger;
-  now: () => number;
 }
 
 /** Merges `options` over the defaults and checks them; throws `GateOptionsError`. */

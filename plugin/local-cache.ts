@@ -1,9 +1,9 @@
-import Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
 import type { RedisKeys } from '../lib/redis/keys';
-import { counterOn } from '../lib/registry-metrics';
+import { counter, metricsOn } from '../lib/registry-metrics';
+import { redisModeOf } from '../lib/redis/redis-modes';
 import { TrackingCache, type CacheFlushCause } from '../lib/redis/tracking-cache';
 import { budgetFieldsFromValues } from '../types/budget-hash';
 import { PLAN_REPLY_LENGTH } from './plan-script';
@@ -14,6 +14,25 @@ interface Increment {
   inc(value?: number): void;
 }
 
+/**
+ * The local cache's metrics, declared once: `LocalCacheMetrics` creates them, and docs/metrics.md's
+ * local cache table is generated from this table (`npm run docs:gen`).
+ */
+export const LOCAL_CACHE_METRICS = {
+  hits: counter({ name: 'p28_gate_cache_hits_total', help: 'Budget gate decisions answered from the local cache, without a round trip.' }),
+  misses: counter({ name: 'p28_gate_cache_misses_total', help: 'Budget gate local cache lookups that went on to read Redis.' }),
+  invalidations: counter({
+    name: 'p28_gate_cache_invalidations_total',
+    help: 'Budget keys the local cache was told had changed (server-assisted invalidation); each drops its copy.',
+  }),
+  flushes: counter({
+    name: 'p28_gate_cache_flushes_total',
+    help: 'Times the local cache stopped trusting its entries, by cause: a connection closed or reconnected, heartbeats stopped coming back, the two connections were found on different servers (once per episode), or the server flushed. A growing count means hits keep being switched off.',
+    labelNames: ['cause'],
+    labelValues: { cause: FLUSH_CAUSES },
+  }),
+};
+
 /** The local cache's counters on the gate's registry; every series starts at 0. */
 export class LocalCacheMetrics {
   readonly hits: Increment;
@@ -22,22 +41,13 @@ export class LocalCacheMetrics {
   readonly flushes: Record<CacheFlushCause, Increment>;
 
   constructor(registry: Registry) {
-    this.hits = counterOn(registry, { name: 'p28_gate_cache_hits_total', help: 'Budget gate decisions answered from the local cache.' });
-    this.misses = counterOn(registry, {
-      name: 'p28_gate_cache_misses_total',
-      help: 'Budget gate local cache lookups that went on to read Redis.',
-    });
-    this.invalidations = counterOn(registry, {
-      name: 'p28_gate_cache_invalidations_total',
-      help: 'Budget keys the local cache was told had changed (server-assisted invalidation).',
-    });
-    const flushes = counterOn(registry, {
-      name: 'p28_gate_cache_flushes_total',
-      help: 'Times the local cache stopped trusting its entries, by cause.',
-      labelNames: ['cause'],
-    });
+    const m = metricsOn(registry, LOCAL_CACHE_METRICS);
+    this.hits = m.hits;
+    this.misses = m.misses;
+    this.invalidations = m.invalidations;
+    const flushes = m.flushes;
     this.flushes = Object.fromEntries(FLUSH_CAUSES.map((cause) => [cause, flushes.labels(cause)])) as Record<CacheFlushCause, Increment>;
-    for (const counter of [this.hits, this.misses, this.invalidations, ...Object.values(this.flushes)]) counter.inc(0);
+    for (const metric of [this.hits, this.misses, this.invalidations, ...Object.values(this.flushes)]) metric.inc(0);
   }
 }
 
@@ -58,8 +68,9 @@ export class GateLocalCache {
    * there come from each master separately, which needs one subscriber per node, so a Cluster
    * client reads Redis for every decision (logged once at start-up).
    */
-  static create(client: RedisClient, options: { keys: RedisKeys; registry: Registry; logger: Logger }): GateLocalCache | undefined {
-    if (!(client instanceof Redis)) {
+  static create(gateClient: RedisClient, options: { keys: RedisKeys; registry: Registry; logger: Logger }): GateLocalCache | undefined {
+    const client = redisModeOf(gateClient).trackingConnection(gateClient);
+    if (client === undefined) {
       options.logger.warn('localCache is not supported on Redis Cluster: reading Redis for every decision');
       return undefined;
     }

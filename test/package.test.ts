@@ -31,6 +31,17 @@ describe('public API', () => {
     }
   });
 
+  it('exports no parser internal: wire-number parsers, HMGET helpers, vol-regime mapping', () => {
+    for (const name of ['parseDecimal', 'readDecimal', 'numericString', 'integerString', 'formatIssues', 'budgetFieldsFromValues', 'positionPrice', 'volRegimeOf', 'volRegimeFromSigma', 'readPermitRequest']) {
+      expect(api, name).not.to.have.property(name);
+    }
+  });
+
+  it('lists its exports by name (no export *), so the public API is read in one file', () => {
+    const source = readFileSync(join(__dirname, '..', 'index.ts'), 'utf8');
+    expect(source).not.to.match(/export\s*\*/);
+  });
+
   it('builds only the package (index, lib, plugin, types) into dist, never the demo, the benchmarks or the tests', () => {
     const build = JSON.parse(readFileSync(join(__dirname, '..', 'tsconfig.build.json'), 'utf8'));
     expect(build.include).to.deep.equal(['index.ts', 'lib/**/*.ts', 'plugin/**/*.ts', 'types/**/*.ts']);

@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { Command, Pipeline, ReplyError, type Cluster, type Redis } from 'ioredis';
+import { Command, Pipeline, type Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from './client';
+import { isReplyError } from './error-cause';
+import { redisModeOf } from './redis-modes';
 
 /** One Redis command as name and arguments: `['hgetall', key]`. */
 export type RedisCommand = readonly [name: string, ...args: (string | number)[]];
@@ -106,8 +108,9 @@ const isAtomic = (item: BatchItem): item is AtomicCommands => !Array.isArray(ite
 export async function execBatch(client: RedisClient, items: readonly BatchItem[], options: BatchOptions = {}): Promise<BatchOutcome[]> {
   if (items.length === 0) return [];
   const o = { ...COMMAND_BATCH_DEFAULTS, ...options };
-  const baseTimeoutMs = options.baseTimeoutMs ?? commandTimeoutOf(client);
-  const units = toUnits(items, client.isCluster ? 0 : o.transactionCommands);
+  const mode = redisModeOf(client);
+  const baseTimeoutMs = options.baseTimeoutMs ?? mode.commandTimeoutMs(client);
+  const units = toUnits(items, mode.transactionsSpanKeys ? o.transactionCommands : 0);
   const chunks = toChunks(units, o.chunkCommands);
   const outcomes: BatchOutcome[] = new Array(items.length);
 
@@ -124,8 +127,8 @@ export async function execBatch(client: RedisClient, items: readonly BatchItem[]
       inFlight += chunk.commands;
       const timeoutMs = baseTimeoutMs === undefined ? undefined : baseTimeoutMs + inFlight * o.perCommandMs;
       try {
-        if (client.isCluster) await sendOneByOne(client as Cluster, chunk, timeoutMs, outcomes);
-        else await sendPipeline(client as Redis, chunk, timeoutMs, outcomes);
+        if (mode.transactionsSpanKeys) await sendPipeline(client as Redis, chunk, timeoutMs, outcomes);
+        else await sendOneByOne(client as Cluster, chunk, timeoutMs, outcomes);
         for (let i = chunk.first; i < chunk.first + chunk.items; i++) {
           const error = outcomes[i]!.error;
           if (error && !isReplyError(error)) failure ??= error;
@@ -140,12 +143,6 @@ export async function execBatch(client: RedisClient, items: readonly BatchItem[]
   await Promise.all(Array.from({ length: Math.min(o.chunksInFlight, chunks.length) }, lane));
   if (failure) throw failure;
   return outcomes;
-}
-
-/** The client's own per-command time limit (`commandTimeout`), if it has one. */
-function commandTimeoutOf(client: RedisClient): number | undefined {
-  const options = client.isCluster ? (client as Cluster).options.redisOptions : (client as Redis).options;
-  return options?.commandTimeout;
 }
 
 function toUnits(items: readonly BatchItem[], transactionCommands: number): Unit[] {
@@ -196,11 +193,6 @@ function toCommand(command: RedisCommand, inTransaction = false): Command {
   const cmd = new Command(command[0], command.slice(1), { replyEncoding: 'utf8' });
   cmd.inTransaction = inTransaction;
   return cmd;
-}
-
-/** An error Redis itself answered, as opposed to one raised because no answer came. */
-function isReplyError(error: Error): boolean {
-  return error instanceof (ReplyError as ErrorConstructor);
 }
 
 type Reply = [Error | null, unknown];

@@ -1,5 +1,6 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { RedisClient } from './client';
+import { redisModeOf } from './redis-modes';
 
 export interface ScanResult {
   /** Every matching key once, in no particular order. */
@@ -15,7 +16,7 @@ export interface ScanResult {
  * master node holds a part of the keyspace and is scanned on its own, all in parallel.
  */
 export async function scanKeys(client: RedisClient, pattern: string, count: number): Promise<ScanResult> {
-  const nodes: Redis[] = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
+  const nodes = redisModeOf(client).scanNodes(client);
   const found = new Set<string>();
   const pages = await Promise.all(nodes.map((node) => scanNode(node, pattern, count, found)));
   return { keys: [...found], pages: pages.reduce((a, b) => a + b, 0) };

@@ -1,4 +1,5 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { gauge, metricOn } from '../registry-metrics';
 import type { RedisClient } from './client';
 
 export const SERVER_CLOCK_DEFAULTS = Object.freeze({
@@ -122,13 +123,16 @@ export class ServerClock {
  * already has it (a worker hosting a gate shares one) keeps the first.
  */
 export function registerClockSkewGauge(registry: Registry, clock: { readonly skewSeconds: number }): void {
-  if (registry.getSingleMetric('p28_clock_skew_seconds')) return;
-  new Gauge({
-    name: 'p28_clock_skew_seconds',
-    help: "This host's clock minus Redis's (TIME), in seconds, as last measured. Budget timestamps, the heartbeat and every age are judged on Redis's clock, so a skew does not stop enforcement; alert on it all the same (NTP is broken).",
-    registers: [registry],
-    collect() {
-      this.set(clock.skewSeconds);
-    },
+  if (registry.getSingleMetric(SERVER_CLOCK_METRICS.skew.name)) return;
+  metricOn(registry, SERVER_CLOCK_METRICS.skew, function collect() {
+    this.set(clock.skewSeconds);
   });
 }
+
+/** The clock's metric, declared once (docs/metrics.md's worker table is generated from it). */
+export const SERVER_CLOCK_METRICS = {
+  skew: gauge({
+    name: 'p28_clock_skew_seconds',
+    help: "This host's clock minus Redis's (TIME), in seconds, as last measured. Budget timestamps, the heartbeat and every age are judged on Redis's clock, so a skew does not stop enforcement; alert on it all the same (NTP is broken). The gate exports it on its own registry too (unless it was given now).",
+  }),
+};

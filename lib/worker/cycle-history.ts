@@ -1,6 +1,6 @@
 import type { Counter, Registry } from 'prom-client';
 import { CYCLE_HISTORY_FORMAT } from '../../types/cycle-history-entry';
-import { counterOn } from '../registry-metrics';
+import { counter, metricOn } from '../registry-metrics';
 import type { Logger } from '../logger';
 import type { RedisClient } from '../redis/client';
 import type { CycleReport } from './cycle-report';
@@ -46,12 +46,17 @@ export class CycleHistory {
   }
 }
 
-/** `p28_cycle_history_write_fail_total` on `registry`. */
-export function cycleHistoryWriteFailures(registry: Registry): Counter {
-  return counterOn(registry, {
+/** The cycle history's metric, declared once (docs/metrics.md's table is generated from it). */
+export const CYCLE_HISTORY_METRICS = {
+  writeFailures: counter({
     name: 'p28_cycle_history_write_fail_total',
     help: 'Cycles that could not be appended to the cycle history quantum:stream:p28.cycles (the cycle itself is unaffected).',
-  });
+  }),
+};
+
+/** `p28_cycle_history_write_fail_total` on `registry`. */
+export function cycleHistoryWriteFailures(registry: Registry): Counter {
+  return metricOn(registry, CYCLE_HISTORY_METRICS.writeFailures);
 }
 
 /** The XADD field/value list of one cycle (`types/cycle-history-entry.ts`). */

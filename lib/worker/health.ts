@@ -1,5 +1,6 @@
 import type { Mode } from '../../types/mode';
 import type { RedisClient } from '../redis/client';
+import { redisErrorCodeIn } from '../redis/error-cause';
 import { AUTH_CAUSES, connectionProblem, type ConnectionProblem } from '../redis/connection-problem';
 import { SERVICE_NAME } from '../logger';
 import type { CycleResult, WorkerRole } from './cycle-report';
@@ -111,14 +112,6 @@ const ageSec = (nowMs: number, atMs: number | undefined): number | null =>
   atMs === undefined ? null : Math.max(0, Math.round((nowMs - atMs) / 100) / 10);
 
 /**
- * The Redis error code of a failure message (`NOPERM`, `OOM`, `READONLY`, ...), so an operator sees
- * the cause first; undefined when the message carries none (a timeout, a refused connection).
- */
-export function failureCause(message: string): string | undefined {
-  return /\b(NOPERM|OOM|READONLY|NOSCRIPT|WRONGTYPE|LOADING|MASTERDOWN|CLUSTERDOWN|BUSY|NOAUTH|WRONGPASS|MISCONF|TRYAGAIN|CROSSSLOT|EXECABORT|ERR)\b/.exec(message)?.[1];
-}
-
-/**
  * The answer of GET /health from what the worker knows, a pure function: 503 `unhealthy` while
  * Redis does not answer; 503 `degraded`, with a `reason`, when no replica has written budgets for
  * `maxBudgetAgeSec` (a stalled or failing leader is seen by every replica, as budgets age on all of
@@ -166,7 +159,7 @@ function unhealthyReason(input: HealthInput, budgetsAge: number | null): string 
   }
   if (worker.failedInARow >= FAILED_CYCLES_DEGRADED) {
     const error = worker.lastError ?? 'unknown error';
-    const cause = worker.lastCause ?? failureCause(error);
+    const cause = worker.lastCause ?? redisErrorCodeIn(error);
     return `last ${worker.failedInARow} cycles failed${cause ? ` (${cause})` : ''}: ${error.slice(0, 300)}`;
   }
   // A heartbeat from the future says nothing about when budgets were written: it is ignored, and named.

@@ -5,6 +5,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Registry } from 'prom-client';
 import { PLAN_ID_MAX, type PermitGate } from '../../types/permit';
 import { normalizeSymbol } from '../../types/symbol';
+import { BUDGET_GATE_DEFAULTS } from '../../plugin/gate-options';
 import { listBudgetPage } from '../redis/budget-listing';
 import { splitReservations } from '../redis/reservations';
 import { CauseLog } from '../cause-log';
@@ -24,8 +25,6 @@ export const HTTP_SERVER_DEFAULTS = Object.freeze({
   redisPingTimeoutMs: 500,
   /** Largest request body; larger ones get 413 before they are read in full. */
   bodyLimitBytes: 64 * 1024,
-  /** `POST /budget/check` treats a hash older than this as stale and fails open (the gate's default). */
-  staleAfterMs: 60000,
   /** TTL of the portfolio state written by `POST /test/inject_portfolio_state`, as upstream. */
   injectedStateTtlSec: 120,
 });
@@ -67,6 +66,7 @@ export interface HttpServerOptions {
   /** Behind `GET /v1/readiness`: the checklist over a window (ms). Without it the route is not served. */
   readiness?: (windowMs: number) => Promise<ReadinessReport>;
   redisPingTimeoutMs?: number;
+  /** `POST /budget/check` judges freshness by the gate's rule (`budgetFreshness`); default the gate's `staleAfterMs`. */
   staleAfterMs?: number;
   logger?: Logger;
 }
@@ -127,7 +127,7 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
   const now = options.now ?? (() => Date.now());
   const logger = options.logger ?? silentLogger;
   const keys = new RedisKeys(options.keyPrefix, options.inputFamilies);
-  const staleAfterMs = options.staleAfterMs ?? HTTP_SERVER_DEFAULTS.staleAfterMs;
+  const freshness = { staleAfterMs: options.staleAfterMs ?? BUDGET_GATE_DEFAULTS.staleAfterMs, maxClockSkewMs: BUDGET_GATE_DEFAULTS.maxClockSkewMs };
   const health =
     options.health ??
     (() =>
@@ -283,7 +283,7 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     redis: options.redis,
     keys,
     fallbackMode: () => options.worker.mode,
-    staleAfterMs,
+    freshness,
     testMode: options.testMode ?? false,
     injectedStateTtlSec: HTTP_SERVER_DEFAULTS.injectedStateTtlSec,
     now,

@@ -1,4 +1,5 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counter, metricOn } from '../registry-metrics';
 import type { Logger } from '../logger';
 
 /** Which kind of key a problem is about. */
@@ -7,6 +8,16 @@ export type KeyKind = (typeof KEY_KINDS)[number];
 
 /** What is wrong with it: another type than the package reads or writes there, or a timestamp ahead of Redis's clock. */
 export const KEY_PROBLEMS = ['wrong_type', 'from_the_future'] as const;
+
+/** The metric of skipped keys, declared once (docs/metrics.md's worker table is generated from it). */
+export const KEY_PROBLEM_METRICS = {
+  invalidKeys: counter({
+    name: 'p28_invalid_keys_total',
+    help: 'Keys the worker skipped because they hold another type than expected (problem wrong_type) or a timestamp ahead of Redis\'s clock (heartbeat, from_the_future), once per key per cycle. Only the symbol or feature of that key is lost: the cycle stays ok and /health names the keys without degrading; DEL the key named in the log or /health. All series start at 0.',
+    labelNames: ['key_kind', 'problem'],
+    labelValues: { key_kind: KEY_KINDS, problem: KEY_PROBLEMS },
+  }),
+};
 export type KeyProblem = (typeof KEY_PROBLEMS)[number];
 
 export interface KeyProblemNote {
@@ -35,15 +46,8 @@ export class KeyProblems {
 
   constructor(registry: Registry, logger: Logger) {
     this.logger = logger;
-    const existing = registry.getSingleMetric('p28_invalid_keys_total') as Counter<'key_kind' | 'problem'> | undefined;
-    this.counter =
-      existing ??
-      new Counter({
-        name: 'p28_invalid_keys_total',
-        help: 'Keys the worker skipped because they hold another type than expected (key_kind budget, heartbeat, violation_stream, mode_audit_stream, mode_override; problem wrong_type) or a timestamp ahead of Redis\'s clock (heartbeat, from_the_future), once per key per cycle. Only the symbol or feature of that key is lost; DEL the key named in the log or /health.',
-        labelNames: ['key_kind', 'problem'],
-        registers: [registry],
-      });
+    const existing = registry.getSingleMetric(KEY_PROBLEM_METRICS.invalidKeys.name);
+    this.counter = metricOn(registry, KEY_PROBLEM_METRICS.invalidKeys);
     if (!existing) for (const kind of KEY_KINDS) for (const problem of KEY_PROBLEMS) this.counter.labels(kind, problem).inc(0);
   }
 

@@ -4,6 +4,8 @@ import type { Mode } from '../../types/mode';
 import type { FailOpenReason } from '../../types/permit';
 import { normalizeSymbol } from '../../types/symbol';
 import { parseDecimal } from '../../types/wire-number';
+import { budgetFreshness } from '../../plugin/budget-freshness';
+import type { DecisionPolicy } from '../../plugin/gate-options';
 import type { RedisClient } from '../redis/client';
 import { splitReservations } from '../redis/reservations';
 import type { RedisKeys } from '../redis/keys';
@@ -23,8 +25,8 @@ export interface UpstreamRoutesOptions {
   keys: RedisKeys;
   /** The mode a fail-open answer names when no budget hash says one (the worker's effective mode). */
   fallbackMode: () => Mode;
-  /** `POST /budget/check` treats a hash older (or further in the future) than this as stale. */
-  staleAfterMs: number;
+  /** `POST /budget/check` judges freshness by the gate's one rule, with these bounds. */
+  freshness: Pick<DecisionPolicy, 'staleAfterMs' | 'maxClockSkewMs'>;
   testMode: boolean;
   /** TTL of the state `POST /test/inject_portfolio_state` writes, as upstream (120 s). */
   injectedStateTtlSec: number;
@@ -116,8 +118,7 @@ export function registerUpstreamRoutes(app: FastifyInstance, route: RouteAdder, 
       // caller's notional against the budget is all this endpoint ever compared.
       const budget = readBudgetHash(fields);
       if (budget === undefined || budget.symbol !== symbol) return failOpen('invalid_budget_data');
-      const ageMs = options.now() - budget.timestamp * 1000;
-      if (ageMs > options.staleAfterMs || -ageMs > options.staleAfterMs) return { ...failOpen('stale_budget_data', budget.mode), budget_usd: budget.budget_usd };
+      if (budgetFreshness(budget.timestamp, options.now(), options.freshness) !== 'fresh') return { ...failOpen('stale_budget_data', budget.mode), budget_usd: budget.budget_usd };
       const overBudget = Math.max(0, notional - budget.budget_usd);
       return { violation: overBudget > 0, budget_usd: budget.budget_usd, over_budget: overBudget, mode: budget.mode, enforce: budget.mode === 'enforce' };
     });

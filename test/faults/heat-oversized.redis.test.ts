@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
 import { HeatGateStub, heatExposition } from '../support/heat-gate-stub';
 import { connectedClient, useRedisServer } from '../support/redis';
-import { metricValue, seedGuideScenario, workerConfig } from '../support/seed';
+import { seedGuideScenario, workerConfig } from '../support/seed';
+import { metricValue } from '../support/metric-values';
 import type { RedisClient } from '../../lib/redis/client';
 
 const MB = 1024 * 1024;

@@ -1,15 +1,10 @@
 import { encodeBudgetHash, type BudgetHash } from '../../types/budget-hash';
 import type { PermitRequest } from '../../types/permit';
-import type { DecisionPolicy } from '../../plugin/decide';
+import { DEFAULT_DECISION_POLICY } from '../../plugin/gate-options';
 import { budgetFixture } from './budget-fixture';
 
 /** The policy of the gate's defaults. */
-export const DEFAULT_POLICY: Readonly<DecisionPolicy> = Object.freeze({
-  staleAfterMs: 60000,
-  violationWindowMs: 30000,
-  maxClockSkewMs: 5000,
-  forceShadow: false,
-});
+export const DEFAULT_POLICY = DEFAULT_DECISION_POLICY;
 
 /**
  * A fresh budget record for ETHUSDT: budget 1348 USD (guide Test 1), long 1 ETH at 1000, so

@@ -1,7 +1,9 @@
 import { loadConfig, type WorkerConfig } from '../../lib/config';
 import type { LocalRedisServer } from './local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
-import type { Registry } from 'prom-client';
+
+// One metricValue helper for every suite; kept importable from here for the suites that seed and read.
+export { metricLabels, metricValue } from './metric-values';
 
 /** A worker configuration against a private server: contract defaults plus `env`. */
 export function workerConfig(server: LocalRedisServer, env: Record<string, string> = {}): WorkerConfig {
@@ -71,27 +73,4 @@ export async function seedSymbols(client: RedisClient, count: number, from = 0):
     ]),
   );
   return symbols;
-}
-
-/**
- * The value of one series of a registry's metric (0 when the series does not exist), read through
- * prom-client's own API. For a histogram, name the `_count` or `_sum` series.
- */
-export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const base = name.replace(/_(count|sum|bucket)$/, '');
-  const own = registry.getSingleMetric(base) ? base : name;
-  const metric = registry.getSingleMetric(own);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  const sameLabels = (actual: Record<string, unknown>) =>
-    Object.keys(actual).length === Object.keys(labels).length && Object.entries(labels).every(([k, want]) => String(actual[k]) === want);
-  const match = values.find((v) => ((v as { metricName?: string }).metricName ?? own) === name && sameLabels(v.labels));
-  return match?.value ?? 0;
-}
-
-/** Label sets of a metric's series. */
-export async function metricLabels(registry: Registry, name: string): Promise<Record<string, string | number>[]> {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  return (await metric.get()).values.map((v) => ({ ...v.labels }) as Record<string, string | number>);
 }

@@ -4,7 +4,8 @@ import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { RedisKeys } from '../../lib/redis/keys';
 import type { RedisClient } from '../../lib/redis/client';
 import { connectedClient, useRedisServer } from '../support/redis';
-import { metricValue, workerConfig } from '../support/seed';
+import { workerConfig } from '../support/seed';
+import { metricValue } from '../support/metric-values';
 
 const SYMBOLS = 50000;
 const keys = new RedisKeys();

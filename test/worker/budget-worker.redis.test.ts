@@ -11,7 +11,8 @@ import type { RedisClient } from '../../lib/redis/client';
 import { HeatGateStub } from '../support/heat-gate-stub';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { useRedisCluster } from '../support/redis-cluster';
-import { metricValue, seedGuideScenario, seedSymbols, workerConfig } from '../support/seed';
+import { seedGuideScenario, seedSymbols, workerConfig } from '../support/seed';
+import { metricValue } from '../support/metric-values';
 import { decideFromBudgetFields } from '../../plugin/decide';
 import { DEFAULT_POLICY } from '../support/gate-fixtures';
 

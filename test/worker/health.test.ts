@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { judgeHealth, failureCause, type HealthInput, type WorkerHealthFacts } from '../../lib/worker/health';
+import { judgeHealth, type HealthInput, type WorkerHealthFacts } from '../../lib/worker/health';
+import { redisErrorCodeIn as failureCause } from '../../lib/redis/error-cause';
 
 const NOW = 1_764_000_000_000;
 

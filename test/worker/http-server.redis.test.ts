@@ -352,6 +352,18 @@ describe('HTTP API', () => {
       expect(stale).to.include({ violation: false, reason: 'stale_budget_data' });
     });
 
+    it('POST /budget/check judges freshness by the gate\'s one rule: a hash dated more than maxClockSkewMs (5 s) ahead is stale, 4 s ahead is not', async () => {
+      await guideBudgets();
+      const check = async () => (await fetch(url('/budget/check?symbol=BTCUSDT&position_notional=50000'), { method: 'POST' })).json();
+      const decide = async () => (await fetch(url('/v1/decisions'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ planId: 'f', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: 0.1 }) })).json();
+      clock.setSystemTime(NOW - 4_000);
+      expect(await check()).to.include({ violation: true, budget_usd: 1348 });
+      expect(await decide()).to.include({ reason: 'p28_budget_violation' });
+      clock.setSystemTime(NOW - 10_000);
+      expect(await check()).to.include({ violation: false, reason: 'stale_budget_data', budget_usd: 1348 });
+      expect(await decide()).to.include({ reason: 'stale_budget_data', detail: 'timestamp_in_future' });
+    });
+
     for (const query of [
       'symbol=BTCUSDT',
       'symbol=BTCUSDT&position_notional=abc',

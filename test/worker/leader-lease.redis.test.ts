@@ -5,7 +5,8 @@ import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { LeaderLease } from '../../lib/worker/leader-lease';
 import type { RedisClient } from '../../lib/redis/client';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
-import { metricValue, seedGuideScenario, workerConfig } from '../support/seed';
+import { seedGuideScenario, workerConfig } from '../support/seed';
+import { metricValue } from '../support/metric-values';
 import { captureLogs } from '../support/log-capture';
 
 const KEY = 'quantum:p28:worker:lease';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { register as globalRegistry } from 'prom-client';
 import { STALE_INPUT_TYPES } from '../../lib/worker/cycle-report';
 import { WorkerMetrics } from '../../lib/worker/worker-metrics';
-import { metricLabels, metricValue } from '../support/seed';
+import { metricLabels, metricValue } from '../support/metric-values';
 
 describe('WorkerMetrics', () => {
   it('registers in a registry of its own, never the global one, so two instances coexist', async () => {

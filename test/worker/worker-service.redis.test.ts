@@ -4,7 +4,8 @@ import type { RedisClient } from '../../lib/redis/client';
 import type { HeatReading } from '../../lib/worker/sources/heat-source';
 import { startWorkerService, type WorkerServiceHandle } from '../../lib/worker/worker-service';
 import { connectedClient, eventually, untilPong } from '../support/redis';
-import { metricValue, seedGuideScenario, workerConfig } from '../support/seed';
+import { seedGuideScenario, workerConfig } from '../support/seed';
+import { metricValue } from '../support/metric-values';
 
 const BUDGET = 'quantum:portfolio:budget:BTCUSDT';
 
