@@ -164,8 +164,12 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
   });
 
   const failures = new CauseLog(logger);
+  // Only a success of the failing route ends its problem: /health and /metrics answer while
+  // Redis is down, and must not make every further failure log again.
   app.addHook('onResponse', async (request, reply) => {
-    if (failures.state !== undefined && reply.statusCode < 500) failures.resolved({ method: request.method, path: request.routeOptions.url }, 'http requests succeed again');
+    const failing = failures.state?.cause;
+    if (failing === undefined || reply.statusCode >= 500 || !failing.startsWith(`${request.method} ${request.routeOptions.url} `)) return;
+    failures.resolved({ method: request.method, path: request.routeOptions.url }, 'http requests succeed again');
   });
 
   app.setErrorHandler((error: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply) => {

@@ -448,6 +448,30 @@ describe('HTTP API', () => {
     });
   });
 
+  describe('logging failed requests', () => {
+    it('logs a failing route once per change of cause, however many requests fail and whatever else succeeds between them', async () => {
+      const own = await LocalRedisServer.start();
+      const ownClient = await connectedClient(own);
+      const { logger, lines } = captureLogs();
+      const ownHttp = await serve({ redis: ownClient, logger });
+      try {
+        await own.kill();
+        for (let i = 0; i < 5; i++) {
+          expect((await fetch(url('/v1/budgets', ownHttp))).status).to.equal(503);
+          expect((await fetch(url('/metrics', ownHttp))).status).to.equal(200);
+        }
+        const failed = lines.filter((l) => l.msg === 'http request failed');
+        expect(failed).to.have.length(1);
+        expect(failed[0]).to.include({ method: 'GET', path: '/v1/budgets', error: 'redis_unavailable' });
+        expect(lines.filter((l) => l.msg === 'http requests succeed again')).to.have.length(0);
+      } finally {
+        await ownHttp.close();
+        ownClient.disconnect();
+        await own.stop();
+      }
+    });
+  });
+
   describe('POST /test/inject_portfolio_state', () => {
     it('answers 403 unless test mode is on', async () => {
       const res = await fetch(url('/test/inject_portfolio_state?equity_usd=100000'), { method: 'POST' });
