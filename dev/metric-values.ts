@@ -25,3 +25,13 @@ export async function metricLabels(registry: Registry, name: string): Promise<Re
   if (!metric) throw new Error(`no metric ${name}`);
   return (await metric.get()).values.map((v) => ({ ...v.labels }) as Record<string, string | number>);
 }
+
+/**
+ * The value of one series (`name{label="value",...}` exactly as exposed) in a Prometheus text
+ * exposition, for metrics read over HTTP from another process; undefined when absent.
+ */
+export function seriesValue(text: string, series: string): number | undefined {
+  const escaped = series.replace(/[{}"=,.]/g, (c) => `\\${c}`);
+  const match = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
+  return match ? Number(match[1]) : undefined;
+}

@@ -5,6 +5,7 @@ import { HeatGateStub } from '../support/heat-gate-stub';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { seedGuideScenario } from '../support/seed';
 import { runWorkerProcess, type WorkerProcess } from '../support/worker-process';
+import { seriesValue } from '../support/metric-values';
 
 const BUDGET = 'quantum:portfolio:budget:BTCUSDT';
 const HEARTBEAT = 'quantum:p28:worker:heartbeat';
@@ -13,13 +14,6 @@ const OPEN = { planId: 'p-1', symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY' as 
 async function serverNowMs(client: RedisClient): Promise<number> {
   const [sec, usec] = await client.time();
   return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-}
-
-/** One series of a Prometheus text exposition (first match), or undefined. */
-function seriesValue(text: string, series: string): number | undefined {
-  const escaped = series.replace(/[{}"=,]/g, (c) => `\\${c}`);
-  const match = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
-  return match ? Number(match[1]) : undefined;
 }
 
 describe('one clock: a host whose clock is wrong (real processes, clock skewed with a preload)', function () {

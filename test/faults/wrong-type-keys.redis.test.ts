@@ -4,14 +4,9 @@ import { HeatGateStub } from '../support/heat-gate-stub';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { seedGuideScenario, seedSymbols } from '../support/seed';
 import { runWorkerProcess, type WorkerProcess } from '../support/worker-process';
+import { seriesValue } from '../support/metric-values';
 
 const MODE_KEY = 'quantum:p28:mode';
-
-function seriesValue(text: string, series: string): number | undefined {
-  const escaped = series.replace(/[{}"=,.]/g, (c) => `\\${c}`);
-  const match = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
-  return match ? Number(match[1]) : undefined;
-}
 
 describe('bad keys cost only themselves (real processes)', function () {
   this.timeout(60000);
