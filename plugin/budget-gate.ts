@@ -11,7 +11,7 @@ import { ServerClock, registerClockSkewGauge } from '../lib/redis/server-clock';
 import { withScripts, type ScriptCommands } from '../lib/redis/lua-scripts';
 import { budgetFieldsFromValues } from '../types/budget-hash';
 import { normalizeSymbol } from '../types/symbol';
-import { PermitRequest, PLAN_ID_MAX, readPermitRequest, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
+import { PermitRequest, PLAN_ID_MAX, readPermitRequest, requestIdentity, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
 import {
   closingDecision,
   decideFromBudgetFields,
@@ -55,21 +55,6 @@ function messageOf(error: unknown): string {
 
 function errorCode(error: unknown): unknown {
   return error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-}
-
-/** planId and symbol of any value, cut short, for logs about requests that may be malformed. */
-function planIdentity(req: unknown): { planId?: string; symbol?: string } {
-  if (typeof req !== 'object' || req === null) return {};
-  try {
-    const planId = Object.hasOwn(req, 'planId') ? (req as { planId?: unknown }).planId : undefined;
-    const symbol = Object.hasOwn(req, 'symbol') ? (req as { symbol?: unknown }).symbol : undefined;
-    return {
-      planId: typeof planId === 'string' ? planId.slice(0, 200) : undefined,
-      symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
-    };
-  } catch {
-    return {};
-  }
 }
 
 /** `invalid_request`, naming the fields the schema rejects; a request that throws when read names none. */
@@ -566,22 +551,22 @@ export class BudgetGate implements PermitGate {
     if (decision.failOpen) {
       if (decision.reason === this.lastFailOpen) return;
       this.logger.warn(
-        { ...planIdentity(req), ...decision, previous: this.lastFailOpen },
+        { ...requestIdentity(req), ...decision, previous: this.lastFailOpen },
         `budget gate failing open: ${decision.reason}`,
       );
       this.lastFailOpen = decision.reason as FailOpenReason;
       return;
     }
     if (this.lastFailOpen !== null && decision.mode !== null && REDIS_CAUSES.has(this.lastFailOpen)) {
-      this.logger.info({ ...planIdentity(req), previous: this.lastFailOpen }, 'budget gate reading budgets again');
+      this.logger.info({ ...requestIdentity(req), previous: this.lastFailOpen }, 'budget gate reading budgets again');
       this.lastFailOpen = null;
     }
     // Blocks are logged one by one; the level check keeps the hot path free of the log object's
     // allocation when the host has turned these lines off.
     if (!decision.allow) {
-      if (this.logger.isLevelEnabled('warn')) this.logger.warn({ ...planIdentity(req), ...decision }, 'budget gate blocked a plan');
+      if (this.logger.isLevelEnabled('warn')) this.logger.warn({ ...requestIdentity(req), ...decision }, 'budget gate blocked a plan');
     } else if (decision.wouldBlock && this.logger.isLevelEnabled('info')) {
-      this.logger.info({ ...planIdentity(req), ...decision }, 'budget gate would block a plan (shadow)');
+      this.logger.info({ ...requestIdentity(req), ...decision }, 'budget gate would block a plan (shadow)');
     }
   }
 

@@ -5,7 +5,7 @@ import type { RedisClient } from '../lib/redis/client';
 import { withScripts } from '../lib/redis/lua-scripts';
 import { counter, metricOn } from '../lib/registry-metrics';
 import { DECISION_LOG_FORMAT, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
-import { readPermitRequest, type GateDecision, type PermitRequest } from '../types/permit';
+import { readPermitRequest, requestIdentity, type GateDecision, type PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 
 export const DECISION_LOG_DEFAULTS = Object.freeze({
@@ -79,21 +79,6 @@ interface Pending {
 
 const bit = (b: boolean | undefined): string => (b ? '1' : '0');
 const numberText = (n: number | undefined): string => (n === undefined ? '' : String(n));
-
-/** planId and symbol of any value, cut short, without trusting it. */
-function identityOf(req: unknown): { planId?: string; symbol?: string } {
-  if (typeof req !== 'object' || req === null) return {};
-  try {
-    const planId = Object.hasOwn(req, 'planId') ? (req as { planId?: unknown }).planId : undefined;
-    const symbol = Object.hasOwn(req, 'symbol') ? (req as { symbol?: unknown }).symbol : undefined;
-    return {
-      planId: typeof planId === 'string' ? planId.slice(0, 200) : undefined,
-      symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
-    };
-  } catch {
-    return {};
-  }
-}
 
 /**
  * The gate's decision log: every decision appended to `quantum:stream:p28.decisions`, off the
@@ -187,7 +172,7 @@ export class DecisionLog {
     // then holds one short string per entry rather than the objects behind it.
     const plan = readPermitRequest(req);
     const fields = (decision as { [DECISION_INPUTS]?: Record<string, string> })[DECISION_INPUTS];
-    this.queue.push(this.encode({ tsMs, plan, identity: plan === undefined ? identityOf(req) : undefined, decision, fields, forceShadow }));
+    this.queue.push(this.encode({ tsMs, plan, identity: plan === undefined ? requestIdentity(req) : undefined, decision, fields, forceShadow }));
     if (this.timer === undefined && this.inFlight === undefined) this.schedule(this.flushDelayMs);
   }
 

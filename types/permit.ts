@@ -26,6 +26,24 @@ function own(req: object, name: string): unknown {
 }
 
 /**
+ * planId and symbol of any value, cut short, for logs and log entries about requests that may be
+ * malformed: only own string properties are taken, and a value that throws when read gives nothing.
+ */
+export function requestIdentity(req: unknown): { planId?: string; symbol?: string } {
+  if (typeof req !== 'object' || req === null) return {};
+  try {
+    const planId = own(req, 'planId');
+    const symbol = own(req, 'symbol');
+    return {
+      planId: typeof planId === 'string' ? planId.slice(0, PLAN_ID_MAX) : undefined,
+      symbol: typeof symbol === 'string' ? symbol.slice(0, 40) : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+/**
  * The gate's hot-path check of a request: the verdict and output of `PermitRequest.safeParse`
  * for a valid request, without zod's machinery. Returns undefined when anything is off; run
  * `PermitRequest.safeParse` then for the issues. A property test holds the two to the same
