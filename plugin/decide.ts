@@ -29,7 +29,7 @@ export function failOpenDecision(
   reason: FailOpenReason,
   detail?: string,
   mode: Mode | null = null,
-  numbers: Pick<GateDecision, 'budgetUsd' | 'positionNotionalUsd' | 'projectedNotionalUsd'> = {},
+  numbers: Pick<GateDecision, 'budgetUsd' | 'positionNotionalUsd' | 'projectedNotionalUsd' | 'reservedUsd'> = {},
 ): GateDecision {
   const decision: GateDecision = { allow: true, reason, enforced: false, failOpen: true, wouldBlock: false, mode };
   if (detail !== undefined) decision.detail = detail;
@@ -139,13 +139,18 @@ function effectiveMode(mode: Mode, policy: DecisionPolicy): Mode {
  * an increasing plan would block on a violation younger than `violationWindowMs` or a projected
  * notional above `budget_usd` (that detail wins when both hold). Under `enforce` it is blocked,
  * under `shadow` allowed as `shadow_would_block`.
+ *
+ * `reservedUsd`, when given, is the headroom other plans in flight hold (their live
+ * reservations): it counts against the budget as the decision script counts it, and the decision
+ * shows it, with `projectedNotionalUsd` the projection plus it. Without it the decision shows no
+ * reservations (the local cache, which never reserves).
  */
-export function decideBudget(req: PermitRequest, budget: BudgetHash, nowMs: number, policy: DecisionPolicy): GateDecision {
+export function decideBudget(req: PermitRequest, budget: BudgetHash, nowMs: number, policy: DecisionPolicy, reservedUsd?: number): GateDecision {
   const mode = effectiveMode(budget.mode, policy);
   const enforce = mode === 'enforce';
   const position = knownPosition(budget);
   const effect = position === undefined ? ownPlanEffect(req, budget) : planEffect(req, budget);
-  const numbers: Pick<GateDecision, 'budgetUsd' | 'positionNotionalUsd' | 'projectedNotionalUsd'> = {
+  const numbers: Pick<GateDecision, 'budgetUsd' | 'positionNotionalUsd' | 'projectedNotionalUsd' | 'reservedUsd'> = {
     budgetUsd: budget.budget_usd,
     projectedNotionalUsd: effect.projectedNotionalUsd,
   };
@@ -153,8 +158,12 @@ export function decideBudget(req: PermitRequest, budget: BudgetHash, nowMs: numb
   if (effect.reducing) {
     return { allow: true, reason: 'reduce_only', enforced: enforce, failOpen: false, wouldBlock: false, mode, ...numbers };
   }
+  if (reservedUsd !== undefined) {
+    numbers.projectedNotionalUsd = effect.projectedNotionalUsd + reservedUsd;
+    numbers.reservedUsd = reservedUsd;
+  }
   let detail: ViolationDetail | undefined;
-  if (effect.projectedNotionalUsd > budget.budget_usd) {
+  if ((numbers.projectedNotionalUsd as number) > budget.budget_usd) {
     detail = 'projected_over_budget';
   } else if (budget.last_violation_ts !== undefined && nowMs - budget.last_violation_ts * 1000 < policy.violationWindowMs) {
     detail = 'recent_violation';
@@ -197,8 +206,9 @@ export function decideFromBudgetFields(
   fields: Record<string, string>,
   nowMs: number,
   policy: DecisionPolicy,
+  reservedUsd?: number,
 ): GateDecision {
-  return decideFromParsedFields(req, fields, readBudgetHash(fields), nowMs, policy);
+  return decideFromParsedFields(req, fields, readBudgetHash(fields), nowMs, policy, reservedUsd);
 }
 
 /**
@@ -211,6 +221,7 @@ export function decideFromParsedFields(
   budget: BudgetHash | undefined,
   nowMs: number,
   policy: DecisionPolicy,
+  reservedUsd?: number,
 ): GateDecision {
   if (budget === undefined) {
     if (Object.keys(fields).length === 0) return failOpenDecision('no_budget_data');
@@ -229,5 +240,5 @@ export function decideFromParsedFields(
   if (budget.last_violation_ts !== undefined && budget.last_violation_ts * 1000 - nowMs > policy.maxClockSkewMs) {
     return failOpenDecision('invalid_budget_data', 'last_violation_ts', mode, numbers);
   }
-  return decideBudget(req, budget, nowMs, policy);
+  return decideBudget(req, budget, nowMs, policy, reservedUsd);
 }

@@ -9,7 +9,8 @@ import type { ReplayParams } from './replay-params';
 /**
  * What-if replay: logged decisions judged again under candidate parameters, with the budget
  * recomputed from each decision's logged inputs by the engine (`computeBudget`) and the decision
- * taken by the gate's own code (`decideFromBudgetFields`) at the logged time. Pure: the CLI feeds
+ * taken by the gate's own code (`decideFromBudgetFields`) at the logged time, with the reservations
+ * of other plans as logged. Pure: the CLI feeds
  * it the decisions of a window one by one (`read-history.ts`).
  *
  * A "block" here is a would-block: what enforce blocks, whatever mode the hash was in.
@@ -73,7 +74,9 @@ function rejudgeOn(d: LoggedDecision, hash: RebuiltHash | undefined, params: Rep
     maxClockSkewMs: d.policy.maxClockSkewMs,
     forceShadow: d.policy.forceShadow,
   };
-  return decideFromParsedFields(loggedPlan(d), hash.fields, hash.parsed, d.tsMs, policy);
+  // Plans in flight are taken as logged: the headroom they held when the decision was taken (a
+  // replay cannot know which of them the candidate parameters would have let through).
+  return decideFromParsedFields(loggedPlan(d), hash.fields, hash.parsed, d.tsMs, policy, d.reservedUsd);
 }
 
 /** The plan's own size in USD: `notionalUsd`, else qty at the hash's price; undefined when neither is known. */

@@ -42,17 +42,28 @@ describe('conformance vectors (test/conformance/vectors.json)', () => {
     }
   });
 
-  // The gate's local cache judges a cached hash in-process (plugin/decide.ts): the same decision
-  // wherever no reservation is involved (a cached allow still goes to Redis to reserve).
-  describe('through the in-process decision of the local cache (no reservations)', () => {
+  // The in-process decision (plugin/decide.ts) judges a hash the way the script does: with no
+  // reservations shown (the local cache, which never reserves), and with the headroom other plans
+  // hold counted and shown (replay, from the logged `reserved_usd`). A cached allow still goes to
+  // Redis to reserve.
+  describe('through the in-process decision (the local cache, and replay with the reservations counted)', () => {
     for (const vector of vectors) {
       const plan = readPermitRequest(vector.request);
-      if (vector.fault || vector.reservations?.length || vector.options?.disabled || typeof vector.hash !== 'object' || vector.hash === null) continue;
+      if (vector.fault || vector.options?.disabled || typeof vector.hash !== 'object' || vector.hash === null) continue;
       if (plan === undefined || isClosingRequest(plan)) continue;
-      it(vector.name, () => {
-        const policy = { ...DEFAULT_POLICY, forceShadow: vector.options?.forceShadow === true };
-        const { reservedUsd: _reserved, source: _source, ...expected } = vector.expect;
-        expect(comparable(decideFromBudgetFields(plan, vector.hash as Record<string, string>, vector.now, policy), vector)).to.deep.equal(expected);
+      const hash = vector.hash as Record<string, string>;
+      const policy = { ...DEFAULT_POLICY, forceShadow: vector.options?.forceShadow === true };
+      if (!vector.reservations?.length) {
+        it(`${vector.name} (no reservations shown)`, () => {
+          const { reservedUsd: _reserved, source: _source, ...expected } = vector.expect;
+          expect(comparable(decideFromBudgetFields(plan, hash, vector.now, policy), vector)).to.deep.equal(expected);
+        });
+      }
+      // The live reservations of other plans: what the script counts against the headroom.
+      const reserved = (vector.reservations ?? []).filter((r) => r.ttlMs > 0 && r.planId !== plan.planId).reduce((sum, r) => sum + r.amountUsd, 0);
+      it(`${vector.name} (reservations counted)`, () => {
+        const { source: _source, ...expected } = vector.expect;
+        expect(comparable(decideFromBudgetFields(plan, hash, vector.now, policy, reserved), vector)).to.deep.equal(expected);
       });
     }
   });

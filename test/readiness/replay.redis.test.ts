@@ -115,8 +115,8 @@ describe('replay (real Redis)', function () {
         const tally = new ReplayTally(candidate, CONFIGURED);
         for (const d of logged) {
           const replayed = rejudge(d, candidate)!;
-          // Replay re-judges the logged hash alone; the live gate's reservedUsd (0 here) is not part of it.
-          const { source: _s, reservedUsd: _r, ...expected } = await gate.evaluate(loggedPlan(d));
+          // Both count the reservations of other plans as logged: none here (reservedUsd 0).
+          const { source: _s, ...expected } = await gate.evaluate(loggedPlan(d));
           expect(replayed, d.planId).to.deep.equal(expected);
           if (replayed.wouldBlock !== d.wouldBlock) changed += 1;
           tally.add(d);
@@ -151,5 +151,35 @@ describe('replay (real Redis)', function () {
     expect(() => parseReplaySettings(['ALPHA_HEAT'], CONFIGURED)).to.throw(ReplayParamError, /^--set ALPHA_HEAT: expected NAME=VALUE/);
     expect(() => parseReplaySettings(['MIN_BUDGET_K=20000'], CONFIGURED)).to.throw(ReplayParamError, /^--set MIN_BUDGET_K: must be <= MAX_BUDGET_K \(10000\)/);
     expect(() => parseReplaySettings(['VIOLATION_WINDOW_MS=-1'], CONFIGURED)).to.throw(ReplayParamError, /^--set VIOLATION_WINDOW_MS: expected a number of ms/);
+  });
+
+  it('counts the plans in flight a decision saw, as logged: a block caused by another plan\'s reservation replays as a block', async () => {
+    const inflight = new RedisKeys('inflight');
+    await writeBook(client, inflight, CONFIGURED);
+    // ETHUSDT: long 1000 USD against a budget of 1348. The first open reserves 250; the second,
+    // 200 on its own (1200), is blocked only by the first one's reservation (1450).
+    const gate = new BudgetGate({ redisUrl: redis.server.url, keyPrefix: 'inflight', now: () => DECIDED_MS, instanceId: 'gov-2' });
+    try {
+      await gate.ready();
+      expect(await gate.evaluate({ planId: 'first', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 250 })).to.include({ reason: 'within_budget' });
+      expect(await gate.evaluate({ planId: 'second', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 200 })).to.include({ wouldBlock: true, reservedUsd: 250, projectedNotionalUsd: 1450 });
+      await eventually(async () => (await client.xlen(inflight.decisionLogStream)) === 2);
+    } finally {
+      await gate.close();
+    }
+    const decisions: LoggedDecision[] = [];
+    await forEachDecision(client, inflight, 0, Date.now() + 1000, (d) => decisions.push(d));
+    const second = decisions.find((d) => d.planId === 'second')!;
+    expect(second.reservedUsd).to.equal(250);
+    expect(rejudge(second, { budget: CONFIGURED })).to.include({ wouldBlock: true, detail: 'projected_over_budget', reservedUsd: 250, projectedNotionalUsd: 1450 });
+    const baseline = new ReplayTally({ budget: CONFIGURED }, CONFIGURED);
+    for (const d of decisions) baseline.add(d);
+    expect(baseline.result()).to.include({ rejudged: 2, unchanged: 2, baselineDiffers: 0 });
+    // A budget of 1500 (BASE_RISK_PCT 0.0223) has room for both.
+    const roomier = parseReplaySettings(['BASE_RISK_PCT=0.0223'], CONFIGURED);
+    expect(rejudge(second, roomier)).to.include({ reason: 'within_budget', reservedUsd: 250 });
+    const tally = new ReplayTally(roomier, CONFIGURED);
+    for (const d of decisions) tally.add(d);
+    expect(tally.result().newlyAllowed.count).to.equal(1);
   });
 });
