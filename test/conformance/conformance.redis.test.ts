@@ -5,6 +5,8 @@ import { startHttpServer } from '../../lib/worker/http-server';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { BUDGET_HASH_FIELDS } from '../../types/budget-hash';
 import { decideFromBudgetFields, isClosingRequest } from '../../plugin/decide';
+import { confirmedBlock, REPEAT_BLOCK_FIELDS } from '../../plugin/repeat-block';
+import { RESERVATIONS_FIELD } from '../../lib/redis/reservations';
 import { FAIL_OPEN_REASONS, GateReason, readPermitRequest } from '../../types/permit';
 import { DEFAULT_POLICY } from '../support/gate-fixtures';
 import { freePort } from '../support/local-redis-server';
@@ -64,6 +66,29 @@ describe('conformance vectors (test/conformance/vectors.json)', () => {
       it(`${vector.name} (reservations counted)`, () => {
         const { source: _source, ...expected } = vector.expect;
         expect(comparable(decideFromBudgetFields(plan, hash, vector.now, policy, reserved), vector)).to.deep.equal(expected);
+      });
+    }
+  });
+
+  // A symbol whose last decision was a block is read with HMGET and judged in-process
+  // (plugin/repeat-block.ts): that read may only ever confirm the very block the script gives.
+  describe('through the confirming read of a repeated block (HMGET, judged in-process)', () => {
+    for (const vector of vectors) {
+      const plan = readPermitRequest(vector.request);
+      if (vector.fault || vector.options?.disabled || typeof vector.hash !== 'object' || vector.hash === null) continue;
+      if (plan === undefined || isClosingRequest(plan)) continue;
+      const hash = vector.hash as Record<string, string>;
+      it(vector.name, () => {
+        const policy = { ...DEFAULT_POLICY, forceShadow: vector.options?.forceShadow === true };
+        const values = REPEAT_BLOCK_FIELDS.map((field) => (Object.hasOwn(hash, field) ? hash[field]! : field === RESERVATIONS_FIELD && vector.reservations?.length ? '{}' : null));
+        const confirmed = confirmedBlock(plan, values, vector.now, policy);
+        if (vector.expect.wouldBlock && !vector.reservations?.length) {
+          const { source: _source, ...expected } = vector.expect;
+          expect(confirmed && comparable(confirmed.decision, vector)).to.deep.equal(expected);
+        } else {
+          // An allow must reserve, a fail-open may clean reservations, and reservations are judged on Redis's clock: the script decides.
+          expect(confirmed).to.equal(undefined);
+        }
       });
     }
   });
