@@ -44,17 +44,22 @@ describe('conformance vectors (test/conformance/vectors.json)', () => {
     }
   });
 
+  /** The vectors an in-process decision can judge: a hash that is one, a valid plan that needs it. */
+  function* inProcessVectors() {
+    for (const vector of vectors) {
+      const plan = readPermitRequest(vector.request);
+      if (vector.fault || vector.options?.disabled || typeof vector.hash !== 'object' || vector.hash === null) continue;
+      if (plan === undefined || isClosingRequest(plan)) continue;
+      yield { vector, plan, hash: vector.hash as Record<string, string>, policy: { ...DEFAULT_POLICY, forceShadow: vector.options?.forceShadow === true } };
+    }
+  }
+
   // The in-process decision (plugin/decide.ts) judges a hash the way the script does: with no
   // reservations shown (the local cache, which never reserves), and with the headroom other plans
   // hold counted and shown (replay, from the logged `reserved_usd`). A cached allow still goes to
   // Redis to reserve.
   describe('through the in-process decision (the local cache, and replay with the reservations counted)', () => {
-    for (const vector of vectors) {
-      const plan = readPermitRequest(vector.request);
-      if (vector.fault || vector.options?.disabled || typeof vector.hash !== 'object' || vector.hash === null) continue;
-      if (plan === undefined || isClosingRequest(plan)) continue;
-      const hash = vector.hash as Record<string, string>;
-      const policy = { ...DEFAULT_POLICY, forceShadow: vector.options?.forceShadow === true };
+    for (const { vector, plan, hash, policy } of inProcessVectors()) {
       if (!vector.reservations?.length) {
         it(`${vector.name} (no reservations shown)`, () => {
           const { reservedUsd: _reserved, source: _source, ...expected } = vector.expect;
@@ -73,13 +78,8 @@ describe('conformance vectors (test/conformance/vectors.json)', () => {
   // A symbol whose last decision was a block is read with HMGET and judged in-process
   // (plugin/repeat-block.ts): that read may only ever confirm the very block the script gives.
   describe('through the confirming read of a repeated block (HMGET, judged in-process)', () => {
-    for (const vector of vectors) {
-      const plan = readPermitRequest(vector.request);
-      if (vector.fault || vector.options?.disabled || typeof vector.hash !== 'object' || vector.hash === null) continue;
-      if (plan === undefined || isClosingRequest(plan)) continue;
-      const hash = vector.hash as Record<string, string>;
+    for (const { vector, plan, hash, policy } of inProcessVectors()) {
       it(vector.name, () => {
-        const policy = { ...DEFAULT_POLICY, forceShadow: vector.options?.forceShadow === true };
         const values = REPEAT_BLOCK_FIELDS.map((field) => (Object.hasOwn(hash, field) ? hash[field]! : field === RESERVATIONS_FIELD && vector.reservations?.length ? '{}' : null));
         const confirmed = confirmedBlock(plan, values, vector.now, policy);
         if (vector.expect.wouldBlock && !vector.reservations?.length) {
