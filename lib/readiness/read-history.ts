@@ -3,7 +3,11 @@ import { readLoggedDecision, type LoggedDecision } from '../../types/decision-lo
 import { listBudgets } from '../redis/budget-listing';
 import type { RedisClient } from '../redis/client';
 import type { RedisKeys } from '../redis/keys';
-import { DecisionTally, judgeReadiness, type ReadinessContext, type ReadinessFacts, type ReadinessReport, type ViolationSeen } from './readiness';
+import type { ReadinessContext } from './context';
+import { DecisionTally } from './decision-tally';
+import type { ReadinessFacts, ViolationSeen } from './facts';
+import { judgeReadiness } from './readiness';
+import type { ReadinessReport } from './report';
 
 /**
  * The Redis side of readiness and replay: the streams read over a window, page by page (XRANGE

@@ -1,4 +1,4 @@
-import type { ReadinessItem, ReadinessReport } from './readiness';
+import type { ReadinessItem, ReadinessReport } from './report';
 import { formatDuration } from './window';
 
 /** Renders rows as left-aligned columns under a header. */

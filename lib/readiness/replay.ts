@@ -3,7 +3,7 @@ import type { GateDecision, PermitRequest } from '../../types/permit';
 import { decideFromParsedFields, type DecisionPolicy } from '../../plugin/decide';
 import { readBudgetHash, type BudgetHash } from '../../types/budget-hash';
 import type { BudgetParams } from '../engine/compute-budget';
-import { recomputeFromHash } from './readiness';
+import { recomputeFromHash } from './budget-accuracy';
 import type { ReplayParams } from './replay-params';
 
 /**
