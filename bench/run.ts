@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     rows.push(
       ...(await runDecisionLogBench(
         server,
-        quick ? { serialSamples: 1000, rounds: 1, replayDecisions: 5000, cpuDecisions: 5000 } : { serialSamples: 10000, rounds: 3, replayDecisions: 1000000, cpuDecisions: 100000 },
+        quick ? { serialSamples: 1000, rounds: 1, pacedRounds: 2, replayDecisions: 5000, cpuDecisions: 5000 } : { serialSamples: 10000, rounds: 3, pacedRounds: 15, replayDecisions: 1000000, cpuDecisions: 100000 },
         log,
       )),
     );
