@@ -18,6 +18,8 @@ const CONFIGURED: BudgetParams = { baseRiskPct: 0.02, alphaHeat: 0.4, betaCluste
 const CYCLE_SEC = Math.floor(Date.now() / 1000) - 5;
 const DECIDED_MS = CYCLE_SEC * 1000 + 2000;
 const EQUITY = 100000;
+/** These gates are compared on their decisions, not their speed: a busy host must not turn one into a `timeout` fail-open. */
+const LOADED_HOST_TIMEOUT_MS = 2000;
 const HEAT = 0.65;
 
 /** The book: one symbol far over budget, two within it (one close to the edge), one flat with a price. */
@@ -65,7 +67,7 @@ describe('replay (real Redis)', function () {
     await client.flushall();
     await writeBook(client, keys, CONFIGURED);
     // Replay judges each logged plan on its own hash; these plans hold no reservations for the next.
-    const gate = new BudgetGate({ redisUrl: redis.server.url, now: () => DECIDED_MS, instanceId: 'gov-1', reservationTtlMs: 0 });
+    const gate = new BudgetGate({ redisUrl: redis.server.url, now: () => DECIDED_MS, instanceId: 'gov-1', reservationTtlMs: 0, timeoutMs: LOADED_HOST_TIMEOUT_MS });
     await gate.ready();
     for (const p of plans()) await gate.evaluate(p);
     await eventually(async () => (await client.xlen(keys.decisionLogStream)) === plans().length);
@@ -106,6 +108,7 @@ describe('replay (real Redis)', function () {
         now: () => DECIDED_MS,
         decisionLogMaxLen: 0,
         reservationTtlMs: 0,
+        timeoutMs: LOADED_HOST_TIMEOUT_MS,
         ...(candidate.violationWindowMs !== undefined ? { violationWindowMs: candidate.violationWindowMs } : {}),
         ...(candidate.staleAfterMs !== undefined ? { staleAfterMs: candidate.staleAfterMs } : {}),
       });
@@ -158,7 +161,7 @@ describe('replay (real Redis)', function () {
     await writeBook(client, inflight, CONFIGURED);
     // ETHUSDT: long 1000 USD against a budget of 1348. The first open reserves 250; the second,
     // 200 on its own (1200), is blocked only by the first one's reservation (1450).
-    const gate = new BudgetGate({ redisUrl: redis.server.url, keyPrefix: 'inflight', now: () => DECIDED_MS, instanceId: 'gov-2' });
+    const gate = new BudgetGate({ redisUrl: redis.server.url, keyPrefix: 'inflight', now: () => DECIDED_MS, instanceId: 'gov-2', timeoutMs: LOADED_HOST_TIMEOUT_MS });
     try {
       await gate.ready();
       expect(await gate.evaluate({ planId: 'first', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 250 })).to.include({ reason: 'within_budget' });
