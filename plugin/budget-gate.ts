@@ -26,6 +26,7 @@ import { decisionPolicyOf, resolveGateOptions, type BudgetGateOptions, type Reso
 import { GateLocalCache } from './local-cache';
 import { decisionFromPlanReply, planScriptArgs, PLAN_REPLY_LENGTH } from './plan-script';
 import { DecisionLog } from './decision-log';
+import { noteDecisionInputs } from './decision-log-encoding';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
 /** What one guarded call of the decision script gave: its reply, or why there is none. */
@@ -364,7 +365,7 @@ export class BudgetGate implements PermitGate {
   private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
     const decision = decideFromBudgetFields(plan, fields, this.now(), this.policy);
     decision.source = 'cache';
-    this.decisionLog?.noteInputs(decision, fields);
+    if (this.decisionLog) noteDecisionInputs(decision, fields);
     return decision;
   }
 
@@ -395,7 +396,7 @@ export class BudgetGate implements PermitGate {
     const decision = decisionFromPlanReply(read.reply);
     decision.source = 'redis';
     // The script appends the hash's known fields when asked (decision log, local cache).
-    if (this.decisionLog && read.reply.length > PLAN_REPLY_LENGTH) this.decisionLog.noteInputs(decision, budgetFieldsFromValues(read.reply.slice(PLAN_REPLY_LENGTH)));
+    if (this.decisionLog && read.reply.length > PLAN_REPLY_LENGTH) noteDecisionInputs(decision, budgetFieldsFromValues(read.reply.slice(PLAN_REPLY_LENGTH)));
     return decision;
   }
 
