@@ -1,84 +1,46 @@
 import 'reflect-metadata';
-import CircuitBreaker from 'opossum';
 import { Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
 import { RedisKeys } from '../lib/redis/keys';
 import { silentLogger, type Logger } from '../lib/logger';
-import { createRedisClient, type RedisClient } from '../lib/redis/client';
-import { isTimeout, isWrongType } from '../lib/redis/error-cause';
-import { redisModeOf } from '../lib/redis/redis-modes';
+import type { RedisClient } from '../lib/redis/client';
 import { ServerClock, registerClockSkewGauge } from '../lib/redis/server-clock';
-import { withScripts, type ScriptCommands } from '../lib/redis/lua-scripts';
-import { budgetFieldsFromValues } from '../types/budget-hash';
+import type { ScriptCommands } from '../lib/redis/lua-scripts';
 import { normalizeSymbol } from '../types/symbol';
-import { PermitRequest, PLAN_ID_MAX, readPermitRequest, requestIdentity, type FailOpenReason, type GateDecision, type PermitGate } from '../types/permit';
+import { PLAN_ID_MAX, readPermitRequest, type GateDecision, type PermitGate, type PermitRequest } from '../types/permit';
 import {
   closingDecision,
-  decideFromBudgetFields,
   disabledDecision,
+  errorDetail,
   failOpenDecision,
-  failedFields,
+  invalidRequestDecision,
   isClosingRequest,
+  unexpectedDecision,
   type DecisionPolicy,
 } from './decide';
+import { CacheFallback } from './cache-fallback';
+import { DecisionLogHook } from './decision-log-hook';
+import { DecisionReport } from './decision-report';
+import { FirstConnection } from './first-connection';
+import { clientEnded, gateClient } from './gate-client';
 import { BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { decisionPolicyOf, resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
+import { GuardedRead, type BreakerStateName, type BudgetRead } from './guarded-read';
 import { GateLocalCache } from './local-cache';
-import { decisionFromPlanReply, planScriptArgs, PLAN_REPLY_LENGTH } from './plan-script';
-import { DecisionLog } from './decision-log';
+import { decisionFromPlanReply } from './plan-script';
 import { BUDGET_GATE_OPTIONS } from './tokens';
 
-/** What one guarded call of the decision script gave: its reply, or why there is none. */
-export type BudgetRead =
-  | { ok: true; reply: Array<string | null> }
-  | { ok: false; reason: FailOpenReason; detail: string };
-
-export type BreakerStateName = 'closed' | 'halfOpen' | 'open' | 'shutdown';
-
-/** Causes that say Redis itself is unreachable or slow, as opposed to a problem with one hash. */
-const REDIS_CAUSES: ReadonlySet<FailOpenReason> = new Set(['redis_unavailable', 'timeout', 'breaker_open']);
-
-/** How long `close()` waits for its own connection to finish closing, in ms. */
-const CLOSE_WAIT_MS = 1000;
-
-/**
- * Client states of a first connection under way: a decision waits for it. Not `wait` (a lazy
- * client passed in, which connects only when a command is sent): nothing would end that wait.
- */
-const FIRST_CONNECTION_STATES: ReadonlySet<string> = new Set(['connecting', 'connect']);
-
-const BREAKER_OPEN_READ: BudgetRead = Object.freeze({ ok: false, reason: 'breaker_open', detail: 'breaker_open' });
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function errorCode(error: unknown): unknown {
-  return error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-}
-
-/** `invalid_request`, naming the fields the schema rejects; a request that throws when read names none. */
-function invalidRequestDecision(req: unknown): GateDecision {
-  try {
-    // The schema names what is wrong; only invalid requests pay for it.
-    const parsed = PermitRequest.safeParse(req);
-    return failOpenDecision('invalid_request', parsed.success ? '(request)' : failedFields(parsed.error, '(request)'));
-  } catch {
-    return failOpenDecision('invalid_request', 'unreadable');
-  }
-}
+export type { BreakerStateName, BudgetRead } from './guarded-read';
 
 /**
  * The P2.8 budget gate of the Governor's permit pipeline.
  *
- * One decision costs at most one Redis round trip: HMGET of the known fields of the symbol's
- * budget hash (a single key, so it works on Redis Cluster; a field the gate does not read never
- * crosses the wire), inside an opossum circuit breaker. The read is bounded by one timer: the
- * client's command timeout when it has one no longer than `timeoutMs` (the gate's own client
- * always does), else the breaker's. The breaker opens on its percentage window or on a run of
- * failed reads with no success between them (`consecutiveFailuresToOpen` reads lasting
- * `failureStreakMs`), and while it is open a decision is answered without a read and without
- * building an error.
+ * One decision costs at most one Redis round trip: one call of the decision script on the symbol's
+ * budget hash (a single key, so it works on Redis Cluster), inside an opossum circuit breaker
+ * (`GuardedRead`); while the breaker is open a decision is answered without a read and without
+ * building an error. The gate composes its parts: the guarded read, the wait for the first
+ * connection (`FirstConnection`), the local cache and its fallback (`CacheFallback`), the decision
+ * log (`DecisionLogHook`) and its log lines (`DecisionReport`).
  *
  * The judgement is made outside the breaker from the returned fields, so a block or bad data never
  * counts as a breaker failure, and no Redis failure can ever turn into a block: every way of not
@@ -95,39 +57,26 @@ export class BudgetGate implements PermitGate {
   private readonly client: RedisClient & ScriptCommands;
   private readonly ownsClient: boolean;
   private readonly keys: RedisKeys;
-  private readonly breaker: CircuitBreaker<[string, string[]], Array<string | null>>;
   private readonly metrics: GateMetrics;
   private readonly logger: Logger;
   private readonly policy: DecisionPolicy;
   private disabled: boolean;
   private closing: Promise<void> | undefined;
-  private inFlight = 0;
-  private drained: Array<() => void> = [];
-  private lastFailOpen: FailOpenReason | null = null;
-  private consecutiveFailures = 0;
-  /** performance.now() of the first failure of the current run of failed reads. */
-  private failureStreakStartedAt = 0;
-  /** True while the client makes its first connection: decisions wait for it. */
-  private firstConnection: boolean;
-  /** Resolves at the first `ready` (or at close): `ready()`. */
-  private readonly connected: Promise<void>;
-  private markConnected: () => void = () => undefined;
-  /** Resolves when the first connection attempt has ended, however (or at close). */
-  private readonly firstAttemptEnded: Promise<void>;
-  private endFirstAttempt: () => void = () => undefined;
+  /** The gate's log lines about fail-opens and blocks. */
+  private readonly report: DecisionReport;
+  /** The wait for the client's first connection: decisions taken meanwhile wait for it. */
+  private readonly firstConnection: FirstConnection;
+  /** The breaker-guarded call of the decision script. */
+  private readonly reads: GuardedRead;
   /** Option `localCache`; undefined when off (or on a Cluster client). */
   private readonly localCache: GateLocalCache | undefined;
+  /** Decisions from the local cache; undefined without one. */
+  private readonly cacheFallback: CacheFallback | undefined;
   /** Option `decisionLogMaxLen`; undefined when 0 (off). */
-  private readonly decisionLog: DecisionLog | undefined;
+  private readonly decisionLog: DecisionLogHook | undefined;
   /** Redis's clock, unless option `now` is given: ages are judged on it, never on this host's clock. */
   private readonly clock: ServerClock | undefined;
   private readonly now: () => number;
-
-  private readonly onReconnected = (): void => {
-    if (this.breaker.isShutdown || this.breaker.closed) return;
-    this.logger.info({ breaker: this.breakerState }, 'redis connection ready again: budget gate breaker closed without waiting for resetTimeoutMs');
-    this.breaker.close();
-  };
 
   /** Throws `GateOptionsError` when the options are unusable (a start-up error, never a decision). */
   constructor(@inject(BUDGET_GATE_OPTIONS) options: BudgetGateOptions) {
@@ -141,22 +90,8 @@ export class BudgetGate implements PermitGate {
     this.disabled = o.disabled;
     this.policy = decisionPolicyOf(o);
 
-    if (o.redis) {
-      this.client = withScripts(o.redis);
-      this.ownsClient = false;
-    } else {
-      this.client = withScripts(createRedisClient({
-        url: o.redisUrl as string,
-        profile: 'gate',
-        commandTimeoutMs: o.timeoutMs,
-        connectionName: 'p28-budget-gate',
-        autoPipelining: o.autoPipelining,
-      }));
-      this.ownsClient = true;
-      // Connection errors surface as fail-open decisions; the listener only keeps ioredis from
-      // reporting them as unhandled.
-      this.client.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'budget gate redis error'));
-    }
+    this.report = new DecisionReport(this.logger);
+    ({ client: this.client, owned: this.ownsClient } = gateClient(o, this.logger));
 
     // Budget timestamps are written on Redis's clock; judging them on this host's would turn a host
     // clock a few seconds off into stale or from-the-future hashes, failing every plan open. The
@@ -171,63 +106,13 @@ export class BudgetGate implements PermitGate {
       this.now = o.now;
     }
 
-    this.localCache = o.localCache ? GateLocalCache.create(this.client, { keys: this.keys, registry: this.registry, logger: this.logger }) : undefined;
-
-    this.decisionLog =
-      o.decisionLogMaxLen > 0
-        ? new DecisionLog({ client: this.client, streamKey: this.keys.decisionLogStream, maxLen: o.decisionLogMaxLen, instanceId: o.instanceId, via: o.via, policy: this.policy, registry: this.registry, logger: this.logger })
-        : undefined;
-
-    this.firstConnection = FIRST_CONNECTION_STATES.has(this.client.status);
-    this.connected = new Promise((resolve) => {
-      this.markConnected = resolve;
-    });
-    this.firstAttemptEnded = new Promise((resolve) => {
-      this.endFirstAttempt = resolve;
-    });
-    if (this.client.status === 'ready') this.markConnected();
-    else this.watchFirstConnection();
-    if (!this.firstConnection) this.endFirstAttempt();
-
-    // One timer per read: the client's command timeout already bounds it when it is no longer
-    // than timeoutMs, and a second timer in the breaker would only add its cost.
-    const clientTimeout = redisModeOf(this.client).commandTimeoutMs(this.client);
-    const clientBoundsRead = clientTimeout !== undefined && clientTimeout > 0 && clientTimeout <= o.timeoutMs;
-    this.breaker = new CircuitBreaker((key: string, args: string[]) => this.readFields(key, args), {
-      name: 'p28_budget_gate',
-      timeout: clientBoundsRead ? false : o.timeoutMs,
-      errorThresholdPercentage: o.errorThresholdPercentage,
-      resetTimeout: o.resetTimeoutMs,
-      volumeThreshold: o.volumeThreshold,
-      rollingCountTimeout: o.rollingCountTimeoutMs,
-      rollingCountBuckets: o.rollingCountBuckets,
-      // A key holding another type is bad data, not an unavailable Redis: kept out of the failure statistics.
-      errorFilter: isWrongType,
-      // The gate keeps its own latency histogram; no percentile work or snapshot timer per breaker.
-      rollingPercentilesEnabled: false,
-      enableSnapshots: false,
-    });
-    this.breaker.on('open', () => {
-      this.metrics.breakerEvent('open');
-      this.metrics.setBreakerState(BREAKER_STATE.open);
-      this.logger.warn({ resetTimeoutMs: o.resetTimeoutMs }, 'budget gate breaker opened: failing open without reading Redis');
-    });
-    this.breaker.on('halfOpen', () => {
-      this.metrics.breakerEvent('halfOpen');
-      this.metrics.setBreakerState(BREAKER_STATE.halfOpen);
-    });
-    // A new connection (ioredis reconnected: to the new master after a Sentinel failover, to a
-    // restarted server) is news the open breaker cannot have: the cause it opened on may be gone.
-    // Waiting out resetTimeoutMs would fail every decision open for seconds after Redis is back;
-    // the breaker is closed at once instead, and a run of failures opens it again within
-    // failureStreakMs if the new connection fails too.
-    this.client.on('ready', this.onReconnected);
-    this.breaker.on('close', () => {
-      this.consecutiveFailures = 0;
-      this.metrics.breakerEvent('close');
-      this.metrics.setBreakerState(BREAKER_STATE.closed);
-      this.logger.info('budget gate breaker closed: reading Redis again');
-    });
+    const { client, keys, policy, now, registry, logger, metrics } = this;
+    this.localCache = o.localCache ? GateLocalCache.create(client, { keys, registry, logger }) : undefined;
+    this.decisionLog = DecisionLogHook.create(o, { client, keys, policy, now, registry, logger });
+    this.cacheFallback = this.localCache ? new CacheFallback(this.localCache, keys, now, policy, this.decisionLog) : undefined;
+    this.firstConnection = new FirstConnection(client, o.timeoutMs);
+    const withFields = this.localCache !== undefined || this.decisionLog !== undefined;
+    this.reads = new GuardedRead({ client, options: o, keys, metrics, logger, now, policy, localCache: this.localCache, withFields });
   }
 
   /**
@@ -242,12 +127,12 @@ export class BudgetGate implements PermitGate {
     try {
       judged = this.judge(req);
     } catch (error) {
-      judged = unexpected(error);
+      judged = unexpectedDecision(error);
     }
     if (judged instanceof Promise) {
       return judged.then(
         (decision) => this.finish(req, decision, started),
-        (error: unknown) => this.finish(req, unexpected(error), started),
+        (error: unknown) => this.finish(req, unexpectedDecision(error), started),
       );
     }
     return Promise.resolve(this.finish(req, judged, started));
@@ -259,7 +144,7 @@ export class BudgetGate implements PermitGate {
    * and decisions taken before it resolves wait for the first connection within `timeoutMs`.
    */
   ready(): Promise<void> {
-    return this.connected;
+    return this.firstConnection.ready();
   }
 
   /** Emergency switch: while on, every plan is allowed with `gate_disabled` and Redis is not read. */
@@ -285,15 +170,12 @@ export class BudgetGate implements PermitGate {
   }
 
   get breakerState(): BreakerStateName {
-    if (this.breaker.isShutdown) return 'shutdown';
-    if (this.breaker.halfOpen) return 'halfOpen';
-    if (this.breaker.opened) return 'open';
-    return 'closed';
+    return this.reads.state;
   }
 
   /** Redis reads started and not yet settled (a read that timed out still settles later). */
   get pendingReads(): number {
-    return this.inFlight;
+    return this.reads.pending;
   }
 
   /**
@@ -325,7 +207,7 @@ export class BudgetGate implements PermitGate {
         },
         (error: unknown) => {
           clearTimeout(timer);
-          this.logger.warn({ planId, symbol, err: messageOf(error) }, 'budget gate could not release a reservation; it lapses on its own');
+          this.logger.warn({ planId, symbol, err: errorDetail(error) }, 'budget gate could not release a reservation; it lapses on its own');
           resolve(false);
         },
       );
@@ -343,41 +225,15 @@ export class BudgetGate implements PermitGate {
     if (this.disabled) return disabledDecision();
     if (isClosingRequest(plan)) return closingDecision();
     if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
-    if (this.localCache) {
-      const cached = this.localCache.lookup(this.keys.budget(plan.symbol));
-      // A cached allow is never final: the plan must reserve its increase, and other plans'
-      // reservations may have used the headroom since. Every other cached decision stands.
-      if (cached !== undefined) {
-        const decision = this.fromCache(plan, cached);
-        if (decision.reason !== 'within_budget') return decision;
-      }
+    if (this.cacheFallback) {
+      const cached = this.cacheFallback.before(plan);
+      if (cached !== undefined) return cached;
     }
     if (this.client.status !== 'ready') {
-      if (this.firstConnection) return this.decideOnceConnected(plan);
+      if (this.firstConnection.waiting) return this.firstConnection.decide(() => this.decideFromRedis(plan));
       return this.unreachable(plan, failOpenDecision('redis_unavailable', `client_${this.client.status}`));
     }
     return this.decideFromRedis(plan);
-  }
-
-  // --- local cache (option `localCache`) ---
-
-  private fromCache(plan: PermitRequest, fields: Record<string, string>): GateDecision {
-    const decision = decideFromBudgetFields(plan, fields, this.now(), this.policy);
-    decision.source = 'cache';
-    this.decisionLog?.noteInputs(decision, fields);
-    return decision;
-  }
-
-  /**
-   * When Redis itself cannot be read, a cached hash still within `staleAfterMs` keeps being
-   * enforced; a stale, invalid or missing one leaves the Redis failure as the decision.
-   */
-  private unreachable(plan: PermitRequest, failure: GateDecision): GateDecision {
-    if (this.localCache === undefined || !REDIS_CAUSES.has(failure.reason as FailOpenReason)) return failure;
-    const fields = this.localCache.lastKnown(this.keys.budget(plan.symbol));
-    if (fields === undefined) return failure;
-    const decision = this.fromCache(plan, fields);
-    return decision.failOpen ? failure : decision;
   }
 
   /**
@@ -386,7 +242,7 @@ export class BudgetGate implements PermitGate {
    * call answered without I/O (an open breaker) gives its decision without a promise.
    */
   private decideFromRedis(plan: PermitRequest): GateDecision | Promise<GateDecision> {
-    const read = this.readBudgetFields(plan);
+    const read = this.reads.read(plan);
     return read instanceof Promise ? read.then((settled) => this.decideFromRead(plan, settled)) : this.decideFromRead(plan, read);
   }
 
@@ -395,227 +251,35 @@ export class BudgetGate implements PermitGate {
     const decision = decisionFromPlanReply(read.reply);
     decision.source = 'redis';
     // The script appends the hash's known fields when asked (decision log, local cache).
-    if (this.decisionLog && read.reply.length > PLAN_REPLY_LENGTH) this.decisionLog.noteInputs(decision, budgetFieldsFromValues(read.reply.slice(PLAN_REPLY_LENGTH)));
+    this.decisionLog?.noteReply(decision, read.reply);
     return decision;
   }
 
-  /**
-   * One guarded call of the decision script for a symbol: never rejects. While the breaker lets
-   * nothing through it answers `breaker_open` at once, without a call and without the error
-   * opossum would build for a rejected call.
-   */
-  private readBudgetFields(plan: PermitRequest): BudgetRead | Promise<BudgetRead> {
-    const breaker = this.breaker;
-    if (!breaker.closed && !breaker.pendingClose) {
-      this.metrics.breakerEvent('reject');
-      this.metrics.breakerEvent('fallback');
-      return BREAKER_OPEN_READ;
-    }
-    // The script's arguments are built only for a call that is made: an open breaker answers without them.
-    const withFields = this.localCache !== undefined || this.decisionLog !== undefined;
-    const args = planScriptArgs(plan, this.now(), this.policy, this.options.reservationTtlMs, withFields);
-    return breaker.fire(this.keys.budget(plan.symbol), args).then(
-      (reply) => this.readSucceeded(reply),
-      (error: unknown) => this.readFailed(error),
-    );
-  }
-
-  private readSucceeded(reply: Array<string | null>): BudgetRead {
-    this.consecutiveFailures = 0;
-    this.metrics.breakerEvent('success');
-    return { ok: true, reply };
-  }
-
-  private readFailed(error: unknown): BudgetRead {
-    if (isWrongType(error)) {
-      this.consecutiveFailures = 0;
-      this.metrics.breakerEvent('success');
-      return { ok: false, reason: 'invalid_budget_data', detail: 'wrong_type' };
-    }
-    this.metrics.breakerEvent('fallback');
-    const code = errorCode(error);
-    const message = messageOf(error);
-    if (code === 'EOPENBREAKER') {
-      // A read fired while the single half-open trial was still out.
-      this.metrics.breakerEvent('reject');
-      return BREAKER_OPEN_READ;
-    }
-    this.countFailure();
-    // The client's command timeout and the breaker's timer (whichever bounds the read) mean the same.
-    if (isTimeout(error)) {
-      this.metrics.breakerEvent('timeout');
-      return { ok: false, reason: 'timeout', detail: message };
-    }
-    this.metrics.breakerEvent('failure');
-    return { ok: false, reason: 'redis_unavailable', detail: message };
-  }
-
-  /**
-   * The breaker's second way to open, besides opossum's percentage window: a run of failed reads
-   * with no success between them, at least `consecutiveFailuresToOpen` long and lasting
-   * `failureStreakMs`. Under heavy traffic the window holds so many earlier successes that a
-   * frozen Redis would never reach the percentage; this opens within a fraction of a second.
-   */
-  private countFailure(): void {
-    const now = performance.now();
-    if (this.consecutiveFailures === 0) this.failureStreakStartedAt = now;
-    this.consecutiveFailures += 1;
-    const o = this.options;
-    if (this.consecutiveFailures >= o.consecutiveFailuresToOpen && now - this.failureStreakStartedAt >= o.failureStreakMs && this.breaker.closed) {
-      this.breaker.open();
-    }
-  }
-
-  private readFields(key: string, args: string[]): Promise<Array<string | null>> {
-    this.inFlight += 1;
-    const read = () => this.client.p28DecidePlan(key, ...args);
-    return (this.localCache ? this.localCache.read(key, read) : read()).then(
-      (values) => {
-        this.settled();
-        return values;
-      },
-      (error: unknown) => {
-        this.settled();
-        throw error;
-      },
-    );
-  }
-
-  private settled(): void {
-    this.inFlight -= 1;
-    if (this.inFlight === 0 && this.drained.length > 0) for (const resolve of this.drained.splice(0)) resolve();
-  }
-
-  /**
-   * A decision taken while the client makes its first connection: it waits for the connection
-   * and reads, all within `timeoutMs` from here (one timer for both).
-   */
-  private decideOnceConnected(plan: PermitRequest): Promise<GateDecision> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const status = this.client.status;
-        resolve(status === 'ready' ? failOpenDecision('timeout', 'first_connection') : failOpenDecision('redis_unavailable', `client_${status}`));
-      }, this.options.timeoutMs);
-      this.firstAttemptEnded
-        .then(() => {
-          if (this.closing) return failOpenDecision('redis_unavailable', 'gate_closed');
-          if (this.client.status !== 'ready') return failOpenDecision('redis_unavailable', `client_${this.client.status}`);
-          return this.decideFromRedis(plan);
-        })
-        .catch(unexpected)
-        .then((decision) => {
-          clearTimeout(timer);
-          resolve(decision);
-        });
-    });
-  }
-
-  /**
-   * Ends the first-connection wait: at the first `ready`, or when the first attempt fails (a
-   * Redis that is down at start is then failed open at once, as it is later).
-   */
-  private watchFirstConnection(): void {
-    const done = () => {
-      this.firstConnection = false;
-      this.endFirstAttempt();
-      this.client.off('ready', onReady);
-      this.client.off('error', onFailed);
-      this.client.off('end', onFailed);
-    };
-    const onReady = () => {
-      done();
-      this.markConnected();
-    };
-    const onFailed = () => done();
-    this.client.on('ready', onReady);
-    this.client.on('error', onFailed);
-    this.client.on('end', onFailed);
-    // A later connection (after a failed first attempt) still resolves ready().
-    this.client.once('ready', () => this.markConnected());
+  /** Redis itself cannot be read: the local cache may still know the hash (`CacheFallback`). */
+  private unreachable(plan: PermitRequest, failure: GateDecision): GateDecision {
+    return this.cacheFallback ? this.cacheFallback.unreachable(plan, failure) : failure;
   }
 
   private finish(req: unknown, decision: GateDecision, started: number): GateDecision {
     decision.source ??= 'none';
     try {
       this.metrics.record(decision, (performance.now() - started) / 1000);
-      // Only fail-opens, blocks, shadow blocks and the first decision after a fail-open are logged.
-      if (decision.failOpen || decision.wouldBlock || this.lastFailOpen !== null) this.report(req, decision);
-      this.decisionLog?.append(req, decision, this.now(), this.policy.forceShadow);
+      this.report.note(req, decision);
+      this.decisionLog?.append(req, decision);
     } catch {
       // Metrics and logs must never turn a decision into an exception on the permit path.
     }
     return decision;
   }
 
-  private report(req: unknown, decision: GateDecision): void {
-    if (decision.failOpen) {
-      if (decision.reason === this.lastFailOpen) return;
-      this.logger.warn(
-        { ...requestIdentity(req), ...decision, previous: this.lastFailOpen },
-        `budget gate failing open: ${decision.reason}`,
-      );
-      this.lastFailOpen = decision.reason as FailOpenReason;
-      return;
-    }
-    if (this.lastFailOpen !== null && decision.mode !== null && REDIS_CAUSES.has(this.lastFailOpen)) {
-      this.logger.info({ ...requestIdentity(req), previous: this.lastFailOpen }, 'budget gate reading budgets again');
-      this.lastFailOpen = null;
-    }
-    // Blocks are logged one by one; the level check keeps the hot path free of the log object's
-    // allocation when the host has turned these lines off.
-    if (!decision.allow) {
-      if (this.logger.isLevelEnabled('warn')) this.logger.warn({ ...requestIdentity(req), ...decision }, 'budget gate blocked a plan');
-    } else if (decision.wouldBlock && this.logger.isLevelEnabled('info')) {
-      this.logger.info({ ...requestIdentity(req), ...decision }, 'budget gate would block a plan (shadow)');
-    }
-  }
-
   private async shutdown(): Promise<void> {
-    this.firstConnection = false;
-    this.endFirstAttempt();
-    this.markConnected();
-    this.breaker.shutdown();
-    this.client.off('ready', this.onReconnected);
+    this.firstConnection.end();
+    this.reads.shutdown();
     this.clock?.stop();
     this.localCache?.close();
     const logged = this.decisionLog?.close(this.options.timeoutMs);
-    const ended = this.ownsClient ? this.clientEnded() : undefined;
+    const ended = this.ownsClient ? clientEnded(this.client) : undefined;
     if (this.ownsClient) this.client.disconnect();
-    await Promise.all([this.drain(), ended, logged]);
+    await Promise.all([this.reads.drain(this.options.timeoutMs * 2), ended, logged]);
   }
-
-  private drain(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.drained = this.drained.filter((waiter) => waiter !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.options.timeoutMs * 2);
-      this.drained.push(done);
-    });
-  }
-
-  /**
-   * Waits for the client's `end` while it has a connection to close. A client that was
-   * reconnecting has none, and ioredis emits no `end` for it: nothing to wait for.
-   */
-  private clientEnded(): Promise<void> {
-    if (!['connecting', 'connect', 'ready'].includes(this.client.status)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.client.off('end', done);
-        resolve();
-      };
-      const timer = setTimeout(done, CLOSE_WAIT_MS);
-      this.client.once('end', done);
-    });
-  }
-}
-
-/** Not reachable by design (reads never reject); an unforeseen error still ends in a fail-open allow. */
-function unexpected(error: unknown): GateDecision {
-  return failOpenDecision('redis_unavailable', `unexpected: ${messageOf(error)}`);
 }

@@ -2,9 +2,9 @@ import { BudgetHash, knownPosition, readBudgetHash } from '../types/budget-hash'
 import { Mode } from '../types/mode';
 import {
   CLOSE_ACTIONS,
+  PermitRequest,
   type FailOpenReason,
   type GateDecision,
-  type PermitRequest,
   type ViolationDetail,
 } from '../types/permit';
 
@@ -34,6 +34,27 @@ export function failOpenDecision(
   const decision: GateDecision = { allow: true, reason, enforced: false, failOpen: true, wouldBlock: false, mode };
   if (detail !== undefined) decision.detail = detail;
   return Object.assign(decision, numbers);
+}
+
+/** The `detail` a fail-open names for a thrown value: its message. */
+export function errorDetail(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Not reachable by design (reads never reject); an unforeseen error still ends in a fail-open allow. */
+export function unexpectedDecision(error: unknown): GateDecision {
+  return failOpenDecision('redis_unavailable', `unexpected: ${errorDetail(error)}`);
+}
+
+/** `invalid_request`, naming the fields the schema rejects; a request that throws when read names none. */
+export function invalidRequestDecision(req: unknown): GateDecision {
+  try {
+    // The schema names what is wrong; only invalid requests pay for it.
+    const parsed = PermitRequest.safeParse(req);
+    return failOpenDecision('invalid_request', parsed.success ? '(request)' : failedFields(parsed.error, '(request)'));
+  } catch {
+    return failOpenDecision('invalid_request', 'unreadable');
+  }
 }
 
 /** `gate_disabled`: the emergency switch is on; Redis is not read. */

@@ -4,9 +4,10 @@ import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
 import { withScripts } from '../lib/redis/lua-scripts';
 import { counter, metricOn } from '../lib/registry-metrics';
-import { DECISION_LOG_FORMAT, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
-import { readPermitRequest, requestIdentity, type GateDecision, type PermitRequest } from '../types/permit';
+import type { DecisionLogVia } from '../types/decision-log-entry';
+import type { GateDecision } from '../types/permit';
 import type { DecisionPolicy } from './decide';
+import { DecisionLogEncoder } from './decision-log-encoding';
 
 export const DECISION_LOG_DEFAULTS = Object.freeze({
   /**
@@ -63,23 +64,6 @@ export interface DecisionLogOptions {
   flushDelayMs?: number;
 }
 
-/** The hash fields a decision was judged on, kept on the decision under this key until it is logged. */
-const DECISION_INPUTS = Symbol('p28.decisionInputs');
-
-/** A decision to be written: what it judged and what it used, taken when it was decided. */
-interface Pending {
-  tsMs: number;
-  plan: PermitRequest | undefined;
-  /** planId and symbol of a request that is not a valid plan (cut short). */
-  identity: { planId?: string; symbol?: string } | undefined;
-  decision: GateDecision;
-  fields: Record<string, string> | undefined;
-  forceShadow: boolean;
-}
-
-const bit = (b: boolean | undefined): string => (b ? '1' : '0');
-const numberText = (n: number | undefined): string => (n === undefined ? '' : String(n));
-
 /**
  * The gate's decision log: every decision appended to `quantum:stream:p28.decisions`, off the
  * decision's path. `append` packs what the decision used into one string in a bounded in-memory
@@ -96,9 +80,7 @@ export class DecisionLog {
   private readonly capacity: number;
   private readonly batchEntries: number;
   private readonly flushDelayMs: number;
-  /** The gate's three windows, already joined: the same in every entry. */
-  private readonly policyText: string;
-  private readonly instanceText: string;
+  private readonly encoder: DecisionLogEncoder;
   private writer: RedisClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
@@ -112,9 +94,7 @@ export class DecisionLog {
     this.capacity = options.queueCapacity ?? DECISION_LOG_DEFAULTS.queueCapacity;
     this.batchEntries = options.batchEntries ?? DECISION_LOG_DEFAULTS.batchEntries;
     this.flushDelayMs = options.flushDelayMs ?? DECISION_LOG_DEFAULTS.flushDelayMs;
-    const p = options.policy;
-    this.policyText = packDecisionLogValues([String(p.staleAfterMs), String(p.violationWindowMs), String(p.maxClockSkewMs)]);
-    this.instanceText = decisionLogText(options.instanceId);
+    this.encoder = new DecisionLogEncoder(options.instanceId, options.via, options.policy);
     const sources = registrySources(options.registry);
     sources.add(this);
     metricOn(options.registry, DECISION_LOG_METRICS.dropped, function collect() {
@@ -148,16 +128,9 @@ export class DecisionLog {
     return this.written;
   }
 
-  /** Records the budget hash fields `decision` was judged on, for its entry (a weak reference). */
-  noteInputs(decision: GateDecision, fields: Record<string, string>): void {
-    // A hidden property, not a WeakMap: a WeakMap entry per decision costs the garbage collector
-    // far more than the decision itself. Not enumerable, so the decision a caller sees is unchanged.
-    Object.defineProperty(decision, DECISION_INPUTS, { value: fields });
-  }
-
   /**
    * Queues one decision. O(1) and never throws on bad input: the request is copied (its own
-   * properties), the decision and the hash fields are kept as they are (neither is changed after).
+   * properties), with the hash fields noted on the decision (`noteDecisionInputs`).
    */
   append(req: unknown, decision: GateDecision, tsMs: number, forceShadow: boolean): void {
     if (this.closed) {
@@ -170,9 +143,7 @@ export class DecisionLog {
     }
     // Packed now, while the request is what was judged (a caller may reuse its object): the queue
     // then holds one short string per entry rather than the objects behind it.
-    const plan = readPermitRequest(req);
-    const fields = (decision as { [DECISION_INPUTS]?: Record<string, string> })[DECISION_INPUTS];
-    this.queue.push(this.encode({ tsMs, plan, identity: plan === undefined ? requestIdentity(req) : undefined, decision, fields, forceShadow }));
+    this.queue.push(this.encoder.encode(req, decision, tsMs, forceShadow));
     if (this.timer === undefined && this.inFlight === undefined) this.schedule(this.flushDelayMs);
   }
 
@@ -267,54 +238,6 @@ export class DecisionLog {
       else this.options.logger.info('decision log: writing again');
     }
   }
-
-  /** The packed value of one entry (`types/decision-log-entry.ts`: every field, in order). */
-  private encode(p: Pending): string {
-    const d = p.decision;
-    const plan = p.plan;
-    const h = p.fields;
-    const fromHash = (name: string, fallback: number | undefined): string => (h !== undefined && h[name] !== undefined ? h[name]! : numberText(fallback));
-    return packDecisionLogValues([
-      DECISION_LOG_FORMAT,
-      String(p.tsMs),
-      decisionLogText(plan?.planId ?? p.identity?.planId ?? ''),
-      decisionLogText(plan?.symbol ?? p.identity?.symbol ?? ''),
-      decisionLogText(plan?.action ?? ''),
-      plan?.side ?? '',
-      numberText(plan?.qty),
-      numberText(plan?.notionalUsd),
-      plan?.reduceOnly === undefined ? '' : bit(plan.reduceOnly),
-      d.reason,
-      d.detail === undefined ? '' : decisionLogText(String(d.detail).slice(0, 200)),
-      bit(d.allow),
-      bit(d.wouldBlock),
-      bit(d.failOpen),
-      bit(d.enforced),
-      d.mode ?? '',
-      d.source ?? 'none',
-      this.instanceText,
-      this.options.via,
-      fromHash('budget_usd', d.budgetUsd),
-      fromHash('position_notional_usd', d.positionNotionalUsd),
-      numberText(d.projectedNotionalUsd),
-      numberText((d as { reservedUsd?: number }).reservedUsd),
-      h?.equity_usd ?? '',
-      h?.portfolio_heat ?? '',
-      h?.cluster_stress ?? '',
-      h?.vol_regime ?? '',
-      h?.base_risk_pct ?? '',
-      h?.stress_factor ?? '',
-      h?.mode ?? '',
-      h?.timestamp ?? '',
-      h?.position_amt ?? '',
-      h?.position_price ?? '',
-      decisionLogText(h?.position_status ?? ''),
-      h?.last_violation_ts ?? '',
-      this.policyText,
-      bit(p.forceShadow),
-    ]);
-  }
-
 }
 
 /** The logs writing on each registry, whose counts its two counters add up at scrape time. */

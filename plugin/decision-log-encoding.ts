@@ -1,0 +1,90 @@
+import { DECISION_LOG_FORMAT, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
+import { readPermitRequest, requestIdentity, type GateDecision } from '../types/permit';
+import type { DecisionPolicy } from './decide';
+
+/** The hash fields a decision was judged on, kept on the decision under this key until it is logged. */
+const DECISION_INPUTS = Symbol('p28.decisionInputs');
+
+type WithInputs = GateDecision & { [DECISION_INPUTS]?: Record<string, string> };
+
+/** Records the budget hash fields `decision` was judged on, for its decision log entry (a weak reference). */
+export function noteDecisionInputs(decision: GateDecision, fields: Record<string, string>): void {
+  // A hidden property, not a WeakMap: a WeakMap entry per decision costs the garbage collector
+  // far more than the decision itself. Not enumerable, so the decision a caller sees is unchanged.
+  Object.defineProperty(decision, DECISION_INPUTS, { value: fields });
+}
+
+const bit = (b: boolean | undefined): string => (b ? '1' : '0');
+const numberText = (n: number | undefined): string => (n === undefined ? '' : String(n));
+const fromHash = (h: Record<string, string> | undefined, name: string, fallback: number | undefined): string =>
+  h !== undefined && h[name] !== undefined ? h[name]! : numberText(fallback);
+
+/**
+ * Packs one decision into the value of its decision log entry (`types/decision-log-entry.ts`:
+ * every field, in order): the request as judged, the decision, the budget hash fields it was
+ * judged on (`noteDecisionInputs`), and what is the same in every entry of a gate (its instance,
+ * `via`, its three windows), joined once.
+ */
+export class DecisionLogEncoder {
+  /** The gate's three windows, already joined: the same in every entry. */
+  private readonly policyText: string;
+  private readonly instanceText: string;
+
+  constructor(
+    instanceId: string,
+    private readonly via: DecisionLogVia,
+    policy: Readonly<DecisionPolicy>,
+  ) {
+    this.policyText = packDecisionLogValues([String(policy.staleAfterMs), String(policy.violationWindowMs), String(policy.maxClockSkewMs)]);
+    this.instanceText = decisionLogText(instanceId);
+  }
+
+  /**
+   * The packed value of one entry. Never throws on bad input: a request that is not a valid plan
+   * keeps only its planId and symbol (cut short).
+   */
+  encode(req: unknown, d: GateDecision, tsMs: number, forceShadow: boolean): string {
+    const plan = readPermitRequest(req);
+    const identity = plan === undefined ? requestIdentity(req) : undefined;
+    const h = (d as WithInputs)[DECISION_INPUTS];
+    return packDecisionLogValues([
+      DECISION_LOG_FORMAT,
+      String(tsMs),
+      decisionLogText(plan?.planId ?? identity?.planId ?? ''),
+      decisionLogText(plan?.symbol ?? identity?.symbol ?? ''),
+      decisionLogText(plan?.action ?? ''),
+      plan?.side ?? '',
+      numberText(plan?.qty),
+      numberText(plan?.notionalUsd),
+      plan?.reduceOnly === undefined ? '' : bit(plan.reduceOnly),
+      d.reason,
+      d.detail === undefined ? '' : decisionLogText(String(d.detail).slice(0, 200)),
+      bit(d.allow),
+      bit(d.wouldBlock),
+      bit(d.failOpen),
+      bit(d.enforced),
+      d.mode ?? '',
+      d.source ?? 'none',
+      this.instanceText,
+      this.via,
+      fromHash(h, 'budget_usd', d.budgetUsd),
+      fromHash(h, 'position_notional_usd', d.positionNotionalUsd),
+      numberText(d.projectedNotionalUsd),
+      numberText((d as { reservedUsd?: number }).reservedUsd),
+      h?.equity_usd ?? '',
+      h?.portfolio_heat ?? '',
+      h?.cluster_stress ?? '',
+      h?.vol_regime ?? '',
+      h?.base_risk_pct ?? '',
+      h?.stress_factor ?? '',
+      h?.mode ?? '',
+      h?.timestamp ?? '',
+      h?.position_amt ?? '',
+      h?.position_price ?? '',
+      decisionLogText(h?.position_status ?? ''),
+      h?.last_violation_ts ?? '',
+      this.policyText,
+      bit(forceShadow),
+    ]);
+  }
+}

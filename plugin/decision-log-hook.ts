@@ -1,0 +1,63 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from '../lib/logger';
+import type { RedisClient } from '../lib/redis/client';
+import type { RedisKeys } from '../lib/redis/keys';
+import { budgetFieldsFromValues } from '../types/budget-hash';
+import type { GateDecision } from '../types/permit';
+import type { DecisionPolicy } from './decide';
+import { DecisionLog } from './decision-log';
+import { noteDecisionInputs } from './decision-log-encoding';
+import type { ResolvedGateOptions } from './gate-options';
+import { PLAN_REPLY_LENGTH } from './plan-script';
+
+/**
+ * What the gate hands to its decision log (option `decisionLogMaxLen`): the budget hash fields
+ * each decision was judged on (from the script's reply, or from the local cache), then every
+ * finished decision with the time on the gate's clock and the `forceShadow` switch as it was.
+ */
+export class DecisionLogHook {
+  private constructor(
+    private readonly log: DecisionLog,
+    private readonly now: () => number,
+    private readonly policy: Readonly<DecisionPolicy>,
+  ) {}
+
+  /** The hook of a gate with these options, or undefined when its decision log is off (`decisionLogMaxLen` 0). */
+  static create(
+    o: ResolvedGateOptions,
+    gate: { client: RedisClient; keys: RedisKeys; policy: DecisionPolicy; now: () => number; registry: Registry; logger: Logger },
+  ): DecisionLogHook | undefined {
+    if (o.decisionLogMaxLen <= 0) return undefined;
+    const log = new DecisionLog({
+      client: gate.client,
+      streamKey: gate.keys.decisionLogStream,
+      maxLen: o.decisionLogMaxLen,
+      instanceId: o.instanceId,
+      via: o.via,
+      policy: gate.policy,
+      registry: gate.registry,
+      logger: gate.logger,
+    });
+    return new DecisionLogHook(log, gate.now, gate.policy);
+  }
+
+  /** The fields the decision script appended to its reply after the decision, when asked to. */
+  noteReply(decision: GateDecision, reply: Array<string | null>): void {
+    if (reply.length > PLAN_REPLY_LENGTH) noteDecisionInputs(decision, budgetFieldsFromValues(reply.slice(PLAN_REPLY_LENGTH)));
+  }
+
+  /** The cached hash a decision was taken from. */
+  noteFields(decision: GateDecision, fields: Record<string, string>): void {
+    noteDecisionInputs(decision, fields);
+  }
+
+  /** Queues a finished decision; never waits and never changes it. */
+  append(req: unknown, decision: GateDecision): void {
+    this.log.append(req, decision, this.now(), this.policy.forceShadow);
+  }
+
+  /** Closes the log, waiting at most `waitMs` for what is queued to be written. */
+  close(waitMs: number): Promise<void> {
+    return this.log.close(waitMs);
+  }
+}
