@@ -25,6 +25,7 @@ import { FirstConnection } from './first-connection';
 import { clientEnded, gateClient } from './gate-client';
 import { BREAKER_STATE, GateMetrics } from './gate-metrics';
 import { decisionPolicyOf, resolveGateOptions, type BudgetGateOptions, type ResolvedGateOptions } from './gate-options';
+import { RepeatBlocks } from './repeat-block';
 import { GuardedRead, type BreakerStateName, type BudgetRead } from './guarded-read';
 import { GateLocalCache } from './local-cache';
 import { decisionFromPlanReply } from './plan-script';
@@ -70,6 +71,11 @@ export class BudgetGate implements PermitGate {
   private readonly reads: GuardedRead;
   /** Option `localCache`; undefined when off (or on a Cluster client). */
   private readonly localCache: GateLocalCache | undefined;
+  /**
+   * Symbols whose last decision was a block, confirmed with HMGET next time; undefined with a local
+   * cache, which answers a repeated block without any round trip.
+   */
+  private readonly repeatBlocks: RepeatBlocks | undefined;
   /** Decisions from the local cache; undefined without one. */
   private readonly cacheFallback: CacheFallback | undefined;
   /** Option `decisionLogMaxLen`; undefined when 0 (off). */
@@ -113,6 +119,10 @@ export class BudgetGate implements PermitGate {
     this.firstConnection = new FirstConnection(client, o.timeoutMs);
     const withFields = this.localCache !== undefined || this.decisionLog !== undefined;
     this.reads = new GuardedRead({ client, options: o, keys, metrics, logger, now, policy, localCache: this.localCache, withFields });
+    const { reads, decisionLog } = this;
+    this.repeatBlocks = this.localCache
+      ? undefined
+      : new RepeatBlocks({ reads, now, policy, decisionLog, unreachable: (plan, failure) => this.unreachable(plan, failure), script: (plan) => this.decideFromRedis(plan) });
   }
 
   /**
@@ -242,6 +252,7 @@ export class BudgetGate implements PermitGate {
    * call answered without I/O (an open breaker) gives its decision without a promise.
    */
   private decideFromRedis(plan: PermitRequest): GateDecision | Promise<GateDecision> {
+    if (this.repeatBlocks?.has(plan.symbol)) return this.repeatBlocks.decide(plan);
     const read = this.reads.read(plan);
     return read instanceof Promise ? read.then((settled) => this.decideFromRead(plan, settled)) : this.decideFromRead(plan, read);
   }
@@ -250,10 +261,12 @@ export class BudgetGate implements PermitGate {
     if (!read.ok) return this.unreachable(plan, failOpenDecision(read.reason, read.detail));
     const decision = decisionFromPlanReply(read.reply);
     decision.source = 'redis';
+    this.repeatBlocks?.note(plan.symbol, decision);
     // The script appends the hash's known fields when asked (decision log, local cache).
     this.decisionLog?.noteReply(decision, read.reply);
     return decision;
   }
+
 
   /** Redis itself cannot be read: the local cache may still know the hash (`CacheFallback`). */
   private unreachable(plan: PermitRequest, failure: GateDecision): GateDecision {

@@ -54,7 +54,7 @@ export interface GuardedReadParts {
  * another type is bad data (`invalid_budget_data`), never a breaker failure.
  */
 export class GuardedRead {
-  private readonly breaker: CircuitBreaker<[string, string[]], Array<string | null>>;
+  private readonly breaker: CircuitBreaker<[string, readonly string[], boolean], Array<string | null>>;
   private consecutiveFailures = 0;
   /** performance.now() of the first failure of the current run of failed reads. */
   private failureStreakStartedAt = 0;
@@ -91,7 +91,7 @@ export class GuardedRead {
     // than timeoutMs, and a second timer in the breaker would only add its cost.
     const clientTimeout = redisModeOf(client).commandTimeoutMs(client);
     const clientBoundsRead = clientTimeout !== undefined && clientTimeout > 0 && clientTimeout <= o.timeoutMs;
-    this.breaker = new CircuitBreaker((key: string, args: string[]) => this.readFields(key, args), {
+    this.breaker = new CircuitBreaker((key: string, args: readonly string[], hmget: boolean) => this.call(key, args, hmget), {
       name: 'p28_budget_gate',
       timeout: clientBoundsRead ? false : o.timeoutMs,
       errorThresholdPercentage: o.errorThresholdPercentage,
@@ -154,7 +154,25 @@ export class GuardedRead {
     }
     // The script's arguments are built only for a call that is made: an open breaker answers without them.
     const args = planScriptArgs(plan, this.now(), this.policy, this.options.reservationTtlMs, this.withFields);
-    return breaker.fire(this.keys.budget(plan.symbol), args).then(
+    return this.fire(plan, args);
+  }
+
+  /**
+   * `read`, with HMGET of `fields` instead of the decision script: the reply is their values
+   * (`plugin/repeat-block.ts`). The same breaker, timeout and fail-open reasons.
+   */
+  readFields(plan: PermitRequest, fields: readonly string[]): BudgetRead | Promise<BudgetRead> {
+    const breaker = this.breaker;
+    if (!breaker.closed && !breaker.pendingClose) {
+      this.metrics.breakerEvent('reject');
+      this.metrics.breakerEvent('fallback');
+      return BREAKER_OPEN_READ;
+    }
+    return this.fire(plan, fields, true);
+  }
+
+  private fire(plan: PermitRequest, args: readonly string[], hmget = false): Promise<BudgetRead> {
+    return this.breaker.fire(this.keys.budget(plan.symbol), args, hmget).then(
       (reply) => this.readSucceeded(reply),
       (error: unknown) => this.readFailed(error),
     );
@@ -227,10 +245,12 @@ export class GuardedRead {
     }
   }
 
-  private readFields(key: string, args: string[]): Promise<Array<string | null>> {
+  /** The script with `args`, or (`hmget`) HMGET of the fields in `args`. */
+  private call(key: string, args: readonly string[], hmget: boolean): Promise<Array<string | null>> {
     this.inFlight += 1;
     const read = () => this.client.p28DecidePlan(key, ...args);
-    return (this.localCache ? this.localCache.read(key, read) : read()).then(
+    const called = hmget ? this.client.hmget(key, ...args) : this.localCache ? this.localCache.read(key, read) : read();
+    return called.then(
       (values) => {
         this.settled();
         return values;

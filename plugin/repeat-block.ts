@@ -1,7 +1,9 @@
 import { RESERVATIONS_FIELD } from '../lib/redis/reservations';
 import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
 import type { GateDecision, PermitRequest } from '../types/permit';
-import { decideFromBudgetFields, type DecisionPolicy } from './decide';
+import { decideFromBudgetFields, failOpenDecision, type DecisionPolicy } from './decide';
+import type { DecisionLogHook } from './decision-log-hook';
+import type { BudgetRead, GuardedRead } from './guarded-read';
 
 /**
  * A block read with HMGET instead of the decision script, for a symbol whose last decision was a
@@ -27,11 +29,48 @@ export const REPEAT_BLOCK_FIELDS: readonly string[] = Object.freeze([...BUDGET_H
 /** Symbols remembered at most; past it the memory starts again (each costs a script call once more). */
 export const REPEAT_BLOCK_SYMBOLS = 10_000;
 
-/** The symbols whose last decision read from Redis was a block (enforced or would-be). */
+/** What the repeated-block path needs of its gate. */
+export interface RepeatBlockParts {
+  reads: GuardedRead;
+  now: () => number;
+  policy: DecisionPolicy;
+  decisionLog: DecisionLogHook | undefined;
+  /** The gate's answer when Redis cannot be read (the local cache may still know the hash). */
+  unreachable: (plan: PermitRequest, failure: GateDecision) => GateDecision;
+  /** The gate's script path, for whatever the HMGET does not confirm. */
+  script: (plan: PermitRequest) => GateDecision | Promise<GateDecision>;
+}
+
+/**
+ * The symbols whose last decision read from Redis was a block (enforced or would-be), and the
+ * decision of the next plan on one of them: HMGET, judged in-process, confirms the block in one
+ * cheap round trip; anything else goes to the script after all.
+ */
 export class RepeatBlocks {
   private readonly symbols = new Set<string>();
 
-  constructor(private readonly limit = REPEAT_BLOCK_SYMBOLS) {}
+  constructor(
+    private readonly parts: RepeatBlockParts,
+    private readonly limit = REPEAT_BLOCK_SYMBOLS,
+  ) {}
+
+  decide(plan: PermitRequest): GateDecision | Promise<GateDecision> {
+    const read = this.parts.reads.readFields(plan, REPEAT_BLOCK_FIELDS);
+    return read instanceof Promise ? read.then((settled) => this.judge(plan, settled)) : this.judge(plan, read);
+  }
+
+  private judge(plan: PermitRequest, read: BudgetRead): GateDecision | Promise<GateDecision> {
+    const parts = this.parts;
+    if (!read.ok) return parts.unreachable(plan, failOpenDecision(read.reason, read.detail));
+    const confirmed = confirmedBlock(plan, read.reply, parts.now(), parts.policy);
+    if (confirmed === undefined) {
+      this.symbols.delete(plan.symbol);
+      return parts.script(plan);
+    }
+    confirmed.decision.source = 'redis';
+    parts.decisionLog?.noteFields(confirmed.decision, confirmed.fields);
+    return confirmed.decision;
+  }
 
   has(symbol: string): boolean {
     return this.symbols.has(symbol);
@@ -45,10 +84,6 @@ export class RepeatBlocks {
     } else {
       this.symbols.delete(symbol);
     }
-  }
-
-  forget(symbol: string): void {
-    this.symbols.delete(symbol);
   }
 
   get size(): number {
