@@ -174,8 +174,11 @@ def sentinel_set():
     binary = redis_server_binary()
     deployment = Deployment()
     try:
-        master = deployment.start(binary)
-        replica = deployment.start(binary, "--replicaof", "127.0.0.1", str(master.port))
+        # A replica writes the master's snapshot to its dir: the temp dir, not the working dir.
+        master = deployment.start(binary, "--dir", deployment.dir.name, "--dbfilename", "master.rdb")
+        replica = deployment.start(
+            binary, "--replicaof", "127.0.0.1", str(master.port), "--dir", deployment.dir.name, "--dbfilename", "replica.rdb",
+        )
         replica_client = replica.client(decode_responses=True)
         wait_for(lambda: replica_client.info("replication").get("master_link_status") == "up", "the replica to sync")
         replica_client.close()
