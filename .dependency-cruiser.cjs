@@ -1,6 +1,6 @@
 // The layering of the package, checked by `npm run lint` (docs/architecture.md draws it).
 //
-//   types  <-  lib/engine  <-  lib/redis  <-  plugin  <-  lib/config.ts, lib/worker  <-  lib/cli.ts (and the other lib/*.ts of the CLI), index.ts
+//   types  <-  lib/engine  <-  lib/redis  <-  plugin  <-  lib/config.ts (and config-values.ts), lib/worker  <-  lib/cli.ts (and the other lib/*.ts of the CLI), index.ts
 //
 // plus the base files at the top of lib/ (BASE: logger, options-error, ...), which import only
 // types. Each room may import only the rooms listed for it; any other import of the package's own
@@ -10,9 +10,10 @@
 const path = require('node:path');
 
 const BASE = '^lib/(logger|options-error|registry-metrics|cause-log|package-version)\\.ts$';
-const CONFIG = '^lib/config\\.ts$';
+/** The worker's configuration: the variables (`config.ts`) and how each one's text is read (`config-values.ts`). */
+const CONFIG = '^lib/config(-values)?\\.ts$';
 /** The CLI's room: lib/commands/ and every file at the top of lib/ that is neither a base file nor the config. */
-const CLI = '^lib/(?!(logger|options-error|registry-metrics|cause-log|package-version|config)\\.ts$)[^/]+\\.ts$|^lib/commands/';
+const CLI = '^lib/(?!(logger|options-error|registry-metrics|cause-log|package-version|config|config-values)\\.ts$)[^/]+\\.ts$|^lib/commands/';
 const ROOMS = {
   types: '^types/',
   base: BASE,
@@ -68,7 +69,7 @@ module.exports = {
     },
     only('redis-below-plugin-and-worker', 'lib/redis is Redis access for both sides: it never imports the gate, the worker or its config.', ROOMS.redis, any('types', 'base', 'engine', 'redis')),
     only('plugin-never-loads-the-worker', "The gate runs inside the Governor: it never imports the worker, the worker's config or the CLI.", ROOMS.plugin, any('types', 'base', 'engine', 'redis', 'plugin')),
-    only('config-below-worker', "lib/config.ts is the worker's configuration: the worker and the CLI read it, it reads neither (nor the gate).", CONFIG, any('types', 'base', 'engine', 'redis')),
+    only('config-below-worker', "lib/config.ts (with config-values.ts) is the worker's configuration: the worker and the CLI read it, it reads neither (nor the gate).", CONFIG, any('types', 'base', 'engine', 'redis', 'config')),
     only('worker-below-cli', 'lib/worker hosts the gate and uses everything below it, never the CLI or the package barrel.', ROOMS.worker, any('types', 'base', 'engine', 'redis', 'plugin', 'config', 'worker')),
     only('shipped-code-imports-no-tools', 'The CLI and the barrel ship: they never import dev/, bench/, demo/ or test/.', any('cli', 'index'), any(...SHIPPED)),
     only('dev-imports-shipped-code', 'dev/ is the shared harness: it builds on shipped code, never on bench/, demo/ or test helpers.', ROOMS.dev, any(...SHIPPED, 'dev')),

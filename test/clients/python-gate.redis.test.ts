@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import type { RedisClient } from '../../lib/redis/client';
+import { RedisKeys } from '../../lib/redis/keys';
 import { startWorkerService, type WorkerServiceHandle } from '../../lib/worker/worker-service';
 import { BudgetGate } from '../../plugin/budget-gate';
+import { DECISION_LOG_FIELDS, DecisionLogEntry, readLoggedDecision, unpackDecisionLogEntry } from '../../types/decision-log-entry';
 import { budgetFields } from '../support/gate-fixtures';
 import { freePort } from '../support/local-redis-server';
 import { PYTHON_PACKAGE_DIR, requirePython } from '../support/python';
@@ -85,6 +87,85 @@ describe('the Python package clients/python', function () {
       expect(await gate.evaluate({ planId: 'node-1', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: 1000 })).to.include({ reason: 'within_budget', reservedUsd: 0 });
       expect(await pyGate("print(gate.release('node-1', 'ETHUSDT'), gate.release('node-1', 'ETHUSDT'))")).to.equal('True False');
       expect(await admin.hexists(KEY, 'reservations')).to.equal(0);
+    });
+  });
+
+  describe('decision log entries of the Python gate, read by the Node reader', () => {
+    const redis = useRedisServer();
+    const STREAM = new RedisKeys().decisionLogStream;
+    let admin: RedisClient;
+    beforeEach(async () => {
+      admin = await connectedClient(redis.server);
+      await admin.flushall();
+    });
+    afterEach(() => admin.disconnect());
+
+    /** The same requests through either gate: within budget, over it, a close, no hash, invalid, a '|' in a plan id. */
+    const REQUESTS = [
+      { planId: 'p-within', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', qty: 0.1, reduceOnly: false },
+      { planId: 'p-over', symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', qty: 0.5, notionalUsd: 500 },
+      { planId: 'p-close', symbol: 'ETHUSDT', action: 'CLOSE' },
+      { planId: 'p-none', symbol: 'solusdt', action: 'OPEN', side: 'SELL', notionalUsd: 1e-7 },
+      { planId: 'p-bad', symbol: 'ETHUSDT', action: 'OPEN', qty: -1 },
+      { planId: 'p|pipe', symbol: 'ETHUSDT', action: 'OPEN', notionalUsd: 100000 },
+    ];
+
+    /** The packed values of the stream's entries, oldest first, after clearing it. */
+    async function takeEntries(): Promise<Array<[string, string[]]>> {
+      const entries = (await admin.xrange(STREAM, '-', '+')) as Array<[string, string[]]>;
+      await admin.del(STREAM);
+      return entries;
+    }
+
+    it('writes, with decode_responses True or False, the entry the Node gate writes for the same decision but for via', async () => {
+      const nowMs = Date.now();
+      await admin.hset(KEY, budgetFields({ position_status: 'ok' }, nowMs));
+      const nodeClient = await connectedClient(redis.server, 'gate', 1000);
+      const nodeGate = new BudgetGate({ redis: nodeClient, registry: new Registry(), timeoutMs: 1000, instanceId: 'gov-host-1', reservationTtlMs: 0, now: () => nowMs });
+      try {
+        for (const request of REQUESTS) await nodeGate.evaluate(request as never);
+        await eventually(async () => (await admin.xlen(STREAM)) === REQUESTS.length);
+      } finally {
+        await nodeGate.close();
+        nodeClient.disconnect();
+      }
+      const fromNode = (await takeEntries()).map(([, flat]) => unpackDecisionLogEntry(flat[1]!)!);
+      expect(fromNode.map((e) => e.via)).to.deep.equal(REQUESTS.map(() => 'node'));
+
+      for (const decode of ['True', 'False']) {
+        const out = await py(
+          [
+            'import json, redis',
+            'from p28_budget_gate import BudgetGate',
+            `gate = BudgetGate(redis.Redis(port=${redis.server.port}, decode_responses=${decode}), timeout_sec=1, instance_id='gov-host-1', reservation_ttl_sec=0, now=lambda: ${nowMs} / 1000)`,
+            `reasons = [gate.evaluate(r).reason for r in json.loads(${JSON.stringify(JSON.stringify(REQUESTS))})]`,
+            'gate.close()',
+            'print(json.dumps([reasons, gate.counters.snapshot()]))',
+          ].join('\n'),
+        );
+        const [reasons, counters] = JSON.parse(out) as [string[], Record<string, number>];
+        expect(reasons, decode).to.deep.equal(['within_budget', 'p28_budget_violation', 'reduce_only', 'no_budget_data', 'invalid_request', 'p28_budget_violation']);
+        expect(counters, decode).to.include({ decision_log_written: REQUESTS.length, 'decision_log_dropped{closed}': 0, 'decision_log_dropped{queue_full}': 0, 'decision_log_dropped{write_failed}': 0 });
+
+        const entries = await takeEntries();
+        expect(entries, decode).to.have.length(REQUESTS.length);
+        entries.forEach(([id, flat], i) => {
+          const values = unpackDecisionLogEntry(flat[1]!);
+          expect(flat[0], 'one field, d').to.equal('d');
+          expect(flat, 'one field, d').to.have.length(2);
+          expect(values && Object.keys(values), 'every value, in order').to.deep.equal([...DECISION_LOG_FIELDS]);
+          expect(DecisionLogEntry.safeParse(values).success, flat[1]).to.equal(true);
+          expect(values, `${decode} ${REQUESTS[i]!.planId}`).to.deep.equal({ ...fromNode[i], via: 'python' });
+          const read = readLoggedDecision(id, flat);
+          expect(read, flat[1]).to.not.equal(undefined);
+          expect(read).to.include({ tsMs: nowMs, planId: REQUESTS[i]!.planId.replace('|', '/'), via: 'python', gate: 'gov-host-1', reason: reasons[i] });
+        });
+        const [within, over] = entries.map(([id, flat]) => readLoggedDecision(id, flat)!);
+        expect(within).to.include({ qty: 0.1, reduceOnly: false, budgetUsd: 1348, projectedNotionalUsd: 1100, reservedUsd: 0, mode: 'enforce', source: 'redis', allow: true });
+        expect(within!.hash).to.include({ symbol: 'ETHUSDT', budget_usd: '1348', equity_usd: '100000', timestamp: String(Math.floor(nowMs / 1000)), position_status: 'ok' });
+        expect(over).to.include({ allow: false, wouldBlock: true, enforced: true, notionalUsd: 500, detail: 'projected_over_budget' });
+        expect(over!.policy).to.deep.equal({ staleAfterMs: 60000, violationWindowMs: 30000, maxClockSkewMs: 5000, forceShadow: false });
+      }
     });
   });
 

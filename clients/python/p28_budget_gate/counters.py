@@ -2,7 +2,7 @@
 
 import threading
 
-__all__ = ["GateCounters"]
+__all__ = ["GateCounters", "DECISION_LOG_DROP_CAUSES"]
 
 try:  # optional: a Governor that exports Prometheus metrics has it installed
     import prometheus_client as _prometheus
@@ -26,6 +26,15 @@ def _prometheus_counters(registry):
                 "decisions": _prometheus.Counter("p28_gate_decisions_total", "Budget gate decisions by outcome and reason.", ["decision", "reason"], registry=target),
                 "breaker": _prometheus.Counter("p28_gate_breaker_transitions_total", "Budget gate breaker state changes.", ["state"], registry=target),
                 "misconfigured": _prometheus.Counter("p28_gate_misconfigured_total", "Budget gate misconfigurations seen (key prefix without budgets, HTTP 401/404).", ["cause"], registry=target),
+                "decision_log_dropped": _prometheus.Counter(
+                    "p28_decision_log_dropped_total",
+                    "Gate decisions not written to the decision log, by cause: queue_full (Redis slow or down and the in-memory queue full), "
+                    "write_failed (a write Redis did not confirm), closed (queued when the gate closed). Decisions themselves are never affected.",
+                    ["cause"], registry=target,
+                ),
+                "decision_log_written": _prometheus.Counter(
+                    "p28_decision_log_written_total", "Gate decisions written to the decision log (quantum:stream:p28.decisions).", registry=target,
+                ),
             }
         except ValueError:
             # Names taken on that registry by something else: the counters stay in the gate only.
@@ -34,14 +43,20 @@ def _prometheus_counters(registry):
         return counters
 
 
+# Why a decision log entry was dropped: the label values of p28_decision_log_dropped_total{cause}.
+DECISION_LOG_DROP_CAUSES = ("queue_full", "write_failed", "closed")
+
+
 class GateCounters:
-    """Decisions by outcome and reason, breaker transitions, and loud misconfigurations.
+    """Decisions by outcome and reason, breaker transitions, loud misconfigurations, and the
+    decision log's written and dropped entries.
 
     ``snapshot()`` gives them as a dict for any exporter. With prometheus_client installed they
     are also Prometheus counters on ``registry`` (default: prometheus_client's global registry),
     named as the Node gate's: ``p28_gate_decisions_total{decision,reason}``,
-    ``p28_gate_breaker_transitions_total{state}``, and ``p28_gate_misconfigured_total{cause}``
-    (a key prefix under which no worker writes, a 401 or 404 from the worker's HTTP API).
+    ``p28_gate_breaker_transitions_total{state}``, ``p28_gate_misconfigured_total{cause}``
+    (a key prefix under which no worker writes, a 401 or 404 from the worker's HTTP API),
+    ``p28_decision_log_written_total`` and ``p28_decision_log_dropped_total{cause}``.
     """
 
     def __init__(self, registry=None, prometheus=True):
@@ -51,13 +66,13 @@ class GateCounters:
         if prometheus and _prometheus is not None:
             self._prom = _prometheus_counters(registry)
 
-    def _inc(self, family, label):
+    def _inc(self, family, label, amount=1):
         key = (family, label)
         with self._lock:
-            self._values[key] = self._values.get(key, 0) + 1
+            self._values[key] = self._values.get(key, 0) + amount
         if self._prom is not None:
             counter = self._prom[family]
-            counter.labels(*label).inc()
+            (counter.labels(*label) if label else counter).inc(amount)
 
     def decision(self, decision):
         outcome = "block" if not decision.allow else "fail_open" if decision.fail_open else "allow"
@@ -69,10 +84,30 @@ class GateCounters:
     def misconfigured(self, cause):
         self._inc("misconfigured", (cause,))
 
+    def decision_log_started(self):
+        """Shows the decision log's counters at 0 from the start, every cause included."""
+        with self._lock:
+            self._values.setdefault(("decision_log_written", ()), 0)
+            for cause in DECISION_LOG_DROP_CAUSES:
+                self._values.setdefault(("decision_log_dropped", (cause,)), 0)
+        if self._prom is not None:
+            for cause in DECISION_LOG_DROP_CAUSES:
+                self._prom["decision_log_dropped"].labels(cause)
+
+    def decision_log_written(self, entries):
+        if entries > 0:
+            self._inc("decision_log_written", (), entries)
+
+    def decision_log_dropped(self, cause, entries=1):
+        if entries > 0:
+            self._inc("decision_log_dropped", (cause,), entries)
+
     def get(self, family, *label):
         with self._lock:
             return self._values.get((family, tuple(label)), 0)
 
     def snapshot(self):
         with self._lock:
-            return {"%s{%s}" % (family, ",".join(label)): value for (family, label), value in sorted(self._values.items())}
+            return {
+                "%s{%s}" % (family, ",".join(label)) if label else family: value for (family, label), value in sorted(self._values.items())
+            }

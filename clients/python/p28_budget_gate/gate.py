@@ -2,17 +2,19 @@
 
 import logging
 import math
+import os
 import pkgutil
 import re
+import socket
 import time
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from .breaker import Breaker
+from .connections import bounded_client
 from .counters import GateCounters
 from .decision import FAIL_OPEN_REASONS, PLAN_ID_MAX, Decision, Verdict, is_closing, normalize_symbol, read_request
+from .decision_log import BUDGET_HASH_FIELDS, DECISION_LOG_DEFAULTS, DecisionLog, pack_entry
 
 __all__ = ["BudgetGate", "DEFAULTS"]
 
@@ -34,12 +36,16 @@ DEFAULTS = {
     # How often, at most, a decision without a budget hash checks that a worker writes under the
     # key prefix at all (one EXISTS of its heartbeat key).
     "prefix_check_every_sec": 60.0,
+    # Approximate length bound of the decision log <prefix>:stream:p28.decisions (XADD MAXLEN ~);
+    # 0 turns the log off (the Node gate's decisionLogMaxLen).
+    "decision_log_max_len": DECISION_LOG_DEFAULTS["max_len"],
 }
 
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+INSTANCE_ID_PATTERN = re.compile(r"\S{1,200}\Z")
 REDIS_CAUSES = frozenset(["redis_unavailable", "timeout", "breaker_open"])
-# Connection arguments that belong to the pool they came from, not to a copy of it.
-_POOL_BOUND = ("maint_notifications_pool_handler",)
+# The decision script's reply: 7 values, then the budget hash fields when asked for them.
+REPLY_LENGTH = 7
 
 
 def _script(name):
@@ -88,6 +94,25 @@ def decision_from_reply(reply):
     )
 
 
+def _hash_fields(reply):
+    """The budget hash fields the decision script appended to its reply, by name (those present)."""
+    values = reply[REPLY_LENGTH:REPLY_LENGTH + len(BUDGET_HASH_FIELDS)]
+    return {name: _text(value) for name, value in zip(BUDGET_HASH_FIELDS, values) if value is not None and value is not False}
+
+
+def _request_identity(request):
+    """planId and symbol of a request that is not a valid plan, cut short (the Node gate's requestIdentity)."""
+    if not isinstance(request, dict):
+        return {}
+    plan_id, symbol = request.get("planId"), request.get("symbol")
+    return {"planId": plan_id[:PLAN_ID_MAX] if isinstance(plan_id, str) else None, "symbol": symbol[:40] if isinstance(symbol, str) else None}
+
+
+def default_instance_id():
+    """The gate's name in its decision log entries unless given: host-pid, as the Node gate's."""
+    return "%s-%d" % (socket.gethostname(), os.getpid())
+
+
 def _positive(value):
     try:
         number = float(value)
@@ -113,6 +138,11 @@ class BudgetGate:
     rules stops asking a Redis that keeps failing. Nothing ever raises into the Governor, and no
     Redis failure can turn into a block: every way of not knowing is a fail-open allow with its
     reason, logged once per change of cause (logger ``p28_budget_gate``) and counted.
+
+    Every decision is also appended to the decision log ``<key_prefix>:stream:p28.decisions`` in
+    the entry format every gate writes (``via`` = ``python``, ``gate`` = ``instance_id``), off the
+    decision's path: a bounded queue written by a daemon thread (``decision_log.DecisionLog``).
+    ``decision_log_max_len`` bounds the stream; 0 turns the log off.
     """
 
     name = "p28_budget"
@@ -123,6 +153,7 @@ class BudgetGate:
                  error_threshold_percentage=DEFAULTS["error_threshold_percentage"], volume_threshold=DEFAULTS["volume_threshold"],
                  consecutive_failures_to_open=DEFAULTS["consecutive_failures_to_open"], failure_streak_sec=DEFAULTS["failure_streak_sec"],
                  reset_timeout_sec=DEFAULTS["reset_timeout_sec"], prefix_check_every_sec=DEFAULTS["prefix_check_every_sec"],
+                 decision_log_max_len=DEFAULTS["decision_log_max_len"], instance_id=None,
                  force_shadow=False, disabled=False, registry=None, logger=None, now=time.time):
         issues = []
         if not isinstance(key_prefix, str) or not PREFIX_PATTERN.match(key_prefix):
@@ -135,6 +166,10 @@ class BudgetGate:
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 issues.append("%s: a number in [%s, %s]" % (label, low, high))
+        if isinstance(decision_log_max_len, bool) or not isinstance(decision_log_max_len, int) or not 0 <= decision_log_max_len <= 10**9:
+            issues.append("decision_log_max_len: a whole number in [0, 1000000000] (0 turns the log off)")
+        if instance_id is not None and (not isinstance(instance_id, str) or not INSTANCE_ID_PATTERN.match(instance_id)):
+            issues.append("instance_id: 1 to 200 characters without spaces")
         if issues:
             raise ValueError("invalid budget gate options: " + "; ".join(issues))
         self.key_prefix = key_prefix
@@ -151,7 +186,21 @@ class BudgetGate:
             consecutive_failures_to_open=consecutive_failures_to_open, failure_streak_sec=failure_streak_sec,
             reset_timeout_sec=reset_timeout_sec, on_change=self._breaker_changed,
         )
-        self._client, self._owns_pool = self._bounded_client(redis_client_or_url)
+        self._client, self._owns_pool = bounded_client(redis_client_or_url, self.timeout_sec)
+        if not self._owns_pool:
+            self._log.warning(
+                "budget gate uses the %s passed in as it is: its own socket timeout bounds each decision, not timeout_sec",
+                type(redis_client_or_url).__name__,
+            )
+        self.instance_id = instance_id or default_instance_id()
+        self.decision_log = None
+        if decision_log_max_len > 0:
+            writer, owned = bounded_client(redis_client_or_url, DECISION_LOG_DEFAULTS["write_timeout_sec"])
+            self.decision_log = DecisionLog(
+                writer, "%s:stream:p28.decisions" % key_prefix, decision_log_max_len, self.counters, self._log, owns_client=owned,
+            )
+        self._log_policy = "|".join(self._policy)
+        self._gate_text = self.instance_id.replace("|", "/")
         self._decide = self._client.register_script(DECIDE_SCRIPT)
         self._release = self._client.register_script(RELEASE_SCRIPT)
         self._last_fail_open = None
@@ -165,11 +214,15 @@ class BudgetGate:
     def evaluate(self, request):
         """The Decision for one PermitRequest dict (``planId``, ``symbol``, ``action``, optional
         ``side``, ``qty``, ``notionalUsd``, ``reduceOnly``). Never raises."""
+        plan, fields = None, None
         try:
-            decision = self._judge(request)
+            plan, decision = self._judge_without_redis(request)
+            if decision is None:
+                decision, fields = self._judge_with_redis(plan)
         except Exception as error:  # noqa: BLE001 - a permit check must never raise into the Governor
             decision = Decision.fail_open_for("redis_unavailable", "unexpected: %s" % (error,))
         self._finish(request, decision)
+        self._log_decision(request, plan, decision, fields)
         return decision
 
     def check_portfolio_budget(self, symbol, plan_id, action="OPEN", side=None, qty=None, notional_usd=None, reduce_only=False):
@@ -212,9 +265,13 @@ class BudgetGate:
             self._log.warning("budget gate could not release a reservation; it lapses on its own (plan %s, %s): %s", plan_id, symbol, error)
             return False
 
-    def close(self):
-        """Closes the gate's own connection pool (the client passed in stays open)."""
+    def close(self, wait_sec=DECISION_LOG_DEFAULTS["close_wait_sec"]):
+        """Writes the decision log entries still queued, waiting at most ``wait_sec`` (what is left
+        then is counted as dropped, ``closed``), and closes the gate's own connection pools (the
+        client passed in stays open). Decisions after it fail open (``gate_closed``)."""
         self._closed = True
+        if self.decision_log is not None:
+            self.decision_log.close(wait_sec)
         if self._owns_pool:
             self._client.connection_pool.disconnect()
 
@@ -223,58 +280,42 @@ class BudgetGate:
     def _budget_key(self, symbol):
         return "%s:portfolio:budget:%s" % (self.key_prefix, symbol)
 
-    def _bounded_client(self, given):
-        """A client whose every call is bounded by ``timeout_sec`` and never retried."""
-        t = self.timeout_sec
-        bounded = {"socket_timeout": t, "socket_connect_timeout": t, "retry": Retry(NoBackoff(), 0), "retry_on_error": [], "health_check_interval": 0}
-        if isinstance(given, str):
-            return redis.Redis.from_url(given, **bounded), True
-        pool = getattr(given, "connection_pool", None)
-        if isinstance(given, redis.Redis) and type(pool) in (redis.ConnectionPool, redis.BlockingConnectionPool):
-            kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _POOL_BOUND}
-            kwargs.update(bounded)
-            for name in ("orig_socket_timeout", "orig_socket_connect_timeout"):
-                if name in kwargs:
-                    kwargs[name] = t
-            if "retry_on_timeout" in kwargs:
-                kwargs["retry_on_timeout"] = False
-            return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)), True
-        self._log.warning(
-            "budget gate uses the %s passed in as it is: its own socket timeout bounds each decision, not timeout_sec",
-            type(given).__name__,
-        )
-        return given, False
-
-    def _judge(self, request):
+    def _judge_without_redis(self, request):
+        """``(plan, decision)`` when the decision needs no Redis, else ``(plan, None)``."""
         plan, detail = read_request(request)
         if plan is None:
-            return Decision.fail_open_for("invalid_request", detail)
+            return None, Decision.fail_open_for("invalid_request", detail)
         if self.disabled:
-            return Decision(True, "gate_disabled", source="none")
+            return plan, Decision(True, "gate_disabled", source="none")
         if is_closing(plan):
-            return Decision(True, "reduce_only", source="none")
+            return plan, Decision(True, "reduce_only", source="none")
         if self._closed:
-            return Decision.fail_open_for("redis_unavailable", "gate_closed")
+            return plan, Decision.fail_open_for("redis_unavailable", "gate_closed")
         if not self.breaker.allow():
-            return Decision.fail_open_for("breaker_open", "breaker_open")
+            return plan, Decision.fail_open_for("breaker_open", "breaker_open")
+        return plan, None
+
+    def _judge_with_redis(self, plan):
+        """``(decision, hash fields)``: one call of the decision script; the fields it read when the
+        decision log is on (for its entry), else None."""
         args = [
             plan["planId"], plan["symbol"], plan.get("side", ""), _arg(plan.get("qty")), _arg(plan.get("notionalUsd")),
             _arg(self._now() * 1000), self._policy[0], self._policy[1], self._policy[2],
-            "1" if self.force_shadow else "0", str(self._reservation_ttl_ms), "0",
+            "1" if self.force_shadow else "0", str(self._reservation_ttl_ms), "0" if self.decision_log is None else "1",
         ]
         try:
             reply = self._decide(keys=[self._budget_key(plan["symbol"])], args=args)
         except redis.exceptions.TimeoutError as error:
             self.breaker.failure()
-            return Decision.fail_open_for("timeout", str(error) or "timeout")
+            return Decision.fail_open_for("timeout", str(error) or "timeout"), None
         except Exception as error:  # noqa: BLE001 - connection refused, reset, NOPERM, ...: all unavailable
             self.breaker.failure()
-            return Decision.fail_open_for("redis_unavailable", str(error) or type(error).__name__)
+            return Decision.fail_open_for("redis_unavailable", str(error) or type(error).__name__), None
         self.breaker.success()
         decision = decision_from_reply(reply)
         if decision.reason == "no_budget_data":
             self._check_prefix()
-        return decision
+        return decision, (_hash_fields(reply) if len(reply) > REPLY_LENGTH else None)
 
     def _check_prefix(self):
         """A decision found no budget hash: once a minute at most, check that a worker writes under
@@ -327,4 +368,17 @@ class BudgetGate:
             elif decision.would_block:
                 self._log.info("budget gate would block a plan (shadow): plan=%r symbol=%r %s", plan_id, symbol, decision.as_dict())
         except Exception:  # noqa: BLE001 - logs and counters never turn a decision into an exception
+            pass
+
+    def _log_decision(self, request, plan, decision, fields):
+        """Queues the decision's entry in the decision log (when on): packing and a queue append."""
+        if self.decision_log is None:
+            return
+        try:
+            entry = pack_entry(
+                int(round(self._now() * 1000)), plan, None if plan is not None else _request_identity(request), decision, fields,
+                self._gate_text, "python", self._log_policy, self.force_shadow,
+            )
+            self.decision_log.append(entry)
+        except Exception:  # noqa: BLE001 - the log never turns a decision into an exception
             pass

@@ -10,7 +10,7 @@ import redis
 
 from p28_budget_gate import BudgetGate, Decision, Verdict
 
-from conftest import IN_CI, budget_fields, reserved_plans
+from conftest import budget_fields, prometheus_registry, reserved_plans
 
 KEY = "quantum:portfolio:budget:ETHUSDT"
 FLAT = {"position_amt": "0", "position_notional_usd": "0", "position_price": None}
@@ -141,13 +141,7 @@ def test_a_wrong_key_prefix_is_loud_not_a_silent_allow(server, admin, caplog):
 
 
 def test_exports_its_counters_to_prometheus_client_when_installed(server, admin):
-    try:
-        import prometheus_client
-    except ImportError:
-        if IN_CI:
-            raise
-        pytest.skip("prometheus_client not installed")
-    registry = prometheus_client.CollectorRegistry()
+    registry = prometheus_registry()
     admin.hset(KEY, mapping=budget_fields())
     gate = BudgetGate(server.url, registry=registry)
     second = BudgetGate(server.url, registry=registry)
