@@ -3,8 +3,9 @@ import { BudgetHash } from '../../../types/budget-hash';
 import { ErrorBody } from '../http-error';
 
 /**
- * An answer's schema for a route's `response`, with the description of the answer and an example
- * (which the OpenAPI document shows beside the schema and a test checks against it).
+ * An answer's schema for a route's `response`, with the description of the answer (the
+ * `x-response-description` @fastify/swagger takes for it) and an example (which the OpenAPI
+ * document shows beside the schema and a test checks against it).
  */
 export function answer<T extends z.ZodType>(schema: T, description: string, example?: z.output<T>): T {
   return schema.meta({ 'x-response-description': description, ...(example === undefined ? {} : { examples: [example] }) });

@@ -3,11 +3,9 @@ import { z } from 'zod';
 import { parseDecimal } from '../../../types/wire-number';
 import { HttpError } from '../http-error';
 
-/**
- * The conventions of the upstream Python service's endpoints (`/budget/*`, the test injection),
- * kept for its callers: they take no body, their query numbers read as FastAPI's float parameters,
- * and a bad parameter gets FastAPI's 422.
- */
+// The conventions of the upstream Python service's endpoints (`/budget/*`, the test injection),
+// kept for its callers: they take no body, their query numbers read as FastAPI's float parameters,
+// and a bad parameter gets FastAPI's 422.
 
 /**
  * As FastAPI did, any body with any content type is ignored, so `curl -X POST`, `curl -d ''` and
