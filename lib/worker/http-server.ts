@@ -1,24 +1,31 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { validatorCompiler } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import { PLAN_ID_MAX, type PermitGate } from '../../types/permit';
-import { normalizeSymbol } from '../../types/symbol';
 import { BUDGET_GATE_DEFAULTS } from '../../plugin/gate-options';
-import { listBudgetPage } from '../redis/budget-listing';
-import { splitReservations } from '../redis/reservations';
 import { CauseLog } from '../cause-log';
-import { BudgetPageParamError, ListingLimiter, budgetPageParams } from './budget-paging';
 import type { RedisClient } from '../redis/client';
 import { RedisKeys, type InputFamilies } from '../redis/keys';
 import { silentLogger, type Logger } from '../logger';
-import { evaluateHealth, type HealthReport, type HealthSource } from './health';
-import { openApiDocument } from './openapi';
-import { HttpError } from './http-error';
-import { fromRedis, registerUpstreamRoutes } from './upstream-routes';
 import type { ReadinessReport } from '../readiness/readiness';
-import { parseWindow } from '../readiness/window';
+import { evaluateHealth, type HealthReport, type HealthSource } from './health';
+import { HttpError } from './http-error';
+import { requireBearerToken } from './bearer-auth';
+import { answerOtherMethods } from './method-not-allowed';
+import { registerOpenApiDocument } from './openapi-document';
+import { budgetCheckRoute } from './routes/budget-check-route';
+import { budgetRoute } from './routes/budget-route';
+import { budgetsRoute } from './routes/budgets-route';
+import { decisionsRoute } from './routes/decisions-route';
+import { healthRoute } from './routes/health-route';
+import { injectStateRoute } from './routes/inject-state-route';
+import { metricsRoute } from './routes/metrics-route';
+import { openApiRoute } from './routes/openapi-route';
+import { readinessRoute } from './routes/readiness-route';
+import { releaseRoute } from './routes/release-route';
+import type { RouteContext, WorkerRoute } from './routes/route-context';
 
 export const HTTP_SERVER_DEFAULTS = Object.freeze({
   /** How long /health waits for Redis to answer PING before it reports it disconnected. */
@@ -78,28 +85,19 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Served without the bearer token even when P28_API_TOKEN is set. */
-    public?: boolean;
-  }
-}
-
-/** Methods a known path may be asked with; those it does not serve get 405, not 404. */
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
-
-/** A fixed-length digest, so that the token comparison takes the same time whatever its length. */
-const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
-
-/** A bearer-token check in constant time; the token itself is never logged or echoed. */
-function tokenCheck(apiToken: string): (header: string | undefined) => boolean {
-  const expected = digest(apiToken);
-  return (header) => {
-    const match = /^Bearer +(\S+) *$/i.exec(header ?? '');
-    return timingSafeEqual(digest(match?.[1] ?? ''), expected) && match !== null;
-  };
-}
+/** The routes of the API, each a plugin in `routes/` carrying its schemas; the order is the document's. */
+const ROUTES: readonly WorkerRoute[] = [
+  healthRoute,
+  metricsRoute,
+  decisionsRoute,
+  budgetsRoute,
+  releaseRoute,
+  readinessRoute,
+  budgetRoute,
+  budgetCheckRoute,
+  injectStateRoute,
+  openApiRoute,
+];
 
 /**
  * The worker's HTTP API on HOST:PORT (fastify): `/health`, `/metrics`, the budget decisions of the
@@ -122,25 +120,38 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
 }
 
-/** The fastify application behind `startHttpServer`, routes and hooks registered, not yet listening. */
-function buildHttpApp(options: HttpServerOptions): FastifyInstance {
+/**
+ * The fastify application behind `startHttpServer`, hooks registered and routes queued (they load
+ * on `ready` or `listen`), not yet listening. Query, path and body parameters are validated by the
+ * routes' zod schemas; the OpenAPI document is generated from the same schemas.
+ */
+export function buildHttpApp(options: HttpServerOptions): FastifyInstance {
   const now = options.now ?? (() => Date.now());
   const logger = options.logger ?? silentLogger;
-  const keys = new RedisKeys(options.keyPrefix, options.inputFamilies);
-  const freshness = { staleAfterMs: options.staleAfterMs ?? BUDGET_GATE_DEFAULTS.staleAfterMs, maxClockSkewMs: BUDGET_GATE_DEFAULTS.maxClockSkewMs };
-  const health =
-    options.health ??
-    (() =>
-      evaluateHealth({
-        redis: options.redis,
-        worker: options.worker,
-        instanceId: options.instanceId,
-        maxBudgetAgeSec: options.maxBudgetAgeSec,
-        now,
-        redisPingTimeoutMs: options.redisPingTimeoutMs ?? HTTP_SERVER_DEFAULTS.redisPingTimeoutMs,
-      }));
-  const authorized = options.apiToken ? tokenCheck(options.apiToken) : undefined;
-  const document = openApiDocument(options.version ?? '0.0.0');
+  const context: RouteContext = {
+    redis: options.redis,
+    keys: new RedisKeys(options.keyPrefix, options.inputFamilies),
+    now,
+    logger,
+    health:
+      options.health ??
+      (() =>
+        evaluateHealth({
+          redis: options.redis,
+          worker: options.worker,
+          instanceId: options.instanceId,
+          maxBudgetAgeSec: options.maxBudgetAgeSec,
+          now,
+          redisPingTimeoutMs: options.redisPingTimeoutMs ?? HTTP_SERVER_DEFAULTS.redisPingTimeoutMs,
+        })),
+    registry: options.registry,
+    gate: options.gate,
+    readiness: options.readiness,
+    fallbackMode: () => options.worker.mode,
+    freshness: { staleAfterMs: options.staleAfterMs ?? BUDGET_GATE_DEFAULTS.staleAfterMs, maxClockSkewMs: BUDGET_GATE_DEFAULTS.maxClockSkewMs },
+    testMode: options.testMode ?? false,
+    injectedStateTtlSec: HTTP_SERVER_DEFAULTS.injectedStateTtlSec,
+  };
 
   // fastify's own logger stays off: the service logs through its pino logger, with only the
   // fields below, so that headers (the bearer token) never reach a log line.
@@ -150,18 +161,19 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
     bodyLimit: HTTP_SERVER_DEFAULTS.bodyLimitBytes,
     return503OnClosing: true,
     routerOptions: { maxParamLength: PLAN_ID_MAX * 3 },
+    // A parameter the route's schema refuses: 400 with the message of the first one refused.
+    schemaErrorFormatter: (errors) => new HttpError(400, { error: 'bad_request', message: errors[0]?.message ?? 'bad request' }),
   });
+  app.setValidatorCompiler(validatorCompiler);
+  // Answers are sent as the handlers build them; the response schemas document them (and the
+  // tests hold live answers to the document).
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   // Bodies are JSON only: a text/plain body would reach the gate as a string and pass for a
   // malformed request; a 415 tells the caller what is wrong instead.
   app.removeContentTypeParser('text/plain');
+  registerOpenApiDocument(app, options.version ?? '0.0.0');
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!authorized || request.routeOptions.config?.public) return;
-    if (!authorized(request.headers.authorization)) {
-      reply.header('www-authenticate', 'Bearer');
-      throw new HttpError(401, { error: 'unauthorized', message: 'a valid Authorization: Bearer token is required' });
-    }
-  });
+  requireBearerToken(app, options.apiToken);
 
   const failures = new CauseLog(logger);
   // Only a success of the failing route ends its problem: /health and /metrics answer while
@@ -194,121 +206,8 @@ function buildHttpApp(options: HttpServerOptions): FastifyInstance {
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found' }));
 
-  const served = new Map<string, { methods: Set<string>; isPublic: boolean }>();
-  const route = (
-    method: 'GET' | 'POST' | 'DELETE',
-    url: string,
-    handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
-    isPublic = false,
-    instance: FastifyInstance = app,
-  ): void => {
-    instance.route({ method, url, handler, config: { public: isPublic } });
-    const entry = served.get(url) ?? { methods: new Set<string>(), isPublic };
-    entry.methods.add(method);
-    if (method === 'GET') entry.methods.add('HEAD');
-    served.set(url, entry);
-  };
-
-  route(
-    'GET',
-    '/health',
-    async (_request, reply) => {
-      const { code, body } = await health();
-      return reply.code(code).header('cache-control', 'no-store').send(body);
-    },
-    true,
-  );
-
-  route(
-    'GET',
-    '/metrics',
-    async (_request, reply) =>
-      reply.header('content-type', options.registry.contentType).header('cache-control', 'no-store').send(await options.registry.metrics()),
-    true,
-  );
-
-  const gate = options.gate;
-  if (gate) {
-    // Any JSON value is handed to the gate as is: it answers a body that fails the schema with a
-    // fail-open `invalid_request`, exactly as it does for a Node caller.
-    route('POST', '/v1/decisions', async (request) => gate.evaluate(request.body as never));
-    const release = gate.release?.bind(gate);
-    if (release) {
-      route('DELETE', '/v1/reservations/:symbol/:planId', async (request) => {
-        const params = request.params as { symbol: string; planId: string };
-        const symbol = normalizeSymbol(params.symbol);
-        if (symbol === undefined) throw new HttpError(400, { error: 'bad_request', message: 'symbol must be 1-32 letters or digits' });
-        const planId = params.planId;
-        if (typeof planId !== 'string' || planId.length === 0 || planId.length > PLAN_ID_MAX) {
-          throw new HttpError(400, { error: 'bad_request', message: `planId must be 1-${PLAN_ID_MAX} characters` });
-        }
-        return { symbol, planId, released: await release(planId, symbol) };
-      });
-    }
-  }
-
-  const listings = new ListingLimiter((body) => new HttpError(429, body));
-  route('GET', '/v1/budgets', async (request) => {
-    const { over } = request.query as Record<string, unknown>;
-    if (over !== undefined && over !== 'true' && over !== 'false') {
-      throw new HttpError(400, { error: 'bad_request', message: 'query parameter over must be true or false' });
-    }
-    let page: ReturnType<typeof budgetPageParams>;
-    try {
-      page = budgetPageParams(request.query as Record<string, unknown>);
-    } catch (error) {
-      if (error instanceof BudgetPageParamError) throw new HttpError(400, { error: 'bad_request', message: error.message });
-      throw error;
-    }
-    const listed = await listings.run(() => fromRedis(() => listBudgetPage(options.redis, keys, { ...page, over: over === 'true' })));
-    const nowMs = now();
-    const budgets = listed.budgets.map((b) => {
-      const { fields, reservedUsd } = splitReservations(b.fields, nowMs);
-      return { ...fields, reservedUsd };
-    });
-    return { count: budgets.length, budgets, next_cursor: listed.nextCursor };
-  });
-
-  const readiness = options.readiness;
-  if (readiness) {
-    route('GET', '/v1/readiness', async (request) => {
-      const { window = '24h' } = request.query as Record<string, unknown>;
-      let windowMs: number;
-      try {
-        windowMs = parseWindow(String(window));
-      } catch (error) {
-        throw new HttpError(400, { error: 'bad_request', message: `query parameter ${(error as Error).message}` });
-      }
-      return fromRedis(() => readiness(windowMs));
-    });
-  }
-
-  registerUpstreamRoutes(app, (instance, method, url, handler) => route(method, url, handler, false, instance), {
-    redis: options.redis,
-    keys,
-    fallbackMode: () => options.worker.mode,
-    freshness,
-    testMode: options.testMode ?? false,
-    injectedStateTtlSec: HTTP_SERVER_DEFAULTS.injectedStateTtlSec,
-    now,
-    logger,
-  });
-
-  route('GET', '/openapi.json', async () => document);
-
-  // Registered after the routes (the upstream ones load as a plugin), so every served path is known.
-  void app.register(async (instance) => {
-    for (const [url, { methods, isPublic }] of served) {
-      const others = METHODS.filter((m) => !methods.has(m));
-      const allow = [...methods].join(', ');
-      instance.route({
-        method: others,
-        url,
-        config: { public: isPublic },
-        handler: async (_request, reply) => reply.code(405).header('allow', allow).send({ error: 'method_not_allowed', message: `use ${allow}` }),
-      });
-    }
-  });
-
+  const registerMethodNotAllowed = answerOtherMethods(app);
+  for (const route of ROUTES) void app.register(route, context);
+  registerMethodNotAllowed();
   return app;
 }

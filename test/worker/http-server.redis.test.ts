@@ -3,11 +3,11 @@ import sinon from 'sinon';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { BudgetWorker } from '../../lib/worker/budget-worker';
 import { startHttpServer, type HttpServerHandle, type HttpServerOptions } from '../../lib/worker/http-server';
-import { openApiDocument } from '../../lib/worker/openapi';
 import { createRedisClient } from '../../lib/redis/client';
 import { captureLogs } from '../support/log-capture';
 import { freePort, LocalRedisServer } from '../support/local-redis-server';
 import type { RedisClient } from '../../lib/redis/client';
+import { documentedRequests, servedApp, type DocumentedRequest } from '../support/http-app';
 import { OpenApiSchemas, type MediaSite } from '../support/openapi-check';
 import { connectedClient, eventually, useRedisServer } from '../support/redis';
 import { upstreamBudgetFields } from '../support/gate-fixtures';
@@ -15,7 +15,9 @@ import { seedGuideScenario, workerConfig } from '../support/seed';
 
 const NOW = Date.UTC(2026, 0, 27, 22, 34, 3);
 const TOKEN = 'test-token-0123456789abcdef';
-const schemas = new OpenApiSchemas(openApiDocument('0.0.0') as never);
+/** The document of an app served as `serve()` serves it (a gate that releases, no readiness). */
+let documented: { paths: Record<string, object> };
+let schemas: OpenApiSchemas;
 
 /** Asserts that a live answer matches the document's schema for its operation and status. */
 function expectDocumented(site: MediaSite, body: unknown): void {
@@ -23,6 +25,13 @@ function expectDocumented(site: MediaSite, body: unknown): void {
 }
 
 describe('HTTP API', () => {
+  before(async () => {
+    const { app } = await servedApp({ readiness: undefined });
+    documented = app.swagger() as never;
+    schemas = new OpenApiSchemas(documented as never);
+    await app.close();
+  });
+
   const redis = useRedisServer();
   let client: RedisClient;
   let gateClient: RedisClient;
@@ -526,21 +535,37 @@ describe('HTTP API', () => {
       });
     }
 
-    for (const path of ['/health', '/metrics', '/v1/budgets', '/budget/BTCUSDT', '/openapi.json']) {
-      it(`answers HEAD ${path} with the status of GET and no body`, async () => {
-        await guideBudgets();
+    it('answers HEAD with the status of GET and no body, for every GET the document describes', async () => {
+      await guideBudgets();
+      const gets = documentedRequests(documented).filter((r) => r.method === 'GET');
+      expect(gets.map((r) => r.path)).to.include.members(['/health', '/metrics', '/v1/budgets', '/budget/{symbol}', '/openapi.json']);
+      for (const { url: path } of gets) {
         const [get, head] = [await fetch(url(path)), await fetch(url(path), { method: 'HEAD' })];
-        expect(head.status).to.equal(get.status);
-        expect(await head.text()).to.equal('');
-      });
-    }
+        expect(head.status, path).to.equal(get.status);
+        expect(await head.text(), path).to.equal('');
+      }
+    });
+
+    it('answers 405 with an Allow header to every documented path asked with a method it does not serve', async () => {
+      const byPath = new Map<string, DocumentedRequest[]>();
+      for (const request of documentedRequests(documented)) byPath.set(request.path, [...(byPath.get(request.path) ?? []), request]);
+      for (const [path, requests] of byPath) {
+        const methods = requests.map((r) => r.method);
+        const allow = methods.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
+        const other = ['PUT', 'PATCH', 'POST', 'DELETE'].find((m) => !methods.includes(m))!;
+        const res = await fetch(url(requests[0]!.url), { method: other });
+        expect(res.status, `${other} ${path}`).to.equal(405);
+        expect(res.headers.get('allow')?.split(', '), `${other} ${path}`).to.have.members(allow);
+        expect(await res.json()).to.include({ error: 'method_not_allowed' });
+      }
+    });
 
     it('serves /openapi.json: the document of this server', async () => {
       const res = await fetch(url('/openapi.json'));
       expect(res.status).to.equal(200);
       const doc = (await res.json()) as { openapi: string; paths: object };
       expect(doc.openapi).to.equal('3.1.0');
-      expect(doc.paths).to.deep.equal(openApiDocument('0.0.0').paths);
+      expect(doc.paths).to.deep.equal(documented.paths);
     });
   });
 
@@ -559,29 +584,29 @@ describe('HTTP API', () => {
       expect((await fetch(url('/metrics', secured), { method: 'HEAD' })).status).to.equal(200);
     });
 
-    for (const [method, path] of [
-      ['POST', '/v1/decisions'],
-      ['GET', '/v1/budgets'],
-      ['HEAD', '/v1/budgets'],
-      ['GET', '/budget/BTCUSDT'],
-      ['POST', '/budget/check?symbol=BTCUSDT&position_notional=1'],
-      ['POST', '/test/inject_portfolio_state?equity_usd=1'],
-      ['GET', '/openapi.json'],
-      ['DELETE', '/v1/reservations/BTCUSDT/p'],
-    ] as const) {
-      it(`answers ${method} ${path} with 401 without the token or with a wrong one, and serves it with the token`, async () => {
-        const body = method === 'POST' && path === '/v1/decisions' ? JSON.stringify({ planId: 'p', symbol: 'BTCUSDT', action: 'OPEN' }) : undefined;
-        const headers = (auth?: string): Record<string, string> => ({ ...(body ? { 'content-type': 'application/json' } : {}), ...(auth ? { authorization: auth } : {}) });
-        for (const auth of [undefined, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer ']) {
-          const res = await fetch(url(path, secured), { method, headers: headers(auth), body });
-          expect(res.status, String(auth)).to.equal(401);
-          expect(res.headers.get('www-authenticate')).to.equal('Bearer');
-          expect(await res.text()).to.not.contain(TOKEN.slice(0, 8));
+    it('answers every operation the document secures with 401 without the token or with a wrong one, and serves it with the token', async () => {
+      const operations = documentedRequests(documented).filter((r) => !r.isPublic);
+      expect(operations.map((r) => `${r.method} ${r.path}`)).to.include.members(['POST /v1/decisions', 'GET /v1/budgets', 'GET /openapi.json', 'DELETE /v1/reservations/{symbol}/{planId}']);
+      for (const { method: documentedMethod, url: path, body } of operations) {
+        for (const method of documentedMethod === 'GET' ? ['GET', 'HEAD'] : [documentedMethod]) {
+          const headers = (auth?: string): Record<string, string> => ({ ...(body ? { 'content-type': 'application/json' } : {}), ...(auth ? { authorization: auth } : {}) });
+          for (const auth of [undefined, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer ']) {
+            const res = await fetch(url(path, secured), { method, headers: headers(auth), body });
+            expect(res.status, `${method} ${path} ${String(auth)}`).to.equal(401);
+            expect(res.headers.get('www-authenticate')).to.equal('Bearer');
+            expect(await res.text()).to.not.contain(TOKEN.slice(0, 8));
+          }
+          const ok = await fetch(url(path, secured), { method, headers: headers(`Bearer ${TOKEN}`), body });
+          expect(ok.status, `${method} ${path}`).to.not.equal(401);
         }
-        const ok = await fetch(url(path, secured), { method, headers: headers(`Bearer ${TOKEN}`), body });
-        expect(ok.status).to.not.equal(401);
-      });
-    }
+      }
+    });
+
+    it('serves the operations the document leaves open (security: []) without the token', async () => {
+      for (const { method, url: path } of documentedRequests(documented).filter((r) => r.isPublic)) {
+        expect((await fetch(url(path, secured), { method })).status, `${method} ${path}`).to.not.equal(401);
+      }
+    });
   });
 
   it('never puts the token or a Redis password into an answer or a log line', async () => {
@@ -593,14 +618,8 @@ describe('HTTP API', () => {
     const answers: string[] = [];
     try {
       for (const auth of [`Bearer ${TOKEN}`, `Bearer ${TOKEN}-wrong`, 'Bearer nope']) {
-        for (const [method, path] of [
-          ['GET', '/budget/BTCUSDT'],
-          ['GET', '/v1/budgets'],
-          ['POST', '/budget/check?symbol=BTCUSDT&position_notional=1'],
-          ['POST', '/test/inject_portfolio_state?equity_usd=1'],
-          ['GET', '/health'],
-        ] as const) {
-          const res = await fetch(url(path, own), { method, headers: { authorization: auth } });
+        for (const { method, url: path, body } of documentedRequests(documented)) {
+          const res = await fetch(url(path, own), { method, headers: { authorization: auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body });
           answers.push(`${res.status} ${JSON.stringify([...res.headers])} ${await res.text()}`);
         }
       }
