@@ -1,22 +1,18 @@
 import type { BudgetHash } from '../../types/budget-hash';
 import type { Mode } from '../../types/mode';
 import type { ViolationEvent } from '../../types/violation-event';
-import type { PortfolioSource } from '../engine/portfolio-state';
 import type { WriteFailure } from './budget-writer';
 import type { HeatReading } from './sources/heat-source';
+import { INPUT_SOURCES, staleLabelsOf, type StaleInputLabel } from './sources/index';
+import type { PortfolioSource } from './sources/portfolio-state-source';
 import type { ModeSource } from './mode-switch';
 
-/** The inputs whose fallbacks `p28_stale_input_total` counts, one label value each. */
-export const STALE_INPUT_TYPES = [
-  'portfolio_state',
-  'heat',
-  'cluster_stress',
-  'vol_regime',
-  'position_snapshot',
-  'position',
-  'mode_override',
-] as const;
-export type StaleInputType = (typeof STALE_INPUT_TYPES)[number];
+/** The label of an invalid run-time mode override (`P28_MODE` used); every other label is an input source's. */
+const MODE_OVERRIDE = 'mode_override';
+export type StaleInputType = StaleInputLabel | typeof MODE_OVERRIDE;
+
+/** The inputs whose fallbacks `p28_stale_input_total` counts, one label value each: the sources' labels, then the mode override's. */
+export const STALE_INPUT_TYPES: readonly StaleInputType[] = Object.freeze([...(staleLabelsOf(INPUT_SOURCES) as StaleInputLabel[]), MODE_OVERRIDE]);
 
 /** How a cycle ended; the label values of `p28_cycles_total`. */
 export const CYCLE_RESULTS = ['ok', 'skipped', 'failed', 'standby'] as const;

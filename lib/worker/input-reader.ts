@@ -6,24 +6,19 @@ import type { RedisKeys } from '../redis/keys';
 import type { OverrideRead } from './mode-switch';
 import type { RedisClient } from '../redis/client';
 import type { SymbolInputs } from '../engine/budget-record';
-import { judgePositionsFeed, type PositionsFeedVerdict } from '../engine/positions-feed';
-import { PositionSource } from './sources/position-source';
-import { MarketStateSource } from './sources/market-state-source';
-import { ClusterStressSource } from './sources/cluster-stress-source';
+import type { PositionsFeedVerdict } from '../engine/positions-feed';
+import type { StaleInputType } from './cycle-report';
+import type { HeatReader } from './sources/heat-source';
+import { INPUT_SOURCES, SOURCE_LIMIT_DEFAULTS, sourceLimitsOf, type InputSource, type PortfolioInputs, type SourceLimits, type StaleInputLabel } from './sources/index';
 import type { InputProblem } from './sources/input-problem';
+import type { ClusterInputRead, PortfolioInputRead, SymbolDraft, SymbolInputRead } from './sources/input-source';
 import { forEachInSlices } from './event-loop-slices';
 
 export const PORTFOLIO_READER_DEFAULTS = Object.freeze({
   /** COUNT hint of each SCAN call: one call covers a keyspace of up to about this many keys. */
   scanCount: 10000,
-  /** POSITION_STALE_SEC. */
-  positionStaleSec: 60,
-  /** MARKET_STATE_STALE_SEC: ten publishing intervals of the market state publisher, its own TTL. */
-  marketStateStaleSec: 600,
-  /** MAX_LKG_AGE_SEC, for cluster stress. */
-  maxLkgAgeSec: 900,
-  /** POSITIONS_FEED_TOLERANCE_PCT. */
-  positionsFeedTolerancePct: 5,
+  /** The sources' limits (STALE_SEC, POSITION_STALE_SEC, ...). */
+  ...SOURCE_LIMIT_DEFAULTS,
 });
 
 /** What the first read of a leader cycle returns. */
@@ -32,13 +27,15 @@ export interface CycleHead {
   override: OverrideRead;
   /** The `to` field of the mode audit stream's latest entry; null when the stream is empty. */
   auditTail: string | null;
-  /** HGETALL of the portfolio state (empty when missing), or the error of reading it. */
-  portfolio: Record<string, string> | Error;
-  /** Symbols with a position key in either family, each once. */
+  /** The value of every portfolio-wide input (the portfolio state as judged, heat), by source name. */
+  inputs: PortfolioInputs;
+  /** Fallbacks of the portfolio-wide inputs, and keys of a per-symbol input that name no symbol. */
+  problems: InputProblem<StaleInputLabel>[];
+  /** Symbols with a key of an input whose keys make a budget (a position), each once. */
   symbols: string[];
-  /** Symbols with a market state key in either family, each once. */
+  /** Symbols with a key of an input that tracks them (a market state), each once. */
   trackedSymbols: string[];
-  /** Position keys whose symbol part is not a symbol in any case. */
+  /** Keys of an input that counts them (positions) whose symbol part is not a symbol in any case. */
   invalidKeys: string[];
   /** Input keys that name a symbol in another case (`btcusdt`), read as that symbol. */
   caseFoldedKeys: string[];
@@ -52,7 +49,7 @@ export interface SymbolsRead {
   /** Symbols left out, with the reason (none at present: an unusable position costs only the position). */
   skipped: { symbol: string; reason: string }[];
   /** Counted fallbacks, unknown positions among them. */
-  problems: InputProblem[];
+  problems: InputProblem<StaleInputType>[];
   /** Whether the positions feed agrees with the portfolio state; when not, flat-looking positions are `unknown`. */
   positionsFeed: PositionsFeedVerdict;
 }
@@ -60,70 +57,88 @@ export interface SymbolsRead {
 export interface PortfolioReaderOptions {
   client: RedisClient;
   keys: RedisKeys;
+  heat: HeatReader;
   /** Default `PORTFOLIO_READER_DEFAULTS.scanCount`. */
   scanCount?: number;
-  positionStaleSec?: number;
-  marketStateStaleSec?: number;
-  maxLkgAgeSec?: number;
-  positionsFeedTolerancePct?: number;
+  /** The sources' limits: the worker's configuration (default `SOURCE_LIMIT_DEFAULTS` for each one missing). */
+  limits?: Partial<SourceLimits>;
+  /** The inputs read (default `INPUT_SOURCES`). */
+  sources?: readonly InputSource[];
 }
+
+type Labels = StaleInputLabel;
+const HEAD_COMMANDS = 3;
 
 /**
  * Reads a cycle's inputs from Redis in a fixed number of round trips, whatever the number of
- * symbols, through one source per input (`sources/`): (1) the mode override, the mode audit tail,
- * the portfolio state and the heartbeat in one batch, with the SCANs of every position and market
- * state family sent alongside; (2) every symbol's position and market state keys that exist, in
- * one batch; (3) the stress of every distinct cluster in one batch. Only further SCAN pages add
- * round trips, one per `scanCount` keys of the keyspace.
+ * symbols, by running over the sources (`sources/index.ts`) by scope: (1) the mode override, the
+ * mode audit tail, the heartbeat and every portfolio-wide source's reads (the portfolio state) in
+ * one batch, with the SCANs of every per-symbol source's families sent alongside and heat fetched
+ * meanwhile; (2) every symbol's keys that exist, of every per-symbol source, in one batch; (3) every
+ * per-cluster source's keys of every distinct cluster named, in one batch. Only further SCAN pages
+ * add round trips, one per `scanCount` keys of the keyspace.
  */
 export class PortfolioReader {
   private readonly client: RedisClient;
   private readonly keys: RedisKeys;
   private readonly scanCount: number;
-  private readonly positions: PositionSource;
-  private readonly markets: MarketStateSource;
-  private readonly clusters: ClusterStressSource;
-  private readonly feedTolerancePct: number;
+  private readonly portfolio: { name: string; source: PortfolioInputRead<unknown, Labels> }[] = [];
+  private readonly symbol: SymbolInputRead<Partial<SymbolInputs>, Labels>[] = [];
+  private readonly cluster: ClusterInputRead<Partial<SymbolInputs>, Labels>[] = [];
 
   constructor(options: PortfolioReaderOptions) {
-    const d = PORTFOLIO_READER_DEFAULTS;
-    this.client = options.client;
-    this.keys = options.keys;
-    this.scanCount = options.scanCount ?? d.scanCount;
-    this.positions = new PositionSource({ canonical: this.keys.positions, legacy: this.keys.legacyPositions, staleSec: options.positionStaleSec ?? d.positionStaleSec });
-    this.markets = new MarketStateSource({ live: this.keys.marketStates, legacy: this.keys.legacyMarketStates, staleSec: options.marketStateStaleSec ?? d.marketStateStaleSec });
-    this.clusters = new ClusterStressSource({ keys: this.keys, maxLkgAgeSec: options.maxLkgAgeSec ?? d.maxLkgAgeSec });
-    this.feedTolerancePct = options.positionsFeedTolerancePct ?? d.positionsFeedTolerancePct;
+    const { client, keys, heat, scanCount, sources, limits } = options;
+    this.client = client;
+    this.keys = keys;
+    this.scanCount = scanCount ?? PORTFOLIO_READER_DEFAULTS.scanCount;
+    const settings = { ...sourceLimitsOf(limits ?? {}), keys, heat };
+    for (const def of sources ?? INPUT_SOURCES) {
+      if (def.scope === 'portfolio') this.portfolio.push({ name: def.name, source: def.create(settings) });
+      else if (def.scope === 'symbol') this.symbol.push(def.create(settings));
+      else this.cluster.push(def.create(settings));
+    }
   }
 
-  /** Round trip 1 plus the SCANs of the position and market state families. Rejects when Redis cannot be reached. */
-  async readHead(): Promise<CycleHead> {
+  /**
+   * Round trip 1, the portfolio-wide inputs judged at `nowMs`, and the SCANs of the per-symbol
+   * inputs' families. Rejects when Redis cannot be reached.
+   */
+  async readHead(nowMs: number = Date.now()): Promise<CycleHead> {
     const scan = (pattern: string) => scanKeys(this.client, pattern, this.scanCount);
-    const [outcomes, positionScans, marketScans] = await Promise.all([
-      execBatch(this.client, [
-        command('get', this.keys.modeOverride),
-        command('xrevrange', this.keys.modeAuditStream, '+', '-', 'COUNT', 1),
-        command('hgetall', this.keys.portfolioState),
-        command('hgetall', this.keys.workerHeartbeat),
-      ]),
-      Promise.all(this.positions.families.map((f) => scan(f.pattern))),
-      Promise.all(this.markets.families.map((f) => scan(f.pattern))),
+    const portfolioCommands = this.portfolio.map((p) => p.source.commands());
+    const batch = execBatch(this.client, [
+      command('get', this.keys.modeOverride),
+      command('xrevrange', this.keys.modeAuditStream, '+', '-', 'COUNT', 1),
+      command('hgetall', this.keys.workerHeartbeat),
+      ...portfolioCommands.flat(),
     ]);
-    const [override, audit, portfolio, heartbeat] = outcomes as [BatchOutcome, BatchOutcome, BatchOutcome, BatchOutcome];
-    const held = this.positions.discover(positionScans.map((r) => r.keys));
-    // A market key that names no symbol is the market engine's business, not a budget's.
-    const tracked = this.markets.discover(marketScans.map((r) => r.keys));
-    return {
+    const problemsBySource = this.portfolio.map(() => [] as InputProblem<Labels>[]);
+    let at = HEAD_COMMANDS;
+    const reads = this.portfolio.map((p, i) => {
+      const from = at;
+      const to = (at += portfolioCommands[i]!.length);
+      return p.source.read(batch.then((o) => o.slice(from, to)), nowMs, problemsBySource[i]!);
+    });
+    const [outcomes, scans, values] = await Promise.all([
+      batch,
+      Promise.all(this.symbol.map((s) => Promise.all(s.families.map((f) => scan(f.pattern))))),
+      Promise.all(reads),
+    ]);
+    const [override, audit, heartbeat] = outcomes as [BatchOutcome, BatchOutcome, BatchOutcome];
+    const head: CycleHead = {
       override: override.error ?? (override.value as string | null),
       auditTail: audit.error ? null : auditTailOf(audit.value),
-      portfolio: portfolio.error ?? (portfolio.value as Record<string, string>),
-      symbols: held.symbols,
-      trackedSymbols: tracked.symbols,
-      invalidKeys: held.invalidKeys,
-      caseFoldedKeys: [...held.caseFoldedKeys, ...tracked.caseFoldedKeys],
+      inputs: Object.fromEntries(this.portfolio.map((p, i) => [p.name, values[i]])) as PortfolioInputs,
+      problems: problemsBySource.flat(),
+      symbols: [],
+      trackedSymbols: [],
+      invalidKeys: [],
+      caseFoldedKeys: [],
       heartbeat: heartbeatOf(heartbeat),
-      scanPages: [...positionScans, ...marketScans].reduce((n, r) => n + r.pages, 0),
+      scanPages: scans.flat().reduce((n, r) => n + r.pages, 0),
     };
+    this.discover(head, scans.map((bySource) => bySource.map((r) => r.keys)));
+    return head;
   }
 
   /** The mode override and the heartbeat: what a stand-by reads each cycle. Rejects when Redis cannot be reached. */
@@ -137,60 +152,73 @@ export class PortfolioReader {
 
   /**
    * Round trips 2 and 3, for the symbols of `readHead`'s universe. `portfolio` is the fresh
-   * portfolio state, whose position counts the positions feed is held against (undefined: no check).
-   * Rejects when Redis cannot be reached.
+   * portfolio state, which a per-symbol source may hold its inputs against (the positions feed;
+   * undefined: no check). Rejects when Redis cannot be reached.
    */
   async readSymbols(symbols: readonly string[], nowMs: number, portfolio?: PortfolioStateHash): Promise<SymbolsRead> {
     const result: SymbolsRead = { inputs: [], skipped: [], problems: [], positionsFeed: { complete: true } };
     if (symbols.length === 0) return result;
     const nowSec = nowMs / 1000;
+    const problems: InputProblem<Labels>[] = result.problems as InputProblem<Labels>[];
 
-    const plan = symbols.map((symbol) => ({ symbol, positions: this.positions.commands(symbol), markets: this.markets.commands(symbol) }));
-    const outcomes = await execBatch(this.client, plan.flatMap((p) => [...p.positions, ...p.markets]));
-
-    this.positions.beginCycle();
-    const pending: Omit<SymbolInputs, 'clusterStress'>[] = [];
+    const plan = symbols.map((symbol) => ({ symbol, commands: this.symbol.map((s) => s.commands(symbol)) }));
+    const outcomes = await execBatch(this.client, plan.flatMap((p) => p.commands.flat()));
+    for (const s of this.symbol) s.beginCycle?.();
+    const drafts: SymbolDraft[] = [];
     let at = 0;
     // In slices: judging 20,000 symbols' hashes must not hold the loop that serves decisions.
     await forEachInSlices(plan, (p) => {
-      const positionOutcomes = outcomes.slice(at, at + p.positions.length);
-      at += p.positions.length;
-      const marketOutcomes = outcomes.slice(at, at + p.markets.length);
-      at += p.markets.length;
-      const position = this.positions.judge(p.symbol, positionOutcomes, nowSec, result.problems);
-      const market = this.markets.judge(p.symbol, marketOutcomes, nowSec, result.problems);
-      pending.push({ symbol: p.symbol, ...position, ...market });
+      const draft: SymbolDraft = { symbol: p.symbol };
+      this.symbol.forEach((s, i) => {
+        const n = p.commands[i]!.length;
+        Object.assign(draft, s.judge(p.symbol, outcomes.slice(at, at + n), nowSec, problems));
+        at += n;
+      });
+      drafts.push(draft);
     });
-    result.positionsFeed = this.checkFeed(pending, portfolio, result.problems);
+    for (const s of this.symbol) Object.assign(result, s.review?.(drafts, { portfolio }, problems));
 
-    const clusterIds = [...new Set(pending.map((p) => p.clusterId))].sort();
-    const stressOutcomes = await execBatch(this.client, this.clusters.commands(clusterIds));
-    const stressByCluster = new Map<string, number>();
-    clusterIds.forEach((id, i) => stressByCluster.set(id, this.clusters.judge(id, stressOutcomes[i]!, nowSec, result.problems)));
-
-    result.inputs = pending.map((p) => ({ ...p, clusterStress: stressByCluster.get(p.clusterId) ?? 0 }));
+    await this.readClusters(drafts, nowSec, problems);
+    result.inputs = drafts as SymbolInputs[];
     return result;
   }
 
-  /**
-   * A missing position is not a flat one: when the position keys show fewer positions or clearly
-   * less notional than the portfolio state counts, every symbol that reads as flat may be the one
-   * missing, so its position is `unknown` (the positions it does see are real and stay).
-   */
-  private checkFeed(pending: Omit<SymbolInputs, 'clusterStress'>[], portfolio: PortfolioStateHash | undefined, problems: InputProblem[]): PositionsFeedVerdict {
-    if (portfolio === undefined) return { complete: true };
-    const seen = this.positions.positionsSeen;
-    const verdict = judgePositionsFeed(
-      { portfolioCount: portfolio.positions_count, portfolioNotionalUsd: portfolio.positions_notional_usd, keysSeen: seen.keys, notionalSeenUsd: seen.notionalUsd },
-      this.feedTolerancePct,
-    );
-    if (verdict.complete) return verdict;
-    for (const p of pending) {
-      if (p.positionStatus !== 'ok' || p.positionAmt !== 0) continue;
-      p.positionStatus = 'unknown';
-      problems.push({ inputType: 'position', subject: p.symbol, detail: `positions feed incomplete (${verdict.problem}); a flat-looking position is unknown` });
+  /** Round trip 3: every per-cluster input of every distinct cluster the drafts name, merged into each draft. */
+  private async readClusters(drafts: SymbolDraft[], nowSec: number, problems: InputProblem<Labels>[]): Promise<void> {
+    if (this.cluster.length === 0) return;
+    const clusterIds = [...new Set(drafts.map((d) => d.clusterId!))].sort();
+    const plan = clusterIds.map((id) => ({ id, commands: this.cluster.map((c) => c.commands(id)) }));
+    const outcomes = await execBatch(this.client, plan.flatMap((p) => p.commands.flat()));
+    const byCluster = new Map<string, Partial<SymbolInputs>>();
+    let at = 0;
+    for (const p of plan) {
+      const fields: Partial<SymbolInputs> = {};
+      this.cluster.forEach((c, i) => {
+        const n = p.commands[i]!.length;
+        Object.assign(fields, c.judge(p.id, outcomes.slice(at, at + n), nowSec, problems));
+        at += n;
+      });
+      byCluster.set(p.id, fields);
     }
-    return verdict;
+    for (const d of drafts) Object.assign(d, byCluster.get(d.clusterId!));
+  }
+
+  /** The symbols each per-symbol input's SCAN found, and the keys that named none or named one in another case. */
+  private discover(head: CycleHead, keysBySource: string[][][]): void {
+    const held = new Set<string>();
+    const tracked = new Set<string>();
+    this.symbol.forEach((s, i) => {
+      const found = s.discover(keysBySource[i]!);
+      const universe = s.universe === 'held' ? held : s.universe === 'tracked' ? tracked : undefined;
+      if (universe) for (const symbol of found.symbols) universe.add(symbol);
+      head.caseFoldedKeys.push(...found.caseFoldedKeys);
+      // A key naming no symbol is counted by the input that makes budgets; another input's is its writer's business.
+      if (s.invalidKeyLabel === undefined) return;
+      head.invalidKeys.push(...found.invalidKeys);
+      for (const key of found.invalidKeys) head.problems.push({ inputType: s.invalidKeyLabel, subject: key, detail: 'key does not name a valid symbol' });
+    });
+    head.symbols = [...held].sort();
+    head.trackedSymbols = [...tracked].sort();
   }
 }
 

@@ -2,7 +2,7 @@ import { Registry, type Counter, type Gauge, type Histogram } from 'prom-client'
 import { counter, gauge, histogram, metricsOn } from '../registry-metrics';
 import { MODES, type Mode } from '../../types/mode';
 import type { ModeSource } from './mode-switch';
-import type { PortfolioSource } from '../engine/portfolio-state';
+import type { PortfolioSource } from './sources/portfolio-state-source';
 import { CYCLE_RESULTS, STALE_INPUT_TYPES, type CycleResult, type StaleInputType } from './cycle-report';
 
 /** What one symbol's budget came to in a cycle, as the metrics need it. */

@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import { PortfolioReader } from '../../lib/worker/input-reader';
 import { RedisKeys } from '../../lib/redis/keys';
 import type { RedisClient } from '../../lib/redis/client';
+import { command } from '../../lib/redis/command-batch';
+import { INPUT_SOURCES, type InputSource } from '../../lib/worker/sources/index';
+import type { HeatReader } from '../../lib/worker/sources/heat-source';
 import { connectedClient, useRedisServer } from '../support/redis';
 
 describe('PortfolioReader', () => {
@@ -9,10 +12,11 @@ describe('PortfolioReader', () => {
   const keys = new RedisKeys();
   let client: RedisClient;
   let reader: PortfolioReader;
+  const heat: HeatReader = { read: () => Promise.resolve({ value: 0.2, source: 'live', ageSec: 0 }) };
 
   before(async () => {
     client = await connectedClient(redis.server);
-    reader = new PortfolioReader({ client, keys });
+    reader = new PortfolioReader({ client, keys, heat });
   });
   after(() => client.disconnect());
   beforeEach(() => client.flushall());
@@ -36,11 +40,14 @@ describe('PortfolioReader', () => {
       expect(head.invalidKeys).to.deep.equal(['quantum:position:snapshot:btc*usdt']);
     });
 
-    it('returns the portfolio state, the override and no heartbeat from an otherwise empty Redis', async () => {
+    it('returns the portfolio state, heat, the override and no heartbeat from an otherwise empty Redis', async () => {
       await client.hset(keys.portfolioState, { equity_usd: '100000', drawdown: '0', timestamp: '1769553243' });
       await client.set(keys.modeOverride, 'enforce');
-      const head = await reader.readHead();
-      expect(head.portfolio).to.deep.equal({ equity_usd: '100000', drawdown: '0', timestamp: '1769553243' });
+      const head = await reader.readHead(1769553248 * 1000);
+      expect(head.inputs.portfolio_state).to.deep.include({ source: 'fresh', ageSec: 5 });
+      expect(head.inputs.portfolio_state.state).to.deep.include({ equity_usd: 100000, drawdown: 0, timestamp: 1769553243 });
+      expect(head.inputs.heat).to.deep.equal({ value: 0.2, source: 'live', ageSec: 0 });
+      expect(head.problems).to.deep.equal([]);
       expect(head.override).to.equal('enforce');
       expect(head.auditTail).to.equal(null);
       expect(head.heartbeat).to.equal(undefined);
@@ -49,7 +56,68 @@ describe('PortfolioReader', () => {
     it('reports a portfolio state of the wrong type as the error of reading it, not as a state', async () => {
       await client.set(keys.portfolioState, 'not a hash');
       const head = await reader.readHead();
-      expect(head.portfolio).to.be.instanceOf(Error);
+      expect(head.inputs.portfolio_state.source).to.equal('none');
+      expect(head.inputs.portfolio_state.problem).to.match(/^unreadable: WRONGTYPE/);
+      expect(head.problems.map((p) => p.inputType)).to.deep.equal(['portfolio_state']);
+    });
+  });
+
+  describe('the list of sources', () => {
+    /** A portfolio-wide input of one GET, and a per-symbol one that records what it judged. */
+    const judged: string[] = [];
+    const extraPortfolio: InputSource = {
+      name: 'extra_portfolio',
+      scope: 'portfolio',
+      staleLabels: ['heat'],
+      create: () => ({
+        commands: () => [command('get', 'extra:portfolio')],
+        read: async (outcomes) => (await outcomes)[0]!.value,
+      }),
+    };
+    const extraSymbol: InputSource = {
+      name: 'extra_symbol',
+      scope: 'symbol',
+      staleLabels: [],
+      create: ({ keys: k }) => {
+        const positions = INPUT_SOURCES[2].create({ keys: k, positionStaleSec: 60, positionsFeedTolerancePct: 5 });
+        return {
+          families: positions.families,
+          universe: 'none',
+          invalidKeyLabel: undefined,
+          discover: (keysByFamily) => positions.discover(keysByFamily),
+          commands: (symbol) => positions.commands(symbol),
+          judge: (symbol, outcomes) => {
+            judged.push(`${symbol}:${outcomes.length}`);
+            return {};
+          },
+        };
+      },
+    };
+
+    it('reads every source of the list, by scope, an added one included', async () => {
+      const extended = new PortfolioReader({ client, keys, heat, sources: [...INPUT_SOURCES, extraPortfolio, extraSymbol] });
+      await client.set('extra:portfolio', 'seen');
+      await client.hset(keys.positionSnapshot('BTCUSDT'), { position_amt: '0', entry_price: '100000' });
+      const head = await extended.readHead();
+      expect((head.inputs as unknown as Record<string, unknown>).extra_portfolio).to.equal('seen');
+      const read = await extended.readSymbols(['BTCUSDT', 'ETHUSDT'], Date.now());
+      expect(judged).to.deep.equal(['BTCUSDT:1', 'ETHUSDT:0']);
+      expect(read.inputs.map((i) => [i.symbol, i.positionStatus, i.clusterStress])).to.deep.equal([
+        ['BTCUSDT', 'ok', 0],
+        ['ETHUSDT', 'ok', 0],
+      ]);
+    });
+
+    it('reads only the sources of its list', async () => {
+      const positionsOnly = new PortfolioReader({ client, keys, heat, sources: [INPUT_SOURCES[2]] });
+      await client.hset(keys.positionSnapshot('BTCUSDT'), { position_amt: '1', entry_price: '100000' });
+      await client.hset(keys.marketState('SOLUSDT'), { vol_regime: 'HIGH_VOL' });
+      const head = await positionsOnly.readHead();
+      expect(head.inputs).to.deep.equal({});
+      expect(head.symbols).to.deep.equal(['BTCUSDT']);
+      expect(head.trackedSymbols).to.deep.equal([]);
+      const [input] = (await positionsOnly.readSymbols(['BTCUSDT'], Date.now())).inputs;
+      expect(input).to.deep.equal({ symbol: 'BTCUSDT', positionAmt: 1, positionPrice: 100000, notionalUsd: 100000, positionStatus: 'ok' });
     });
   });
 

@@ -2,7 +2,9 @@ import type { Mode } from '../../../types/mode';
 import type { PortfolioStateHash } from '../../../types/inputs';
 import type { BudgetWrite, SymbolInputs } from '../../engine/budget-record';
 import type { RedisCommand } from '../../redis/command-batch';
+import type { Logger } from '../../logger';
 import type { CycleHead } from '../input-reader';
+import type { InputProblem } from '../sources/input-problem';
 import type { CycleReport, StaleInputType, WorkerRole } from '../cycle-report';
 import type { ModeSource } from '../mode-switch';
 import type { WorkerMetrics } from '../worker-metrics';
@@ -76,4 +78,12 @@ export function newCycleContext(start: { nowMs: number; startedPerf: number; rol
 export function countStale(metrics: WorkerMetrics, report: CycleReport, inputType: StaleInputType): void {
   report.staleInputs[inputType] = (report.staleInputs[inputType] ?? 0) + 1;
   metrics.countStale(inputType);
+}
+
+/** Counts each input fallback of `problems` (see `countStale`), and logs it at debug. */
+export function countFallbacks(metrics: WorkerMetrics, logger: Logger, report: CycleReport, problems: readonly InputProblem<StaleInputType>[]): void {
+  for (const p of problems) {
+    countStale(metrics, report, p.inputType);
+    logger.debug({ inputType: p.inputType, subject: p.subject, detail: p.detail }, 'input fallback');
+  }
 }

@@ -1,18 +1,15 @@
 import { CauseLog } from '../../cause-log';
 import type { Logger } from '../../logger';
-import type { PortfolioStateTracker, PortfolioSource } from '../../engine/portfolio-state';
-import type { CycleHead, PortfolioReader } from '../input-reader';
-import type { HeatReader, HeatReading } from '../sources/heat-source';
+import type { PortfolioEvaluation, PortfolioSource } from '../sources/portfolio-state-source';
+import type { PortfolioReader } from '../input-reader';
 import type { WorkerMetrics } from '../worker-metrics';
-import { countStale, type CycleContext } from './cycle-context';
+import { countFallbacks, type CycleContext } from './cycle-context';
 import type { CycleMode } from './cycle-mode';
 import type { HeartbeatStep } from './heartbeat-step';
 import { redisStep } from './redis-step';
 
 export interface ReadStepOptions {
   reader: PortfolioReader;
-  heat: HeatReader;
-  portfolioState: PortfolioStateTracker;
   cycleMode: CycleMode;
   heartbeat: Pick<HeartbeatStep, 'note'>;
   metrics: WorkerMetrics;
@@ -21,9 +18,10 @@ export interface ReadStepOptions {
 
 /**
  * The read step: the first read of a cycle. The leader reads the mode override, the mode audit
- * tail, the portfolio state and the heartbeat, lists the position and market state keys, and fetches
- * portfolio heat meanwhile; it settles the mode, the portfolio state (fresh, last-known-good or none)
- * and heat. A stand-by reads only the override and the heartbeat.
+ * tail, the heartbeat and the portfolio-wide inputs (the portfolio state; heat, fetched meanwhile),
+ * and lists the keys of the per-symbol inputs; it settles the mode, counts the inputs' fallbacks and
+ * hands on the portfolio state (fresh, last-known-good or none) and heat. A stand-by reads only the
+ * override and the heartbeat.
  */
 export class ReadStep {
   /** Fallbacks of the portfolio state, logged once per cause. */
@@ -34,19 +32,17 @@ export class ReadStep {
   }
 
   async run(ctx: CycleContext): Promise<void> {
-    const { reader, heartbeat, cycleMode } = this.options;
-    const heatReading = this.readHeat();
-    const head = await redisStep('read inputs', () => reader.readHead());
+    const { reader, heartbeat, cycleMode, metrics, logger } = this.options;
+    const head = await redisStep('read inputs', () => reader.readHead(ctx.nowMs));
     ctx.head = head;
     ctx.report.scanPages = head.scanPages;
     heartbeat.note(head.heartbeat);
     cycleMode.settle(ctx, head.override, head.auditTail);
-    this.countInvalidSnapshotKeys(ctx, head.invalidKeys);
-    this.settlePortfolio(ctx, head.portfolio);
-    const heat = await heatReading;
-    ctx.report.heat = heat;
-    if (heat.source !== 'live') countStale(this.options.metrics, ctx.report, 'heat');
-    ctx.heat = heat.value;
+    for (const key of head.invalidKeys) ctx.report.skipped.push({ symbol: key, reason: 'snapshot key does not name a valid symbol' });
+    countFallbacks(metrics, logger, ctx.report, head.problems);
+    this.settlePortfolio(ctx, head.inputs.portfolio_state);
+    ctx.report.heat = head.inputs.heat;
+    ctx.heat = head.inputs.heat.value;
   }
 
   /** A stand-by's read: it still follows the override, so its /health and p28_enforce_mode tell the truth. */
@@ -56,17 +52,9 @@ export class ReadStep {
     this.options.cycleMode.settle(ctx, read.override);
   }
 
-  private countInvalidSnapshotKeys(ctx: CycleContext, keys: readonly string[]): void {
-    for (const key of keys) {
-      ctx.report.skipped.push({ symbol: key, reason: 'snapshot key does not name a valid symbol' });
-      countStale(this.options.metrics, ctx.report, 'position_snapshot');
-    }
-  }
-
-  /** The portfolio state the cycle runs on (fresh or last-known-good), or none. */
-  private settlePortfolio(ctx: CycleContext, raw: CycleHead['portfolio']): void {
+  /** The portfolio state the cycle runs on (fresh or last-known-good), or none; its fallback is counted with the others. */
+  private settlePortfolio(ctx: CycleContext, portfolio: PortfolioEvaluation): void {
     const { report } = ctx;
-    const portfolio = this.options.portfolioState.evaluate(raw, ctx.nowMs);
     report.portfolio = { source: portfolio.source };
     if (portfolio.state) {
       report.portfolio.equityUsd = portfolio.state.equity_usd;
@@ -74,7 +62,6 @@ export class ReadStep {
     }
     if (portfolio.ageSec !== undefined) report.portfolio.ageSec = portfolio.ageSec;
     if (portfolio.problem) report.portfolio.problem = portfolio.problem;
-    if (portfolio.source !== 'fresh') countStale(this.options.metrics, report, 'portfolio_state');
     this.options.metrics.recordPortfolioSource(portfolio.source);
     this.logPortfolioChange(portfolio.source, portfolio.problem, portfolio.ageSec);
     ctx.portfolio = portfolio.state;
@@ -87,14 +74,5 @@ export class ReadStep {
     const cause = `${source}/${problem?.split(':')[0]?.replace(/-?[\d.]+/g, 'N')}`;
     if (source === 'lkg') this.portfolioLog.problem(cause, { problem, ageSec }, 'portfolio state unusable; the last-known-good state stands in');
     else this.portfolioLog.problem(cause, { problem }, 'no usable portfolio state; no budgets are written until one is');
-  }
-
-  /** The heat reading; an injected reader that rejects counts as an unreachable heat source. */
-  private async readHeat(): Promise<HeatReading> {
-    try {
-      return await this.options.heat.read();
-    } catch (error) {
-      return { value: 0, source: 'default', failure: 'unreachable', detail: (error as Error).message };
-    }
   }
 }

@@ -5,7 +5,7 @@ import { symbolUniverse } from '../../engine/symbol-universe';
 import type { CycleReport } from '../cycle-report';
 import type { CycleHead, PortfolioReader, SymbolsRead } from '../input-reader';
 import type { WorkerMetrics } from '../worker-metrics';
-import { countStale, type CycleContext } from './cycle-context';
+import { countFallbacks, type CycleContext } from './cycle-context';
 import { redisStep } from './redis-step';
 
 export interface UniverseStepOptions {
@@ -47,10 +47,7 @@ export class UniverseStep {
     const fresh = ctx.report.portfolio.source === 'fresh' ? ctx.portfolio : undefined;
     const read = await redisStep('read symbols', () => this.options.reader.readSymbols(symbols, ctx.nowMs, fresh));
     ctx.report.skipped.push(...read.skipped);
-    for (const p of read.problems) {
-      countStale(this.options.metrics, ctx.report, p.inputType);
-      this.options.logger.debug({ inputType: p.inputType, subject: p.subject, detail: p.detail }, 'input fallback');
-    }
+    countFallbacks(this.options.metrics, this.options.logger, ctx.report, read.problems);
     this.notePositions(ctx.report, read);
     ctx.inputs = read.inputs;
   }

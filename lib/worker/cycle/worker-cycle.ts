@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { WorkerConfig } from '../../config';
 import type { Logger } from '../../logger';
-import { PortfolioStateTracker } from '../../engine/portfolio-state';
 import type { RedisClient } from '../../redis/client';
 import { redisErrorCause } from '../../redis/error-cause';
 import type { RedisKeys } from '../../redis/keys';
@@ -76,11 +75,9 @@ export class WorkerCycle {
     const reader = new PortfolioReader({
       client,
       keys,
+      heat: parts.heat,
       scanCount: parts.scanCount,
-      positionStaleSec: config.positionStaleSec,
-      marketStateStaleSec: config.marketStateStaleSec,
-      maxLkgAgeSec: config.maxLkgAgeSec,
-      positionsFeedTolerancePct: config.positionsFeedTolerancePct,
+      limits: config,
     });
     const writer = new BudgetWriter({
       client,
@@ -93,8 +90,7 @@ export class WorkerCycle {
     this.lease = new CycleLease(parts.lease, metrics);
     this.mode = new CycleMode({ modeSwitch, keys, metrics, keyProblems });
     this.heartbeat = new HeartbeatStep({ config, client, keys, metrics, modeSwitch, cycleMode: this.mode, check: parts.heartbeatCheck, keyProblems, lease: this.lease });
-    const portfolioState = new PortfolioStateTracker({ staleSec: config.staleSec, maxLkgAgeSec: config.maxLkgAgeSec });
-    this.read = new ReadStep({ reader, heat: parts.heat, portfolioState, cycleMode: this.mode, heartbeat: this.heartbeat, metrics, logger });
+    this.read = new ReadStep({ reader, cycleMode: this.mode, heartbeat: this.heartbeat, metrics, logger });
     this.universe = new UniverseStep({ config, reader, metrics, logger });
     this.compute = new ComputeStep({ config, modeSwitch, logger });
     this.violations = new ViolationsStep(config.violationRepublishSec);

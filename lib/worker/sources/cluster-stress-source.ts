@@ -3,6 +3,9 @@ import { formatIssues } from '../../../types/wire-number';
 import { command, type BatchOutcome, type RedisCommand } from '../../redis/command-batch';
 import type { RedisKeys } from '../../redis/keys';
 import type { InputProblem } from './input-problem';
+import type { ClusterInputRead, ClusterSourceDef } from './input-source';
+
+type ClusterInput = { clusterStress: number };
 
 export interface ClusterStressSourceOptions {
   keys: RedisKeys;
@@ -14,18 +17,22 @@ export interface ClusterStressSourceOptions {
  * The cluster stress input, `quantum:cluster:stress:<cluster_id>` (`stress` in [0,1]). A missing
  * hash is no stress (0, not counted). An unusable one (out of range, unreadable) is replaced by the
  * cluster's last good value while that is younger than MAX_LKG_AGE_SEC, else 0, and counted: never
- * silently 0 while a recent good value exists.
+ * silently 0 while a recent good value exists. It is read for every cluster a symbol's market state names.
  */
-export class ClusterStressSource {
+export class ClusterStressSource implements ClusterInputRead<ClusterInput, 'cluster_stress'> {
   private readonly lastGood = new Map<string, { stress: number; atSec: number }>();
 
   constructor(private readonly options: ClusterStressSourceOptions) {}
 
-  commands(clusterIds: readonly string[]): RedisCommand[] {
-    return clusterIds.map((id) => command('hgetall', this.options.keys.clusterStress(id)));
+  commands(clusterId: string): RedisCommand[] {
+    return [command('hgetall', this.options.keys.clusterStress(clusterId))];
   }
 
-  judge(clusterId: string, outcome: BatchOutcome, nowSec: number, problems: InputProblem[]): number {
+  judge(clusterId: string, [outcome]: readonly BatchOutcome[], nowSec: number, problems: InputProblem<'cluster_stress'>[]): ClusterInput {
+    return { clusterStress: this.stressOf(clusterId, outcome!, nowSec, problems) };
+  }
+
+  private stressOf(clusterId: string, outcome: BatchOutcome, nowSec: number, problems: InputProblem<'cluster_stress'>[]): number {
     if (!outcome.error && Object.keys(outcome.value as object).length === 0) {
       this.lastGood.delete(clusterId);
       return 0;
@@ -45,3 +52,10 @@ export class ClusterStressSource {
     return 0;
   }
 }
+
+export const clusterStressSource = {
+  name: 'cluster_stress',
+  scope: 'cluster',
+  staleLabels: ['cluster_stress'],
+  create: (s: ClusterStressSourceOptions) => new ClusterStressSource(s),
+} as const satisfies ClusterSourceDef<ClusterInput, 'cluster_stress', ClusterStressSourceOptions>;

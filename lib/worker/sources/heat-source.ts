@@ -1,6 +1,8 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { numericString } from '../../../types/wire-number';
 import { silentLogger, type Logger } from '../../logger';
+import type { InputProblem } from './input-problem';
+import type { PortfolioSourceDef } from './input-source';
 
 /** The gauge the P2.6 Heat Gate exports. */
 export const HEAT_METRIC = 'p26_heat_value';
@@ -181,3 +183,27 @@ async function readBounded(response: Response, maxBytes: number): Promise<string
   }
   return Buffer.concat(chunks, length).toString('utf8');
 }
+
+/**
+ * The heat input, portfolio-wide: the injected `HeatReader` (a `HeatSource` in production), fetched
+ * alongside the cycle's first batch. A reading other than `live` counts one `heat` fallback; a reader
+ * that rejects counts as an unreachable heat source (0.0).
+ */
+export const heatSource = {
+  name: 'heat',
+  scope: 'portfolio',
+  staleLabels: ['heat'],
+  create: (s: { heat: HeatReader }) => ({
+    commands: () => [],
+    async read(_outcomes: unknown, _nowMs: number, problems: InputProblem<'heat'>[]): Promise<HeatReading> {
+      let reading: HeatReading;
+      try {
+        reading = await s.heat.read();
+      } catch (error) {
+        reading = { value: 0, source: 'default', failure: 'unreachable', detail: (error as Error).message };
+      }
+      if (reading.source !== 'live') problems.push({ inputType: 'heat', subject: 'portfolio', detail: `${reading.failure}: ${reading.detail}; using ${reading.value} (${reading.source})` });
+      return reading;
+    },
+  }),
+} as const satisfies PortfolioSourceDef<HeatReading, 'heat', { heat: HeatReader }>;

@@ -1,8 +1,9 @@
 import { DEFAULT_VOL_REGIME, LiveMarketStateHash, MarketStateHash, volRegimeFromMinuteSigma, volRegimeFromSigma } from '../../../types/inputs';
 import { command, type BatchOutcome, type RedisCommand } from '../../redis/command-batch';
-import type { KeyFamily } from '../../redis/keys';
+import type { KeyFamily, RedisKeys } from '../../redis/keys';
 import { FamilyIndex } from './family-index';
 import type { InputProblem } from './input-problem';
+import type { SymbolInputRead, SymbolSourceDef } from './input-source';
 
 /** The cluster of a symbol whose market state names none. */
 export const DEFAULT_CLUSTER_ID = 'default';
@@ -21,6 +22,8 @@ export interface MarketInput {
   volRegime: number;
 }
 
+type Labels = 'vol_regime' | 'cluster_stress';
+
 /**
  * The market state input: each symbol's volatility regime and cluster. In order, the first that
  * holds gives the regime: the legacy hash's `vol_regime` (a name or a number, as its writers wrote
@@ -28,9 +31,13 @@ export interface MarketInput {
  * `ts_timestamp` is within MARKET_STATE_STALE_SEC; the legacy hash's `sigma`, through the guide's
  * bands; else NORMAL (0.33), counted. The cluster is the legacy hash's `cluster_id`, else `default`
  * (the live publisher writes none). Fields are judged one by one, so a bad one never costs a good one.
+ * A symbol with a market state gets a budget; a key naming no symbol is the market engine's
+ * business, not a budget's, and is passed over.
  */
-export class MarketStateSource {
+export class MarketStateSource implements SymbolInputRead<MarketInput, Labels> {
   readonly families: readonly KeyFamily[];
+  readonly universe = 'tracked';
+  readonly invalidKeyLabel = undefined;
   private readonly index: FamilyIndex;
 
   constructor(private readonly options: MarketStateSourceOptions) {
@@ -47,7 +54,7 @@ export class MarketStateSource {
     return this.index.keysOf(symbol).map((key) => command('hgetall', key));
   }
 
-  judge(symbol: string, outcomes: readonly BatchOutcome[], nowSec: number, problems: InputProblem[]): MarketInput {
+  judge(symbol: string, outcomes: readonly BatchOutcome[], nowSec: number, problems: InputProblem<Labels>[]): MarketInput {
     const families = this.index.familiesOf(symbol);
     let live: Record<string, string> = {};
     let legacy: Record<string, string> = {};
@@ -62,7 +69,7 @@ export class MarketStateSource {
     return { volRegime: this.volRegime(symbol, live, legacy, nowSec, problems), clusterId: clusterOf(symbol, legacy, problems) };
   }
 
-  private volRegime(symbol: string, live: Record<string, string>, legacy: Record<string, string>, nowSec: number, problems: InputProblem[]): number {
+  private volRegime(symbol: string, live: Record<string, string>, legacy: Record<string, string>, nowSec: number, problems: InputProblem<Labels>[]): number {
     const notes: string[] = [];
     const legacyShape = MarketStateHash.shape;
     if (legacy.vol_regime !== undefined) {
@@ -96,12 +103,12 @@ export class MarketStateSource {
   }
 
   /** A fallback is counted once per symbol, naming everything that was passed over. */
-  private report(symbol: string, notes: string[], problems: InputProblem[], using: string): void {
+  private report(symbol: string, notes: string[], problems: InputProblem<Labels>[], using: string): void {
     if (notes.length > 0) problems.push({ inputType: 'vol_regime', subject: symbol, detail: `${notes.join(', ')}; using ${using}` });
   }
 }
 
-function clusterOf(symbol: string, legacy: Record<string, string>, problems: InputProblem[]): string {
+function clusterOf(symbol: string, legacy: Record<string, string>, problems: InputProblem<Labels>[]): string {
   const field = MarketStateHash.shape.cluster_id.safeParse(legacy.cluster_id);
   if (!field.success) {
     problems.push({ inputType: 'cluster_stress', subject: symbol, detail: `invalid cluster_id ${JSON.stringify(legacy.cluster_id)}; using ${DEFAULT_CLUSTER_ID}` });
@@ -109,3 +116,12 @@ function clusterOf(symbol: string, legacy: Record<string, string>, problems: Inp
   }
   return field.data ?? DEFAULT_CLUSTER_ID;
 }
+
+type MarketSettings = { keys: RedisKeys; marketStateStaleSec: number };
+
+export const marketStateSource = {
+  name: 'market_state',
+  scope: 'symbol',
+  staleLabels: ['vol_regime', 'cluster_stress'],
+  create: (s: MarketSettings) => new MarketStateSource({ live: s.keys.marketStates, legacy: s.keys.legacyMarketStates, staleSec: s.marketStateStaleSec }),
+} as const satisfies SymbolSourceDef<MarketInput, Labels, MarketSettings>;

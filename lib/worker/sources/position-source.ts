@@ -2,10 +2,12 @@ import { PositionSnapshotHash, positionPrice } from '../../../types/inputs';
 import type { PositionStatus } from '../../../types/budget-hash';
 import { formatIssues } from '../../../types/wire-number';
 import { command, type BatchOutcome, type RedisCommand } from '../../redis/command-batch';
-import type { KeyFamily } from '../../redis/keys';
+import type { KeyFamily, RedisKeys } from '../../redis/keys';
 import type { SymbolInputs } from '../../engine/budget-record';
+import { judgePositionsFeed } from '../../engine/positions-feed';
 import { FamilyIndex } from './family-index';
 import type { InputProblem } from './input-problem';
+import type { SymbolDraft, SymbolInputRead, SymbolSourceDef, SymbolsReview, SymbolsReviewContext } from './input-source';
 
 /** A symbol's position as the cycle uses it. */
 export type PositionInput = Pick<SymbolInputs, 'positionAmt' | 'positionPrice' | 'notionalUsd' | 'positionStatus'>;
@@ -16,7 +18,11 @@ export interface PositionSourceOptions {
   legacy: KeyFamily | undefined;
   /** POSITION_STALE_SEC: a position read from the exchange longer ago than this is unknown, not flat. */
   staleSec: number;
+  /** POSITIONS_FEED_TOLERANCE_PCT (default `POSITIONS_FEED_DEFAULTS.notionalTolerancePct`). */
+  feedTolerancePct?: number;
 }
+
+type Labels = 'position' | 'position_snapshot';
 
 /** What the canonical family showed this cycle, to hold against the portfolio state's counts. */
 export interface PositionsSeen {
@@ -42,10 +48,14 @@ interface Candidate {
  * - unusable numbers: `invalid`;
  * - older than POSITION_STALE_SEC (or a canonical hash without `ts_epoch`, whose age cannot be
  *   told): `stale`. A legacy hash without a timestamp is taken as it is, as it always was.
- * Every unknown position is an `InputProblem` of type `position`: counted, never silent.
+ * Every unknown position is an `InputProblem` of type `position`: counted, never silent. A symbol
+ * with a position key gets a budget; a key naming no symbol is skipped and counted as
+ * `position_snapshot`.
  */
-export class PositionSource {
+export class PositionSource implements SymbolInputRead<PositionInput, Labels> {
   readonly families: readonly KeyFamily[];
+  readonly universe = 'held';
+  readonly invalidKeyLabel = 'position_snapshot';
   private readonly index: FamilyIndex;
   private seen: PositionsSeen = { keys: 0, notionalUsd: 0 };
 
@@ -69,13 +79,8 @@ export class PositionSource {
     this.seen = { keys: 0, notionalUsd: 0 };
   }
 
-  /** What the canonical family showed since `beginCycle`. */
-  get positionsSeen(): PositionsSeen {
-    return this.seen;
-  }
-
   /** A symbol's position from the outcomes of `commands(symbol)`, in the same order. */
-  judge(symbol: string, outcomes: readonly BatchOutcome[], nowSec: number, problems: InputProblem[]): PositionInput {
+  judge(symbol: string, outcomes: readonly BatchOutcome[], nowSec: number, problems: InputProblem<Labels>[]): PositionInput {
     const families = this.index.familiesOf(symbol);
     const candidates: Candidate[] = [];
     outcomes.forEach((outcome, i) => {
@@ -90,6 +95,26 @@ export class PositionSource {
     return this.judgeOne(symbol, freshest(candidates), nowSec, problems);
   }
 
+  /**
+   * A missing position is not a flat one: when the position keys show fewer positions or clearly
+   * less notional than the fresh portfolio state counts, every symbol that reads as flat may be the
+   * one missing, so its position is `unknown` (the positions it does see are real and stay).
+   */
+  review(drafts: SymbolDraft[], { portfolio }: SymbolsReviewContext, problems: InputProblem<Labels>[]): SymbolsReview {
+    if (portfolio === undefined) return { positionsFeed: { complete: true } };
+    const verdict = judgePositionsFeed(
+      { portfolioCount: portfolio.positions_count, portfolioNotionalUsd: portfolio.positions_notional_usd, keysSeen: this.seen.keys, notionalSeenUsd: this.seen.notionalUsd },
+      this.options.feedTolerancePct,
+    );
+    if (verdict.complete) return { positionsFeed: verdict };
+    for (const d of drafts) {
+      if (d.positionStatus !== 'ok' || d.positionAmt !== 0) continue;
+      d.positionStatus = 'unknown';
+      problems.push({ inputType: 'position', subject: d.symbol, detail: `positions feed incomplete (${verdict.problem}); a flat-looking position is unknown` });
+    }
+    return { positionsFeed: verdict };
+  }
+
   private tally(parsed: Candidate['parsed']): void {
     this.seen.keys += 1;
     if (!parsed?.success) return;
@@ -97,7 +122,7 @@ export class PositionSource {
     if (Number.isFinite(notional)) this.seen.notionalUsd += notional;
   }
 
-  private judgeOne(symbol: string, chosen: Candidate, nowSec: number, problems: InputProblem[]): PositionInput {
+  private judgeOne(symbol: string, chosen: Candidate, nowSec: number, problems: InputProblem<Labels>[]): PositionInput {
     const where = `${chosen.family} position`;
     if (chosen.raw instanceof Error) return unknown(symbol, 'invalid', `${where} unreadable: ${chosen.raw.message}`, undefined, problems);
     const parsed = chosen.parsed!;
@@ -140,7 +165,7 @@ function readAtOf(candidate: Candidate): number | undefined {
   return candidate.parsed.data.ts_epoch ?? candidate.parsed.data.timestamp;
 }
 
-function unknown(symbol: string, status: PositionStatus, detail: string, price: number | undefined, problems: InputProblem[]): PositionInput {
+function unknown(symbol: string, status: PositionStatus, detail: string, price: number | undefined, problems: InputProblem<Labels>[]): PositionInput {
   problems.push({ inputType: 'position', subject: symbol, detail: `${detail}; position ${status}, judged as unknown` });
   return { positionAmt: 0, positionPrice: price, notionalUsd: 0, positionStatus: status };
 }
@@ -152,3 +177,13 @@ function usablePrice(raw: Record<string, string>): number | undefined {
   const entry = shape.entry_price.safeParse(raw.entry_price);
   return positionPrice({ mark_price: mark.success ? mark.data : undefined, entry_price: entry.success ? entry.data : undefined });
 }
+
+type PositionSettings = { keys: RedisKeys; positionStaleSec: number; positionsFeedTolerancePct: number };
+
+export const positionSource = {
+  name: 'positions',
+  scope: 'symbol',
+  staleLabels: ['position_snapshot', 'position'],
+  create: (s: PositionSettings) =>
+    new PositionSource({ canonical: s.keys.positions, legacy: s.keys.legacyPositions, staleSec: s.positionStaleSec, feedTolerancePct: s.positionsFeedTolerancePct }),
+} as const satisfies SymbolSourceDef<PositionInput, Labels, PositionSettings>;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { PortfolioStateTracker } from '../../lib/engine/portfolio-state';
+import { PortfolioStateTracker } from '../../lib/worker/sources/portfolio-state-source';
 
 const NOW_SEC = 1_800_000_000;
 const at = (sec: number) => sec * 1000;

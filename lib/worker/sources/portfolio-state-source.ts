@@ -1,5 +1,9 @@
-import { PortfolioStateHash } from '../../types/inputs';
-import { formatIssues } from '../../types/wire-number';
+import { PortfolioStateHash } from '../../../types/inputs';
+import { formatIssues } from '../../../types/wire-number';
+import { command, type BatchOutcome } from '../../redis/command-batch';
+import type { RedisKeys } from '../../redis/keys';
+import type { InputProblem } from './input-problem';
+import type { PortfolioInputRead, PortfolioSourceDef } from './input-source';
 
 /**
  * Which portfolio state a cycle uses. `fresh`: the one in Redis, younger than STALE_SEC.
@@ -19,7 +23,7 @@ export interface PortfolioEvaluation {
 }
 
 export interface PortfolioStateOptions {
-  /** STALE_SEC. */
+  /** STALE_SEC: a state whose `timestamp` is older than this is not fresh. */
   staleSec: number;
   /** MAX_LKG_AGE_SEC; 0 = never stand in. */
   maxLkgAgeSec: number;
@@ -69,3 +73,38 @@ export class PortfolioStateTracker {
     return { state, ageSec };
   }
 }
+
+/**
+ * The portfolio state input: one hash (`P28_PORTFOLIO_KEY`, `quantum:state:portfolio`) read in the
+ * cycle's first batch, parsed by `PortfolioStateHash` and judged by `PortfolioStateTracker`. Any
+ * cycle that does not run on a fresh state counts one `portfolio_state` fallback.
+ */
+export class PortfolioStateSource implements PortfolioInputRead<PortfolioEvaluation, 'portfolio_state'> {
+  private readonly tracker: PortfolioStateTracker;
+
+  constructor(private readonly options: PortfolioStateOptions & { key: string }) {
+    this.tracker = new PortfolioStateTracker(options);
+  }
+
+  commands() {
+    return [command('hgetall', this.options.key)];
+  }
+
+  async read(outcomes: Promise<readonly BatchOutcome[]>, nowMs: number, problems: InputProblem<'portfolio_state'>[]): Promise<PortfolioEvaluation> {
+    const [outcome] = await outcomes;
+    const raw = outcome!.error ?? (outcome!.value as Record<string, string>);
+    const evaluation = this.tracker.evaluate(raw, nowMs);
+    if (evaluation.source !== 'fresh') {
+      problems.push({ inputType: 'portfolio_state', subject: 'portfolio', detail: `${evaluation.problem}; using ${evaluation.source === 'lkg' ? 'the last-known-good state' : 'none'}` });
+    }
+    return evaluation;
+  }
+}
+
+export const portfolioStateSource = {
+  name: 'portfolio_state',
+  scope: 'portfolio',
+  staleLabels: ['portfolio_state'],
+  create: (s: { keys: RedisKeys; staleSec: number; maxLkgAgeSec: number }) =>
+    new PortfolioStateSource({ key: s.keys.portfolioState, staleSec: s.staleSec, maxLkgAgeSec: s.maxLkgAgeSec }),
+} as const satisfies PortfolioSourceDef<PortfolioEvaluation, 'portfolio_state', { keys: RedisKeys; staleSec: number; maxLkgAgeSec: number }>;
