@@ -10,6 +10,8 @@ import threading
 import time
 import weakref
 
+from .connections import close_client
+
 __all__ = ["DecisionLog", "DECISION_LOG_DEFAULTS", "BUDGET_HASH_FIELDS", "js_number", "pack_entry"]
 
 LOG = logging.getLogger("p28_budget_gate")
@@ -209,7 +211,7 @@ class DecisionLog:
         _LOGS.discard(self)
         if self._owns_client:
             try:
-                self._client.connection_pool.disconnect()
+                close_client(self._client)
             except Exception:  # noqa: BLE001 - closing never raises into the Governor
                 pass
 

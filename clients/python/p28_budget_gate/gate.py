@@ -11,7 +11,7 @@ import time
 import redis
 
 from .breaker import Breaker
-from .connections import bounded_client
+from .connections import bounded_client, close_client
 from .counters import GateCounters
 from .decision import FAIL_OPEN_REASONS, PLAN_ID_MAX, Decision, Verdict, is_closing, normalize_symbol, read_request
 from .decision_log import BUDGET_HASH_FIELDS, DECISION_LOG_DEFAULTS, DecisionLog, pack_entry
@@ -132,9 +132,10 @@ class BudgetGate:
     request and time, and see each other's reservations.
 
     Each call waits at most ``timeout_sec`` plus a small margin, whatever the client passed in was
-    configured with: the gate talks through its own connection pool, a copy of the client's with
-    ``timeout_sec`` as socket and connect timeout and no retries (a Cluster or Sentinel client is
-    used as it is; its own timeouts then bound a call). A circuit breaker with the Node gate's
+    configured with: the gate talks through connections of its own, made from the client's
+    settings with ``timeout_sec`` as socket and connect timeout and no retries (a copy of its
+    connection pool; for a Sentinel-managed client, a Sentinel pool for the same service; for a
+    ``RedisCluster``, a RedisCluster seeded with its nodes). A circuit breaker with the Node gate's
     rules stops asking a Redis that keeps failing. Nothing ever raises into the Governor, and no
     Redis failure can turn into a block: every way of not knowing is a fail-open allow with its
     reason, logged once per change of cause (logger ``p28_budget_gate``) and counted.
@@ -189,7 +190,8 @@ class BudgetGate:
         self._client, self._owns_pool = bounded_client(redis_client_or_url, self.timeout_sec)
         if not self._owns_pool:
             self._log.warning(
-                "budget gate uses the %s passed in as it is: its own socket timeout bounds each decision, not timeout_sec",
+                "budget gate uses the %s passed in as it is (not a redis.Redis nor a RedisCluster it can copy): "
+                "its own socket timeout bounds each decision, not timeout_sec",
                 type(redis_client_or_url).__name__,
             )
         self.instance_id = instance_id or default_instance_id()
@@ -273,7 +275,10 @@ class BudgetGate:
         if self.decision_log is not None:
             self.decision_log.close(wait_sec)
         if self._owns_pool:
-            self._client.connection_pool.disconnect()
+            try:
+                close_client(self._client)
+            except Exception:  # noqa: BLE001 - closing never raises into the Governor
+                pass
 
     # --- internals ---
 
