@@ -7,7 +7,9 @@ on connections of its own: the Governor's client is only read, never changed.
 
 import copy
 import inspect
+import re
 import threading
+from urllib.parse import unquote, urlparse
 
 import redis
 from redis.backoff import NoBackoff
@@ -17,7 +19,7 @@ from redis.connection import Encoder
 from redis.retry import Retry
 from redis.sentinel import SentinelConnectionPool
 
-__all__ = ["bounded_client", "close_client"]
+__all__ = ["bounded_client", "close_client", "error_text", "secrets_of"]
 
 # Connection arguments that belong to the pool they came from, not to a copy of it.
 _POOL_BOUND = ("maint_notifications_pool_handler", "connection_pool")
@@ -167,3 +169,32 @@ def close_client(client):
     if isinstance(pool, SentinelConnectionPool):
         for sentinel in pool.sentinel_manager.sentinels:
             sentinel.connection_pool.disconnect()
+
+
+# ``password=...`` as connection settings print (a pool's repr in some redis-py versions).
+_PASSWORD_SETTING = re.compile(r"(pass(?:word|wd)?\s*[=:]\s*)[^\s,)>'\"]+", re.IGNORECASE)
+
+
+def secrets_of(given):
+    """The passwords the client passed in logs in with (its own and, for a Sentinel-managed
+    client, its Sentinels'), to be kept out of every text the gate writes."""
+    found = set()
+    if isinstance(given, str):
+        found.add(unquote(urlparse(given).password or ""))
+    elif isinstance(given, RedisCluster):
+        found.add(given.nodes_manager.connection_kwargs.get("password"))
+    else:
+        pool = getattr(given, "connection_pool", None)
+        found.add(getattr(pool, "connection_kwargs", {}).get("password"))
+        for sentinel in getattr(getattr(pool, "sentinel_manager", None), "sentinels", ()):
+            found.add(sentinel.connection_pool.connection_kwargs.get("password"))
+    return frozenset(s for s in found if isinstance(s, str) and s)
+
+
+def error_text(error, secrets):
+    """An error's message (its type's name when it has none) without the passwords ``secrets``
+    nor any ``password=`` setting it prints: what the gate logs and puts in a decision."""
+    text = str(error) or type(error).__name__
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return _PASSWORD_SETTING.sub(r"\1<redacted>", text)
