@@ -94,6 +94,8 @@ class DeferredCluster:
         return made
 
     def __getattr__(self, name):
+        if name.startswith("_"):  # its own state, or a copy's before it has any: never the cluster's
+            raise AttributeError(name)
         return getattr(self.cluster(), name)
 
     def close(self):
