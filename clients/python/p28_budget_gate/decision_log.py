@@ -10,6 +10,8 @@ import threading
 import time
 import weakref
 
+from .connections import close_client, error_text
+
 __all__ = ["DecisionLog", "DECISION_LOG_DEFAULTS", "BUDGET_HASH_FIELDS", "js_number", "pack_entry"]
 
 LOG = logging.getLogger("p28_budget_gate")
@@ -149,8 +151,9 @@ class DecisionLog:
 
     def __init__(self, client, stream_key, max_len, counters, logger=None, *, queue_capacity=DECISION_LOG_DEFAULTS["queue_capacity"],
                  batch_entries=DECISION_LOG_DEFAULTS["batch_entries"], flush_delay_sec=DECISION_LOG_DEFAULTS["flush_delay_sec"],
-                 retry_delay_sec=DECISION_LOG_DEFAULTS["retry_delay_sec"], owns_client=False):
+                 retry_delay_sec=DECISION_LOG_DEFAULTS["retry_delay_sec"], owns_client=False, secrets=frozenset()):
         self._client = client
+        self._secrets = secrets
         self._owns_client = owns_client
         self.stream_key = stream_key
         self._max_len = int(max_len)
@@ -209,7 +212,7 @@ class DecisionLog:
         _LOGS.discard(self)
         if self._owns_client:
             try:
-                self._client.connection_pool.disconnect()
+                close_client(self._client)
             except Exception:  # noqa: BLE001 - closing never raises into the Governor
                 pass
 
@@ -258,7 +261,7 @@ class DecisionLog:
         if (failed > 0) != self._last_write_failed:
             self._last_write_failed = failed > 0
             if failed:
-                self._log.warning("decision log: a write failed; its entries are counted in p28_decision_log_dropped_total: %s", error)
+                self._log.warning("decision log: a write failed; its entries are counted in p28_decision_log_dropped_total: %s", error_text(error, self._secrets))
             else:
                 self._log.info("decision log: writing again")
         return failed == 0

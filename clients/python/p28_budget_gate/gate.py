@@ -11,7 +11,7 @@ import time
 import redis
 
 from .breaker import Breaker
-from .connections import bounded_client
+from .connections import bounded_client, close_client, error_text, secrets_of
 from .counters import GateCounters
 from .decision import FAIL_OPEN_REASONS, PLAN_ID_MAX, Decision, Verdict, is_closing, normalize_symbol, read_request
 from .decision_log import BUDGET_HASH_FIELDS, DECISION_LOG_DEFAULTS, DecisionLog, pack_entry
@@ -132,9 +132,10 @@ class BudgetGate:
     request and time, and see each other's reservations.
 
     Each call waits at most ``timeout_sec`` plus a small margin, whatever the client passed in was
-    configured with: the gate talks through its own connection pool, a copy of the client's with
-    ``timeout_sec`` as socket and connect timeout and no retries (a Cluster or Sentinel client is
-    used as it is; its own timeouts then bound a call). A circuit breaker with the Node gate's
+    configured with: the gate talks through connections of its own, made from the client's
+    settings with ``timeout_sec`` as socket and connect timeout and no retries (a copy of its
+    connection pool; for a Sentinel-managed client, a Sentinel pool for the same service; for a
+    ``RedisCluster``, a RedisCluster seeded with its nodes). A circuit breaker with the Node gate's
     rules stops asking a Redis that keeps failing. Nothing ever raises into the Governor, and no
     Redis failure can turn into a block: every way of not knowing is a fail-open allow with its
     reason, logged once per change of cause (logger ``p28_budget_gate``) and counted.
@@ -186,10 +187,12 @@ class BudgetGate:
             consecutive_failures_to_open=consecutive_failures_to_open, failure_streak_sec=failure_streak_sec,
             reset_timeout_sec=reset_timeout_sec, on_change=self._breaker_changed,
         )
+        self._secrets = secrets_of(redis_client_or_url)
         self._client, self._owns_pool = bounded_client(redis_client_or_url, self.timeout_sec)
         if not self._owns_pool:
             self._log.warning(
-                "budget gate uses the %s passed in as it is: its own socket timeout bounds each decision, not timeout_sec",
+                "budget gate uses the %s passed in as it is (not a redis.Redis nor a RedisCluster it can copy): "
+                "its own socket timeout bounds each decision, not timeout_sec",
                 type(redis_client_or_url).__name__,
             )
         self.instance_id = instance_id or default_instance_id()
@@ -198,6 +201,7 @@ class BudgetGate:
             writer, owned = bounded_client(redis_client_or_url, DECISION_LOG_DEFAULTS["write_timeout_sec"])
             self.decision_log = DecisionLog(
                 writer, "%s:stream:p28.decisions" % key_prefix, decision_log_max_len, self.counters, self._log, owns_client=owned,
+                secrets=self._secrets,
             )
         self._log_policy = "|".join(self._policy)
         self._gate_text = self.instance_id.replace("|", "/")
@@ -220,7 +224,7 @@ class BudgetGate:
             if decision is None:
                 decision, fields = self._judge_with_redis(plan)
         except Exception as error:  # noqa: BLE001 - a permit check must never raise into the Governor
-            decision = Decision.fail_open_for("redis_unavailable", "unexpected: %s" % (error,))
+            decision = Decision.fail_open_for("redis_unavailable", "unexpected: %s" % error_text(error, self._secrets))
         self._finish(request, decision)
         self._log_decision(request, plan, decision, fields)
         return decision
@@ -262,7 +266,7 @@ class BudgetGate:
         try:
             return int(self._release(keys=[self._budget_key(symbol)], args=[plan_id])) == 1
         except Exception as error:  # noqa: BLE001
-            self._log.warning("budget gate could not release a reservation; it lapses on its own (plan %s, %s): %s", plan_id, symbol, error)
+            self._log.warning("budget gate could not release a reservation; it lapses on its own (plan %s, %s): %s", plan_id, symbol, error_text(error, self._secrets))
             return False
 
     def close(self, wait_sec=DECISION_LOG_DEFAULTS["close_wait_sec"]):
@@ -273,7 +277,10 @@ class BudgetGate:
         if self.decision_log is not None:
             self.decision_log.close(wait_sec)
         if self._owns_pool:
-            self._client.connection_pool.disconnect()
+            try:
+                close_client(self._client)
+            except Exception:  # noqa: BLE001 - closing never raises into the Governor
+                pass
 
     # --- internals ---
 
@@ -307,10 +314,10 @@ class BudgetGate:
             reply = self._decide(keys=[self._budget_key(plan["symbol"])], args=args)
         except redis.exceptions.TimeoutError as error:
             self.breaker.failure()
-            return Decision.fail_open_for("timeout", str(error) or "timeout"), None
+            return Decision.fail_open_for("timeout", error_text(error, self._secrets)), None
         except Exception as error:  # noqa: BLE001 - connection refused, reset, NOPERM, ...: all unavailable
             self.breaker.failure()
-            return Decision.fail_open_for("redis_unavailable", str(error) or type(error).__name__), None
+            return Decision.fail_open_for("redis_unavailable", error_text(error, self._secrets)), None
         self.breaker.success()
         decision = decision_from_reply(reply)
         if decision.reason == "no_budget_data":
