@@ -2,18 +2,18 @@
 //
 //   types  <-  lib/engine  <-  lib/redis  <-  plugin  <-  lib/config.ts (and config-values.ts), lib/worker  <-  lib/cli.ts (and the other lib/*.ts of the CLI), index.ts
 //
-// plus the base files at the top of lib/ (BASE: logger, options-error, ...), which import only
+// plus the base files at the top of lib/ (BASE: logger, options-error, console-capture, ...), which import only
 // types. Each room may import only the rooms listed for it; any other import of the package's own
 // code fails, type-only imports included (`tsPreCompilationDeps`). A new file at the top of lib/
 // belongs to the CLI's room unless it is added to BASE. dev/, bench/, demo/ and test/ are never
 // shipped: they may import anything shipped, and only test/ imports test/.
 const path = require('node:path');
 
-const BASE = '^lib/(logger|options-error|registry-metrics|cause-log|package-version)\\.ts$';
+const BASE = '^lib/(logger|options-error|registry-metrics|cause-log|package-version|console-capture)\\.ts$';
 /** The worker's configuration: the variables (`config.ts`) and how each one's text is read (`config-values.ts`). */
 const CONFIG = '^lib/config(-values)?\\.ts$';
 /** The CLI's room: lib/commands/ and every file at the top of lib/ that is neither a base file nor the config. */
-const CLI = '^lib/(?!(logger|options-error|registry-metrics|cause-log|package-version|config|config-values)\\.ts$)[^/]+\\.ts$|^lib/commands/';
+const CLI = '^lib/(?!(logger|options-error|registry-metrics|cause-log|package-version|console-capture|config|config-values)\\.ts$)[^/]+\\.ts$|^lib/commands/';
 const ROOMS = {
   types: '^types/',
   base: BASE,

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { RedisKeys } from '../lib/redis/keys';
@@ -21,6 +22,11 @@ export interface DecisionsDuringCyclesOptions {
   runs: number;
   /** BUDGET_COMPUTE_INTERVAL_SEC of the worker: short, so that it is computing most of the time. */
   intervalSec: number;
+  /**
+   * Runs more with the cycle on the event loop of the HTTP API (P28_CYCLE_THREAD=0), after the
+   * others: the same machine at the same hour, for comparison (default 0).
+   */
+  inProcessRuns?: number;
 }
 
 export interface DecisionRun {
@@ -32,6 +38,8 @@ export interface DecisionRun {
   /** Leader cycles completed during the run, and their longest duration. */
   cycles: number;
   longestCycleMs: number;
+  /** The machine's 1-minute load average at the end of the run (other work on a shared machine shows here). */
+  loadAverage: number;
 }
 
 /** Seeds a book of `n` symbols with positions and market state, and a fresh portfolio state. */
@@ -73,7 +81,7 @@ export function post(port: number, agent: Agent, body: string): Promise<GateDeci
 }
 
 /** Starts `p28-worker` from source in its own process and resolves with its HTTP port. */
-export function startWorker(server: LocalRedisServer, o: Pick<DecisionsDuringCyclesOptions, 'symbols' | 'intervalSec'>, lines: string[]): Promise<{ child: ChildProcess; port: number }> {
+export function startWorker(server: LocalRedisServer, o: Pick<DecisionsDuringCyclesOptions, 'symbols' | 'intervalSec'>, lines: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib', 'cli.ts')], {
     cwd: ROOT,
     env: {
@@ -88,6 +96,7 @@ export function startWorker(server: LocalRedisServer, o: Pick<DecisionsDuringCyc
       BUDGET_HASH_TTL_SEC: String(Math.max(60, Math.ceil(o.intervalSec * 2))),
       STALE_SEC: '3600',
       P28_MAX_SYMBOLS: String(Math.max(20000, o.symbols)),
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -108,9 +117,9 @@ export function startWorker(server: LocalRedisServer, o: Pick<DecisionsDuringCyc
 }
 
 /** One run: the worker computing its cycles of `symbols` while decisions arrive at `ratePerSec`. */
-async function oneRun(server: LocalRedisServer, o: DecisionsDuringCyclesOptions): Promise<DecisionRun> {
+async function oneRun(server: LocalRedisServer, o: DecisionsDuringCyclesOptions, env: Record<string, string> = {}): Promise<DecisionRun> {
   const lines: string[] = [];
-  const { child, port } = await startWorker(server, o, lines);
+  const { child, port } = await startWorker(server, o, lines, env);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   try {
     // Load only once the worker writes budgets, so every decision finds its hash.
@@ -120,7 +129,7 @@ async function oneRun(server: LocalRedisServer, o: DecisionsDuringCyclesOptions)
       await new Promise((r) => setTimeout(r, 100));
     }
     const cyclesBefore = lines.length;
-    const run: DecisionRun = { latenciesMs: [], timeouts: 0, lost: 0, cycles: 0, longestCycleMs: 0 };
+    const run: DecisionRun = { latenciesMs: [], timeouts: 0, lost: 0, cycles: 0, longestCycleMs: 0, loadAverage: 0 };
     const pending: Promise<void>[] = [];
     const gapMs = 1000 / o.ratePerSec;
     const started = performance.now();
@@ -144,6 +153,7 @@ async function oneRun(server: LocalRedisServer, o: DecisionsDuringCyclesOptions)
       );
     }
     await Promise.all(pending);
+    run.loadAverage = loadavg()[0]!;
     for (const line of lines.slice(cyclesBefore)) {
       if (!line.includes('"msg":"cycle"') || !line.includes('"role":"leader"')) continue;
       run.cycles += 1;
@@ -157,11 +167,22 @@ async function oneRun(server: LocalRedisServer, o: DecisionsDuringCyclesOptions)
   }
 }
 
+/** One run's figures in one line. */
+function describeRun(run: DecisionRun): string {
+  const ms = (q: number) => percentile(run.latenciesMs, q);
+  return (
+    `p50 ${ms(0.5).toFixed(2)} ms, p99 ${ms(0.99).toFixed(2)} ms, max ${ms(1).toFixed(1)} ms, ${run.timeouts} timeouts, ${run.lost} lost of ${run.latenciesMs.length + run.lost}; ` +
+    `${run.cycles} cycles (longest ${run.longestCycleMs.toFixed(0)} ms); load average ${run.loadAverage.toFixed(1)}`
+  );
+}
+
 /**
  * HTTP decisions while the worker computes: `POST /v1/decisions` at `ratePerSec` against a
- * worker process whose cycles cover `symbols` symbols, back to back. Target (per run): p99 under
- * 25 ms and no decision failing open as `timeout`. Each run is its own worker process; the rows
- * give the median over runs and the spread (min..max) in the metric name.
+ * worker process whose cycles cover `symbols` symbols, back to back, in their own thread (the
+ * default, P28_CYCLE_THREAD=1). Target (per run): p99 under 25 ms and no decision failing open as
+ * `timeout`. Each run is its own worker process; the rows give the median over runs and the spread
+ * (min..max) in the metric name. `inProcessRuns` more runs with the cycle on the HTTP API's event
+ * loop (P28_CYCLE_THREAD=0) give the figure the thread is compared with, on the same machine.
  */
 export async function runDecisionsDuringCyclesBench(server: LocalRedisServer, o: DecisionsDuringCyclesOptions, log: (s: string) => void): Promise<Row[]> {
   const seed = createRedisClient({ url: server.url, profile: 'worker', commandTimeoutMs: 60_000 });
@@ -172,28 +193,33 @@ export async function runDecisionsDuringCyclesBench(server: LocalRedisServer, o:
   // Control: the same worker, book and load, but no cycle after the first (interval of an hour):
   // what the machine itself gives decisions right now, against which the figures below are read.
   const control = await oneRun(server, { ...o, intervalSec: 3600 });
-  log(
-    `decisions with no cycle running (control), ${o.symbols} symbols: p50 ${percentile(control.latenciesMs, 0.5).toFixed(2)} ms, p99 ${percentile(control.latenciesMs, 0.99).toFixed(2)} ms, ` +
-      `${control.timeouts} timeouts, ${control.lost} lost of ${control.latenciesMs.length + control.lost}`,
-  );
+  log(`decisions with no cycle running (control), ${o.symbols} symbols: ${describeRun(control)}`);
   const runs: DecisionRun[] = [];
   for (let r = 0; r < o.runs; r++) {
     const run = await oneRun(server, o);
     runs.push(run);
-    log(
-      `decisions during ${o.symbols}-symbol cycles, run ${r + 1}/${o.runs}: p50 ${percentile(run.latenciesMs, 0.5).toFixed(2)} ms, p99 ${percentile(run.latenciesMs, 0.99).toFixed(2)} ms, max ${percentile(run.latenciesMs, 1).toFixed(1)} ms, ` +
-        `${run.timeouts} timeouts, ${run.lost} lost of ${run.latenciesMs.length + run.lost}; ${run.cycles} cycles (longest ${run.longestCycleMs.toFixed(0)} ms)`,
-    );
+    log(`decisions during ${o.symbols}-symbol cycles in the cycle thread, run ${r + 1}/${o.runs}: ${describeRun(run)}`);
   }
-  const scenario = `HTTP decisions at ${o.ratePerSec}/s during ${o.symbols}-symbol cycles (worker process, ${o.seconds} s x ${o.runs})`;
+  const inProcess: DecisionRun[] = [];
+  for (let r = 0; r < (o.inProcessRuns ?? 0); r++) {
+    const run = await oneRun(server, o, { P28_CYCLE_THREAD: '0' });
+    inProcess.push(run);
+    log(`decisions during ${o.symbols}-symbol cycles in-process (P28_CYCLE_THREAD=0), run ${r + 1}/${o.inProcessRuns}: ${describeRun(run)}`);
+  }
+  const scenario = `HTTP decisions at ${o.ratePerSec}/s during ${o.symbols}-symbol cycles (worker process, cycle thread, ${o.seconds} s x ${o.runs})`;
   const p99s = runs.map((run) => percentile(run.latenciesMs, 0.99));
   const p50s = runs.map((run) => percentile(run.latenciesMs, 0.5));
   const spread = (xs: number[]) => `${Math.min(...xs).toFixed(1)}..${Math.max(...xs).toFixed(1)}`;
   const failedOpen = runs.reduce((n, run) => n + run.timeouts + run.lost, 0);
-  return [
+  const rows: Row[] = [
     { scenario, metric: `latency p50 (median of runs; spread ${spread(p50s)}); baseline: no cycle running`, unit: 'ms', value: percentile(p50s, 0.5), baseline: percentile(control.latenciesMs, 0.5) },
     { scenario, metric: `latency p99 (worst run; spread ${spread(p99s)}); baseline: no cycle running`, unit: 'ms', value: Math.max(...p99s), baseline: percentile(control.latenciesMs, 0.99), target: '< 25 ms', met: Math.max(...p99s) < 25 },
     { scenario, metric: 'timeouts and lost requests (all runs); baseline: no cycle running', unit: 'decisions', value: failedOpen, baseline: control.timeouts + control.lost, target: '0', met: failedOpen === 0 },
     { scenario, metric: 'leader cycles during the load (all runs)', unit: 'cycles', value: runs.reduce((n, run) => n + run.cycles, 0) },
   ];
+  if (inProcess.length > 0) {
+    const inProcessP99s = inProcess.map((run) => percentile(run.latenciesMs, 0.99));
+    rows.push({ scenario, metric: `latency p99 (worst run); baseline: the cycle in-process, P28_CYCLE_THREAD=0 (worst of ${inProcess.length})`, unit: 'ms', value: Math.max(...p99s), baseline: Math.max(...inProcessP99s) });
+  }
+  return rows;
 }

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       rows.push(
         ...(await runDecisionsDuringCyclesBench(
           server,
-          quick ? { symbols: 2000, ratePerSec: 200, seconds: 10, runs: 1, intervalSec: 0.5 } : { symbols: 20000, ratePerSec: 200, seconds: 30, runs: 3, intervalSec: 1 },
+          quick ? { symbols: 2000, ratePerSec: 200, seconds: 10, runs: 1, intervalSec: 0.5 } : { symbols: 20000, ratePerSec: 200, seconds: 30, runs: 3, intervalSec: 1, inProcessRuns: 1 },
           log,
         )),
       );

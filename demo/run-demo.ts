@@ -1,8 +1,7 @@
 import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
 import { container as rootContainer } from 'tsyringe';
-import type { BudgetWorker } from '../lib/worker/budget-worker';
-import type { CycleReport } from '../lib/worker/cycle-report';
+import type { CycleOutline, CycleWorkerView } from '../lib/worker/cycle-thread-protocol';
 import { loadConfig, type WorkerConfig } from '../lib/config';
 import { readinessCommand } from '../lib/commands/readiness-command';
 import { replayCommand } from '../lib/commands/replay-command';
@@ -98,7 +97,7 @@ async function readBudgets(client: RedisClient, keys: RedisKeys): Promise<(Budge
 }
 
 /** The worker's latest cycle in one line, for an error message. */
-function describeCycle(report: CycleReport | undefined): string {
+function describeCycle(report: CycleOutline | undefined): string {
   if (!report) return 'the worker has not finished a cycle';
   const { result, role, mode, portfolio, heat, written, skipped, error } = report;
   const parts = [`result=${result}`, `role=${role}`, `mode=${mode}`, `portfolio=${portfolio.source}${portfolio.problem ? ` (${portfolio.problem})` : ''}`];
@@ -111,7 +110,7 @@ function describeCycle(report: CycleReport | undefined): string {
 async function budgetsWhere(
   client: RedisClient,
   keys: RedisKeys,
-  worker: BudgetWorker,
+  worker: CycleWorkerView,
   what: string,
   match: (b: BudgetHash) => boolean,
 ): Promise<number> {
@@ -179,7 +178,7 @@ async function sendPlans(pipeline: PermitPipeline, plans: readonly DemoPlan[]): 
   formatTable(PERMIT_COLUMNS, rows).forEach((line) => print(line));
 }
 
-async function switchMode(client: RedisClient, keys: RedisKeys, worker: BudgetWorker, mode: Mode): Promise<void> {
+async function switchMode(client: RedisClient, keys: RedisKeys, worker: CycleWorkerView, mode: Mode): Promise<void> {
   print(`Switch to ${mode} at run time: SET ${keys.modeOverride} ${mode}   (what \`p28-worker mode ${mode}\` does)`);
   await client.set(keys.modeOverride, mode);
   const tookMs = await budgetsWhere(client, keys, worker, `mode=${mode} in the budget hashes`, (b) => b.mode === mode);

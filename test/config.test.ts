@@ -100,6 +100,7 @@ describe('loadConfig', () => {
     HEALTH_MAX_BUDGET_AGE_SEC: { good: ['4', 'healthMaxBudgetAgeSec', 4], bad: '-1', says: 'expected a number > 0, got "-1"' },
     P28_API_TOKEN: { good: ['s3cret-token-0123456789', 'apiToken', 's3cret-token-0123456789'], bad: 'short', says: 'expected 16 to 512 printable characters without spaces (got 5 characters)' },
     P28_TEST_MODE: { good: ['1', 'testMode', true], bad: 'yes', says: 'expected 0 or 1, got "yes"' },
+    P28_CYCLE_THREAD: { good: ['0', 'cycleThread', false], bad: 'true', says: 'expected 0 or 1, got "true"' },
     RESERVATION_TTL_SEC: { good: ['5', 'reservationTtlSec', 5], bad: '-1', says: 'expected a number in [0,3600], got "-1"' },
     DECISION_LOG_MAXLEN: { good: ['0', 'decisionLogMaxLen', 0], bad: '-5', says: 'expected a whole number in [0,1000000000], got "-5"' },
     CYCLE_HISTORY_MAXLEN: { good: ['5000', 'cycleHistoryMaxLen', 5000], bad: '1.5', says: 'expected a whole number in [0,1000000000], got "1.5"' },

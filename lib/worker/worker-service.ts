@@ -1,11 +1,12 @@
-import { collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, type Registry } from 'prom-client';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { BudgetWorker } from './budget-worker';
 import type { WorkerConfig } from '../config';
 import type { HeatReader } from './sources/heat-source';
-import { startHttpServer } from './http-server';
+import { HTTP_SERVER_DEFAULTS, startHttpServer } from './http-server';
 import { createLogger, type Logger } from '../logger';
 import { createRedisClient, redactUrl, redisOptionsFromConfig, waitForReady, type RedisClient } from '../redis/client';
+import { quitClient } from '../redis/quit';
 import { WorkerMetrics } from './worker-metrics';
 import { CauseLog } from '../cause-log';
 import { redisErrorCause } from '../redis/error-cause';
@@ -15,6 +16,14 @@ import { ServerClock, registerClockSkewGauge } from '../redis/server-clock';
 import { RedisKeys } from '../redis/keys';
 import { readinessContext } from '../readiness/context';
 import { evaluateReadiness } from '../readiness/read-history';
+import { evaluateHealth, type HealthReport } from './health';
+import { CycleThread } from './cycle-thread';
+import { MergedRegistry } from './merged-registry';
+import type { CycleWorkerView } from './cycle-thread-protocol';
+import { WORKER_SERVICE_DEFAULTS } from './service-defaults';
+
+export { WORKER_SERVICE_DEFAULTS } from './service-defaults';
+export type { CycleWorkerView, CycleOutline } from './cycle-thread-protocol';
 
 export interface WorkerServiceOptions {
   /** Default: JSON logs on stdout at LOG_LEVEL. */
@@ -27,16 +36,29 @@ export interface WorkerServiceOptions {
   now?: () => number;
   /** Add Node.js process metrics (`process_*`, `nodejs_*`) to /metrics (default true). */
   processMetrics?: boolean;
+  /**
+   * The module the cycle thread runs (default: this package's `cycle-thread-entry`); a wrapper may
+   * name its own module that loads that one. Ignored when the cycle runs in-process.
+   */
+  cycleThreadModule?: string;
 }
 
 export interface WorkerServiceHandle {
-  readonly worker: BudgetWorker;
-  readonly metrics: WorkerMetrics;
+  /**
+   * The budget worker as the HTTP API sees it: the `BudgetWorker` itself when the cycle runs
+   * in-process, the state its thread reported last (after every cycle) otherwise.
+   */
+  readonly worker: CycleWorkerView;
+  /** `registry` serves /metrics: the worker's metrics (from its thread, when it runs in one), the gate's and the process's. */
+  readonly metrics: { readonly registry: Registry };
+  /** The client of /health, the budget listings and the other HTTP reads (and of the cycle, in-process). */
   readonly redis: RedisClient;
   /** The gate behind `POST /v1/decisions`; its metrics are on `metrics.registry`. */
   readonly gate: BudgetGate;
   /** The port /health and /metrics listen on (useful with PORT=0). */
   readonly port: number;
+  /** Where the cycle runs: `thread` (P28_CYCLE_THREAD=1, the default) or `in-process`. */
+  readonly cycles: 'thread' | 'in-process';
   /**
    * Graceful shutdown: stops the loop, lets the running cycle finish, releases the lease, closes the
    * HTTP server and the Redis connection (unless it was passed in). Idempotent.
@@ -44,33 +66,46 @@ export interface WorkerServiceHandle {
   stop(): Promise<void>;
 }
 
-export const WORKER_SERVICE_DEFAULTS = Object.freeze({
-  /** How long the first cycle waits for Redis at start; after that, cycles fail until it answers. */
-  startupRedisWaitMs: 2000,
-  /** How long QUIT may take at shutdown before the connection is dropped. */
-  quitTimeoutMs: 1000,
-});
+/** The cycle's side of the service: in-process, or in a thread of its own. */
+interface Cycles {
+  readonly where: 'thread' | 'in-process';
+  readonly worker: CycleWorkerView;
+  readonly registry: Registry;
+  /** Why /health must be degraded whatever the worker's facts say (its thread crashed). */
+  readonly problem: () => string | undefined;
+  readonly run: () => void;
+  readonly stop: () => Promise<void>;
+}
 
 /**
  * Runs the worker as a service: Redis client, budget worker with its loop and lease, and the HTTP
  * endpoints. Starting does not require Redis to be up: /health says 503 and cycles fail (and are
  * counted) until it answers, then the worker carries on without a restart.
+ *
+ * With P28_CYCLE_THREAD=1 (the default) the budget worker runs in a `worker_threads` thread of its
+ * own (`CycleThread`), with its own Redis client and heat reader, and the HTTP API, the gate,
+ * /health and /metrics keep the main thread's event loop to themselves. A Redis client, heat
+ * reader or clock passed in cannot cross to a thread: with any of them the cycle runs in-process.
  */
 export async function startWorkerService(config: WorkerConfig, options: WorkerServiceOptions = {}): Promise<WorkerServiceHandle> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const threaded = config.cycleThread && options.redis === undefined && options.heatSource === undefined && options.now === undefined;
   const ownsRedis = options.redis === undefined;
-  const redis =
-    options.redis ??
-    createRedisClient(redisOptionsFromConfig(config, `p28-worker:${config.instanceId}`));
+  // In a thread, the cycle has its own `p28-worker` client; this one serves the HTTP reads.
+  const redis = options.redis ?? createRedisClient(redisOptionsFromConfig(config, `${threaded ? 'p28-http' : 'p28-worker'}:${config.instanceId}`));
   watchConnection(redis, logger, config);
 
-  const metrics = new WorkerMetrics();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: metrics.registry });
   // One clock for every timestamp written and every age judged: Redis's (see ServerClock).
   const clock = new ServerClock(redis);
-  registerClockSkewGauge(metrics.registry, clock);
   const now = options.now ?? clock.now;
-  const worker = new BudgetWorker({ config, redis, metrics, logger, heatSource: options.heatSource, now, clock });
+  let cycles: Cycles;
+  try {
+    cycles = threaded ? await threadCycles(config, logger, options.cycleThreadModule) : inProcessCycles(config, logger, redis, clock, now, options.heatSource);
+  } catch (error) {
+    if (ownsRedis) redis.disconnect();
+    throw error;
+  }
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: cycles.registry });
 
   // The gate of POST /v1/decisions: the plugin's own BudgetGate, so an HTTP caller gets the
   // decisions, breaker and fail-open of an embedded gate. It reads through a fail-fast client of
@@ -82,7 +117,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   const gate = new BudgetGate({
     redis: gateRedis,
     keyPrefix: config.keyPrefix,
-    registry: metrics.registry,
+    registry: cycles.registry,
     logger,
     now,
     reservationTtlMs: Math.round(config.reservationTtlSec * 1000),
@@ -92,14 +127,28 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   });
 
   const keys = new RedisKeys(config.keyPrefix);
+  const health = async (): Promise<HealthReport> => {
+    const report = await evaluateHealth({
+      redis,
+      worker: cycles.worker,
+      instanceId: config.instanceId,
+      maxBudgetAgeSec: config.healthMaxBudgetAgeSec,
+      now,
+      redisPingTimeoutMs: HTTP_SERVER_DEFAULTS.redisPingTimeoutMs,
+    });
+    const problem = cycles.problem();
+    if (problem === undefined || report.body.status === 'unhealthy') return report;
+    return { code: 503, body: { ...report.body, status: 'degraded', reason: problem } };
+  };
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     http = await startHttpServer({
       host: config.host,
       port: config.port,
-      registry: metrics.registry,
+      registry: cycles.registry,
       redis,
-      worker,
+      worker: cycles.worker,
+      health,
       gate,
       keyPrefix: config.keyPrefix,
       inputFamilies: config.inputFamilies,
@@ -113,6 +162,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       logger,
     });
   } catch (error) {
+    await cycles.stop();
     await gate.close();
     if (ownsRedis) {
       redis.disconnect();
@@ -126,7 +176,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   // Wrong credentials fail every cycle with a generic "not connected": say the cause once, plainly.
   if (problem && AUTH_CAUSES.has(problem.cause)) logger.error({ cause: problem.cause }, `${describeConnectionProblem(redactUrl(config.redisUrl), problem, '')}; every cycle fails until it is fixed`);
   clock.start();
-  worker.start();
+  cycles.run();
   logger.info(
     {
       mode: config.mode,
@@ -139,6 +189,7 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
       intervalSec: config.computeIntervalSec,
       apiAuth: config.apiToken !== undefined,
       testMode: config.testMode,
+      cycles: cycles.where,
     },
     `P2.8 Portfolio Risk Governor started (mode=${config.mode} from env P28_MODE, port=${http.port})`,
   );
@@ -149,15 +200,30 @@ export async function startWorkerService(config: WorkerConfig, options: WorkerSe
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       logger.info('stopping');
-      await worker.stop();
+      await cycles.stop();
       clock.stop();
       await http.close();
       await gate.close();
-      if (ownsRedis) await Promise.all([quit(redis), quit(gateRedis)]);
+      if (ownsRedis) await Promise.all([quitClient(redis, WORKER_SERVICE_DEFAULTS.quitTimeoutMs), quitClient(gateRedis, WORKER_SERVICE_DEFAULTS.quitTimeoutMs)]);
       logger.info('stopped');
     })());
 
-  return { worker, metrics, redis, gate, port: http.port, stop };
+  return { worker: cycles.worker, metrics: { registry: cycles.registry }, redis, gate, port: http.port, cycles: cycles.where, stop };
+}
+
+/** The budget worker on this thread, on the service's client and clock. */
+function inProcessCycles(config: WorkerConfig, logger: Logger, redis: RedisClient, clock: ServerClock, now: () => number, heatSource: HeatReader | undefined): Cycles {
+  const metrics = new WorkerMetrics();
+  registerClockSkewGauge(metrics.registry, clock);
+  const worker = new BudgetWorker({ config, redis, metrics, logger, heatSource, now, clock });
+  return { where: 'in-process', worker, registry: metrics.registry, problem: () => undefined, run: () => worker.start(), stop: () => worker.stop() };
+}
+
+/** The budget worker in a thread of its own, loaded (its loop not yet started); its metrics merged into this thread's registry. */
+async function threadCycles(config: WorkerConfig, logger: Logger, module: string | undefined): Promise<Cycles> {
+  const thread = new CycleThread({ config, logger, module });
+  await thread.load();
+  return { where: 'thread', worker: thread, registry: new MergedRegistry(thread), problem: () => thread.problem, run: () => thread.run(), stop: () => thread.stop() };
 }
 
 /** Logs connection problems once per change of cause with a count, not every reconnect attempt. */
@@ -172,20 +238,4 @@ function watchConnection(redis: RedisClient, logger: Logger, config: WorkerConfi
     if (problems.state) problems.resolved({ redis: redisShown }, 'redis connected again');
     else logger.info({ redis: redisShown }, 'redis connected');
   });
-}
-
-/** QUIT (letting pending replies arrive), falling back to dropping the connection after `quitTimeoutMs`. */
-async function quit(redis: RedisClient): Promise<void> {
-  const hasEnded = (): boolean => redis.status === 'end';
-  if (hasEnded()) return;
-  const ended = new Promise<void>((resolve) => redis.once('end', () => resolve()));
-  if (redis.status === 'ready') redis.quit().catch(() => redis.disconnect());
-  else redis.disconnect();
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, WORKER_SERVICE_DEFAULTS.quitTimeoutMs);
-  });
-  await Promise.race([ended, timedOut]);
-  clearTimeout(timer);
-  if (!hasEnded()) redis.disconnect();
 }
