@@ -1,5 +1,6 @@
 import { Registry, type Counter, type Gauge, type Histogram } from 'prom-client';
-import { counter, gauge, histogram, metricsOn } from '../registry-metrics';
+import { getHeapStatistics } from 'node:v8';
+import { counter, gauge, histogram, metricOn, metricsOn } from '../registry-metrics';
 import { MODES, type Mode } from '../../types/mode';
 import type { ModeSource } from './mode-switch';
 import type { PortfolioSource } from './sources/portfolio-state-source';
@@ -111,6 +112,10 @@ export const WORKER_METRICS = {
     name: 'p28_lkg_cache_used_total',
     help: 'Leader cycles that computed budgets from the last-known-good portfolio state because the current one was missing, invalid or older than STALE_SEC. The upstream service\'s name.',
   }),
+  cycleHeapUsed: gauge({
+    name: 'p28_cycle_heap_used_bytes',
+    help: 'V8 heap in use by the thread that runs the budget cycle, read when scraped: the cycle thread (P28_CYCLE_THREAD=1), whose heap nodejs_heap_size_used_bytes (the main thread) does not show; in-process, the main thread\'s.',
+  }),
   portfolioTooOld: counter({
     name: 'p28_portfolio_too_old_total',
     help: 'Leader cycles with no usable portfolio state at all (neither current nor a last-known-good younger than MAX_LKG_AGE_SEC): no budgets written. The upstream service\'s name.',
@@ -145,6 +150,7 @@ export class WorkerMetrics {
   readonly symbolsOverCap: Counter;
   readonly lkgCacheUsed: Counter;
   readonly portfolioTooOld: Counter;
+  readonly cycleHeapUsed: Gauge;
 
   /** Symbols that currently have per-symbol gauge series. */
   private readonly gaugedSymbols = new Set<string>();
@@ -153,7 +159,12 @@ export class WorkerMetrics {
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
-    const m = metricsOn(registry, WORKER_METRICS);
+    const { cycleHeapUsed, ...declared } = WORKER_METRICS;
+    const m = metricsOn(registry, declared);
+    // Read in the isolate that owns this registry: the cycle thread's, when the cycle runs in one.
+    this.cycleHeapUsed = metricOn(registry, cycleHeapUsed, function () {
+      this.set(getHeapStatistics().used_heap_size);
+    });
     this.enforceMode = m.enforceMode;
     this.redisWriteFail = m.redisWriteFail;
     this.budgetComputed = m.budgetComputed;
