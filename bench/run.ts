@@ -18,7 +18,7 @@ import { machine, table, writeJson, type Row } from './report';
  */
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  // `--only decisions` (or `soak`) runs that part alone.
+  // `--only decisions` (or `soak`, `gate`, `decision-log`) runs that part alone.
   const onlyAt = process.argv.indexOf('--only');
   const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
   const soakAt = process.argv.indexOf('--soak');
@@ -45,25 +45,23 @@ async function main(): Promise<void> {
       if (!Number.isFinite(seconds) || seconds <= 0) throw new Error('--soak takes a number of seconds, e.g. --soak 3600');
       rows.push(...(await runSoakBench(server, { seconds, symbols: 2000, intervalSec: 1, ratePerSec: 500, warmupSec: quick ? 10 : 30 }, log)));
     }
+    // `--only gate`: the Node and Python gates against their baselines; `--only decision-log`: the log's cost, replay and readiness.
+    const gateOptions = quick
+      ? { serialSamples: 1000, throughputOps: 5000, reducingDecisions: 10000, pausedSeconds: 1 }
+      : { serialSamples: 10000, throughputOps: 40000, reducingDecisions: 100000, pausedSeconds: 6 };
+    const logOptions = quick
+      ? { serialSamples: 1000, rounds: 1, pacedRounds: 2, replayDecisions: 5000, cpuDecisions: 5000 }
+      : { serialSamples: 10000, rounds: 3, pacedRounds: 15, replayDecisions: 1000000, cpuDecisions: 100000 };
+    if (only === 'gate') {
+      rows.push(...(await runGateBench(server, gateOptions, log)));
+      rows.push(...(await runPythonBench(server, { samples: quick ? 500 : 5000 }, log)));
+    }
+    if (only === 'decision-log') rows.push(...(await runDecisionLogBench(server, logOptions, log)));
     if (only !== undefined || soakAt >= 0) return finish(rows, started, quick);
     rows.push(...(await runWorkerRssBench(server, quick ? { cycles: 50, symbols: 100 } : { cycles: 1000, symbols: 100 }, log)));
-    rows.push(
-      ...(await runGateBench(
-        server,
-        quick
-          ? { serialSamples: 1000, throughputOps: 5000, reducingDecisions: 10000, pausedSeconds: 1 }
-          : { serialSamples: 10000, throughputOps: 40000, reducingDecisions: 100000, pausedSeconds: 6 },
-        log,
-      )),
-    );
+    rows.push(...(await runGateBench(server, gateOptions, log)));
     rows.push(...(await runPythonBench(server, { samples: quick ? 500 : 5000 }, log)));
-    rows.push(
-      ...(await runDecisionLogBench(
-        server,
-        quick ? { serialSamples: 1000, rounds: 1, pacedRounds: 2, replayDecisions: 5000, cpuDecisions: 5000 } : { serialSamples: 10000, rounds: 3, pacedRounds: 15, replayDecisions: 1000000, cpuDecisions: 100000 },
-        log,
-      )),
-    );
+    rows.push(...(await runDecisionLogBench(server, logOptions, log)));
     rows.push(...(await runCacheBench(server, quick ? { hitSamples: 1000, invalidations: 200 } : { hitSamples: 10000, invalidations: 2000 }, log)));
     // The worker under each core placement, each figure against its baseline under the same one.
     for (const placement of availablePlacements()) {

@@ -16,7 +16,7 @@ import { LOCAL_CACHE_METRICS } from '../plugin/local-cache';
  * The parts of the docs and deploy files that are generated from the code's declarations, so that
  * each contract is declared once: the configuration table and the example env file from
  * `CONFIG_VARIABLES`, the metric tables from the metric declarations. `npm run docs:gen` writes
- * them; `test/generated-docs.test.ts` fails while a committed file differs from what it would write.
+ * them; `test/unit/repo/generated-docs.test.ts` fails while a committed file differs from what it would write.
  */
 
 const ROOT = join(__dirname, '..');
