@@ -74,6 +74,9 @@ describe('the budget cycle in a thread of its own (P28_CYCLE_THREAD=1, real redi
     expect(metrics.text).to.match(/^# TYPE p28_cycles_total counter$/m);
     expect(metrics.text).to.match(/^# TYPE p28_clock_skew_seconds gauge$/m);
     expect(metrics.text).to.match(/^# TYPE p28_gate_decision_duration_seconds histogram$/m);
+    // The cycle thread's own heap, which the main thread's nodejs_heap_size_used_bytes does not show.
+    const cycleHeap = Number(/^p28_cycle_heap_used_bytes (\S+)$/m.exec(metrics.text)?.[1]);
+    expect(cycleHeap).to.be.greaterThan(0);
     expect((await service.metrics.registry.getMetricsAsJSON()).map((m) => m.name)).to.include.members(['p28_cycles_total', 'p28_gate_decision_duration_seconds']);
 
     // Decided from the budget hash (a read that outlives the gate's 50 ms on a loaded machine fails open: asked again).
