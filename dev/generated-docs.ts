@@ -4,6 +4,7 @@ import { CONFIG_VARIABLES } from '../lib/config';
 import type { MetricDeclaration } from '../lib/registry-metrics';
 import { SERVER_CLOCK_METRICS } from '../lib/redis/server-clock';
 import { CYCLE_HISTORY_METRICS } from '../lib/worker/cycle-history';
+import { CYCLE_THREAD_METRICS } from '../lib/worker/cycle-thread';
 import { KEY_PROBLEM_METRICS } from '../lib/worker/key-problems';
 import { WORKER_METRICS } from '../lib/worker/worker-metrics';
 import { DECISION_LOG_METRICS } from '../plugin/decision-log';
@@ -97,7 +98,7 @@ function metricTable(firstHeader: string, declarations: Record<string, MetricDec
 
 const metricSections = (page: string): string =>
   [
-    ['worker metrics', metricTable('metric', { ...WORKER_METRICS, ...KEY_PROBLEM_METRICS, ...SERVER_CLOCK_METRICS })],
+    ['worker metrics', metricTable('metric', { ...WORKER_METRICS, ...KEY_PROBLEM_METRICS, ...SERVER_CLOCK_METRICS, ...CYCLE_THREAD_METRICS })],
     ['gate metrics', metricTable('metric', GATE_METRICS)],
     ['local cache metrics', metricTable('local cache metric', LOCAL_CACHE_METRICS)],
     ['decision log metrics', metricTable('decision log metric', { ...DECISION_LOG_METRICS, ...CYCLE_HISTORY_METRICS })],

@@ -6,6 +6,7 @@ import type { WorkerConfig } from '../config';
 import type { Logger } from '../logger';
 import type { WorkerRole } from './cycle-report';
 import type { WorkerHealthFacts } from './health';
+import { counter } from '../registry-metrics';
 import { WORKER_SERVICE_DEFAULTS } from './service-defaults';
 import type { ThreadMetrics } from './merged-registry';
 import type { CycleOutline, CycleThreadData, CycleWorkerView, FromCycleThread, ThreadRequest, ToCycleThread } from './cycle-thread-protocol';
@@ -46,6 +47,14 @@ function relayLog(logger: Logger, line: string): void {
   const label = (logger.levels.labels[Number(level)] ?? 'info') as 'info';
   logger[label](fields, typeof msg === 'string' ? msg : undefined);
 }
+
+/** The main thread's metric about its cycle thread, declared once (docs/metrics.md's table is generated from it). */
+export const CYCLE_THREAD_METRICS = {
+  restarts: counter({
+    name: 'p28_cycle_thread_restarts_total',
+    help: 'Cycle threads started again after one crashed (P28_CYCLE_THREAD=1); each crash is also logged at error and names itself in /health until the new thread runs.',
+  }),
+};
 
 /**
  * The budget worker in a `worker_threads` Worker of its own (`cycle-thread-entry.ts`), seen from the

@@ -17,7 +17,8 @@ import { RedisKeys } from '../redis/keys';
 import { readinessContext } from '../readiness/context';
 import { evaluateReadiness } from '../readiness/read-history';
 import { evaluateHealth, type HealthReport } from './health';
-import { CycleThread } from './cycle-thread';
+import { CYCLE_THREAD_METRICS, CycleThread } from './cycle-thread';
+import { metricOn } from '../registry-metrics';
 import { MergedRegistry } from './merged-registry';
 import type { CycleWorkerView } from './cycle-thread-protocol';
 import { WORKER_SERVICE_DEFAULTS } from './service-defaults';
@@ -223,7 +224,12 @@ function inProcessCycles(config: WorkerConfig, logger: Logger, redis: RedisClien
 async function threadCycles(config: WorkerConfig, logger: Logger, module: string | undefined): Promise<Cycles> {
   const thread = new CycleThread({ config, logger, module });
   await thread.load();
-  return { where: 'thread', worker: thread, registry: new MergedRegistry(thread), problem: () => thread.problem, run: () => thread.run(), stop: () => thread.stop() };
+  const registry = new MergedRegistry(thread);
+  metricOn(registry, CYCLE_THREAD_METRICS.restarts, function () {
+    this.reset();
+    this.inc(thread.restarts);
+  });
+  return { where: 'thread', worker: thread, registry, problem: () => thread.problem, run: () => thread.run(), stop: () => thread.stop() };
 }
 
 /** Logs connection problems once per change of cause with a count, not every reconnect attempt. */

@@ -77,6 +77,7 @@ describe('the budget cycle in a thread of its own (P28_CYCLE_THREAD=1, real redi
     // The cycle thread's own heap, which the main thread's nodejs_heap_size_used_bytes does not show.
     const cycleHeap = Number(/^p28_cycle_heap_used_bytes (\S+)$/m.exec(metrics.text)?.[1]);
     expect(cycleHeap).to.be.greaterThan(0);
+    expect(metrics.text).to.match(/^p28_cycle_thread_restarts_total 0$/m);
     expect((await service.metrics.registry.getMetricsAsJSON()).map((m) => m.name)).to.include.members(['p28_cycles_total', 'p28_gate_decision_duration_seconds']);
 
     // Decided from the budget hash (a read that outlives the gate's 50 ms on a loaded machine fails open: asked again).
@@ -129,6 +130,8 @@ describe('the budget cycle in a thread of its own (P28_CYCLE_THREAD=1, real redi
     await eventually(async () => Number(await client.hget('quantum:p28:worker:heartbeat', 'last_success_ts')) > before, 15000, 50);
     await eventually(async () => (await health()).status === 200, 10000, 50);
     expect(lines.filter((l) => String(l.msg).startsWith('cycle thread crashed'))).to.have.length(1);
+    // Counted for the alert, beside the log line and /health.
+    expect((await get('/metrics')).text).to.match(/^p28_cycle_thread_restarts_total 1$/m);
   });
 
   it('fails to start, closing what it opened, when the thread cannot load', async () => {

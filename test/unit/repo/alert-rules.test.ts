@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { WorkerMetrics } from '../../../lib/worker/worker-metrics';
+import { CYCLE_THREAD_METRICS } from '../../../lib/worker/cycle-thread';
+import { metricOn } from '../../../lib/registry-metrics';
 import { GateMetrics } from '../../../plugin/gate-metrics';
 import { PermitPipeline } from '../../../plugin/permit-pipeline';
 
@@ -39,6 +41,7 @@ describe('Prometheus alert rules', () => {
       'P28SeveralLeaders',
       'P28GateFailOpenRate',
       'P28GateBreakerOpen',
+      'P28CycleThreadRestarting',
     ]);
   });
 
@@ -80,6 +83,7 @@ describe('alert rules and exported metrics', () => {
     new WorkerMetrics(registry);
     new GateMetrics(registry);
     new PermitPipeline([], { registry });
+    metricOn(registry, CYCLE_THREAD_METRICS.restarts);
     const exported = new Set<string>(['up']);
     for (const metric of await registry.getMetricsAsJSON()) {
       exported.add(metric.name);

@@ -13,6 +13,8 @@ import { GovernorMetrics } from '../../../plugin/governor-metrics';
 import { LocalCacheMetrics } from '../../../plugin/local-cache';
 import { DecisionLog } from '../../../plugin/decision-log';
 import { cycleHistoryWriteFailures } from '../../../lib/worker/cycle-history';
+import { CYCLE_THREAD_METRICS } from '../../../lib/worker/cycle-thread';
+import { metricOn } from '../../../lib/registry-metrics';
 import { silentLogger } from '../../../lib/logger';
 import { DECISION_LOG_FIELDS, DecisionLogEntry, unpackDecisionLogEntry } from '../../../types/decision-log-entry';
 
@@ -112,6 +114,8 @@ describe('docs tables against the spec tables', () => {
     new GovernorMetrics(registry);
     // Registered by the parts that own them: the clock (worker and gate) and the key checks (worker).
     registerClockSkewGauge(registry, { skewSeconds: 0 });
+    // Registered by the service when the cycle runs in a thread of its own.
+    metricOn(registry, CYCLE_THREAD_METRICS.restarts);
     const worker = new WorkerMetrics();
     new KeyProblems(worker.registry, silentLogger);
     const exported = [...worker.registry.getMetricsAsArray(), ...registry.getMetricsAsArray()].map((m) => m.name).sort();
