@@ -2,8 +2,9 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { RedisClient } from '../../../lib/redis/client';
-import { HeatGateStub } from '../../support/heat-gate-stub';
-import { connectedClient, eventually, useRedisServer } from '../../support/redis';
+import type { HeatGateStub } from '../../support/heat-gate-stub';
+import { useWorkerInputs } from '../../support/worker-inputs';
+import { eventually } from '../../support/redis';
 import { seedGuideScenario } from '../../support/seed';
 import { freePort } from '../../support/local-redis-server';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,23 +41,13 @@ function runCli(args: string[], env: Record<string, string>): Running {
 
 describe('p28-worker (real processes)', function () {
   this.timeout(60000);
-  const redis = useRedisServer();
   let client: RedisClient;
   let stub: HeatGateStub;
+  const redis = useWorkerInputs((c, s) => {
+    client = c;
+    stub = s;
+  });
   const children: ChildProcess[] = [];
-
-  before(async () => {
-    client = await connectedClient(redis.server);
-    stub = await HeatGateStub.start();
-  });
-  after(async () => {
-    client.disconnect();
-    await stub.close();
-  });
-  beforeEach(async () => {
-    await client.flushall();
-    stub.serveHeat(0.65);
-  });
   afterEach(() => {
     for (const child of children.splice(0)) {
       if (child.exitCode === null && child.signalCode === null) {

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { BudgetGate } from '../../../plugin/budget-gate';
 import type { RedisClient } from '../../../lib/redis/client';
-import { HeatGateStub } from '../../support/heat-gate-stub';
-import { connectedClient, eventually, useRedisServer } from '../../support/redis';
+import type { HeatGateStub } from '../../support/heat-gate-stub';
+import { useWorkerInputs } from '../../support/worker-inputs';
+import { eventually } from '../../support/redis';
 import { seedGuideScenario } from '../../support/seed';
 import { runWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { seriesValue } from '../../support/metric-values';
@@ -18,23 +19,13 @@ async function serverNowMs(client: RedisClient): Promise<number> {
 
 describe('one clock: a host whose clock is wrong (real processes, clock skewed with a preload)', function () {
   this.timeout(90000);
-  const redis = useRedisServer();
   let client: RedisClient;
   let stub: HeatGateStub;
+  const redis = useWorkerInputs((c, s) => {
+    client = c;
+    stub = s;
+  });
   const running: WorkerProcess[] = [];
-
-  before(async () => {
-    client = await connectedClient(redis.server);
-    stub = await HeatGateStub.start();
-  });
-  after(async () => {
-    client.disconnect();
-    await stub.close();
-  });
-  beforeEach(async () => {
-    await client.flushall();
-    stub.serveHeat(0.65);
-  });
   afterEach(async () => {
     for (const w of running.splice(0)) await w.kill();
   });

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import type { RedisClient } from '../../../lib/redis/client';
-import { HeatGateStub } from '../../support/heat-gate-stub';
-import { connectedClient, eventually, useRedisServer } from '../../support/redis';
+import type { HeatGateStub } from '../../support/heat-gate-stub';
+import { useWorkerInputs } from '../../support/worker-inputs';
+import { eventually } from '../../support/redis';
 import { seedGuideScenario, seedSymbols } from '../../support/seed';
 import { runWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { seriesValue } from '../../support/metric-values';
@@ -10,22 +11,15 @@ const MODE_KEY = 'quantum:p28:mode';
 
 describe('bad keys cost only themselves (real processes)', function () {
   this.timeout(60000);
-  const redis = useRedisServer();
   let client: RedisClient;
   let stub: HeatGateStub;
+  const redis = useWorkerInputs((c, s) => {
+    client = c;
+    stub = s;
+  });
   const running: WorkerProcess[] = [];
 
-  before(async () => {
-    client = await connectedClient(redis.server);
-    stub = await HeatGateStub.start();
-  });
-  after(async () => {
-    client.disconnect();
-    await stub.close();
-  });
   beforeEach(async () => {
-    await client.flushall();
-    stub.serveHeat(0.65);
     await seedGuideScenario(client, { timestampSec: Math.floor(Date.now() / 1000) });
   });
   afterEach(async () => {
