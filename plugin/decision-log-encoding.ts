@@ -1,17 +1,56 @@
+import { budgetFieldsFromValues } from '../types/budget-hash';
 import { DECISION_LOG_FORMAT, decisionLogText, packDecisionLogValues, type DecisionLogVia } from '../types/decision-log-entry';
-import { readPermitRequest, requestIdentity, type GateDecision } from '../types/permit';
+import { readPermitRequest, requestIdentity, type GateDecision, type PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 
 /** The hash fields a decision was judged on, kept on the decision under this key until it is logged. */
 const DECISION_INPUTS = Symbol('p28.decisionInputs');
 
-type WithInputs = GateDecision & { [DECISION_INPUTS]?: Record<string, string> };
+/**
+ * The hash fields a decision was judged on: by name (a cached hash), or as the values the decision
+ * script appended to its reply (in `BUDGET_HASH_FIELDS` order, from `offset` on), which are named
+ * only when the entry is packed, off the decision's path.
+ */
+export class ReplyInputs {
+  constructor(
+    readonly values: ReadonlyArray<string | null>,
+    readonly offset: number,
+  ) {}
+}
+type DecisionInputs = Record<string, string> | ReplyInputs;
+
+type WithInputs = GateDecision & { [DECISION_INPUTS]?: DecisionInputs };
 
 /** Records the budget hash fields `decision` was judged on, for its decision log entry (a weak reference). */
-export function noteDecisionInputs(decision: GateDecision, fields: Record<string, string>): void {
+export function noteDecisionInputs(decision: GateDecision, inputs: DecisionInputs): void {
   // A hidden property, not a WeakMap: a WeakMap entry per decision costs the garbage collector
   // far more than the decision itself. Not enumerable, so the decision a caller sees is unchanged.
-  Object.defineProperty(decision, DECISION_INPUTS, { value: fields });
+  Object.defineProperty(decision, DECISION_INPUTS, { value: inputs });
+}
+
+function inputFields(inputs: DecisionInputs | undefined): Record<string, string> | undefined {
+  return inputs instanceof ReplyInputs ? budgetFieldsFromValues(inputs.values.slice(inputs.offset)) : inputs;
+}
+
+/**
+ * One decision as the log took it, before it is packed: the request as judged (read into a new
+ * object, so a caller that reuses its own changes nothing here), a copy of the decision, and the
+ * inputs noted on it. Taking it is cheap and happens on the decision's path; packing it is not,
+ * and happens after.
+ */
+export interface CapturedDecision {
+  plan: PermitRequest | undefined;
+  identity: { planId?: string; symbol?: string } | undefined;
+  decision: GateDecision;
+  inputs: DecisionInputs | undefined;
+  tsMs: number;
+  forceShadow: boolean;
+}
+
+/** Takes one decision for the log (see `CapturedDecision`). Never throws on bad input. */
+export function captureDecision(req: unknown, d: GateDecision, tsMs: number, forceShadow: boolean): CapturedDecision {
+  const plan = readPermitRequest(req);
+  return { plan, identity: plan === undefined ? requestIdentity(req) : undefined, decision: { ...d }, inputs: (d as WithInputs)[DECISION_INPUTS], tsMs, forceShadow };
 }
 
 const bit = (b: boolean | undefined): string => (b ? '1' : '0');
@@ -44,9 +83,13 @@ export class DecisionLogEncoder {
    * keeps only its planId and symbol (cut short).
    */
   encode(req: unknown, d: GateDecision, tsMs: number, forceShadow: boolean): string {
-    const plan = readPermitRequest(req);
-    const identity = plan === undefined ? requestIdentity(req) : undefined;
-    const h = (d as WithInputs)[DECISION_INPUTS];
+    return this.pack(captureDecision(req, d, tsMs, forceShadow));
+  }
+
+  /** The packed value of a captured decision. */
+  pack(c: CapturedDecision): string {
+    const { plan, identity, decision: d, tsMs, forceShadow } = c;
+    const h = inputFields(c.inputs);
     return packDecisionLogValues([
       DECISION_LOG_FORMAT,
       String(tsMs),

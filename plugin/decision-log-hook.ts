@@ -2,11 +2,10 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
 import type { RedisKeys } from '../lib/redis/keys';
-import { budgetFieldsFromValues } from '../types/budget-hash';
 import type { GateDecision } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 import { DecisionLog } from './decision-log';
-import { noteDecisionInputs } from './decision-log-encoding';
+import { noteDecisionInputs, ReplyInputs } from './decision-log-encoding';
 import type { ResolvedGateOptions } from './gate-options';
 import { PLAN_REPLY_LENGTH } from './plan-script';
 
@@ -43,7 +42,8 @@ export class DecisionLogHook {
 
   /** The fields the decision script appended to its reply after the decision, when asked to. */
   noteReply(decision: GateDecision, reply: Array<string | null>): void {
-    if (reply.length > PLAN_REPLY_LENGTH) noteDecisionInputs(decision, budgetFieldsFromValues(reply.slice(PLAN_REPLY_LENGTH)));
+    // The values are named when the entry is packed, off the decision's path.
+    if (reply.length > PLAN_REPLY_LENGTH) noteDecisionInputs(decision, new ReplyInputs(reply, PLAN_REPLY_LENGTH));
   }
 
   /** The cached hash a decision was taken from. */

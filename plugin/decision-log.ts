@@ -7,7 +7,7 @@ import { counter, metricOn } from '../lib/registry-metrics';
 import type { DecisionLogVia } from '../types/decision-log-entry';
 import type { GateDecision } from '../types/permit';
 import type { DecisionPolicy } from './decide';
-import { DecisionLogEncoder } from './decision-log-encoding';
+import { captureDecision, DecisionLogEncoder, type CapturedDecision } from './decision-log-encoding';
 
 export const DECISION_LOG_DEFAULTS = Object.freeze({
   /**
@@ -19,6 +19,12 @@ export const DECISION_LOG_DEFAULTS = Object.freeze({
   batchEntries: 256,
   /** How long the first entry of a batch waits for others, in ms: one write carries many decisions. */
   flushDelayMs: 5,
+  /**
+   * Entries packed per turn of the event loop. Decisions are taken as they are and packed after
+   * (`setImmediate`), a slice at a time, so a burst of packing never holds up the next decision's
+   * reply for long.
+   */
+  packSlice: 64,
   /** While the log's connection is not ready, how often to look again, in ms. */
   retryDelayMs: 100,
   /**
@@ -66,8 +72,9 @@ export interface DecisionLogOptions {
 
 /**
  * The gate's decision log: every decision appended to `quantum:stream:p28.decisions`, off the
- * decision's path. `append` packs what the decision used into one string in a bounded in-memory
- * queue and returns; a timer writes the queue in batches of one command each
+ * decision's path. `append` takes a copy of the request as judged, of the decision and of the inputs
+ * it used, and returns; after the decision's caller has its answer (`setImmediate`) the copies are
+ * packed into one string each, in a bounded in-memory queue; a timer writes the queue in batches of one command each
  * (`append-decisions-1.lua`: XADD MAXLEN ~ per entry) through a connection of the log's own, so a
  * batch never sits in front of a budget read on the gate's connection. One batch is in flight at a
  * time. When Redis is slow or down the queue fills and further entries are
@@ -77,6 +84,9 @@ export interface DecisionLogOptions {
 export class DecisionLog {
   /** Entries waiting to be written, already packed: the queue holds one string per decision. */
   private readonly queue: string[] = [];
+  /** Decisions taken and not yet packed (at most a turn or two of the event loop's worth). */
+  private readonly captured: CapturedDecision[] = [];
+  private packing: NodeJS.Immediate | undefined;
   private readonly capacity: number;
   private readonly batchEntries: number;
   private readonly flushDelayMs: number;
@@ -115,7 +125,7 @@ export class DecisionLog {
 
   /** Entries waiting in memory (at most the queue capacity). */
   get pending(): number {
-    return this.queue.length;
+    return this.queue.length + this.captured.length;
   }
 
   /** Entries dropped so far, by cause. */
@@ -130,21 +140,36 @@ export class DecisionLog {
 
   /**
    * Queues one decision. O(1) and never throws on bad input: the request is copied (its own
-   * properties), with the hash fields noted on the decision (`noteDecisionInputs`).
+   * properties) and so is the decision, with the hash fields noted on it (`noteDecisionInputs`).
    */
   append(req: unknown, decision: GateDecision, tsMs: number, forceShadow: boolean): void {
     if (this.closed) {
       this.dropped.closed += 1;
       return;
     }
-    if (this.queue.length >= this.capacity) {
+    if (this.queue.length + this.captured.length >= this.capacity) {
       this.dropped.queue_full += 1;
       return;
     }
-    // Packed now, while the request is what was judged (a caller may reuse its object): the queue
-    // then holds one short string per entry rather than the objects behind it.
-    this.queue.push(this.encoder.encode(req, decision, tsMs, forceShadow));
-    if (this.timer === undefined && this.inFlight === undefined) this.schedule(this.flushDelayMs);
+    // Copied now, while the request is what was judged (a caller may reuse its object); packed
+    // after the caller has its decision, so the queue holds one short string per entry.
+    this.captured.push(captureDecision(req, decision, tsMs, forceShadow));
+    if (this.packing === undefined) this.packing = setImmediate(() => this.packSlice()).unref();
+  }
+
+  /** Packs up to `packSlice` taken decisions into the queue, and schedules what comes next. */
+  private packSlice(): void {
+    this.packing = undefined;
+    for (const entry of this.captured.splice(0, DECISION_LOG_DEFAULTS.packSlice)) this.queue.push(this.encoder.pack(entry));
+    if (this.captured.length > 0) this.packing = setImmediate(() => this.packSlice()).unref();
+    if (this.queue.length > 0 && this.timer === undefined && this.inFlight === undefined && !this.closed) this.schedule(this.flushDelayMs);
+  }
+
+  /** Packs every taken decision at once (closing). */
+  private packAll(): void {
+    clearImmediate(this.packing);
+    this.packing = undefined;
+    for (const entry of this.captured.splice(0)) this.queue.push(this.encoder.pack(entry));
   }
 
   /**
@@ -155,6 +180,7 @@ export class DecisionLog {
   async close(waitMs: number = DECISION_LOG_DEFAULTS.closeWaitMs): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.packAll();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const deadline = performance.now() + waitMs;

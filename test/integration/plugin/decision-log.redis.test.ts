@@ -89,6 +89,24 @@ describe('decision log (real Redis)', function () {
     expect(await metricValue(gate.registry, 'p28_decision_log_written_total')).to.equal(5);
   });
 
+  it('logs the request and the decision as judged, packed after the caller has its answer, even when the caller then changes both', async () => {
+    const nowMs = Date.now();
+    await client.hset(keys.budget('ETHUSDT'), budgetFields({}, nowMs));
+    const gate = newGate({ now: () => nowMs });
+    await gate.ready();
+    const log = (gate as unknown as { decisionLog: { log: DecisionLog } }).decisionLog.log;
+    const req = plan({ planId: 'p-reused', qty: 0.1 });
+    const decision = await gate.evaluate(req);
+    // The caller has its decision: the entry is taken but not packed yet (that waits for setImmediate).
+    expect(log.pending).to.equal(1);
+    expect((log as unknown as { queue: string[] }).queue).to.have.length(0);
+    Object.assign(req, { planId: 'p-changed', qty: 9 });
+    Object.assign(decision, { reason: 'changed', allow: false });
+    await eventually(async () => (await entries(client)).length === 1);
+    const [entry] = (await entries(client)).map(([, fields]) => asObject(fields));
+    expect(entry).to.include({ plan_id: 'p-reused', qty: '0.1', reason: 'within_budget', allow: '1', budget_usd: '1348', equity_usd: '100000' });
+  });
+
   it('writes nothing with decisionLogMaxLen 0, and keeps the stream near decisionLogMaxLen', async () => {
     const nowMs = Date.now();
     await client.hset(keys.budget('ETHUSDT'), budgetFields({}, nowMs));
