@@ -172,10 +172,7 @@ export class GuardedRead {
   }
 
   private fire(plan: PermitRequest, args: readonly string[], hmget = false): Promise<BudgetRead> {
-    return this.breaker.fire(this.keys.budget(plan.symbol), args, hmget).then(
-      (reply) => this.readSucceeded(reply),
-      (error: unknown) => this.readFailed(error),
-    );
+    return this.breaker.fire(this.keys.budget(plan.symbol), args, hmget).then(this.readSucceeded, this.readFailed);
   }
 
   /** Stops the breaker and its timers and the reconnection listener: later reads answer `breaker_open`. */
@@ -198,13 +195,14 @@ export class GuardedRead {
     });
   }
 
-  private readSucceeded(reply: Array<string | null>): BudgetRead {
+  // Bound once, not a closure per read.
+  private readonly readSucceeded = (reply: Array<string | null>): BudgetRead => {
     this.consecutiveFailures = 0;
     this.metrics.breakerEvent('success');
     return { ok: true, reply };
-  }
+  };
 
-  private readFailed(error: unknown): BudgetRead {
+  private readonly readFailed = (error: unknown): BudgetRead => {
     const metrics = this.metrics;
     if (isWrongType(error)) {
       this.consecutiveFailures = 0;
@@ -227,7 +225,7 @@ export class GuardedRead {
     }
     metrics.breakerEvent('failure');
     return { ok: false, reason: 'redis_unavailable', detail: message };
-  }
+  };
 
   /**
    * The breaker's second way to open, besides opossum's percentage window: a run of failed reads
@@ -248,19 +246,24 @@ export class GuardedRead {
   /** The script with `args`, or (`hmget`) HMGET of the fields in `args`. */
   private call(key: string, args: readonly string[], hmget: boolean): Promise<Array<string | null>> {
     this.inFlight += 1;
-    const read = () => this.client.p28DecidePlan(key, ...args);
-    const called = hmget ? this.client.hmget(key, ...args) : this.localCache ? this.localCache.read(key, read) : read();
-    return called.then(
-      (values) => {
-        this.settled();
-        return values;
-      },
-      (error: unknown) => {
-        this.settled();
-        throw error;
-      },
-    );
+    const client = this.client;
+    let called: Promise<Array<string | null>>;
+    if (hmget) called = client.hmget(key, ...args);
+    else if (this.localCache) called = this.localCache.read(key, () => client.p28DecidePlan(key, ...args));
+    else called = client.p28DecidePlan(key, ...args);
+    return called.then(this.callSettled, this.callFailed);
   }
+
+  private readonly callSettled = (values: Array<string | null>): Array<string | null> => {
+    this.settled();
+    return values;
+  };
+
+  private readonly callFailed = (error: unknown): never => {
+    this.settled();
+    throw error;
+  };
+
 
   private settled(): void {
     this.inFlight -= 1;

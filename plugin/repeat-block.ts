@@ -1,7 +1,7 @@
 import { RESERVATIONS_FIELD } from '../lib/redis/reservations';
-import { BUDGET_HASH_FIELDS, budgetFieldsFromValues } from '../types/budget-hash';
+import { BUDGET_HASH_FIELDS, budgetFieldsFromValues, readBudgetHash, type BudgetHash } from '../types/budget-hash';
 import type { GateDecision, PermitRequest } from '../types/permit';
-import { decideFromBudgetFields, failOpenDecision, type DecisionPolicy } from './decide';
+import { decideFromParsedFields, failOpenDecision, type DecisionPolicy } from './decide';
 import type { DecisionLogHook } from './decision-log-hook';
 import type { BudgetRead, GuardedRead } from './guarded-read';
 
@@ -47,7 +47,8 @@ export interface RepeatBlockParts {
  * cheap round trip; anything else goes to the script after all.
  */
 export class RepeatBlocks {
-  private readonly symbols = new Set<string>();
+  /** Each remembered symbol, with the hash its last confirming read returned (parsed once). */
+  private readonly symbols = new Map<string, ReadHash | undefined>();
 
   constructor(
     private readonly parts: RepeatBlockParts,
@@ -62,7 +63,8 @@ export class RepeatBlocks {
   private judge(plan: PermitRequest, read: BudgetRead): GateDecision | Promise<GateDecision> {
     const parts = this.parts;
     if (!read.ok) return parts.unreachable(plan, failOpenDecision(read.reason, read.detail));
-    const confirmed = confirmedBlock(plan, read.reply, parts.now(), parts.policy);
+    const hash = this.hashOf(plan.symbol, read.reply);
+    const confirmed = confirmedBlock(plan, hash, parts.now(), parts.policy);
     if (confirmed === undefined) {
       this.symbols.delete(plan.symbol);
       return parts.script(plan);
@@ -76,11 +78,25 @@ export class RepeatBlocks {
     return this.symbols.has(symbol);
   }
 
+  /**
+   * The hash of a confirming read. A symbol retried while over its budget reads the same values
+   * again and again until the worker's next write: when every value equals the last read's, the
+   * hash parsed then is the hash now (parsing is a function of the values alone), and only the
+   * judgement, which depends on the time, is made again.
+   */
+  private hashOf(symbol: string, values: ReadonlyArray<string | null>): ReadHash {
+    const last = this.symbols.get(symbol);
+    if (last !== undefined && sameValues(last.values, values)) return last;
+    const hash = readHash(values);
+    this.symbols.set(symbol, hash);
+    return hash;
+  }
+
   /** Remembers a block read from Redis; any other decision from Redis forgets the symbol. */
   note(symbol: string, decision: GateDecision): void {
     if (decision.wouldBlock) {
       if (this.symbols.size >= this.limit && !this.symbols.has(symbol)) this.symbols.clear();
-      this.symbols.add(symbol);
+      if (!this.symbols.has(symbol)) this.symbols.set(symbol, undefined);
     } else {
       this.symbols.delete(symbol);
     }
@@ -91,20 +107,35 @@ export class RepeatBlocks {
   }
 }
 
-/**
- * The decision of the confirming HMGET (`values` in the order of `REPEAT_BLOCK_FIELDS`), when it is
- * a block the script would give word for word; undefined when the script must judge. `fields`
- * receives the hash's known fields (the decision log's inputs).
- */
-export function confirmedBlock(
-  plan: PermitRequest,
-  values: ReadonlyArray<string | null>,
-  nowMs: number,
-  policy: DecisionPolicy,
-): { decision: GateDecision; fields: Record<string, string> } | undefined {
-  if (values[BUDGET_HASH_FIELDS.length] !== null && values[BUDGET_HASH_FIELDS.length] !== undefined) return undefined;
+/** A confirming read: its values (in the order of `REPEAT_BLOCK_FIELDS`), named, and parsed. */
+export interface ReadHash {
+  readonly values: ReadonlyArray<string | null>;
+  readonly fields: Record<string, string>;
+  /** `readBudgetHash(fields)`: undefined when the fields fail the schema. */
+  readonly budget: BudgetHash | undefined;
+}
+
+function sameValues(a: ReadonlyArray<string | null>, b: ReadonlyArray<string | null>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The `ReadHash` of a confirming read's values. */
+export function readHash(values: ReadonlyArray<string | null>): ReadHash {
   const fields = budgetFieldsFromValues(values);
+  return { values, fields, budget: readBudgetHash(fields) };
+}
+
+/**
+ * The decision of the confirming HMGET, when it is a block the script would give word for word;
+ * undefined when the script must judge. `fields` are the hash's known fields (the decision log's
+ * inputs).
+ */
+export function confirmedBlock(plan: PermitRequest, hash: ReadHash, nowMs: number, policy: DecisionPolicy): { decision: GateDecision; fields: Record<string, string> } | undefined {
+  const reservations = hash.values[BUDGET_HASH_FIELDS.length];
+  if (reservations !== null && reservations !== undefined) return undefined;
   // No reservations: the script counts 0 USD of plans in flight, and shows it.
-  const decision = decideFromBudgetFields(plan, fields, nowMs, policy, 0);
-  return decision.wouldBlock ? { decision, fields } : undefined;
+  const decision = decideFromParsedFields(plan, hash.fields, hash.budget, nowMs, policy, 0);
+  return decision.wouldBlock ? { decision, fields: hash.fields } : undefined;
 }

@@ -5,7 +5,7 @@ import { startHttpServer } from '../../lib/worker/http-server';
 import { BudgetGate } from '../../plugin/budget-gate';
 import { BUDGET_HASH_FIELDS } from '../../types/budget-hash';
 import { decideFromBudgetFields, isClosingRequest } from '../../plugin/decide';
-import { confirmedBlock, REPEAT_BLOCK_FIELDS } from '../../plugin/repeat-block';
+import { confirmedBlock, readHash, REPEAT_BLOCK_FIELDS } from '../../plugin/repeat-block';
 import { RESERVATIONS_FIELD } from '../../lib/redis/reservations';
 import { FAIL_OPEN_REASONS, GateReason, readPermitRequest } from '../../types/permit';
 import { DEFAULT_POLICY } from '../support/gate-fixtures';
@@ -81,7 +81,7 @@ describe('conformance vectors (test/conformance/vectors.json)', () => {
     for (const { vector, plan, hash, policy } of inProcessVectors()) {
       it(vector.name, () => {
         const values = REPEAT_BLOCK_FIELDS.map((field) => (Object.hasOwn(hash, field) ? hash[field]! : field === RESERVATIONS_FIELD && vector.reservations?.length ? '{}' : null));
-        const confirmed = confirmedBlock(plan, values, vector.now, policy);
+        const confirmed = confirmedBlock(plan, readHash(values), vector.now, policy);
         if (vector.expect.wouldBlock && !vector.reservations?.length) {
           const { source: _source, ...expected } = vector.expect;
           expect(confirmed && comparable(confirmed.decision, vector)).to.deep.equal(expected);

@@ -66,6 +66,23 @@ describe('A repeated block, confirmed with HMGET (real Redis)', function () {
     expect(await calls()).to.deep.equal({ evalsha: 1, hmget: 5 });
   });
 
+  it('judges each repeated block on the values it read: one changed field (mode, budget) changes the decision, unchanged ones give the same', async () => {
+    const gate = newGate();
+    await gate.ready();
+    expect(await gate.evaluate(buy())).to.include({ reason: 'p28_budget_violation', mode: 'enforce' });
+    expect(await gate.evaluate(buy())).to.include({ reason: 'p28_budget_violation', mode: 'enforce' });
+    await admin.config('RESETSTAT');
+    await admin.hset(KEY, 'mode', 'shadow');
+    expect(await gate.evaluate(buy())).to.include({ allow: true, reason: 'shadow_would_block', mode: 'shadow' });
+    await admin.hset(KEY, 'mode', 'enforce');
+    expect(await gate.evaluate(buy())).to.include({ allow: false, reason: 'p28_budget_violation', mode: 'enforce', budgetUsd: 1348 });
+    await admin.hset(KEY, 'budget_usd', '1500');
+    expect(await gate.evaluate(buy())).to.include({ allow: false, reason: 'p28_budget_violation', budgetUsd: 1500 });
+    expect(await gate.evaluate(buy())).to.include({ allow: false, reason: 'p28_budget_violation', budgetUsd: 1500 });
+    // Every one of them confirmed by HMGET alone.
+    expect(await calls()).to.deep.equal({ evalsha: 0, hmget: 4 });
+  });
+
   it('goes back to the script, and reserves, once the symbol has room again', async () => {
     const gate = newGate();
     await gate.ready();
