@@ -95,6 +95,19 @@ describe('Reservations of plans in flight', () => {
     expect((await gate.evaluate(open(400))).reason).to.equal('p28_budget_violation');
   });
 
+  it('adds a reservation beside live ones as one more entry of the same JSON object, whatever characters its planId holds', async () => {
+    const gate = newGate({ redis: clients[0]! });
+    const odd = ['plain', 'quote"d', 'back\\slash', 'sla/sh', 'tab\tand\nnewline', 'ünïcødé ✓'];
+    for (const planId of odd) expect((await gate.evaluate(open(100, { planId }))).reason, planId).to.equal('within_budget');
+    const stored = await storedReservations(admin);
+    expect(Object.keys(stored).sort()).to.deep.equal([...odd].sort());
+    for (const planId of odd) expect(stored[planId]![0], planId).to.equal('100');
+    expect(liveReservations((await admin.hget(keys.budget('ETHUSDT'), 'reservations')) ?? undefined, Date.now())).to.deep.equal({ reservedUsd: 600, reservations: 6 });
+    expect(await gate.evaluate(open(800))).to.include({ reason: 'p28_budget_violation', reservedUsd: 600 });
+    expect(await gate.release('quote"d', 'ETHUSDT')).to.equal(true);
+    expect(await gate.evaluate(open(700))).to.include({ reason: 'within_budget', reservedUsd: 500 });
+  });
+
   it('reserves in shadow as in enforce: shadow_would_block numbers mean what enforce would do', async () => {
     await admin.hset(keys.budget('ETHUSDT'), 'mode', 'shadow');
     const gate = newGate({ redis: clients[0]! });

@@ -48,12 +48,14 @@ end
 
 -- A finite number from a decimal string as types/wire-number.ts reads it (surrounding blanks
 -- allowed; no hex, inf or nan, nothing after the number, at most 64 characters), else nil.
--- tonumber takes exactly the decimal forms and blanks, plus hex, inf and nan, which contain one of
--- x, i or n: a string with none of these is a decimal when tonumber takes it.
+-- tonumber takes exactly the decimal forms and blanks, plus hex (which contains an x or an X) and
+-- the forms of inf and nan (which give a number that is not finite): a finite number from a string
+-- without x or X is a decimal. Plain finds, not a character class: this runs for every number of
+-- every decision, and a pattern costs several times the conversion.
 local function decimal(raw)
-  if not raw or #raw > 64 or find(raw, '[xXiInN]') then return nil end
+  if not raw or #raw > 64 then return nil end
   local n = tonumber(raw)
-  if n == nil or n ~= n or n == huge or n == -huge then return nil end
+  if n == nil or n ~= n or n == huge or n == -huge or find(raw, 'x', 1, true) or find(raw, 'X', 1, true) then return nil end
   return n
 end
 
@@ -111,10 +113,18 @@ if stored then
   end
 end
 
+-- The field with one reservation more when nothing else in it changes (set below): the stored
+-- text, which decoded to a non-empty object, with the entry spliced in before its closing brace.
+-- cjson.encode of the whole table would give the same object in another key order, for several
+-- times the cost.
+local spliced = nil
+
 -- Only a gate that reserves (ttl > 0) writes, lapsed entries included: a gate with reservations off
 -- writes nothing, so it can run under a read-only ACL user.
 local function finish(...)
-  if dirty and ttl > 0 then
+  if spliced then
+    redis.call('HSET', KEYS[1], RESERVATIONS, spliced)
+  elseif dirty and ttl > 0 then
     if next(reservations) == nil then
       redis.call('HDEL', KEYS[1], RESERVATIONS)
     else
@@ -236,8 +246,12 @@ if detail == nil then
   local increase = projected
   if not unknown then increase = math.max(0, projected - current) end
   if ttl > 0 and not ownLive and increase > 0 then
+    local amount, expires = num(increase), math.floor(redisNow() + ttl)
+    if reservations and not dirty and next(reservations) ~= nil and string.byte(stored, -1) == 125 then
+      spliced = string.sub(stored, 1, -2) .. ',' .. cjson.encode(planId) .. ':["' .. amount .. '",' .. string.format('%.14g', expires) .. ']}'
+    end
     reservations = reservations or {}
-    reservations[planId] = {num(increase), math.floor(redisNow() + ttl)}
+    reservations[planId] = {amount, expires}
     dirty = true
   end
   return finish('within_budget', named(nil), mode, budget, shown, total, reserved)
