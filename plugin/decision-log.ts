@@ -17,8 +17,8 @@ export const DECISION_LOG_DEFAULTS = Object.freeze({
   queueCapacity: 10000,
   /** Entries per write (one command, `append-decisions-1.lua`); one write is in flight at a time. */
   batchEntries: 256,
-  /** How long the first entry of a batch waits for others, in ms: one write carries many decisions. */
-  flushDelayMs: 5,
+  /** How long the first entry of a batch waits for others, in ms: fewer, larger writes meet fewer decisions. */
+  flushDelayMs: 50,
   /**
    * Entries packed per turn of the event loop. Decisions are taken as they are and packed after
    * (`setImmediate`), a slice at a time, so a burst of packing never holds up the next decision's
@@ -123,7 +123,7 @@ export class DecisionLog {
     });
   }
 
-  /** Entries waiting in memory (at most the queue capacity). */
+  /** Entries waiting in memory, packed or not (at most the queue capacity). */
   get pending(): number {
     return this.queue.length + this.captured.length;
   }
