@@ -112,8 +112,10 @@ export async function runSoakBench(server: LocalRedisServer, o: SoakOptions, log
     const start = median(steady.slice(0, quarter).map(of));
     const end = median(steady.slice(-quarter).map(of));
     const mib = steady.map((s) => of(s) / 2 ** 20);
-    // The lowest sample of a quarter is the heap just after a collection: what stays alive.
-    const floorGrowth = (Math.min(...steady.slice(-quarter).map(of)) / Math.min(...steady.slice(0, quarter).map(of)) - 1) * 100;
+    // The lowest sample of a quarter is the heap just after a collection: what stays alive. A sample
+    // the thread could not give (0: it was busy or gone) is no floor.
+    const lowest = (part: MemorySample[]) => Math.min(...part.map(of).filter((v) => Number.isFinite(v) && v > 0));
+    const floorGrowth = (lowest(steady.slice(-quarter)) / lowest(steady.slice(0, quarter)) - 1) * 100;
     return { start, end, growth: (end / start - 1) * 100, floorGrowth, range: `${Math.min(...mib).toFixed(0)}..${Math.max(...mib).toFixed(0)} MiB` };
   };
   const rss = drift((s) => s.rssBytes);

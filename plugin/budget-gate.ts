@@ -133,19 +133,22 @@ export class BudgetGate implements PermitGate {
    */
   evaluate(req: PermitRequest): Promise<GateDecision> {
     const started = performance.now();
+    // Read once, into an object of the gate's own: judged, and logged, as it was when asked, even
+    // if the caller changes its object while the decision waits on Redis.
+    const plan = readPermitRequest(req);
     let judged: GateDecision | Promise<GateDecision>;
     try {
-      judged = this.judge(req);
+      judged = this.judge(req, plan);
     } catch (error) {
       judged = unexpectedDecision(error);
     }
     if (judged instanceof Promise) {
       return judged.then(
-        (decision) => this.finish(req, decision, started),
-        (error: unknown) => this.finish(req, unexpectedDecision(error), started),
+        (decision) => this.finish(req, plan, decision, started),
+        (error: unknown) => this.finish(req, plan, unexpectedDecision(error), started),
       );
     }
-    return Promise.resolve(this.finish(req, judged, started));
+    return Promise.resolve(this.finish(req, plan, judged, started));
   }
 
   /**
@@ -229,8 +232,7 @@ export class BudgetGate implements PermitGate {
     return this.close();
   }
 
-  private judge(req: PermitRequest): GateDecision | Promise<GateDecision> {
-    const plan = readPermitRequest(req);
+  private judge(req: PermitRequest, plan: PermitRequest | undefined): GateDecision | Promise<GateDecision> {
     if (plan === undefined) return invalidRequestDecision(req);
     if (this.disabled) return disabledDecision();
     if (isClosingRequest(plan)) return closingDecision();
@@ -267,18 +269,17 @@ export class BudgetGate implements PermitGate {
     return decision;
   }
 
-
   /** Redis itself cannot be read: the local cache may still know the hash (`CacheFallback`). */
   private unreachable(plan: PermitRequest, failure: GateDecision): GateDecision {
     return this.cacheFallback ? this.cacheFallback.unreachable(plan, failure) : failure;
   }
 
-  private finish(req: unknown, decision: GateDecision, started: number): GateDecision {
+  private finish(req: unknown, plan: PermitRequest | undefined, decision: GateDecision, started: number): GateDecision {
     decision.source ??= 'none';
     try {
       this.metrics.record(decision, (performance.now() - started) / 1000);
       this.report.note(req, decision);
-      this.decisionLog?.append(req, decision);
+      this.decisionLog?.append(plan ?? req, decision);
     } catch {
       // Metrics and logs must never turn a decision into an exception on the permit path.
     }

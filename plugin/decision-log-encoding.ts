@@ -78,14 +78,6 @@ export class DecisionLogEncoder {
     this.instanceText = decisionLogText(instanceId);
   }
 
-  /**
-   * The packed value of one entry. Never throws on bad input: a request that is not a valid plan
-   * keeps only its planId and symbol (cut short).
-   */
-  encode(req: unknown, d: GateDecision, tsMs: number, forceShadow: boolean): string {
-    return this.pack(captureDecision(req, d, tsMs, forceShadow));
-  }
-
   /** The packed value of a captured decision. */
   pack(c: CapturedDecision): string {
     const { plan, identity, decision: d, tsMs, forceShadow } = c;

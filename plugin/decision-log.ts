@@ -7,7 +7,8 @@ import { counter, metricOn } from '../lib/registry-metrics';
 import type { DecisionLogVia } from '../types/decision-log-entry';
 import type { GateDecision } from '../types/permit';
 import type { DecisionPolicy } from './decide';
-import { captureDecision, DecisionLogEncoder, type CapturedDecision } from './decision-log-encoding';
+import { captureDecision, DecisionLogEncoder } from './decision-log-encoding';
+import { DecisionPacker } from './decision-log-packer';
 
 export const DECISION_LOG_DEFAULTS = Object.freeze({
   /**
@@ -19,12 +20,6 @@ export const DECISION_LOG_DEFAULTS = Object.freeze({
   batchEntries: 256,
   /** How long the first entry of a batch waits for others, in ms: fewer, larger writes meet fewer decisions. */
   flushDelayMs: 50,
-  /**
-   * Entries packed per turn of the event loop. Decisions are taken as they are and packed after
-   * (`setImmediate`), a slice at a time, so a burst of packing never holds up the next decision's
-   * reply for long.
-   */
-  packSlice: 64,
   /** While the log's connection is not ready, how often to look again, in ms. */
   retryDelayMs: 100,
   /**
@@ -84,9 +79,8 @@ export interface DecisionLogOptions {
 export class DecisionLog {
   /** Entries waiting to be written, already packed: the queue holds one string per decision. */
   private readonly queue: string[] = [];
-  /** Decisions taken and not yet packed (at most a turn or two of the event loop's worth). */
-  private readonly captured: CapturedDecision[] = [];
-  private packing: NodeJS.Immediate | undefined;
+  /** Decisions taken and not yet packed (`DecisionPacker`). */
+  private readonly packer: DecisionPacker;
   private readonly capacity: number;
   private readonly batchEntries: number;
   private readonly flushDelayMs: number;
@@ -105,6 +99,16 @@ export class DecisionLog {
     this.batchEntries = options.batchEntries ?? DECISION_LOG_DEFAULTS.batchEntries;
     this.flushDelayMs = options.flushDelayMs ?? DECISION_LOG_DEFAULTS.flushDelayMs;
     this.encoder = new DecisionLogEncoder(options.instanceId, options.via, options.policy);
+    this.packer = new DecisionPacker(
+      this.encoder,
+      this.queue,
+      () => {
+        if (this.queue.length > 0 && this.timer === undefined && this.inFlight === undefined && !this.closed) this.schedule(this.flushDelayMs);
+      },
+      () => {
+        this.dropped.write_failed += 1;
+      },
+    );
     const sources = registrySources(options.registry);
     sources.add(this);
     metricOn(options.registry, DECISION_LOG_METRICS.dropped, function collect() {
@@ -125,7 +129,7 @@ export class DecisionLog {
 
   /** Entries waiting in memory, packed or not (at most the queue capacity). */
   get pending(): number {
-    return this.queue.length + this.captured.length;
+    return this.queue.length + this.packer.length;
   }
 
   /** Entries dropped so far, by cause. */
@@ -147,29 +151,13 @@ export class DecisionLog {
       this.dropped.closed += 1;
       return;
     }
-    if (this.queue.length + this.captured.length >= this.capacity) {
+    if (this.queue.length + this.packer.length >= this.capacity) {
       this.dropped.queue_full += 1;
       return;
     }
     // Copied now, while the request is what was judged (a caller may reuse its object); packed
     // after the caller has its decision, so the queue holds one short string per entry.
-    this.captured.push(captureDecision(req, decision, tsMs, forceShadow));
-    if (this.packing === undefined) this.packing = setImmediate(() => this.packSlice()).unref();
-  }
-
-  /** Packs up to `packSlice` taken decisions into the queue, and schedules what comes next. */
-  private packSlice(): void {
-    this.packing = undefined;
-    for (const entry of this.captured.splice(0, DECISION_LOG_DEFAULTS.packSlice)) this.queue.push(this.encoder.pack(entry));
-    if (this.captured.length > 0) this.packing = setImmediate(() => this.packSlice()).unref();
-    if (this.queue.length > 0 && this.timer === undefined && this.inFlight === undefined && !this.closed) this.schedule(this.flushDelayMs);
-  }
-
-  /** Packs every taken decision at once (closing). */
-  private packAll(): void {
-    clearImmediate(this.packing);
-    this.packing = undefined;
-    for (const entry of this.captured.splice(0)) this.queue.push(this.encoder.pack(entry));
+    this.packer.add(captureDecision(req, decision, tsMs, forceShadow));
   }
 
   /**
@@ -180,7 +168,7 @@ export class DecisionLog {
   async close(waitMs: number = DECISION_LOG_DEFAULTS.closeWaitMs): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.packAll();
+    this.packer.packAll();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const deadline = performance.now() + waitMs;

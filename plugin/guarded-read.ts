@@ -264,7 +264,6 @@ export class GuardedRead {
     throw error;
   };
 
-
   private settled(): void {
     this.inFlight -= 1;
     if (this.inFlight === 0 && this.drained.length > 0) for (const resolve of this.drained.splice(0)) resolve();

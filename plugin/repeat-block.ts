@@ -88,7 +88,8 @@ export class RepeatBlocks {
     const last = this.symbols.get(symbol);
     if (last !== undefined && sameValues(last.values, values)) return last;
     const hash = readHash(values);
-    this.symbols.set(symbol, hash);
+    // Kept only for a symbol still remembered (not one forgotten while its read was out).
+    if (this.symbols.has(symbol)) this.symbols.set(symbol, hash);
     return hash;
   }
 

@@ -48,14 +48,16 @@ end
 
 -- A finite number from a decimal string as types/wire-number.ts reads it (surrounding blanks
 -- allowed; no hex, inf or nan, nothing after the number, at most 64 characters), else nil.
--- tonumber takes exactly the decimal forms and blanks, plus hex (which contains an x or an X) and
--- the forms of inf and nan (which give a number that is not finite): a finite number from a string
--- without x or X is a decimal. Plain finds, not a character class: this runs for every number of
--- every decision, and a pattern costs several times the conversion.
+-- tonumber takes exactly the decimal forms and blanks, plus hex (which contains an x or an X), the
+-- forms of inf and nan (which give a number that is not finite), and anything after a NUL byte (it
+-- reads a C string): a finite number from a string without x, X or NUL is a decimal. Plain finds,
+-- not a character class: this runs for every number of every decision, and a pattern costs several
+-- times the conversion.
 local function decimal(raw)
   if not raw or #raw > 64 then return nil end
   local n = tonumber(raw)
-  if n == nil or n ~= n or n == huge or n == -huge or find(raw, 'x', 1, true) or find(raw, 'X', 1, true) then return nil end
+  if n == nil or n ~= n or n == huge or n == -huge or find(raw, 'x', 1, true) or find(raw, 'X', 1, true)
+    or find(raw, '\0', 1, true) then return nil end
   return n
 end
 
@@ -101,8 +103,9 @@ if stored then
   if ok and type(decoded) == 'table' then reservations = decoded else reservations, dirty = {}, true end
   for id, entry in pairs(reservations) do
     local amount = type(entry) == 'table' and type(entry[1]) == 'string' and decimal(entry[1]) or nil
-    local expires = type(entry) == 'table' and tonumber(entry[2]) or nil
-    if amount == nil or amount < 0 or expires == nil or expires <= redisNow() then
+    local expires = type(entry) == 'table' and type(entry[2]) == 'number' and entry[2] or nil
+    -- cjson reads nan and inf: an expiry that is not a finite number is unreadable, never live forever.
+    if amount == nil or amount < 0 or expires == nil or expires ~= expires or expires == huge or expires <= redisNow() then
       reservations[id] = nil
       dirty = true
     elseif id == planId then
@@ -114,7 +117,8 @@ if stored then
 end
 
 -- The field with one reservation more when nothing else in it changes (set below): the stored
--- text, which decoded to a non-empty object, with the entry spliced in before its closing brace.
+-- text, which decoded to a non-empty object, ends with its brace and holds no NUL byte (cjson stops
+-- reading at one), with the entry spliced in before its closing brace.
 -- cjson.encode of the whole table would give the same object in another key order, for several
 -- times the cost.
 local spliced = nil
@@ -247,7 +251,8 @@ if detail == nil then
   if not unknown then increase = math.max(0, projected - current) end
   if ttl > 0 and not ownLive and increase > 0 then
     local amount, expires = num(increase), math.floor(redisNow() + ttl)
-    if reservations and not dirty and next(reservations) ~= nil and string.byte(stored, -1) == 125 then
+    if reservations and not dirty and next(reservations) ~= nil and string.byte(stored, -1) == 125
+      and not find(stored, '\0', 1, true) then
       spliced = string.sub(stored, 1, -2) .. ',' .. cjson.encode(planId) .. ':["' .. amount .. '",' .. string.format('%.14g', expires) .. ']}'
     end
     reservations = reservations or {}

@@ -108,6 +108,22 @@ describe('Reservations of plans in flight', () => {
     expect(await gate.evaluate(open(700))).to.include({ reason: 'within_budget', reservedUsd: 500 });
   });
 
+  it('never loses a reservation to a corrupted field: a NUL byte, a NUL inside an amount, a nan or inf expiry', async () => {
+    const gate = newGate({ redis: clients[0]! });
+    const later = Date.now() + 60_000;
+    // The script's JSON decoder stops reading at a NUL byte: a new entry spliced in after one would be lost.
+    await admin.hset(keys.budget('ETHUSDT'), 'reservations', `{"live":["100",${later}]}\u0000}`);
+    expect(await gate.evaluate(open(100, { planId: 'new' }))).to.include({ reason: 'within_budget', reservedUsd: 100 });
+    expect(await gate.evaluate(open(100, { planId: 'third' }))).to.include({ reason: 'within_budget', reservedUsd: 200 });
+    expect(liveReservations((await admin.hget(keys.budget('ETHUSDT'), 'reservations')) ?? undefined, Date.now())).to.deep.equal({ reservedUsd: 300, reservations: 3 });
+    // An amount with a NUL in it reads as its first digits to a C string conversion; an expiry of nan or inf would live forever.
+    await admin.hset(keys.budget('ETHUSDT'), 'reservations', `{"live":["100",${later}],"nul":["1\\u00009999",${later}],"nan":["500",nan],"inf":["500",inf]}`);
+    expect(await gate.evaluate(open(100, { planId: 'after' }))).to.include({ reason: 'within_budget', reservedUsd: 100 });
+    // The unreadable entries are dropped, and the field written again as plain JSON.
+    expect(Object.keys(await storedReservations(admin)).sort()).to.deep.equal(['after', 'live']);
+    expect(liveReservations((await admin.hget(keys.budget('ETHUSDT'), 'reservations')) ?? undefined, Date.now())).to.deep.equal({ reservedUsd: 200, reservations: 2 });
+  });
+
   it('reserves in shadow as in enforce: shadow_would_block numbers mean what enforce would do', async () => {
     await admin.hset(keys.budget('ETHUSDT'), 'mode', 'shadow');
     const gate = newGate({ redis: clients[0]! });
