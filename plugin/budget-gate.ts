@@ -279,7 +279,7 @@ export class BudgetGate implements PermitGate {
     try {
       this.metrics.record(decision, (performance.now() - started) / 1000);
       this.report.note(req, decision);
-      this.decisionLog?.append(plan ?? req, decision);
+      this.decisionLog?.append(plan, req, decision);
     } catch {
       // Metrics and logs must never turn a decision into an exception on the permit path.
     }

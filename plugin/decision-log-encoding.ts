@@ -47,9 +47,11 @@ export interface CapturedDecision {
   forceShadow: boolean;
 }
 
-/** Takes one decision for the log (see `CapturedDecision`). Never throws on bad input. */
-export function captureDecision(req: unknown, d: GateDecision, tsMs: number, forceShadow: boolean): CapturedDecision {
-  const plan = readPermitRequest(req);
+/**
+ * Takes one decision for the log (see `CapturedDecision`). Never throws on bad input. `plan` is the
+ * request as the gate read it, when it did (an object of its own: not read again).
+ */
+export function captureDecision(req: unknown, d: GateDecision, tsMs: number, forceShadow: boolean, plan: PermitRequest | undefined = readPermitRequest(req)): CapturedDecision {
   return { plan, identity: plan === undefined ? requestIdentity(req) : undefined, decision: { ...d }, inputs: (d as WithInputs)[DECISION_INPUTS], tsMs, forceShadow };
 }
 

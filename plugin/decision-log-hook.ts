@@ -2,7 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
 import type { RedisKeys } from '../lib/redis/keys';
-import type { GateDecision } from '../types/permit';
+import type { GateDecision, PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 import { DecisionLog } from './decision-log';
 import { noteDecisionInputs, ReplyInputs } from './decision-log-encoding';
@@ -51,9 +51,9 @@ export class DecisionLogHook {
     noteDecisionInputs(decision, fields);
   }
 
-  /** Queues a finished decision; never waits and never changes it. */
-  append(req: unknown, decision: GateDecision): void {
-    this.log.append(req, decision, this.now(), this.policy.forceShadow);
+  /** Queues a finished decision; never waits and never changes it. `plan`: the request as the gate read it. */
+  append(plan: PermitRequest | undefined, req: unknown, decision: GateDecision): void {
+    this.log.append(req, decision, this.now(), this.policy.forceShadow, plan);
   }
 
   /** Closes the log, waiting at most `waitMs` for what is queued to be written. */

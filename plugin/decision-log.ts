@@ -5,7 +5,7 @@ import type { RedisClient } from '../lib/redis/client';
 import { withScripts } from '../lib/redis/lua-scripts';
 import { counter, metricOn } from '../lib/registry-metrics';
 import type { DecisionLogVia } from '../types/decision-log-entry';
-import type { GateDecision } from '../types/permit';
+import type { GateDecision, PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 import { captureDecision, DecisionLogEncoder } from './decision-log-encoding';
 import { DecisionPacker } from './decision-log-packer';
@@ -145,8 +145,9 @@ export class DecisionLog {
   /**
    * Queues one decision. O(1) and never throws on bad input: the request is copied (its own
    * properties) and so is the decision, with the hash fields noted on it (`noteDecisionInputs`).
+   * `plan`, when given, is the request as the gate read it, an object of its own: taken as it is.
    */
-  append(req: unknown, decision: GateDecision, tsMs: number, forceShadow: boolean): void {
+  append(req: unknown, decision: GateDecision, tsMs: number, forceShadow: boolean, plan?: PermitRequest): void {
     if (this.closed) {
       this.dropped.closed += 1;
       return;
@@ -157,7 +158,7 @@ export class DecisionLog {
     }
     // Copied now, while the request is what was judged (a caller may reuse its object); packed
     // after the caller has its decision, so the queue holds one short string per entry.
-    this.packer.add(captureDecision(req, decision, tsMs, forceShadow));
+    this.packer.add(captureDecision(req, decision, tsMs, forceShadow, plan));
   }
 
   /**
