@@ -186,13 +186,20 @@ export class DecisionLog {
     this.writer?.disconnect();
   }
 
+  /**
+   * Writes the next batch after `delayMs`, from the check phase of that turn of the event loop
+   * (`setImmediate`): a decision whose timer or socket event falls due in the same turn sends its
+   * read first, so that read does not wait on the Redis server behind the batch's XADDs.
+   */
   private schedule(delayMs: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.writeBatch();
-    }, delayMs);
+    this.timer = setTimeout(() => setImmediate(this.due).unref(), delayMs);
     this.timer.unref();
   }
+
+  private readonly due = (): void => {
+    this.timer = undefined;
+    void this.writeBatch();
+  };
 
   /** The log's own connection, made at the first write; undefined when the gate's client cannot make one. */
   private connection(): RedisClient | undefined {

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
+import Redis from 'ioredis';
+import sinon from 'sinon';
 import { Registry } from 'prom-client';
 import { BudgetGate } from '../../../plugin/budget-gate';
-import { DecisionLog } from '../../../plugin/decision-log';
+import { DECISION_LOG_DEFAULTS, DecisionLog } from '../../../plugin/decision-log';
 import { createRedisClient, waitForReady, type RedisClient } from '../../../lib/redis/client';
 import { RedisKeys } from '../../../lib/redis/keys';
 import { silentLogger } from '../../../lib/logger';
@@ -105,6 +107,52 @@ describe('decision log (real Redis)', function () {
     await eventually(async () => (await entries(client)).length === 1);
     const [entry] = (await entries(client)).map(([, fields]) => asObject(fields));
     expect(entry).to.include({ plan_id: 'p-reused', qty: '0.1', reason: 'within_budget', allow: '1', budget_usd: '1348', equity_usd: '100000' });
+  });
+
+  it('sends a due batch after the decisions of the same turn of the event loop, so their reads never queue behind it', async () => {
+    await client.hset(keys.budget('ETHUSDT'), budgetFields({}, Date.now()));
+    const gate = newGate();
+    await gate.ready();
+    await gate.evaluate(plan({ planId: 'warm-up' }));
+    // The warm-up's batch written and settled: the log is idle, its next batch waits flushDelayMs.
+    await eventually(async () => (await metricValue(gate.registry, 'p28_decision_log_written_total')) === 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await gate.evaluate(plan({ planId: 'first' }));
+    // The log packs 'first' in the next check phase and sets its flush timer: that timer's callback
+    // is taken here, to be run by hand in the same turn as another decision.
+    const realSetTimeout = global.setTimeout;
+    let flush: (() => void) | undefined;
+    const stub = sinon.stub(global, 'setTimeout').callsFake(((fn: () => void, ms?: number) => {
+      if (flush === undefined && ms === DECISION_LOG_DEFAULTS.flushDelayMs && (new Error().stack ?? '').includes('decision-log.ts')) {
+        flush = fn;
+        return realSetTimeout(() => undefined, 2 ** 31 - 1);
+      }
+      return realSetTimeout(fn, ms);
+    }) as never);
+    try {
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      stub.restore();
+    }
+    expect(flush, 'the log set its flush timer').to.be.a('function');
+    const sent: string[] = [];
+    const spy = sinon.spy(Redis.prototype, 'sendCommand');
+    try {
+      // One turn: the flush falls due, then a decision is asked for.
+      flush!();
+      const second = gate.evaluate(plan({ planId: 'second' }));
+      await second;
+      await eventually(async () => (await entries(client)).length === 3);
+      for (const call of spy.getCalls()) {
+        const command = call.args[0] as { name: string; args: unknown[] };
+        if (command.name !== 'evalsha' && command.name !== 'eval') continue;
+        const args = command.args.map(String);
+        sent.push(args.includes(STREAM) ? 'log batch' : `decision ${args.includes('second') ? 'second' : '?'}`);
+      }
+    } finally {
+      spy.restore();
+    }
+    expect(sent.slice(0, 2)).to.deep.equal(['decision second', 'log batch']);
   });
 
   it('writes nothing with decisionLogMaxLen 0, and keeps the stream near decisionLogMaxLen', async () => {
