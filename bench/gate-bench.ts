@@ -5,7 +5,9 @@ import { RedisKeys } from '../lib/redis/keys';
 import type { LocalRedisServer } from '../dev/local-redis-server';
 import { createRedisClient, waitForReady, type RedisClient } from '../lib/redis/client';
 import { BudgetGate as Gate } from '../plugin/budget-gate';
-import { BUDGET_GATE_DEFAULTS } from '../plugin/gate-options';
+import { BUDGET_GATE_DEFAULTS, DEFAULT_DECISION_POLICY } from '../plugin/gate-options';
+import { planScriptArgs } from '../plugin/plan-script';
+import { withScripts } from '../lib/redis/lua-scripts';
 import { registerBudgetGate } from '../plugin/register';
 import { encodeBudgetHash } from '../types/budget-hash';
 import type { GateDecision, PermitRequest } from '../types/permit';
@@ -48,33 +50,85 @@ async function seedOverBudget(server: LocalRedisServer): Promise<void> {
   client.disconnect();
 }
 
+/** Serial samples of the gate, of the decision script called directly, and of raw HGETALL, each a plan that reserves. */
+interface ReservingSamples {
+  hgetall: number[];
+  gate: number[];
+  script: number[];
+}
+
 /**
  * Serial samples of a plan that reserves (each a new planId on the roomy symbol), interleaved in
- * blocks with raw HGETALL of the same hash. Each plan is released after its sample, outside the
- * timing, as a Governor releases a filled plan: the number of live reservations stays at five.
+ * blocks with raw HGETALL of the same hash and with the decision script called directly on the
+ * raw client (the same arguments, no gate around it): what the script costs, apart from the gate.
+ * Each plan is released after its sample, outside the timing, as a Governor releases a filled
+ * plan: the number of live reservations stays at five.
  */
-async function reservingSamples(gate: Gate, raw: RedisClient, samples: number, failOpen: Map<string, number>): Promise<{ a: number[]; b: number[] }> {
+async function reservingSamples(gate: Gate, raw: RedisClient, samples: number, failOpen: Map<string, number>): Promise<ReservingSamples> {
   const key = keys.budget(ROOMY);
-  const out = { a: [] as number[], b: [] as number[] };
+  const direct = withScripts(raw);
+  const out: ReservingSamples = { hgetall: [], gate: [], script: [] };
   let n = 0;
-  while (out.b.length < samples) {
+  while (out.gate.length < samples) {
     for (let i = 0; i < 250; i++) {
       const t = nowNs();
       await raw.hgetall(key);
-      out.a.push(elapsedUs(t));
+      out.hgetall.push(elapsedUs(t));
     }
     for (let i = 0; i < 250; i++) {
       const plan: PermitRequest = { planId: `reserve-${(n += 1)}`, symbol: ROOMY, action: 'OPEN', side: 'BUY', notionalUsd: 100 };
       const t = nowNs();
       const decision = await gate.evaluate(plan);
-      out.b.push(elapsedUs(t));
+      out.gate.push(elapsedUs(t));
       // A loaded host can stall a read past timeoutMs: a fail-open, counted and reported, never a block.
       if (decision.failOpen) failOpen.set(decision.reason, (failOpen.get(decision.reason) ?? 0) + 1);
       else if (decision.reason !== 'within_budget') throw new Error(`reserving plan: expected within_budget, got ${decision.reason} (${decision.detail ?? ''})`);
       await gate.release(plan.planId, ROOMY);
     }
+    for (let i = 0; i < 250; i++) {
+      const planId = `direct-${(n += 1)}`;
+      const args = planScriptArgs({ planId, symbol: ROOMY, action: 'OPEN', side: 'BUY', notionalUsd: 100 }, Date.now(), DEFAULT_DECISION_POLICY, BUDGET_GATE_DEFAULTS.reservationTtlMs, false);
+      const t = nowNs();
+      const reply = await direct.p28DecidePlan(key, ...args);
+      out.script.push(elapsedUs(t));
+      if (reply[0] !== 'within_budget') throw new Error(`reserving plan, direct script call: expected within_budget, got ${reply[0]}`);
+      await direct.p28ReleaseReservation(key, planId);
+    }
   }
   return out;
+}
+
+/** Microseconds of Redis CPU the server counted for `command` so far (INFO commandstats). */
+async function commandUsec(client: RedisClient, command: string): Promise<number> {
+  const info = await client.info('commandstats');
+  const match = new RegExp(`cmdstat_${command}:calls=\\d+,usec=(\\d+)`).exec(info);
+  return match ? Number(match[1]) : 0;
+}
+
+/**
+ * Redis CPU (INFO commandstats, read around blocks of calls, so that INFO's own work stays out) of
+ * a plan that reserves and its release (two script calls), and of HGETALL of the same hash: the
+ * server's share of each round trip.
+ */
+async function serverCpuRow(raw: RedisClient, calls: number, at: string): Promise<Row> {
+  const key = keys.budget(ROOMY);
+  const direct = withScripts(raw);
+  let pairs = 0;
+  let hgetall = 0;
+  for (let done = 0; done < calls; done += 250) {
+    const before = await commandUsec(raw, 'evalsha');
+    for (let i = 0; i < 250; i++) {
+      const planId = `cpu-${done + i}`;
+      const args = planScriptArgs({ planId, symbol: ROOMY, action: 'OPEN', side: 'BUY', notionalUsd: 100 }, Date.now(), DEFAULT_DECISION_POLICY, BUDGET_GATE_DEFAULTS.reservationTtlMs, false);
+      await direct.p28DecidePlan(key, ...args);
+      await direct.p28ReleaseReservation(key, planId);
+    }
+    pairs += (await commandUsec(raw, 'evalsha')) - before;
+    const read = await commandUsec(raw, 'hgetall');
+    for (let i = 0; i < 250; i++) await raw.hgetall(key);
+    hgetall += (await commandUsec(raw, 'hgetall')) - read;
+  }
+  return { scenario: `Redis CPU (INFO commandstats): a plan that reserves and its release (two script calls) vs one HGETALL${at}`, metric: 'server time per plan', unit: 'µs', value: pairs / calls, baseline: hgetall / calls, ratio: pairs / hgetall };
 }
 
 function expectReason(decision: GateDecision, reason: string, where: string): void {
@@ -139,7 +193,10 @@ async function measure(server: LocalRedisServer, placement: Placement, o: GateBe
     const reserving = await reservingSamples(gate, raw, o.serialSamples, reservingFailOpen);
     if (reservingFailOpen.size > 0) log(`gate: fail-open decisions of the reserving plan${at}: ${JSON.stringify(Object.fromEntries(reservingFailOpen))}`);
     await untilBreakerClosed(gate, log);
-    rows.push(...latencyRows(`gate, serial evaluate() of a plan that reserves vs raw HGETALL${at}`, 'µs', reserving, { p50: { maxRatio: RESERVING_P50_MAX_RATIO } }));
+    rows.push(...latencyRows(`gate, serial evaluate() of a plan that reserves vs raw HGETALL${at}`, 'µs', { a: reserving.hgetall, b: reserving.gate }, { p50: { maxRatio: RESERVING_P50_MAX_RATIO } }));
+    // Where the reserving plan's time goes: the script itself, called without the gate, and its Redis CPU.
+    rows.push(...latencyRows(`decision script called directly (no gate), a plan that reserves, vs raw HGETALL${at}`, 'µs', { a: reserving.hgetall, b: reserving.script }));
+    rows.push(await serverCpuRow(raw, 2000, at));
 
     // Throughput: 16 callers against plain HGETALL, 256 against auto-pipelined HGETALL (what a
     // client tuned for throughput reaches); three alternating rounds each, median kept.

@@ -23,6 +23,8 @@ describe('npm run bench (quick mode)', () => {
       for (const scenario of [
         'gate, serial evaluate() of a blocked plan vs raw HGETALL',
         'gate, serial evaluate() of a plan that reserves vs raw HGETALL',
+        'decision script called directly (no gate), a plan that reserves, vs raw HGETALL',
+        'Redis CPU (INFO commandstats): a plan that reserves and its release (two script calls) vs one HGETALL',
         // The Python Governor's paths, required wherever the package is installed (always in CI).
         ...(packagePython() === undefined && !process.env.CI
           ? []
