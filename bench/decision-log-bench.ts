@@ -13,6 +13,8 @@ import { LocalRedisServer } from '../dev/local-redis-server';
 import { latencyRows, machine, table, type Row } from './report';
 import { elapsedUs, median, nowNs, percentile } from './stats';
 import { metricValue } from '../dev/metric-values';
+import { joinedCopy } from '../plugin/known-fields-memo';
+import { SAME_FIELDS } from '../plugin/plan-script';
 
 /** µs of each of `n` serial calls of `op`, after a warm-up of 500. */
 async function serial(op: () => Promise<unknown>, n: number): Promise<number[]> {
@@ -58,6 +60,7 @@ async function cpuPerDecision(server: LocalRedisServer, n: number, log: (s: stri
   const { last_violation_ts: _none, ...record } = budgetFixture({ symbol: SYMBOL, timestamp: nowSec + 3600, position_amt: 1, position_notional_usd: 1000, over_budget_usd: 0, position_price: 1000 });
   const fields = encodeBudgetHash(record);
   const values = BUDGET_HASH_FIELDS.map((name) => fields[name] ?? null);
+  const joined = joinedCopy(values);
   const real = createRedisClient({ url: server.url, profile: 'gate', commandTimeoutMs: 1000 });
   real.on('error', () => undefined);
   await waitForReady(real, 5000);
@@ -65,9 +68,11 @@ async function cpuPerDecision(server: LocalRedisServer, n: number, log: (s: stri
     status: 'ready',
     options: { commandTimeout: 50 },
     hmget: () => Promise.resolve(values),
-    // The decision script's reply for that hash (an allow), with its fields appended for the log.
+    // The decision script's reply for that hash (an allow), with its fields appended for the log
+    // unless the gate's copy of them is the same (then '=', as the script answers).
     defineCommand: () => undefined,
-    p28DecidePlan: () => Promise.resolve(['within_budget', '', 'enforce', fields.budget_usd!, fields.position_notional_usd!, '1100', '0', ...values]),
+    p28DecidePlan: (_key: string, ...args: string[]) =>
+      Promise.resolve(['within_budget', '', 'enforce', fields.budget_usd!, fields.position_notional_usd!, '1100', '0', ...(args[11] === '2' && args[12] === joined ? [SAME_FIELDS] : values)]),
     duplicate: (overrides: object) => (real as Redis).duplicate(overrides),
     on: () => instant,
     once: () => instant,

@@ -117,8 +117,9 @@ export class BudgetGate implements PermitGate {
     this.decisionLog = DecisionLogHook.create(o, { client, keys, policy, now, registry, logger });
     this.cacheFallback = this.localCache ? new CacheFallback(this.localCache, keys, now, policy, this.decisionLog) : undefined;
     this.firstConnection = new FirstConnection(client, o.timeoutMs);
-    const withFields = this.localCache !== undefined || this.decisionLog !== undefined;
-    this.reads = new GuardedRead({ client, options: o, keys, metrics, logger, now, policy, localCache: this.localCache, withFields });
+    // The local cache keeps every value of every reply; the log takes unchanged ones from a copy.
+    const fields = this.localCache !== undefined ? 'all' : this.decisionLog !== undefined ? 'changed' : 'none';
+    this.reads = new GuardedRead({ client, options: o, keys, metrics, logger, now, policy, localCache: this.localCache, fields });
     const { reads, decisionLog } = this;
     this.repeatBlocks = this.localCache
       ? undefined
@@ -265,7 +266,7 @@ export class BudgetGate implements PermitGate {
     decision.source = 'redis';
     this.repeatBlocks?.note(plan.symbol, decision);
     // The script appends the hash's known fields when asked (decision log, local cache).
-    this.decisionLog?.noteReply(decision, read.reply);
+    this.decisionLog?.noteReply(decision, read.reply, read.known);
     return decision;
   }
 

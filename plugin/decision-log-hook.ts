@@ -7,6 +7,7 @@ import type { DecisionPolicy } from './decide';
 import { DecisionLog } from './decision-log';
 import { noteDecisionInputs, ReplyInputs } from './decision-log-encoding';
 import type { ResolvedGateOptions } from './gate-options';
+import type { KnownFields } from './known-fields-memo';
 import { PLAN_REPLY_LENGTH } from './plan-script';
 
 /**
@@ -40,10 +41,14 @@ export class DecisionLogHook {
     return new DecisionLogHook(log, gate.now, gate.policy);
   }
 
-  /** The fields the decision script appended to its reply after the decision, when asked to. */
-  noteReply(decision: GateDecision, reply: Array<string | null>): void {
+  /**
+   * The fields a decision was judged on: `known`, the values the gate holds for it (`fields:
+   * 'changed'` in `guarded-read.ts`), else those the script appended to its reply when asked to.
+   */
+  noteReply(decision: GateDecision, reply: Array<string | null>, known?: KnownFields): void {
     // The values are named when the entry is packed, off the decision's path.
-    if (reply.length > PLAN_REPLY_LENGTH) noteDecisionInputs(decision, new ReplyInputs(reply, PLAN_REPLY_LENGTH));
+    if (known !== undefined) noteDecisionInputs(decision, new ReplyInputs(known.values, 0));
+    else if (reply.length > PLAN_REPLY_LENGTH) noteDecisionInputs(decision, new ReplyInputs(reply, PLAN_REPLY_LENGTH));
   }
 
   /** The cached hash a decision was taken from. */

@@ -10,12 +10,24 @@ import { errorDetail, type DecisionPolicy } from './decide';
 import { BREAKER_STATE, type GateMetrics } from './gate-metrics';
 import type { ResolvedGateOptions } from './gate-options';
 import type { GateLocalCache } from './local-cache';
+import { KnownFieldsMemo, type KnownFields } from './known-fields-memo';
 import { planScriptArgs } from './plan-script';
 
-/** What one guarded call of the decision script gave: its reply, or why there is none. */
+/**
+ * What one guarded call of the decision script gave: its reply, or why there is none. With
+ * `fields: 'changed'`, `known` holds the hash's known fields the decision was judged on (from the
+ * reply, or the gate's copy when the script found them unchanged).
+ */
 export type BudgetRead =
-  | { ok: true; reply: Array<string | null> }
+  | { ok: true; reply: Array<string | null>; known?: KnownFields }
   | { ok: false; reason: FailOpenReason; detail: string };
+
+/**
+ * What the script returns of the hash's known fields: nothing, every value on every call (the
+ * local cache keeps them), or only the values that changed since the gate's copy (the decision log
+ * notes them on each decision).
+ */
+export type FieldsMode = 'none' | 'all' | 'changed';
 
 export type BreakerStateName = 'closed' | 'halfOpen' | 'open' | 'shutdown';
 
@@ -40,8 +52,8 @@ export interface GuardedReadParts {
   policy: DecisionPolicy;
   /** The call goes through the local cache when there is one. */
   localCache: GateLocalCache | undefined;
-  /** Whether the script appends the hash's known fields to its reply (for the decision log and the local cache). */
-  withFields: boolean;
+  /** What the script appends of the hash's known fields (`FieldsMode`). */
+  fields: FieldsMode;
 }
 
 /**
@@ -68,7 +80,9 @@ export class GuardedRead {
   private readonly now: () => number;
   private readonly policy: DecisionPolicy;
   private readonly localCache: GateLocalCache | undefined;
-  private readonly withFields: boolean;
+  private readonly fields: FieldsMode;
+  /** With `fields: 'changed'`: the values the script last returned, per symbol. */
+  private readonly known: KnownFieldsMemo | undefined;
 
   private readonly onReconnected = (): void => {
     if (this.breaker.isShutdown || this.breaker.closed) return;
@@ -86,7 +100,8 @@ export class GuardedRead {
     this.now = parts.now;
     this.policy = parts.policy;
     this.localCache = parts.localCache;
-    this.withFields = parts.withFields;
+    this.fields = parts.fields;
+    if (parts.fields === 'changed') this.known = new KnownFieldsMemo();
     // One timer per read: the client's command timeout already bounds it when it is no longer
     // than timeoutMs, and a second timer in the breaker would only add its cost.
     const clientTimeout = redisModeOf(client).commandTimeoutMs(client);
@@ -153,8 +168,14 @@ export class GuardedRead {
       return BREAKER_OPEN_READ;
     }
     // The script's arguments are built only for a call that is made: an open breaker answers without them.
-    const args = planScriptArgs(plan, this.now(), this.policy, this.options.reservationTtlMs, this.withFields);
-    return this.fire(plan, args);
+    const known = this.known;
+    if (known === undefined) return this.fire(plan, planScriptArgs(plan, this.now(), this.policy, this.options.reservationTtlMs, this.fields === 'all'));
+    const copy = known.get(plan.symbol);
+    const args = planScriptArgs(plan, this.now(), this.policy, this.options.reservationTtlMs, copy?.joined ?? true);
+    return this.fire(plan, args).then((read) => {
+      const fields = read.ok ? known.fromReply(plan.symbol, read.reply, copy) : undefined;
+      return fields === undefined ? read : { ok: true, reply: (read as { reply: Array<string | null> }).reply, known: fields };
+    });
   }
 
   /**

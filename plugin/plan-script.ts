@@ -11,6 +11,14 @@ import type { DecisionPolicy } from './decide';
 
 /** Fields of the script's reply before the appended hash values (option `localCache`). */
 export const PLAN_REPLY_LENGTH = 7;
+/** The value the script appends instead of the hash's values when they equal the caller's copy. */
+export const SAME_FIELDS = '=';
+
+/**
+ * What a call asks of the hash's known fields: none, all of them, or (a string: the caller's copy
+ * joined as `KnownFieldsMemo` joins it) all of them only when they differ from that copy.
+ */
+export type FieldsWanted = boolean | string;
 
 const FAIL_OPEN: ReadonlySet<string> = new Set(FAIL_OPEN_REASONS);
 
@@ -21,10 +29,10 @@ function text(value: number | undefined): string {
 
 /**
  * ARGV of the script for a valid plan that is not a close by itself. `reservationTtlMs` 0 makes
- * no reservation; `withFields` asks for the hash's known fields after the decision.
+ * no reservation; `fields` asks for the hash's known fields after the decision (`FieldsWanted`).
  */
-export function planScriptArgs(plan: PermitRequest, nowMs: number, policy: DecisionPolicy, reservationTtlMs: number, withFields: boolean): string[] {
-  return [
+export function planScriptArgs(plan: PermitRequest, nowMs: number, policy: DecisionPolicy, reservationTtlMs: number, fields: FieldsWanted): string[] {
+  const args = [
     plan.planId,
     plan.symbol,
     Object.hasOwn(plan, 'side') && plan.side !== undefined ? plan.side : '',
@@ -36,8 +44,10 @@ export function planScriptArgs(plan: PermitRequest, nowMs: number, policy: Decis
     String(policy.maxClockSkewMs),
     policy.forceShadow ? '1' : '0',
     String(reservationTtlMs),
-    withFields ? '1' : '0',
+    typeof fields === 'string' ? '2' : fields ? '1' : '0',
   ];
+  if (typeof fields === 'string') args.push(fields);
+  return args;
 }
 
 function number(raw: string | undefined): number | undefined {

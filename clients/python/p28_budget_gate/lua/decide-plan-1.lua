@@ -27,12 +27,18 @@
   ARGV[10]  '1' to judge as if the hash said mode=shadow (forceShadow), else '0'
   ARGV[11]  reservation TTL in ms; '0' makes no reservation and writes nothing (live ones of others
             still count)
-  ARGV[12]  '1' to append the hash's known fields (values in the order of KNOWN below), else '0'
+  ARGV[12]  '1' to append the hash's known fields (values in the order of KNOWN below), '0' not to,
+            '2' to append them only when they differ from the caller's copy in ARGV[13]
+  ARGV[13]  with ARGV[12] = '2': the caller's copy of the known fields' values, joined by NUL
+            bytes, '' for a missing field; a copy in which no value is '' and none holds a NUL byte
+            (any other copy may be taken for values it is not)
 
   Returns an array of strings, '' where a value is absent:
     {reason, detail, mode, budgetUsd, positionNotionalUsd, projectedNotionalUsd, reservedUsd}
-  then, with ARGV[12] = '1', the values of KNOWN (false for a missing field). Numbers are printed
-  with 17 significant digits, so every caller reads back the same double.
+  then, with ARGV[12] = '1', the values of KNOWN (false for a missing field); with ARGV[12] = '2',
+  the same values when they differ from the copy, or the one value '=' when they are the same.
+  A key that holds no hash gives the first seven alone. Numbers are printed with 17 significant
+  digits, so every caller reads back the same double.
 ]]
 
 -- Every call runs this chunk from the top, so it builds no tables it can do without: the fields
@@ -69,9 +75,26 @@ if fetched.err then
   return redis.error_reply(fetched.err)
 end
 
+-- With ARGV[12] = '2' the copy is the same when the stored values, joined as the caller joined
+-- its copy, give the same text and none of them is '': the copy holds 15 NUL bytes, all of them
+-- separators, so the stored values hold none and split into the same 16 values, '' meaning missing
+-- on both sides.
+local function sameAsCopy()
+  local parts = {}
+  for i = 1, KNOWN_COUNT do
+    local v = fetched[i]
+    if v == '' then return false end
+    parts[i] = v or ''
+  end
+  return table.concat(parts, '\0') == ARGV[13]
+end
+
 local function reply(reason, detail, mode, budget, position, projected, reserved)
   local out = {reason, detail or '', mode or '', num(budget), num(position), num(projected), num(reserved)}
-  if ARGV[12] == '1' then
+  local fields = ARGV[12]
+  if fields == '2' and sameAsCopy() then
+    out[8] = '='
+  elseif fields == '1' or fields == '2' then
     for i = 1, KNOWN_COUNT do out[7 + i] = fetched[i] end
   end
   return out
