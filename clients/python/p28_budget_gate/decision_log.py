@@ -34,8 +34,8 @@ DECISION_LOG_DEFAULTS = {
     "close_wait_sec": 1.0,
 }
 
-# The budget hash fields the decision script appends to its reply when asked (ARGV[12] = '1'), in
-# its order: types/budget-hash.ts BUDGET_HASH_FIELDS.
+# The budget hash fields the decision script appends to its reply when asked (ARGV[12] = '1', or
+# '2' when they differ from the gate's copy), in its order: types/budget-hash.ts BUDGET_HASH_FIELDS.
 BUDGET_HASH_FIELDS = (
     "symbol", "budget_usd", "stress_factor", "equity_usd", "portfolio_heat", "cluster_stress", "vol_regime", "mode",
     "timestamp", "base_risk_pct", "position_amt", "position_notional_usd", "over_budget_usd", "last_violation_ts",

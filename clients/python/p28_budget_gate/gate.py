@@ -46,6 +46,10 @@ INSTANCE_ID_PATTERN = re.compile(r"\S{1,200}\Z")
 REDIS_CAUSES = frozenset(["redis_unavailable", "timeout", "breaker_open"])
 # The decision script's reply: 7 values, then the budget hash fields when asked for them.
 REPLY_LENGTH = 7
+# What the script appends instead of the fields when they equal the gate's copy (ARGV[12] = '2').
+SAME_FIELDS = "="
+# Symbols whose known fields the gate keeps a copy of, at most (the oldest change goes first).
+KNOWN_FIELDS_SYMBOLS = 10000
 
 
 def _script(name):
@@ -98,6 +102,22 @@ def _hash_fields(reply):
     """The budget hash fields the decision script appended to its reply, by name (those present)."""
     values = reply[REPLY_LENGTH:REPLY_LENGTH + len(BUDGET_HASH_FIELDS)]
     return {name: _text(value) for name, value in zip(BUDGET_HASH_FIELDS, values) if value is not None and value is not False}
+
+
+def _joined_copy(values):
+    """The known fields' values joined as the script joins the stored ones (NUL bytes between them,
+    nothing for a missing one), or None when such a copy could not be compared exactly (a value
+    that is empty or holds a NUL byte): the script is then asked for every value."""
+    parts = []
+    for value in values:
+        if value is None or value is False:
+            parts.append(b"")
+            continue
+        raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if raw == b"" or b"\0" in raw:
+            return None
+        parts.append(raw)
+    return b"\0".join(parts)
 
 
 def _request_identity(request):
@@ -203,6 +223,9 @@ class BudgetGate:
                 writer, "%s:stream:p28.decisions" % key_prefix, decision_log_max_len, self.counters, self._log, owns_client=owned,
                 secrets=self._secrets,
             )
+        # symbol -> (hash fields by name, their joined copy or None): what the script last returned,
+        # so that a decision asks for the fields only when they changed (ARGV[12] = '2').
+        self._known = {}
         self._log_policy = "|".join(self._policy)
         self._gate_text = self.instance_id.replace("|", "/")
         self._decide = self._client.register_script(DECIDE_SCRIPT)
@@ -305,11 +328,16 @@ class BudgetGate:
     def _judge_with_redis(self, plan):
         """``(decision, hash fields)``: one call of the decision script; the fields it read when the
         decision log is on (for its entry), else None."""
+        copy = None if self.decision_log is None else self._known.get(plan["symbol"])
+        joined = None if copy is None else copy[1]
         args = [
             plan["planId"], plan["symbol"], plan.get("side", ""), _arg(plan.get("qty")), _arg(plan.get("notionalUsd")),
             _arg(self._now() * 1000), self._policy[0], self._policy[1], self._policy[2],
-            "1" if self.force_shadow else "0", str(self._reservation_ttl_ms), "0" if self.decision_log is None else "1",
+            "1" if self.force_shadow else "0", str(self._reservation_ttl_ms),
+            "0" if self.decision_log is None else "1" if joined is None else "2",
         ]
+        if joined is not None:
+            args.append(joined)
         try:
             reply = self._decide(keys=[self._budget_key(plan["symbol"])], args=args)
         except redis.exceptions.TimeoutError as error:
@@ -322,7 +350,25 @@ class BudgetGate:
         decision = decision_from_reply(reply)
         if decision.reason == "no_budget_data":
             self._check_prefix()
-        return decision, (_hash_fields(reply) if len(reply) > REPLY_LENGTH else None)
+        return decision, (None if self.decision_log is None else self._fields_of(plan["symbol"], reply, copy))
+
+    def _fields_of(self, symbol, reply, copy):
+        """The budget hash fields a decision was judged on: those the reply carries (kept as the
+        symbol's copy), or the copy the call was made with when the script found them the same;
+        None when the reply has neither (a key that holds no hash)."""
+        if len(reply) > REPLY_LENGTH + 1:
+            fields = _hash_fields(reply)
+            self._known.pop(symbol, None)
+            self._known[symbol] = (fields, _joined_copy(reply[REPLY_LENGTH:REPLY_LENGTH + len(BUDGET_HASH_FIELDS)]))
+            if len(self._known) > KNOWN_FIELDS_SYMBOLS:
+                try:
+                    self._known.pop(next(iter(self._known)), None)
+                except (RuntimeError, StopIteration):  # another thread changed the copies meanwhile: next time
+                    pass
+            return fields
+        if len(reply) == REPLY_LENGTH + 1 and _text(reply[REPLY_LENGTH]) == SAME_FIELDS and copy is not None:
+            return copy[0]
+        return None
 
     def _check_prefix(self):
         """A decision found no budget hash: once a minute at most, check that a worker writes under

@@ -249,3 +249,37 @@ def test_a_governor_that_exits_without_closing_its_gate_still_writes_what_it_dec
     ])
     subprocess.run([sys.executable, "-c", program], check=True, timeout=30)
     assert [e["plan_id"] for e in entries(admin)] == ["exit-%d" % i for i in range(50)]
+
+
+@pytest.mark.parametrize("decode", [True, False])
+def test_asks_the_script_for_the_hash_fields_only_when_they_changed_and_logs_each_decision_with_its_own(server, admin, gates, decode):
+    admin.hset(KEY, mapping=budget_fields(timestamp=str(NOW_MS // 1000 - 2)))
+    gate = gates(redis.Redis(port=server.port, decode_responses=decode), now=lambda: NOW_MS / 1000, reservation_ttl_sec=0)
+    lengths = []
+    decide = gate._decide
+
+    def spy(*args, **kwargs):
+        reply = decide(*args, **kwargs)
+        lengths.append(len(reply))
+        return reply
+
+    gate._decide = spy
+    assert gate.evaluate(open_plan("p1", qty=0.01)).reason == "within_budget"
+    assert gate.evaluate(open_plan("p2", qty=0.01)).reason == "within_budget"
+    admin.hset(KEY, "equity_usd", "90000")  # the worker writes again
+    gate.evaluate(open_plan("p3", qty=0.01))
+    gate.evaluate(open_plan("p4", qty=0.01))
+    admin.set(KEY, "not a hash")
+    assert gate.evaluate(open_plan("p5", qty=0.01)).detail == "wrong_type"
+    gate.close()
+    # Every value on the first call and after the write, '=' when unchanged, the decision alone for a wrong type.
+    assert lengths == [23, 8, 23, 8, 7]
+    assert [e["equity_usd"] for e in entries(admin)] == ["100000", "100000", "90000", "90000", ""]
+
+
+def test_a_copy_with_an_empty_value_or_a_nul_byte_is_never_sent():
+    from p28_budget_gate.gate import _joined_copy
+
+    assert _joined_copy([b"ETHUSDT", None, "0.5"]) == b"ETHUSDT\x00\x000.5"
+    assert _joined_copy(["ETHUSDT", ""]) is None
+    assert _joined_copy([b"a\x00b"]) is None
