@@ -173,8 +173,9 @@ export class GuardedRead {
     const copy = known.get(plan.symbol);
     const args = planScriptArgs(plan, this.now(), this.policy, this.options.reservationTtlMs, copy?.joined ?? true);
     return this.fire(plan, args).then((read) => {
-      const fields = read.ok ? known.fromReply(plan.symbol, read.reply, copy) : undefined;
-      return fields === undefined ? read : { ok: true, reply: (read as { reply: Array<string | null> }).reply, known: fields };
+      if (!read.ok) return read;
+      const fields = known.fromReply(plan.symbol, read.reply, copy);
+      return fields === undefined ? read : { ok: true, reply: read.reply, known: fields };
     });
   }
 
