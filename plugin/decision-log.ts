@@ -1,4 +1,3 @@
-import Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis/client';
@@ -8,6 +7,7 @@ import type { DecisionLogVia } from '../types/decision-log-entry';
 import type { GateDecision, PermitRequest } from '../types/permit';
 import type { DecisionPolicy } from './decide';
 import { captureDecision, DecisionLogEncoder } from './decision-log-encoding';
+import { duplicateForLog } from './decision-log-connection';
 import { DecisionPacker } from './decision-log-packer';
 
 export const DECISION_LOG_DEFAULTS = Object.freeze({
@@ -20,6 +20,11 @@ export const DECISION_LOG_DEFAULTS = Object.freeze({
   batchEntries: 256,
   /** How long the first entry of a batch waits for others, in ms: fewer, larger writes meet fewer decisions. */
   flushDelayMs: 50,
+  /**
+   * How long a batch that fell due waits for the next decision to be answered, in ms: it goes out
+   * right after that answer, when the next decision is furthest away; without one, after this.
+   */
+  afterDecisionWaitMs: 10,
   /** While the log's connection is not ready, how often to look again, in ms. */
   retryDelayMs: 100,
   /**
@@ -63,6 +68,7 @@ export interface DecisionLogOptions {
   queueCapacity?: number;
   batchEntries?: number;
   flushDelayMs?: number;
+  afterDecisionWaitMs?: number;
 }
 
 /**
@@ -84,9 +90,12 @@ export class DecisionLog {
   private readonly capacity: number;
   private readonly batchEntries: number;
   private readonly flushDelayMs: number;
+  private readonly afterDecisionWaitMs: number;
   private readonly encoder: DecisionLogEncoder;
   private writer: RedisClient | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** A batch fell due and waits for the next decision's answer (`afterDecisionWaitMs` at most). */
+  private due = false;
   private inFlight: Promise<void> | undefined;
   private closed = false;
   private readonly dropped: Record<DecisionLogDropCause, number> = { queue_full: 0, write_failed: 0, closed: 0 };
@@ -98,12 +107,15 @@ export class DecisionLog {
     this.capacity = options.queueCapacity ?? DECISION_LOG_DEFAULTS.queueCapacity;
     this.batchEntries = options.batchEntries ?? DECISION_LOG_DEFAULTS.batchEntries;
     this.flushDelayMs = options.flushDelayMs ?? DECISION_LOG_DEFAULTS.flushDelayMs;
+    this.afterDecisionWaitMs = options.afterDecisionWaitMs ?? DECISION_LOG_DEFAULTS.afterDecisionWaitMs;
     this.encoder = new DecisionLogEncoder(options.instanceId, options.via, options.policy);
     this.packer = new DecisionPacker(
       this.encoder,
       this.queue,
+      // Called right after decisions were answered and packed: a due batch goes out now.
       () => {
-        if (this.queue.length > 0 && this.timer === undefined && this.inFlight === undefined && !this.closed) this.schedule(this.flushDelayMs);
+        if (this.due) this.writeDue();
+        else if (this.queue.length > 0 && this.timer === undefined && this.inFlight === undefined && !this.closed) this.schedule(this.flushDelayMs);
       },
       () => {
         this.dropped.write_failed += 1;
@@ -172,6 +184,7 @@ export class DecisionLog {
     this.packer.packAll();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.due = false;
     const deadline = performance.now() + waitMs;
     const client = this.writer;
     const timeLeft = () => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now())).unref());
@@ -187,16 +200,28 @@ export class DecisionLog {
   }
 
   /**
-   * Writes the next batch after `delayMs`, from the check phase of that turn of the event loop
-   * (`setImmediate`): a decision whose timer or socket event falls due in the same turn sends its
-   * read first, so that read does not wait on the Redis server behind the batch's XADDs.
+   * Makes the next batch due after `delayMs`. A due batch is written right after the next decision
+   * is answered (the packer's turn, `writeDue`): at a Governor's pace that is when the next decision
+   * is furthest away, so the batch's XADDs rarely meet one on the Redis server. Without a decision
+   * within `afterDecisionWaitMs` it goes out anyway, from the check phase of that turn of the event
+   * loop (`setImmediate`): a decision whose timer or socket event falls due in the same turn sends
+   * its read first.
    */
   private schedule(delayMs: number): void {
-    this.timer = setTimeout(() => setImmediate(this.due).unref(), delayMs);
+    this.timer = setTimeout(this.fallDue, delayMs);
     this.timer.unref();
   }
 
-  private readonly due = (): void => {
+  private readonly fallDue = (): void => {
+    this.due = true;
+    this.timer = setTimeout(() => setImmediate(this.writeDue).unref(), this.afterDecisionWaitMs);
+    this.timer.unref();
+  };
+
+  private readonly writeDue = (): void => {
+    if (!this.due) return;
+    this.due = false;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     void this.writeBatch();
   };
@@ -205,7 +230,7 @@ export class DecisionLog {
   private connection(): RedisClient | undefined {
     if (this.writer === undefined && !this.unusable) {
       try {
-        this.writer = duplicateForLog(this.options.client, this.options.logger);
+        this.writer = duplicateForLog(this.options.client, this.options.logger, DECISION_LOG_DEFAULTS.writeTimeoutMs);
         // Entries queued while the connection was being made go out as soon as it is ready.
         this.writer.on('ready', () => {
           if (this.queue.length > 0 && this.timer === undefined && this.inFlight === undefined && !this.closed) this.schedule(0);
@@ -272,25 +297,4 @@ function registrySources(registry: Registry): Set<DecisionLog> {
     sourcesByRegistry.set(registry, sources);
   }
   return sources;
-}
-
-/**
- * A connection for the log, made from the gate's client: the same server, credentials and TLS,
- * its own socket, a time limit suited to batched writes, never an offline queue.
- */
-function duplicateForLog(client: RedisClient, logger: Logger): RedisClient {
-  const overrides = {
-    connectionName: 'p28-decision-log',
-    commandTimeout: DECISION_LOG_DEFAULTS.writeTimeoutMs,
-    enableAutoPipelining: false,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    lazyConnect: false,
-  };
-  const writer =
-    client instanceof Redis
-      ? client.duplicate(overrides)
-      : client.duplicate([], { redisOptions: { ...client.options.redisOptions, ...overrides, lazyConnect: undefined } });
-  writer.on('error', (error: Error) => logger.debug({ err: error.message }, 'decision log redis error'));
-  return writer;
 }

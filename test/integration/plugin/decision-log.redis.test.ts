@@ -155,6 +155,42 @@ describe('decision log (real Redis)', function () {
     expect(sent.slice(0, 2)).to.deep.equal(['decision second', 'log batch']);
   });
 
+  it('writes a batch that fell due right after the next decision is answered, when the next one is furthest away', async () => {
+    await client.hset(keys.budget('ETHUSDT'), budgetFields({}, Date.now()));
+    const gate = newGate();
+    await gate.ready();
+    const log = (gate as unknown as { decisionLog: { log: DecisionLog } }).decisionLog.log;
+    // Each batch the log writes, with what this process was doing when it was sent.
+    const writes: Array<{ inFlight: number; afterAnswer: boolean }> = [];
+    let inFlight = 0;
+    let answered = false;
+    // A batch waits as long as it takes for the next decision: on a loaded machine a 4 ms timer can
+    // run late, and a batch sent by the fallback would say nothing here.
+    (log as unknown as { afterDecisionWaitMs: number }).afterDecisionWaitMs = 60000;
+    const original = (log as unknown as { writeBatch: () => Promise<void> }).writeBatch;
+    (log as unknown as { writeBatch: () => Promise<void> }).writeBatch = function (this: DecisionLog) {
+      // A write whose queue is empty sends nothing: only real batches are counted.
+      if ((log as unknown as { queue: string[] }).queue.length > 0) writes.push({ inFlight, afterAnswer: answered });
+      return original.call(this);
+    };
+    // A Governor's pace: one decision every 4 ms, for long enough that several batches fall due.
+    for (let n = 0; n < 80; n++) {
+      await new Promise((resolve) => setTimeout(resolve, 4));
+      answered = false;
+      inFlight += 1;
+      const decision = gate.evaluate(plan({ planId: `paced-${n}` }));
+      await decision;
+      inFlight -= 1;
+      answered = true;
+      // The turn of the event loop that follows the answer: the log packs the entry and writes what is due.
+      await new Promise((resolve) => setImmediate(resolve));
+      answered = false;
+    }
+    expect(writes.length, 'several batches fell due').to.be.at.least(3);
+    // Each batch was sent in the turn right after a decision was answered, with none in flight.
+    expect(writes.filter((w) => w.inFlight > 0 || !w.afterAnswer), JSON.stringify(writes)).to.deep.equal([]);
+  });
+
   it('writes nothing with decisionLogMaxLen 0, and keeps the stream near decisionLogMaxLen', async () => {
     const nowMs = Date.now();
     await client.hset(keys.budget('ETHUSDT'), budgetFields({}, nowMs));
