@@ -142,25 +142,47 @@ async function paced(gate: BudgetGate): Promise<number[]> {
 }
 
 /**
- * The log's cost at a Governor's pace: the two gates take turns, a phase each per round, and
- * each gate's samples of every round are pooled, so that the machine's moments of load fall on
- * both alike. The per-round p99 ratios give the spread.
+ * The log's cost at a Governor's pace: the gate with the log and the same gate without it take
+ * turns, a phase each per round, with a third gate, also without the log, as a control: what the
+ * control differs from the gate without the log is the measurement's own spread (two instances of
+ * the same code on the same machine), the yardstick for the log's figure. Each gate's samples of
+ * every round are pooled, so that the machine's moments of load fall on all alike. The order of
+ * the phases rotates from round to round, and every logged phase is followed by a wait for its
+ * last batch (`settle`), so no gate's phase meets another's leftover work. The per-round p99
+ * ratios give the spread.
  */
-async function pacedRows(client: RedisClient, withLog: BudgetGate, withoutLog: BudgetGate, rounds: number, log: (s: string) => void): Promise<Row[]> {
-  const pooled = { a: [] as number[], b: [] as number[] };
+async function pacedRows(client: RedisClient, gates: { withLog: BudgetGate; withoutLog: BudgetGate; control: BudgetGate }, rounds: number, settle: () => Promise<void>, log: (s: string) => void): Promise<Row[]> {
+  const pooled = { a: [] as number[], b: [] as number[], c: [] as number[] };
   const ratios: number[] = [];
+  const phases: Array<[keyof typeof pooled, () => Promise<number[]>]> = [
+    ['a', () => paced(gates.withoutLog)],
+    [
+      'b',
+      async () => {
+        const samples = await paced(gates.withLog);
+        await settle();
+        return samples;
+      },
+    ],
+    ['c', () => paced(gates.control)],
+  ];
   for (let round = 1; round <= rounds; round++) {
     await seed(client);
     if (round === 1 || round === rounds) log(`decision log: paced ${PACED_RATE} decisions/s, round ${round} of ${rounds}`);
-    const a = await paced(withoutLog);
-    const b = await paced(withLog);
-    pooled.a.push(...a);
-    pooled.b.push(...b);
-    ratios.push(percentile(b, 0.99) / percentile(a, 0.99));
+    const samples: Partial<Record<keyof typeof pooled, number[]>> = {};
+    for (let k = 0; k < phases.length; k++) {
+      const [name, run] = phases[(k + round) % phases.length]!;
+      samples[name] = await run();
+      pooled[name].push(...samples[name]);
+    }
+    ratios.push(percentile(samples.b!, 0.99) / percentile(samples.a!, 0.99));
   }
   ratios.sort((x, y) => x - y);
-  const spread = `${rounds} rounds of ${PACED_PHASE_SECONDS} s each; p99 ratio per round ${ratios[0]!.toFixed(2)} to ${ratios[ratios.length - 1]!.toFixed(2)}, median ${median(ratios).toFixed(2)}`;
-  return latencyRows(`gate, ${PACED_RATE} decisions/s with the decision log vs without (${spread})`, 'µs', pooled, { p99: { maxRatio: LOG_P99_MAX_RATIO } });
+  const spread = `${rounds} rounds of ${PACED_PHASE_SECONDS} s each, phase order rotating; p99 ratio per round ${ratios[0]!.toFixed(2)} to ${ratios[ratios.length - 1]!.toFixed(2)}, median ${median(ratios).toFixed(2)}`;
+  return [
+    ...latencyRows(`gate, ${PACED_RATE} decisions/s with the decision log vs without (${spread})`, 'µs', { a: pooled.a, b: pooled.b }, { p99: { maxRatio: LOG_P99_MAX_RATIO } }),
+    ...latencyRows(`gate, ${PACED_RATE} decisions/s, a second gate without the log vs the first (the measurement's own spread, same rounds)`, 'µs', { a: pooled.a, b: pooled.c }),
+  ];
 }
 
 /** A fresh within-budget hash (budget 1348, position 1000): every plan reads it and is judged. */
@@ -172,8 +194,8 @@ async function seed(client: RedisClient): Promise<void> {
 
 /**
  * What the decision log adds to a decision, and how fast a million logged decisions are judged
- * again: a gate with the log against the same gate without it (serial decisions, interleaved
- * blocks, several rounds for the spread), then `replay` and `readiness` over a stream of
+ * again: a gate with the log against the same gate without it (serial decisions and decisions at a
+ * Governor's pace, in whole phases, several rounds for the spread), then `replay` and `readiness` over a stream of
  * `replayDecisions` entries written by a real gate's encoder.
  */
 export async function runDecisionLogBench(server: LocalRedisServer, o: DecisionLogBenchOptions, log: (s: string) => void): Promise<Row[]> {
@@ -184,27 +206,37 @@ export async function runDecisionLogBench(server: LocalRedisServer, o: DecisionL
   await client.del(keys.decisionLogStream);
   const withLog = new BudgetGate({ redisUrl: server.url, instanceId: 'bench-logged' });
   const withoutLog = new BudgetGate({ redisUrl: server.url, decisionLogMaxLen: 0 });
+  const control = new BudgetGate({ redisUrl: server.url, decisionLogMaxLen: 0 });
   try {
-    await Promise.all([withLog.ready(), withoutLog.ready()]);
+    await Promise.all([withLog.ready(), withoutLog.ready(), control.ready()]);
     // Whole phases, not interleaved blocks: the log writes a batch every few ms, and that work
     // must land in the logged phase, not in the baseline's. Phases alternate, and each logged
     // phase is followed by a wait for its last batch, so both see the same machine load.
     const written = () => metricValue(withLog.registry, 'p28_decision_log_written_total');
+    /** Waits until the logged gate's last batch is written (its count stops moving). */
+    const settle = async () => {
+      for (let before = -1, now = await written(); now !== before; before = now, now = await written()) await new Promise((r) => setTimeout(r, 50));
+    };
     for (let round = 1; round <= o.rounds; round++) {
       await seed(client);
       log(`decision log: serial latency, round ${round} of ${o.rounds}`);
-      const samples = { a: await serial(() => withoutLog.evaluate(PLAN), o.serialSamples), b: await serial(() => withLog.evaluate(PLAN), o.serialSamples) };
-      for (let before = -1, now = await written(); now !== before; before = now, now = await written()) await new Promise((r) => setTimeout(r, 50));
+      // The order of the two gates alternates from round to round; the logged one's last batch is waited for.
+      const samples = { a: [] as number[], b: [] as number[] };
+      if (round % 2 === 1) samples.a = await serial(() => withoutLog.evaluate(PLAN), o.serialSamples);
+      samples.b = await serial(() => withLog.evaluate(PLAN), o.serialSamples);
+      await settle();
+      if (round % 2 === 0) samples.a = await serial(() => withoutLog.evaluate(PLAN), o.serialSamples);
       rows.push(...latencyRows(`gate, serial evaluate() with the decision log vs without, round ${round}`, 'µs', samples, { p99: { maxRatio: LOG_P99_MAX_RATIO } }));
       const [p999, base999] = [percentile(samples.b, 0.999), percentile(samples.a, 0.999)];
       rows.push({ scenario: `gate, serial evaluate() with the decision log vs without, round ${round}`, metric: 'latency p99.9', unit: 'µs', value: p999, baseline: base999, ratio: p999 / base999 });
     }
-    rows.push(...(await pacedRows(client, withLog, withoutLog, o.pacedRounds, log)));
+    rows.push(...(await pacedRows(client, { withLog, withoutLog, control }, o.pacedRounds, settle, log)));
     const dropped = await metricValue(withLog.registry, 'p28_decision_log_dropped_total', { cause: 'queue_full' });
     if (dropped > 0) log(`decision log: ${dropped} entries dropped (queue full) during the latency phases`);
   } finally {
     await withLog.close();
     await withoutLog.close();
+    await control.close();
   }
 
   rows.push(await cpuPerDecision(server, o.cpuDecisions, log));

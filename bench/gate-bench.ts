@@ -50,12 +50,20 @@ async function seedOverBudget(server: LocalRedisServer): Promise<void> {
   client.disconnect();
 }
 
-/** Serial samples of the gate, of the decision script called directly, and of raw HGETALL, each a plan that reserves. */
+/**
+ * Serial samples of the gate, of the decision script called directly, and of raw HGETALL, each a
+ * plan that reserves; and of a script that does nothing called with the same key and arguments:
+ * the floor of any script call, whatever it does.
+ */
 interface ReservingSamples {
   hgetall: number[];
   gate: number[];
   script: number[];
+  emptyScript: number[];
 }
+
+/** A script that does nothing: called with the decision script's key and arguments, it measures what every script call costs. */
+const EMPTY_SCRIPT = 'return 1';
 
 /**
  * Serial samples of a plan that reserves (each a new planId on the roomy symbol), interleaved in
@@ -67,7 +75,8 @@ interface ReservingSamples {
 async function reservingSamples(gate: Gate, raw: RedisClient, samples: number, failOpen: Map<string, number>): Promise<ReservingSamples> {
   const key = keys.budget(ROOMY);
   const direct = withScripts(raw);
-  const out: ReservingSamples = { hgetall: [], gate: [], script: [] };
+  const out: ReservingSamples = { hgetall: [], gate: [], script: [], emptyScript: [] };
+  const emptySha = String(await raw.script('LOAD', EMPTY_SCRIPT));
   let n = 0;
   while (out.gate.length < samples) {
     for (let i = 0; i < 250; i++) {
@@ -93,6 +102,12 @@ async function reservingSamples(gate: Gate, raw: RedisClient, samples: number, f
       out.script.push(elapsedUs(t));
       if (reply[0] !== 'within_budget') throw new Error(`reserving plan, direct script call: expected within_budget, got ${reply[0]}`);
       await direct.p28ReleaseReservation(key, planId);
+    }
+    for (let i = 0; i < 250; i++) {
+      const args = planScriptArgs({ planId: `empty-${(n += 1)}`, symbol: ROOMY, action: 'OPEN', side: 'BUY', notionalUsd: 100 }, Date.now(), DEFAULT_DECISION_POLICY, BUDGET_GATE_DEFAULTS.reservationTtlMs, false);
+      const t = nowNs();
+      await raw.evalsha(emptySha, 1, key, ...args);
+      out.emptyScript.push(elapsedUs(t));
     }
   }
   return out;
@@ -194,8 +209,10 @@ async function measure(server: LocalRedisServer, placement: Placement, o: GateBe
     if (reservingFailOpen.size > 0) log(`gate: fail-open decisions of the reserving plan${at}: ${JSON.stringify(Object.fromEntries(reservingFailOpen))}`);
     await untilBreakerClosed(gate, log);
     rows.push(...latencyRows(`gate, serial evaluate() of a plan that reserves vs raw HGETALL${at}`, 'µs', { a: reserving.hgetall, b: reserving.gate }, { p50: { maxRatio: RESERVING_P50_MAX_RATIO } }));
-    // Where the reserving plan's time goes: the script itself, called without the gate, and its Redis CPU.
+    // Where the reserving plan's time goes: the script itself, called without the gate, the floor
+    // of any script call, and the script's Redis CPU.
     rows.push(...latencyRows(`decision script called directly (no gate), a plan that reserves, vs raw HGETALL${at}`, 'µs', { a: reserving.hgetall, b: reserving.script }));
+    rows.push(...latencyRows(`a script that does nothing, called with the decision script's key and arguments, vs raw HGETALL${at}`, 'µs', { a: reserving.hgetall, b: reserving.emptyScript }));
     rows.push(await serverCpuRow(raw, 2000, at));
 
     // Throughput: 16 callers against plain HGETALL, 256 against auto-pipelined HGETALL (what a

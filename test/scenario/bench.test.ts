@@ -24,6 +24,7 @@ describe('npm run bench (quick mode)', () => {
         'gate, serial evaluate() of a blocked plan vs raw HGETALL',
         'gate, serial evaluate() of a plan that reserves vs raw HGETALL',
         'decision script called directly (no gate), a plan that reserves, vs raw HGETALL',
+        "a script that does nothing, called with the decision script's key and arguments, vs raw HGETALL",
         'Redis CPU (INFO commandstats): a plan that reserves and its release (two script calls) vs one HGETALL',
         // The Python Governor's paths, required wherever the package is installed (always in CI).
         ...(packagePython() === undefined && !process.env.CI
@@ -34,6 +35,8 @@ describe('npm run bench (quick mode)', () => {
         'gate, Redis paused (SIGSTOP)',
         'gate, breaker open',
         'gate, serial evaluate() with the decision log vs without',
+        'gate, 1000 decisions/s with the decision log vs without',
+        'gate, 1000 decisions/s, a second gate without the log vs the first',
         'gate, CPU the decision log adds per decision',
         'replay --set BASE_RISK_PCT=0.015 over 5000 logged decisions',
         'worker RSS, 100 symbols',
