@@ -53,6 +53,11 @@ class Decision:
         self.reserved_usd = reserved_usd
         self.source = source
 
+    def copy(self):
+        """A Decision with the same values: what the decision log keeps, whatever the caller does with this one."""
+        return Decision(self.allow, self.reason, self.enforced, self.fail_open, self.would_block, self.mode, self.detail,
+                        self.budget_usd, self.position_notional_usd, self.projected_notional_usd, self.reserved_usd, self.source)
+
     @classmethod
     def fail_open_for(cls, reason, detail=None, mode=None):
         return cls(True, reason, fail_open=True, mode=mode, detail=detail, source="none")

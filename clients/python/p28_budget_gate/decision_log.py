@@ -26,6 +26,9 @@ DECISION_LOG_DEFAULTS = {
     "batch_entries": 256,
     # How long the first entry of a batch waits for others: one write carries many decisions.
     "flush_delay_sec": 0.005,
+    # How long a batch that fell due then waits for the next decision's entry: it is written right
+    # after that decision, when the next one is furthest away; without one, after this.
+    "after_decision_wait_sec": 0.01,
     # After a failed write, how long the writer waits before the next one.
     "retry_delay_sec": 0.1,
     # Socket timeout of the log's own connections: a write Redis does not confirm within it is dropped.
@@ -142,16 +145,21 @@ def pack_entry(ts_ms, plan, identity, decision, fields, gate, via, policy, force
 class DecisionLog:
     """Appends the gate's decisions to the decision log stream, never on the decision's path.
 
-    ``append`` puts one packed string in a bounded in-memory queue and returns; a daemon thread
+    ``append`` puts one entry in a bounded in-memory queue and returns: a packed string, or a
+    callable that packs it, called by the writer thread, off the decision's path. A daemon thread
     writes the queue in batches of up to ``batch_entries``, each one pipeline of
     ``XADD <stream> MAXLEN ~ <max_len> * d <entry>`` (one round trip, one key: it goes to the node
     that owns the stream's slot on Redis Cluster). When Redis is slow or down the queue fills and
     further entries are dropped; every entry is counted once, as written or as dropped by cause.
+    A batch that fell due (``flush_delay_sec`` after its first entry) is written right after the
+    next entry is appended, that is right after a decision: at a Governor's pace the next decision
+    is then furthest away, so the writer's work rarely holds the interpreter while one waits for it.
     """
 
     def __init__(self, client, stream_key, max_len, counters, logger=None, *, queue_capacity=DECISION_LOG_DEFAULTS["queue_capacity"],
                  batch_entries=DECISION_LOG_DEFAULTS["batch_entries"], flush_delay_sec=DECISION_LOG_DEFAULTS["flush_delay_sec"],
-                 retry_delay_sec=DECISION_LOG_DEFAULTS["retry_delay_sec"], owns_client=False, secrets=frozenset()):
+                 retry_delay_sec=DECISION_LOG_DEFAULTS["retry_delay_sec"], owns_client=False, secrets=frozenset(),
+                 after_decision_wait_sec=DECISION_LOG_DEFAULTS["after_decision_wait_sec"]):
         self._client = client
         self._secrets = secrets
         self._owns_client = owns_client
@@ -162,6 +170,10 @@ class DecisionLog:
         self._capacity = queue_capacity
         self._batch = batch_entries
         self._flush_delay = flush_delay_sec
+        self._after_decision_wait = after_decision_wait_sec
+        # Entries appended so far, and whether the writer waits for the next one (a due batch).
+        self._appended = 0
+        self._awaiting_entry = False
         self._retry_delay = retry_delay_sec
         self._queue = collections.deque()
         self._cond = threading.Condition(threading.Lock())
@@ -178,7 +190,8 @@ class DecisionLog:
         return len(self._queue)
 
     def append(self, entry):
-        """Queues one packed entry. O(1): a full queue or a closed log drops it and counts it."""
+        """Queues one entry (a packed string, or a callable that packs it). O(1): a full queue or a
+        closed log drops it and counts it."""
         with self._cond:
             if self._closed:
                 dropped = "closed"
@@ -186,9 +199,10 @@ class DecisionLog:
                 dropped = "queue_full"
             else:
                 self._queue.append(entry)
+                self._appended += 1
                 if self._thread is None:
                     self._start()
-                elif len(self._queue) == 1:
+                elif len(self._queue) == 1 or self._awaiting_entry:
                     self._cond.notify()
                 return
         self._counters.decision_log_dropped(dropped)
@@ -233,6 +247,12 @@ class DecisionLog:
             elif len(self._queue) < self._batch:
                 # Let the batch fill a little: one write then carries many decisions.
                 self._cond.wait(self._flush_delay)
+                if not self._closed and len(self._queue) < self._batch:
+                    # Then the next decision's entry: the write comes right after that decision.
+                    seen = self._appended
+                    self._awaiting_entry = True
+                    self._cond.wait_for(lambda: self._appended != seen or self._closed, self._after_decision_wait)
+                    self._awaiting_entry = False
             count = min(self._batch, len(self._queue))
             return [self._queue.popleft() for _ in range(count)]
 
@@ -246,16 +266,25 @@ class DecisionLog:
                     self._cond.wait(self._retry_delay)
 
     def _write(self, batch):
-        """One pipeline of XADDs; True when Redis confirmed every entry. Never raises."""
+        """Packs what is not packed yet, then one pipeline of XADDs; True when Redis confirmed every
+        entry. Never raises: an entry that cannot be packed is counted as not written."""
+        packed = []
+        for entry in batch:
+            try:
+                packed.append(entry() if callable(entry) else entry)
+            except Exception:  # noqa: BLE001 - nothing a decision holds should make packing raise; counted if it does
+                pass
+        unpacked = len(batch) - len(packed)
         try:
             pipe = self._client.pipeline(transaction=False)
-            for entry in batch:
+            for entry in packed:
                 pipe.xadd(self.stream_key, {STREAM_FIELD: entry}, maxlen=self._max_len, approximate=True)
-            replies = pipe.execute(raise_on_error=False)
-            failed = sum(1 for reply in replies if isinstance(reply, Exception)) + max(0, len(batch) - len(replies))
+            replies = pipe.execute(raise_on_error=False) if packed else []
+            failed = sum(1 for reply in replies if isinstance(reply, Exception)) + max(0, len(packed) - len(replies))
             error = next((reply for reply in replies if isinstance(reply, Exception)), None)
         except Exception as caught:  # noqa: BLE001 - down, frozen, NOPERM, ...: the batch is not confirmed
-            failed, error = len(batch), caught
+            failed, error = len(packed), caught
+        failed += unpacked
         self._counters.decision_log_written(len(batch) - failed)
         self._counters.decision_log_dropped("write_failed", failed)
         if (failed > 0) != self._last_write_failed:

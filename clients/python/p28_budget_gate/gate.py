@@ -1,5 +1,6 @@
 """The P2.8 budget gate, in-process for a Python Governor."""
 
+import functools
 import logging
 import math
 import os
@@ -424,13 +425,15 @@ class BudgetGate:
             pass
 
     def _log_decision(self, request, plan, decision, fields):
-        """Queues the decision's entry in the decision log (when on): packing and a queue append."""
+        """Queues the decision's entry in the decision log (when on): what it needs is taken now (a
+        copy of the decision; the plan and the fields are the gate's own and never changed), and it
+        is packed by the log's writer thread, off the decision's path."""
         if self.decision_log is None:
             return
         try:
-            entry = pack_entry(
-                int(round(self._now() * 1000)), plan, None if plan is not None else _request_identity(request), decision, fields,
-                self._gate_text, "python", self._log_policy, self.force_shadow,
+            entry = functools.partial(
+                pack_entry, int(round(self._now() * 1000)), plan, None if plan is not None else _request_identity(request), decision.copy(),
+                fields, self._gate_text, "python", self._log_policy, self.force_shadow,
             )
             self.decision_log.append(entry)
         except Exception:  # noqa: BLE001 - the log never turns a decision into an exception

@@ -129,6 +129,44 @@ def test_writes_in_batches_of_one_pipeline_each(server, admin, gates):
     assert len(executes) <= 50, "1000 entries queued at once went out in %d writes" % len(executes)
 
 
+def test_a_due_batch_is_written_right_after_the_next_decision_and_after_a_bounded_wait_without_one(server, admin, gates):
+    client = redis.Redis(port=server.port, decode_responses=True)
+    waiting = DecisionLog(client, STREAM, 1000000, GateCounters(prometheus=False), flush_delay_sec=0.005, after_decision_wait_sec=30)
+    waiting.append("first")
+    # Long past its flush delay, the batch still waits for the next decision's entry.
+    time.sleep(0.3)
+    assert admin.xlen(STREAM) == 0
+    waiting.append(lambda: "second")  # packed by the writer thread
+    deadline = time.monotonic() + 5
+    while admin.xlen(STREAM) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert [fields["d"] for _, fields in admin.xrange(STREAM)] == ["first", "second"]
+    waiting.close(1)
+    # Without a next decision, a due batch goes out after the bounded wait.
+    alone = DecisionLog(client, STREAM, 1000000, GateCounters(prometheus=False), flush_delay_sec=0.005, after_decision_wait_sec=0.05)
+    alone.append("third")
+    deadline = time.monotonic() + 5
+    while admin.xlen(STREAM) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert admin.xlen(STREAM) == 3
+    alone.close(1)
+
+
+def test_an_entry_that_cannot_be_packed_is_counted_as_not_written(server, admin, gates):
+    counters = GateCounters(prometheus=False)
+    log = DecisionLog(redis.Redis(port=server.port, decode_responses=True), STREAM, 1000000, counters)
+
+    def broken():
+        raise ValueError("cannot pack")
+
+    log.append(broken)
+    log.append("fine")
+    log.close(5)
+    assert [fields["d"] for _, fields in admin.xrange(STREAM)] == ["fine"]
+    assert counters.get("decision_log_written") == 1
+    assert counters.get("decision_log_dropped", "write_failed") == 1
+
+
 def test_keeps_the_stream_near_its_bound(server, admin, gates):
     gate = gates(server.url, decision_log_max_len=100)
     for i in range(1000):
