@@ -22,15 +22,23 @@ const PYTHON_P50_MAX_RATIO = 0.6;
 
 export interface PythonBenchOptions {
   samples: number;
+  /** Rounds of the paced decision-log measurement (one phase of each of three gates per round). */
+  pacedRounds: number;
+  /** Seconds of each paced phase (1,000 decisions a second). */
+  pacedPhaseSec: number;
 }
+
+/** The decision log's goal: at most 5 % added to a decision's p99 (as for the Node gate). */
+const LOG_P99_MAX_RATIO = 1.05;
 
 /**
  * The Python Governor's ways to the budget, side by side in one Python process on the same
  * redis-server, under each core placement (the Python process pinned to the bench's core):
  * `check_portfolio_budget` of the in-process gate (a plan that reserves, a blocked plan), the HTTP
  * client with keep-alive, and a raw HGETALL, each against the upstream Governor's own check
- * (HGETALL + XREVRANGE COUNT 10 + JSON, `bench/python_gate_bench.py`). Skipped, and said so, when
- * no interpreter has the package (`.ci/run` installs it).
+ * (HGETALL + XREVRANGE COUNT 10 + JSON, `bench/python_gate_bench.py`); then what the Python gate's
+ * decision log adds at a Governor's pace, against the same gate without it and a control. Skipped,
+ * and said so, when no interpreter has the package (`.ci/run` installs it).
  */
 export async function runPythonBench(server: LocalRedisServer, o: PythonBenchOptions, log: (s: string) => void): Promise<Row[]> {
   const python = packagePython();
@@ -81,9 +89,9 @@ async function measure(server: LocalRedisServer, python: string, placement: Plac
   });
   try {
     const pin = placement.benchCore === undefined ? [] : ['taskset', '-c', String(placement.benchCore)];
-    const command = [...pin, python, join(__dirname, 'python_gate_bench.py'), String(server.port), String(o.samples), '100', `http://127.0.0.1:${http.port}`, ROOMY, BLOCKED];
+    const command = [...pin, python, join(__dirname, 'python_gate_bench.py'), String(server.port), String(o.samples), '100', `http://127.0.0.1:${http.port}`, ROOMY, BLOCKED, String(o.pacedRounds), String(o.pacedPhaseSec)];
     const { stdout } = await run(command[0]!, command.slice(1), { cwd: PYTHON_PACKAGE_DIR, timeout: 600000, maxBuffer: 64 * 1024 * 1024 });
-    const s = JSON.parse(stdout) as Record<'upstream' | 'reserving' | 'blocked' | 'http' | 'hgetall', number[]> & { failOpen: Record<string, number> };
+    const s = JSON.parse(stdout) as Record<'upstream' | 'reserving' | 'blocked' | 'http' | 'hgetall' | 'paced_log' | 'paced_nolog' | 'paced_control', number[]> & { failOpen: Record<string, number> };
     if (Object.keys(s.failOpen).length > 0) log(`python: fail-open decisions${at} (a stalled host; counted, never a block): ${JSON.stringify(s.failOpen)}`);
     const upstream = 'the upstream Governor\'s check (HGETALL + XREVRANGE 10 + JSON)';
     return [
@@ -91,6 +99,8 @@ async function measure(server: LocalRedisServer, python: string, placement: Plac
       ...latencyRows(`Python check_portfolio_budget, a blocked plan, vs ${upstream}${at}`, 'µs', { a: s.upstream, b: s.blocked }, { p50: { maxRatio: PYTHON_P50_MAX_RATIO } }),
       ...latencyRows(`Python HTTP client (keep-alive) POST /v1/decisions vs ${upstream}${at}`, 'µs', { a: s.upstream, b: s.http }),
       ...latencyRows(`Python raw HGETALL (the floor) vs ${upstream}${at}`, 'µs', { a: s.upstream, b: s.hgetall }),
+      ...latencyRows(`Python check_portfolio_budget, 1000 decisions/s with the decision log vs without (${o.pacedRounds} rounds of ${o.pacedPhaseSec} s, phase order rotating)${at}`, 'µs', { a: s.paced_nolog, b: s.paced_log }, { p99: { maxRatio: LOG_P99_MAX_RATIO } }),
+      ...latencyRows(`Python check_portfolio_budget, 1000 decisions/s, a second gate without the log vs the first (the measurement's own spread)${at}`, 'µs', { a: s.paced_nolog, b: s.paced_control }),
     ];
   } finally {
     await http.close();

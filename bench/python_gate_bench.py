@@ -10,6 +10,9 @@ Measures, interleaved in blocks on one redis-server, with the Governor's own cli
 - blocked: BudgetGate.check_portfolio_budget of a plan the budget blocks;
 - http: P28BudgetClient (keep-alive) asking POST /v1/decisions for the blocked plan;
 - hgetall: a raw HGETALL of the budget hash, the floor of any path that reads it.
+Then, at a Governor's pace (one decision every millisecond), the decision log's cost: the gate with
+its log (the default) against the same gate without it and a second one without it (the control,
+the measurement's own spread), taking turns in phases whose order rotates from round to round.
 Prints one JSON object of samples in µs per scenario.
 """
 
@@ -48,6 +51,7 @@ def upstream_check(client, symbol):
 
 def main():
     port, samples, block, http_url, roomy, blocked = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+    paced_rounds, paced_phase_sec = int(sys.argv[7]), float(sys.argv[8])
     # Each block is logged at warning by design; the bench counts them instead.
     logging.getLogger("p28_budget_gate").setLevel(logging.ERROR)
     client = redis.Redis(port=int(port), decode_responses=True)
@@ -102,8 +106,62 @@ def main():
                     taken[name].append(run())
         if not warm:
             out = taken
+    out.update(paced_samples(client, gate, roomy, paced_rounds, paced_phase_sec, acceptable))
     out["failOpen"] = fail_open
     print(json.dumps(out))
+
+
+def paced(gate, symbol, seconds, acceptable):
+    """One decision every millisecond (a sleep of 1 ms, then the call) for ``seconds``: µs of each."""
+    out = []
+    for _ in range(int(seconds * 1000)):
+        time.sleep(0.001)
+        started = time.perf_counter_ns()
+        verdict = gate.check_portfolio_budget(symbol, "py-paced", side="BUY", notional_usd=100)
+        out.append((time.perf_counter_ns() - started) / 1000)
+        if not acceptable(verdict, "within_budget"):
+            raise SystemExit("paced plan: %r" % (verdict,))
+    return out
+
+
+def settle(gate):
+    """Waits for the log's queue to be written (2 s at most), so its last batch falls in its own phase."""
+    deadline = time.monotonic() + 2
+    while gate.decision_log is not None and gate.decision_log.pending > 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.02)
+
+
+def paced_samples(client, logged, symbol, rounds, phase_sec, acceptable):
+    """The logged gate, the same gate without the log, and the control, phases rotating by round."""
+    without = BudgetGate(client, decision_log_max_len=0)
+    control = BudgetGate(client, decision_log_max_len=0)
+
+    def logged_phase():
+        samples = paced(logged, symbol, phase_sec, acceptable)
+        settle(logged)
+        return samples
+
+    phases = [
+        ("paced_nolog", lambda: paced(without, symbol, phase_sec, acceptable)),
+        ("paced_log", logged_phase),
+        ("paced_control", lambda: paced(control, symbol, phase_sec, acceptable)),
+    ]
+    out = {name: [] for name, _ in phases}
+
+    def fresh():
+        # The hash as the worker keeps it: rewritten every few seconds, never stale.
+        client.hset("quantum:portfolio:budget:%s" % symbol, "timestamp", str(int(time.time())))
+
+    fresh()
+    for name, run in phases:
+        run()  # warm-up
+    for round_ in range(rounds):
+        fresh()
+        for k in range(len(phases)):
+            name, run = phases[(k + round_) % len(phases)]
+            out[name].extend(run())
+    return out
 
 
 if __name__ == "__main__":

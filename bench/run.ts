@@ -49,18 +49,19 @@ async function main(): Promise<void> {
     const gateOptions = quick
       ? { serialSamples: 1000, throughputOps: 5000, reducingDecisions: 10000, pausedSeconds: 1 }
       : { serialSamples: 10000, throughputOps: 40000, reducingDecisions: 100000, pausedSeconds: 6 };
+    const pythonOptions = quick ? { samples: 500, pacedRounds: 2, pacedPhaseSec: 0.5 } : { samples: 5000, pacedRounds: 10, pacedPhaseSec: 1.5 };
     const logOptions = quick
       ? { serialSamples: 1000, rounds: 1, pacedRounds: 2, replayDecisions: 5000, cpuDecisions: 5000 }
       : { serialSamples: 10000, rounds: 3, pacedRounds: 15, replayDecisions: 1000000, cpuDecisions: 100000 };
     if (only === 'gate') {
       rows.push(...(await runGateBench(server, gateOptions, log)));
-      rows.push(...(await runPythonBench(server, { samples: quick ? 500 : 5000 }, log)));
+      rows.push(...(await runPythonBench(server, pythonOptions, log)));
     }
     if (only === 'decision-log') rows.push(...(await runDecisionLogBench(server, logOptions, log)));
     if (only !== undefined || soakAt >= 0) return finish(rows, started, quick);
     rows.push(...(await runWorkerRssBench(server, quick ? { cycles: 50, symbols: 100 } : { cycles: 1000, symbols: 100 }, log)));
     rows.push(...(await runGateBench(server, gateOptions, log)));
-    rows.push(...(await runPythonBench(server, { samples: quick ? 500 : 5000 }, log)));
+    rows.push(...(await runPythonBench(server, pythonOptions, log)));
     rows.push(...(await runDecisionLogBench(server, logOptions, log)));
     rows.push(...(await runCacheBench(server, quick ? { hitSamples: 1000, invalidations: 200 } : { hitSamples: 10000, invalidations: 2000 }, log)));
     // The worker under each core placement, each figure against its baseline under the same one.

@@ -29,7 +29,13 @@ describe('npm run bench (quick mode)', () => {
         // The Python Governor's paths, required wherever the package is installed (always in CI).
         ...(packagePython() === undefined && !process.env.CI
           ? []
-          : ['Python check_portfolio_budget, a plan that reserves, vs the upstream', 'Python check_portfolio_budget, a blocked plan, vs the upstream', 'Python HTTP client (keep-alive) POST /v1/decisions vs the upstream']),
+          : [
+              'Python check_portfolio_budget, a plan that reserves, vs the upstream',
+              'Python check_portfolio_budget, a blocked plan, vs the upstream',
+              'Python HTTP client (keep-alive) POST /v1/decisions vs the upstream',
+              'Python check_portfolio_budget, 1000 decisions/s with the decision log vs without',
+              'Python check_portfolio_budget, 1000 decisions/s, a second gate without the log vs the first',
+            ]),
         'gate, 256 concurrent callers vs raw auto-pipelined HGETALL',
         'gate, reducing plan (no I/O)',
         'gate, Redis paused (SIGSTOP)',
