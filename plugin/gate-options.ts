@@ -112,10 +112,17 @@ export const BUDGET_GATE_DEFAULTS = Object.freeze({
   /**
    * Whether the gate's own client (`redisUrl`) sends reads issued in the same tick in one write
    * (ioredis auto-pipelining). Off by default: it defers every read to the next turn of the event
-   * loop, which costs a serial decision several µs; a host with hundreds of concurrent permits
-   * may gain throughput with it. A client passed in keeps its own setting.
+   * loop, which costs a serial decision several µs, and holds a read back while the previous batch
+   * is unanswered; `batchConcurrentReads` batches concurrent reads without either cost. A client
+   * passed in keeps its own setting.
    */
   autoPipelining: false,
+  /**
+   * Whether reads issued while others are in flight leave in one write per turn of the event loop
+   * (the socket corked until the turn's work is done; `plugin/write-batching.ts`). A read with none
+   * in flight is written at once. Standalone and Sentinel clients, the gate's own or one passed in.
+   */
+  batchConcurrentReads: true,
   /** Emergency switch: allow every plan with `gate_disabled`, never touching Redis. */
   disabled: false,
   /** Emergency switch: act as if every budget hash said `mode=shadow` (never block). */
@@ -186,7 +193,11 @@ export const GATE_OTHER_OPTION_DOCS: { readonly [K in Exclude<keyof BudgetGateOp
   keyPrefix: { default: `\`${DEFAULT_KEY_PREFIX}\``, doc: 'prefix of the budget keys' },
   autoPipelining: {
     default: 'false',
-    doc: 'the gate\'s own client (`redisUrl`) sends reads issued in the same tick in one write (ioredis auto-pipelining); costs a serial decision a turn of the event loop, may gain throughput under hundreds of concurrent permits',
+    doc: 'the gate\'s own client (`redisUrl`) sends reads issued in the same tick in one write (ioredis auto-pipelining); costs a serial decision a turn of the event loop and holds a read back until the previous batch is answered; `batchConcurrentReads` batches without either cost',
+  },
+  batchConcurrentReads: {
+    default: 'true',
+    doc: 'reads issued while others are in flight leave in one write per turn of the event loop (the socket is corked until the turn\'s work is done); a read with none in flight is written at once, so a serial decision pays nothing. Standalone and Sentinel clients, the gate\'s own or one passed in',
   },
   registry: { default: 'a private registry (`gate.registry`)', doc: "prom-client Registry for the gate's metrics; never the global registry unless passed" },
   logger: { default: 'silent', doc: 'pino logger' },
@@ -259,6 +270,7 @@ export function resolveGateOptions(options: BudgetGateOptions): ResolvedGateOpti
     }
   }
   if (options.autoPipelining !== undefined) resolved.autoPipelining = options.autoPipelining === true;
+  if (options.batchConcurrentReads !== undefined) resolved.batchConcurrentReads = options.batchConcurrentReads === true;
   if (options.disabled !== undefined) resolved.disabled = options.disabled === true;
   if (options.forceShadow !== undefined) resolved.forceShadow = options.forceShadow === true;
   if (options.localCache !== undefined) {

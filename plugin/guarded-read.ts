@@ -12,6 +12,7 @@ import type { ResolvedGateOptions } from './gate-options';
 import type { GateLocalCache } from './local-cache';
 import { KnownFieldsMemo, type KnownFields } from './known-fields-memo';
 import { planScriptArgs } from './plan-script';
+import { WriteBatching } from './write-batching';
 
 /**
  * What one guarded call of the decision script gave: its reply, or why there is none. With
@@ -83,6 +84,8 @@ export class GuardedRead {
   private readonly fields: FieldsMode;
   /** With `fields: 'changed'`: the values the script last returned, per symbol. */
   private readonly known: KnownFieldsMemo | undefined;
+  /** With option `batchConcurrentReads`: reads issued while others are in flight leave in one write. */
+  private readonly batching: WriteBatching | undefined;
 
   private readonly onReconnected = (): void => {
     if (this.breaker.isShutdown || this.breaker.closed) return;
@@ -102,6 +105,7 @@ export class GuardedRead {
     this.localCache = parts.localCache;
     this.fields = parts.fields;
     if (parts.fields === 'changed') this.known = new KnownFieldsMemo();
+    if (o.batchConcurrentReads) this.batching = new WriteBatching(client);
     // One timer per read: the client's command timeout already bounds it when it is no longer
     // than timeoutMs, and a second timer in the breaker would only add its cost.
     const clientTimeout = redisModeOf(client).commandTimeoutMs(client);
@@ -267,6 +271,7 @@ export class GuardedRead {
 
   /** The script with `args`, or (`hmget`) HMGET of the fields in `args`. */
   private call(key: string, args: readonly string[], hmget: boolean): Promise<Array<string | null>> {
+    this.batching?.beforeRead(this.inFlight > 0);
     this.inFlight += 1;
     const client = this.client;
     let called: Promise<Array<string | null>>;
