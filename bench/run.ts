@@ -4,6 +4,7 @@ import { runGateBench } from './gate-bench';
 import { runDecisionLogBench } from './decision-log-bench';
 import { runHttpBench } from './http-bench';
 import { runPythonBench } from './python-bench';
+import { runReservationsBench } from './reservations-bench';
 import { runDecisionsDuringCyclesBench } from './decisions-during-cycles';
 import { runSoakBench } from './soak';
 import { runLargeBookBench, runWorkerBench, runWorkerRssBench } from './worker-bench';
@@ -50,17 +51,20 @@ async function main(): Promise<void> {
       ? { serialSamples: 1000, throughputOps: 5000, reducingDecisions: 10000, pausedSeconds: 1 }
       : { serialSamples: 10000, throughputOps: 40000, reducingDecisions: 100000, pausedSeconds: 6 };
     const pythonOptions = quick ? { samples: 500, pacedRounds: 2, pacedPhaseSec: 0.5 } : { samples: 5000, pacedRounds: 10, pacedPhaseSec: 1.5 };
+    const reservationOptions = quick ? { liveCounts: [300], samples: 100 } : { liveCounts: [50, 300, 1000, 3000], samples: 300 };
     const logOptions = quick
       ? { serialSamples: 1000, rounds: 1, pacedRounds: 2, replayDecisions: 5000, cpuDecisions: 5000 }
       : { serialSamples: 10000, rounds: 3, pacedRounds: 15, replayDecisions: 1000000, cpuDecisions: 100000 };
     if (only === 'gate') {
       rows.push(...(await runGateBench(server, gateOptions, log)));
+      rows.push(...(await runReservationsBench(server, reservationOptions, log)));
       rows.push(...(await runPythonBench(server, pythonOptions, log)));
     }
     if (only === 'decision-log') rows.push(...(await runDecisionLogBench(server, logOptions, log)));
     if (only !== undefined || soakAt >= 0) return finish(rows, started, quick);
     rows.push(...(await runWorkerRssBench(server, quick ? { cycles: 50, symbols: 100 } : { cycles: 1000, symbols: 100 }, log)));
     rows.push(...(await runGateBench(server, gateOptions, log)));
+    rows.push(...(await runReservationsBench(server, reservationOptions, log)));
     rows.push(...(await runPythonBench(server, pythonOptions, log)));
     rows.push(...(await runDecisionLogBench(server, logOptions, log)));
     rows.push(...(await runCacheBench(server, quick ? { hitSamples: 1000, invalidations: 200 } : { hitSamples: 10000, invalidations: 2000 }, log)));

@@ -26,6 +26,7 @@ describe('npm run bench (quick mode)', () => {
         'decision script called directly (no gate), a plan that reserves, vs raw HGETALL',
         "a script that does nothing, called with the decision script's key and arguments, vs raw HGETALL",
         'Redis CPU (INFO commandstats): a plan that reserves and its release (two script calls) vs one HGETALL',
+        'decision script, a plan that reserves, 300 live reservations on its symbol vs 5',
         // The Python Governor's paths, required wherever the package is installed (always in CI).
         ...(packagePython() === undefined && !process.env.CI
           ? []
