@@ -30,10 +30,20 @@ function series(text: string, name: string): number {
 }
 
 /**
+ * How often memory is read: every 5 s in a long run, more often in a short one (every second in the
+ * 120 s run of `npm run bench`), so that each quarter holds about 30 samples or more and its lowest
+ * sample falls just after a collection. A quarter of six samples, taken every 5 s of a 120 s run,
+ * could miss every trough of a heap that swings between 20 and 120 MiB.
+ */
+export function sampleEveryMs(seconds: number): number {
+  return Math.round(Math.min(5, Math.max(1, seconds / 120)) * 1000);
+}
+
+/**
  * The worker under a steady load for a long time: a book of `symbols`, a cycle every
  * `intervalSec`, and `ratePerSec` HTTP decisions, in a worker process of its own. Memory is read
  * from the worker's own /metrics (`process_resident_memory_bytes`, `nodejs_heap_size_used_bytes`)
- * every few seconds. Targets: RSS grows by less than 10 % from the end of the warm-up to the end,
+ * every 1 to 5 s (`sampleEveryMs`). Targets: RSS grows by less than 10 % from the end of the warm-up to the end,
  * and each heap is flat: its floor (the lowest sample of the last quarter, what is left alive after
  * a collection) within 10 % of the first quarter's. A heap in use swings several times over between
  * collections, so the median of samples moves with where in the swing they fall; it is reported,
@@ -63,7 +73,7 @@ export async function runSoakBench(server: LocalRedisServer, o: SoakOptions, log
         .then((r) => r.text())
         .then((text) => samples.push({ atSec: (performance.now() - started) / 1000, rssBytes: series(text, 'process_resident_memory_bytes'), heapUsedBytes: series(text, 'nodejs_heap_size_used_bytes'), cycleHeapBytes: series(text, 'p28_cycle_heap_used_bytes') }))
         .catch(() => undefined);
-    }, 5000);
+    }, sampleEveryMs(o.seconds));
     const gapMs = 1000 / o.ratePerSec;
     const pending = new Set<Promise<void>>();
     let lastLog = started;
